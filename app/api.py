@@ -1,0 +1,147 @@
+"""REST API: guest sessions, preferences, rooms, languages."""
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app import validation as v
+from app.auth import TokenError
+from app.db import session_scope
+from app.extensions import services
+from app.models import Participant, Room, User
+from engines.errors import ConfigurationError
+from engines.languages import LANGUAGES
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+# No 0/O, 1/I/L: codes are read aloud and typed on phones.
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 6
+
+
+def error(code: str, message: str, status: int) -> tuple[Response, int]:
+    return jsonify({"error": {"code": code, "message": message}}), status
+
+
+@bp.errorhandler(v.BadInput)
+def _bad_input(exc: v.BadInput) -> tuple[Response, int]:
+    services().metrics.inc("errors", f"bad_input:{request.endpoint}")
+    return error(exc.code, exc.message, exc.status)
+
+
+def _json_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if body is None:
+        raise v.BadInput("bad_json", "the body must be JSON (Content-Type: application/json)")
+    return v.as_object(body, "the body")
+
+
+def _require_user() -> str:
+    header = request.headers.get("Authorization", "")
+    token = header[7:] if header.startswith("Bearer ") else None
+    try:
+        return services().tokens.verify(token)
+    except TokenError as exc:
+        raise v.BadInput(exc.code, str(exc), 401) from None
+
+
+@bp.post("/session")
+def create_session() -> tuple[Response, int]:
+    """Create a guest account: {displayName, language} → {token, user}."""
+    data = _json_body()
+    v.only_keys(data, {"displayName", "language"}, "the body")
+    name = v.text(data, "displayName", max_len=64, single_line=True)
+    lang = v.language(data, "language")
+    svc = services()
+    with session_scope(svc.settings.database_url) as s:
+        user = User(display_name=name, language=lang, translation_engine=svc.registry.default)
+        s.add(user)
+        s.flush()
+        out = user.public()
+    return jsonify({"token": svc.tokens.issue(str(out["id"])), "user": out}), 201
+
+
+@bp.get("/me")
+def get_me() -> Response:
+    uid = _require_user()
+    with session_scope(services().settings.database_url) as s:
+        user = s.get(User, uid)
+        if user is None:
+            raise v.BadInput("unauthorized", "unknown user", 401)
+        return jsonify({"user": user.public(), "preferences": user.preferences()})
+
+
+PREFS = {"displayName", "language", "translationEngine", "ttsEnabled", "voice", "soloTargetLang"}
+
+
+@bp.patch("/me")
+def patch_me() -> Response:
+    """Change preferences; all fields are checked before any is applied."""
+    uid = _require_user()
+    data = _json_body()
+    v.only_keys(data, PREFS, "the body")
+    changes: dict[str, Any] = {}
+    if "displayName" in data:
+        changes["display_name"] = v.text(data, "displayName", max_len=64, single_line=True)
+    if "language" in data:
+        changes["language"] = v.language(data, "language")
+    if "translationEngine" in data:
+        engine = v.text(data, "translationEngine", max_len=32, single_line=True)
+        try:
+            changes["translation_engine"] = services().registry.check(str(engine))
+        except ConfigurationError as exc:
+            raise v.BadInput("unknown_engine", str(exc)) from None
+    if "ttsEnabled" in data:
+        if not isinstance(data["ttsEnabled"], bool):
+            raise v.BadInput("bad_type", "ttsEnabled must be true or false")
+        changes["tts_enabled"] = data["ttsEnabled"]
+    if "voice" in data:
+        changes["voice"] = (None if data["voice"] is None
+                            else v.text(data, "voice", max_len=64, single_line=True))
+    if "soloTargetLang" in data:
+        changes["solo_target_lang"] = v.language(data, "soloTargetLang", required=False)
+    with session_scope(services().settings.database_url) as s:
+        user = s.get(User, uid)
+        if user is None:
+            raise v.BadInput("unauthorized", "unknown user", 401)
+        for key, value in changes.items():
+            setattr(user, key, value)
+        if "language" in changes:
+            # Listeners hear rooms in their current language from the next utterance on.
+            for p in s.scalars(select(Participant).where(Participant.user_id == uid,
+                                                         Participant.left_at.is_(None))):
+                p.language = changes["language"]
+        return jsonify({"user": user.public(), "preferences": user.preferences()})
+
+
+@bp.post("/rooms")
+def create_room() -> tuple[Response, int]:
+    uid = _require_user()
+    if request.get_json(silent=True) not in (None, {}):
+        raise v.BadInput("unknown_field", "creating a room takes no fields")
+    for _ in range(10):
+        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+        try:
+            with session_scope(services().settings.database_url) as s:
+                if s.get(User, uid) is None:
+                    raise v.BadInput("unauthorized", "unknown user", 401)
+                room = Room(code=code, created_by=uid)
+                s.add(room)
+                s.flush()
+                return jsonify({"roomId": room.id, "code": room.code}), 201
+        except IntegrityError:
+            continue  # code taken: draw again
+    return error("busy", "could not allocate a room code; try again", 503)
+
+
+@bp.get("/languages")
+def languages() -> Response:
+    """Languages a user may pick, and which the local engine can translate between."""
+    return jsonify({"languages": [{"code": c, "name": n} for c, n in sorted(LANGUAGES.items())],
+                    "engines": services().registry.names()})
+
+

@@ -1,0 +1,27 @@
+"""Process-wide objects the factory wires up: the SocketIO server and the app's services."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app
+from flask_socketio import SocketIO
+
+from app.auth import Tokens
+from app.config import Settings
+from app.metrics import MetricsStore
+from engines.translation import TranslatorRegistry
+
+socketio = SocketIO()
+
+
+@dataclass
+class Services:
+    settings: Settings
+    tokens: Tokens
+    metrics: MetricsStore
+    registry: TranslatorRegistry
+
+
+def services() -> Services:
+    svc: Services = current_app.extensions["live_translator"]
+    return svc

@@ -1,0 +1,81 @@
+"""The app factory: wires settings, services, blueprints, Socket.IO and Celery."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+
+from app import logs
+from app.auth import Tokens
+from app.config import Settings
+from app.extensions import Services, socketio
+from app.metrics import make_store
+from app.migrate import pending
+from engines.translation import TranslatorRegistry
+
+logger = logging.getLogger(__name__)
+
+
+class NotMigrated(SystemExit):
+    """The database schema is behind the code; the message says which command to run."""
+
+
+def create_app(settings: Settings | None = None, *, async_mode: str | None = None,
+               start_engines: bool = True) -> Flask:
+    """Build the app. Embedded (no REDIS_URL): fan-outs run in this process and the local
+    translation engine starts here. Distributed: they go to Celery workers through Redis."""
+    settings = settings or Settings.from_env()
+    logs.configure(settings.log_level)
+    problem = pending(settings.database_url)
+    if problem:
+        raise NotMigrated(problem)
+    app = Flask(__name__, static_folder="static")
+    app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=64 * 1024,
+                      JSON_SORT_KEYS=False)
+    registry = TranslatorRegistry(default=settings.translation_engine)
+    svc = Services(settings=settings, tokens=Tokens(settings.secret_key, settings.token_ttl_s),
+                   metrics=make_store(settings.redis_url), registry=registry)
+    app.extensions["live_translator"] = svc
+
+    from app import api, health, pages, sockets  # noqa: F401  (sockets registers handlers)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(pages.bp)
+    _register_errors(app)
+
+    socketio.init_app(app, async_mode=async_mode, message_queue=settings.redis_url or None,
+                      cors_allowed_origins=settings.cors_origins or None,
+                      max_http_buffer_size=1_000_000, ping_interval=10, ping_timeout=10)
+    from workers.celery_app import celery_init_app
+    celery_init_app(app)
+    if not settings.distributed:
+        from workers.runtime import Runtime, configure
+        configure(Runtime(settings, registry, svc.metrics, socketio))
+        if start_engines:
+            socketio.start_background_task(_start_engine, registry)
+    logger.info("app ready", extra={"mode": "distributed" if settings.distributed else "embedded"})
+    return app
+
+
+def _start_engine(registry: TranslatorRegistry) -> None:
+    try:
+        registry.provider(registry.default)
+    except Exception:
+        logger.exception("the default translation engine did not start")
+
+
+def _register_errors(app: Flask) -> None:
+    from flask import jsonify
+
+    @app.errorhandler(413)
+    def too_large(_: Any) -> Any:
+        return jsonify({"error": {"code": "too_large", "message": "the body is over 64 KiB"}}), 413
+
+    @app.errorhandler(404)
+    def not_found(_: Any) -> Any:
+        return jsonify({"error": {"code": "not_found", "message": "no such resource"}}), 404
+
+    @app.errorhandler(405)
+    def bad_method(_: Any) -> Any:
+        return jsonify({"error": {"code": "method_not_allowed", "message": "method not allowed"}}), 405

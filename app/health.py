@@ -1,0 +1,71 @@
+"""/health (engines, mode, version) and /metrics (Prometheus)."""
+from __future__ import annotations
+
+import json
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from sqlalchemy import text
+
+from app.db import session_scope
+from app.extensions import services
+from app.metrics import StoreCollector
+
+bp = Blueprint("health", __name__)
+
+
+def app_version() -> str:
+    try:
+        return version("live-translator")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def _workers(redis_url: str) -> tuple[bool, list[dict[str, Any]]]:
+    import redis
+
+    from workers.runtime import HEARTBEAT_KEY
+    r = redis.Redis.from_url(redis_url, socket_timeout=1)
+    try:
+        keys = sorted(r.scan_iter(HEARTBEAT_KEY + "*"))
+        beats = [json.loads(raw) for raw in r.mget(keys)] if keys else []
+        return True, [dict(b, worker=k.decode()[len(HEARTBEAT_KEY):]) for k, b in zip(keys, beats) if b]
+    except redis.RedisError:
+        return False, []
+
+
+@bp.get("/health")
+def health() -> tuple[Response, int]:
+    svc = services()
+    out: dict[str, Any] = {"version": app_version(),
+                           "mode": "distributed" if svc.settings.distributed else "embedded"}
+    try:
+        with session_scope(svc.settings.database_url) as s:
+            s.execute(text("SELECT 1"))
+        out["database"] = "ok"
+    except Exception:
+        out["database"] = "unreachable"
+    if svc.settings.distributed:
+        redis_ok, workers = _workers(svc.settings.redis_url)
+        out["redis"] = "ok" if redis_ok else "unreachable"
+        out["workers"] = workers
+        out["engines"] = {"translation": workers[0]["translation"] if workers else {}}
+        healthy = redis_ok and bool(workers)
+    else:
+        out["engines"] = {"translation": svc.registry.status()}
+        healthy = True
+    default = out["engines"]["translation"].get(svc.registry.default, {})
+    engine_ok = bool(default.get("running"))
+    out["status"] = "ok" if healthy and engine_ok and out["database"] == "ok" else "degraded"
+    return jsonify(out), 200 if out["database"] == "ok" else 503
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    from app.sockets import connected_count
+    reg = CollectorRegistry()
+    reg.register(StoreCollector(services().metrics, {"connected_clients": connected_count}))
+    return Response(generate_latest(reg), mimetype=CONTENT_TYPE_LATEST)

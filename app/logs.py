@@ -1,0 +1,34 @@
+"""Logging set-up: one line per record with `extra=` fields as key=value.
+
+Nothing here ever logs payloads; callers pass ids, counts and timings only.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+class KeyValueFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        extras = {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
+        if extras:
+            line += " " + " ".join(f"{k}={v!r}" for k, v in sorted(extras.items()))
+        return line
+
+
+def configure(level: str = "INFO") -> None:
+    root = logging.getLogger()
+    if any(getattr(h, "_lt", False) for h in root.handlers):
+        root.setLevel(level)
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(KeyValueFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler._lt = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)
+    # httpx logs every request URL at INFO; engineio/socketio log payloads at INFO when enabled.
+    for noisy in ("httpx", "httpcore", "engineio", "socketio", "werkzeug"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

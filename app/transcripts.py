@@ -1,0 +1,100 @@
+"""handle_transcript(): the one entry for every final transcript, typed or spoken.
+
+It persists the utterance, echoes `recognized-speech` to the speaker and enqueues the fan-out. The
+Socket.IO `speech-transcript` handler and (later) the agent bridge both call it.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from app.db import session_scope
+from app.extensions import services, socketio
+from app.models import Participant, User, Utterance, now_ms
+from app.validation import BadInput
+from workers.fanout import own_room, user_room
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TranscriptIn:
+    """A validated final transcript."""
+
+    speaker_id: str
+    text: str
+    source_lang: str
+    room_id: str | None = None
+    solo_target_lang: str | None = None
+    engine: str = "text"
+    idempotency_key: str | None = None
+    speech_end_at: float | None = None
+
+
+def handle_transcript(t: TranscriptIn) -> dict[str, object]:
+    """Persist, echo and enqueue one transcript; returns the `recognized-speech` payload.
+
+    The same idempotency key twice yields the same utterance and no second message: the fan-out is
+    enqueued again (in case the first enqueue was lost), and it skips listeners already served.
+    """
+    svc = services()
+    received = now_ms()
+    with session_scope(svc.settings.database_url) as s:
+        speaker = s.get(User, t.speaker_id)
+        if speaker is None:
+            raise BadInput("unknown_user", "the speaker does not exist", 404)
+        if t.room_id is not None and s.scalars(select(Participant.id).where(
+                Participant.room_id == t.room_id, Participant.user_id == t.speaker_id,
+                Participant.left_at.is_(None))).first() is None:
+            raise BadInput("not_in_room", "join the room before speaking in it", 403)
+        existing = None
+        if t.idempotency_key:
+            existing = s.scalars(select(Utterance).where(
+                Utterance.idempotency_key == t.idempotency_key)).first()
+        if existing is not None:
+            if existing.speaker_id != t.speaker_id:
+                raise BadInput("bad_idempotency_key", "that idempotency key belongs to someone else")
+            u, duplicate = existing, True
+        else:
+            u = Utterance(speaker_id=t.speaker_id, room_id=t.room_id, text=t.text,
+                          source_lang=t.source_lang, engine=t.engine,
+                          solo_target_lang=t.solo_target_lang, idempotency_key=t.idempotency_key,
+                          speech_end_at=t.speech_end_at, received_at=received)
+            s.add(u)
+            duplicate = False
+        speaker_name = speaker.display_name
+    # Committed: the fan-out can read the row.
+    payload: dict[str, object] = {"id": u.id, "utteranceId": u.id, "text": u.text,
+                                  "sourceLang": u.source_lang, "speakerName": speaker_name,
+                                  "receivedAt": u.received_at, "duplicate": duplicate}
+    if not duplicate:
+        svc.metrics.inc("utterances", u.engine)
+        to = user_room(u.room_id, u.speaker_id) if u.room_id else own_room(u.speaker_id)
+        socketio.emit("recognized-speech", payload, to=to)
+    enqueue_fanout(u.id)
+    logger.info("transcript accepted", extra={"utterance_id": u.id, "room_id": u.room_id,
+                                              "chars": len(u.text), "duplicate": duplicate})
+    return payload
+
+
+def enqueue_fanout(utterance_id: str) -> None:
+    """Distributed: a Celery message. Embedded: the same task, run eagerly in a green thread so
+    the Socket.IO handler returns at once."""
+    from workers.tasks import fanout
+    enqueued = now_ms()
+    if services().settings.distributed:
+        fanout.delay(utterance_id, enqueued)
+    else:
+        socketio.start_background_task(_run_eager, utterance_id, enqueued)
+
+
+def _run_eager(utterance_id: str, enqueued: float) -> None:
+    from workers.tasks import fanout
+    try:
+        fanout.apply(args=(utterance_id, enqueued), throw=True)
+    except Exception:
+        from workers.runtime import runtime
+        runtime().metrics.inc("errors", "fanout")
+        logger.exception("embedded fan-out failed", extra={"utterance_id": utterance_id})

@@ -1,0 +1,23 @@
+"""Celery settings. With REDIS_URL unset, tasks run in-process (the embedded default)."""
+import os
+
+_redis = os.environ.get("REDIS_URL", "").strip()
+
+broker_url = _redis or "memory://"
+task_always_eager = not _redis
+task_eager_propagates = True
+task_ignore_result = True
+result_backend = None
+task_serializer = "json"
+accept_content = ["json"]
+# A task is acknowledged only once it has run, and given back if its worker dies mid-way, so a
+# fan-out interrupted by a crash is run again; deliveries already made are skipped by the task.
+task_acks_late = True
+task_reject_on_worker_lost = True
+worker_prefetch_multiplier = 1
+# How long Redis keeps an unacknowledged task before handing it to another worker: this bounds how
+# late a fan-out lost with its worker arrives. Fan-outs take milliseconds, so a minute is ample.
+broker_transport_options = {"visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "60"))}
+broker_connection_retry_on_startup = True
+task_default_queue = "fanout"
+worker_hijack_root_logger = False

@@ -1,0 +1,86 @@
+"""The translation interface every provider implements."""
+from __future__ import annotations
+
+import logging
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from engines.errors import EngineError, UnsupportedLanguageError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a provider can do; shown in /health and used for routing."""
+
+    offline: bool
+    languages: frozenset[str] = field(default_factory=frozenset)
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Translation:
+    """One translated text, with the engine that made it and how long it took."""
+
+    text: str
+    source: str
+    target: str
+    engine: str
+    elapsed_ms: float
+    route: tuple[str, ...] = ()
+
+
+class Translator(ABC):
+    """Base class: `translate()` owns validation, timing, one retry and error logging;
+    providers implement `_translate_impl()`."""
+
+    name: str = "base"
+    max_attempts: int = 2
+
+    @property
+    @abstractmethod
+    def capabilities(self) -> Capabilities: ...
+
+    @abstractmethod
+    def supports(self, source: str, target: str) -> bool:
+        """True if this provider can translate source → target right now."""
+
+    @abstractmethod
+    def _translate_impl(self, text: str, source: str, target: str) -> tuple[str, tuple[str, ...]]:
+        """Translate one text; return (translation, route of language codes)."""
+
+    def start(self) -> None:
+        """Acquire resources and warm up; the default does nothing."""
+
+    def close(self) -> None:
+        """Release resources; the default does nothing."""
+
+    def status(self) -> dict[str, Any]:
+        """State for /health."""
+        caps = self.capabilities
+        return {"name": self.name, "available": True, "offline": caps.offline,
+                "languages": sorted(caps.languages)}
+
+    def translate(self, text: str, source: str, target: str) -> Translation:
+        """Translate `text`; raises an EngineError subclass, never returns a fake translation."""
+        if source == target:
+            return Translation(text, source, target, self.name, 0.0, (source,))
+        if not self.supports(source, target):
+            raise UnsupportedLanguageError(
+                f"{self.name} cannot translate {source} → {target}", engine=self.name)
+        started = time.perf_counter()
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                out, route = self._translate_impl(text, source, target)
+                elapsed = (time.perf_counter() - started) * 1000
+                return Translation(out, source, target, self.name, elapsed, route)
+            except EngineError as exc:
+                if not exc.retryable or attempt == self.max_attempts:
+                    logger.warning("translation failed", exc_info=True,
+                                   extra={"engine": self.name, "source": source, "target": target,
+                                          "attempt": attempt})
+                    raise
+        raise AssertionError("unreachable")

@@ -1,0 +1,67 @@
+"""A translator that tries providers in order; itself a Translator."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from engines.errors import AllEnginesFailedError, EngineError, UnsupportedLanguageError
+from engines.translation.base import Capabilities, Translator
+
+logger = logging.getLogger(__name__)
+
+
+class FallbackTranslator(Translator):
+    """Tries each provider in turn. A provider that fails with a retryable error is marked
+    unavailable for `cooldown_s` and skipped meanwhile (checked again once the cooldown ends),
+    so one broken premium provider does not add its timeout to every utterance."""
+
+    max_attempts = 1
+
+    def __init__(self, providers: list[Translator], cooldown_s: float = 30.0) -> None:
+        if not providers:
+            raise ValueError("FallbackTranslator needs at least one provider")
+        self.providers = providers
+        self.cooldown_s = cooldown_s
+        self.name = "fallback(" + ",".join(p.name for p in providers) + ")"
+        self._down_until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def capabilities(self) -> Capabilities:
+        langs: frozenset[str] = frozenset().union(*(p.capabilities.languages for p in self.providers))
+        return Capabilities(offline=any(p.capabilities.offline for p in self.providers), languages=langs)
+
+    def supports(self, source: str, target: str) -> bool:
+        return any(p.supports(source, target) for p in self.providers)
+
+    def _available(self, p: Translator) -> bool:
+        with self._lock:
+            return self._down_until.get(p.name, 0.0) <= time.monotonic()
+
+    def _mark_down(self, p: Translator) -> None:
+        with self._lock:
+            self._down_until[p.name] = time.monotonic() + self.cooldown_s
+
+    def _translate_impl(self, text: str, source: str, target: str) -> tuple[str, tuple[str, ...]]:
+        errors: list[tuple[str, EngineError]] = []
+        candidates = [p for p in self.providers if p.supports(source, target)]
+        ordered = [p for p in candidates if self._available(p)] or candidates
+        for p in ordered:
+            try:
+                result = p.translate(text, source, target)
+                return result.text, result.route
+            except UnsupportedLanguageError as exc:
+                errors.append((p.name, exc))
+            except EngineError as exc:
+                errors.append((p.name, exc))
+                if exc.retryable:
+                    self._mark_down(p)
+        raise AllEnginesFailedError(errors)
+
+    def status(self) -> dict[str, Any]:
+        now = time.monotonic()
+        return {"name": self.name, "providers": [
+            dict(p.status(), cooling_down=self._down_until.get(p.name, 0.0) > now)
+            for p in self.providers]}

@@ -1,0 +1,1 @@
+"""Celery app and tasks: translation fan-out (and, later, speech synthesis)."""

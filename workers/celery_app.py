@@ -1,0 +1,30 @@
+"""The Celery application: `celery -A workers.celery_app worker` runs it on its own."""
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, signals
+
+celery = Celery("live_translator", include=["workers.tasks"])
+celery.config_from_object("celeryconfig")
+
+
+def celery_init_app(app: Any) -> Celery:
+    """Attach the Celery app to a Flask app (the pallets `examples/celery` shape)."""
+    app.extensions["celery"] = celery
+    return celery
+
+
+@signals.worker_ready.connect
+def _warm_engines(**_: Any) -> None:
+    # Load Apertium pairs before the first fan-out, and start reporting engine health to /health.
+    from workers.runtime import runtime, start_heartbeat
+    rt = runtime()
+    rt.registry.provider(rt.registry.default)
+    start_heartbeat(rt)
+
+
+@signals.worker_shutdown.connect
+def _close_engines(**_: Any) -> None:
+    from workers.runtime import close
+    close()

@@ -1,0 +1,175 @@
+"""Translate one utterance for everyone who needs it and send each listener their message.
+
+Listeners are grouped by (language, engine) and each group costs one translation, however many
+people are in it. A listener whose language is the source gets the original with no engine call.
+Each message has a stable id; a Delivery row is written once a listener's message is sent, so a
+task run again after a crash (acks_late) skips whoever already has it.
+"""
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.db import session_scope
+from app.models import Delivery, Participant, Translation, User, Utterance, now_ms
+from engines.errors import EngineError
+from workers.runtime import Runtime
+
+logger = logging.getLogger(__name__)
+
+
+class RetryableFanoutError(Exception):
+    """A translation failed in a way that may pass; the task should be tried again."""
+
+
+@dataclass
+class Plan:
+    """What one fan-out has to do, read in one short transaction."""
+
+    utterance: dict[str, Any]
+    groups: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    solo_pending: bool = False
+
+
+def user_room(room_id: str, user_id: str) -> str:
+    """The Socket.IO room of one user's sockets inside one app room."""
+    return f"ru:{room_id}:{user_id}"
+
+
+def own_room(user_id: str) -> str:
+    """The Socket.IO room of all of one user's sockets (for solo results)."""
+    return f"user:{user_id}"
+
+
+def _plan(s: Session, utterance_id: str) -> Plan | None:
+    u = s.get(Utterance, utterance_id)
+    if u is None:
+        return None
+    speaker = s.get(User, u.speaker_id)
+    done = set(s.scalars(select(Delivery.user_id).where(Delivery.utterance_id == u.id)))
+    plan = Plan({"id": u.id, "room_id": u.room_id, "speaker_id": u.speaker_id, "text": u.text,
+                 "source": u.source_lang, "solo": u.solo_target_lang, "received": u.received_at,
+                 "speech_end": u.speech_end_at,
+                 "speaker_name": speaker.display_name if speaker else "",
+                 "solo_engine": speaker.translation_engine if speaker else "local"})
+    if u.room_id:
+        rows = s.execute(select(Participant.user_id, Participant.language, User.translation_engine)
+                         .join(User, User.id == Participant.user_id)
+                         .where(Participant.room_id == u.room_id, Participant.left_at.is_(None),
+                                Participant.user_id != u.speaker_id)).all()
+        groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for uid, lang, engine in rows:
+            if uid not in done:
+                groups[(lang, "" if lang == u.source_lang else engine)].append(uid)
+        # Same-language listeners need no engine: send theirs first.
+        plan.groups = dict(sorted(groups.items(), key=lambda kv: kv[0][0] != u.source_lang))
+    plan.solo_pending = bool(u.solo_target_lang) and u.speaker_id not in done
+    return plan
+
+
+def _record(rt: Runtime, utterance_id: str, user_ids: list[str], kind: str) -> None:
+    with session_scope(rt.settings.database_url) as s:
+        for uid in user_ids:
+            s.merge(Delivery(utterance_id=utterance_id, user_id=uid, kind=kind))
+
+
+def _translate(rt: Runtime, u: dict[str, Any], target: str, engine: str) -> tuple[str, float]:
+    """The stored translation if a previous run made one, else a new one, stored."""
+    url = rt.settings.database_url
+    with session_scope(url) as s:
+        row = s.scalars(select(Translation).where(Translation.utterance_id == u["id"],
+                                                  Translation.target_lang == target,
+                                                  Translation.engine == engine)).first()
+        if row is not None:
+            return row.text, row.elapsed_ms
+    result = rt.registry.get(engine).translate(u["text"], u["source"], target)
+    rt.metrics.inc("translations", engine)
+    try:
+        with session_scope(url) as s:
+            s.add(Translation(utterance_id=u["id"], target_lang=target, engine=engine,
+                              provider=result.engine, text=result.text, elapsed_ms=result.elapsed_ms))
+    except IntegrityError:
+        pass  # a concurrent run stored the same translation first; ours is equivalent
+    return result.text, result.elapsed_ms
+
+
+def _fail(rt: Runtime, u: dict[str, Any], target: str, users: list[str], exc: EngineError,
+          kind: str) -> None:
+    rt.metrics.inc("errors", "translation")
+    message = (f"Could not translate {u['source']} → {target}: "
+               f"{'no installed engine supports this pair' if not exc.retryable else 'the engine failed'}")
+    speaker_to = user_room(u["room_id"], u["speaker_id"]) if u["room_id"] else own_room(u["speaker_id"])
+    rt.emitter.emit("speech-error", message, to=speaker_to)
+    for uid in users:
+        to = own_room(uid) if kind == "solo" else user_room(u["room_id"], uid)
+        rt.emitter.emit("translation-failed", {
+            "id": f"{u['id']}:{target}", "utteranceId": u["id"], "originalText": u["text"],
+            "sourceLang": u["source"], "targetLang": target, "fromUserId": u["speaker_id"],
+            "speakerName": u["speaker_name"], "reason": message}, to=to)
+    _record(rt, u["id"], users, "failed")
+
+
+def fan_out(rt: Runtime, utterance_id: str, enqueued_at: float | None, *,
+            final_attempt: bool = True) -> int:
+    """Run one fan-out; returns how many messages it sent. Raises RetryableFanoutError when a
+    translation failed for a reason that may pass and this is not the final attempt."""
+    started = now_ms()
+    with session_scope(rt.settings.database_url) as s:
+        plan = _plan(s, utterance_id)
+    if plan is None:
+        logger.error("fan-out for an unknown utterance", extra={"utterance_id": utterance_id})
+        return 0
+    u = plan.utterance
+    timings = {"speechEnd": u["speech_end"], "received": u["received"], "enqueued": enqueued_at,
+               "started": started}
+    sent = 0
+    retry = False
+    jobs: list[tuple[str, str, list[str], str]] = [
+        (lang, engine, users, "room") for (lang, engine), users in plan.groups.items()]
+    if plan.solo_pending:
+        jobs.append((u["solo"], u["solo_engine"], [u["speaker_id"]], "solo"))
+    for target, engine, users, kind in jobs:
+        try:
+            if target == u["source"]:
+                text, elapsed = u["text"], 0.0
+            else:
+                text, elapsed = _translate(rt, u, target, engine or "local")
+        except EngineError as exc:
+            if exc.retryable and not final_attempt:
+                retry = True
+                continue
+            _fail(rt, u, target, users, exc, kind)
+            continue
+        stamp = dict(timings, translated=now_ms(), translationMs=round(elapsed, 2))
+        sent += _send(rt, u, target, text, users, kind, stamp)
+    if sent:
+        rt.metrics.observe("fanout_latency_seconds", (now_ms() - u["received"]) / 1000.0)
+    if retry:
+        raise RetryableFanoutError(utterance_id)
+    return sent
+
+
+def _send(rt: Runtime, u: dict[str, Any], target: str, text: str, users: list[str], kind: str,
+          timings: dict[str, Any]) -> int:
+    timings["emitted"] = now_ms()
+    if kind == "solo":
+        rt.emitter.emit("solo-translated", {
+            "id": f"{u['id']}:solo:{target}", "utteranceId": u["id"], "originalText": u["text"],
+            "translatedText": text, "sourceLang": u["source"], "targetLang": target,
+            "speakerName": u["speaker_name"], "timings": timings}, to=own_room(u["speaker_id"]))
+    else:
+        for uid in users:
+            rt.emitter.emit("translated-message", {
+                "id": f"{u['id']}:{target}", "utteranceId": u["id"], "originalText": u["text"],
+                "translatedText": text, "sourceLang": u["source"], "targetLang": target,
+                "fromUserId": u["speaker_id"], "toUserId": uid, "speakerName": u["speaker_name"],
+                "timings": timings}, to=user_room(u["room_id"], uid))
+    _record(rt, u["id"], users, kind)
+    rt.metrics.inc("messages", kind, len(users))
+    return len(users)
