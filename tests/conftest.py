@@ -1,0 +1,76 @@
+"""Shared fixtures: real Redis, PostgreSQL, the web server and Celery workers as processes."""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests import support
+
+ARTIFACTS = support.ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def log_dir() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def redis_url(log_dir: Path) -> Iterator[str]:
+    proc, url = support.start_redis(log_dir)
+    yield url
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(log_dir: Path) -> Iterator[str]:
+    proc, url, _ = support.start_postgres(log_dir)
+    yield url
+    proc.stop()
+
+
+@pytest.fixture
+def embedded(tmp_path: Path, log_dir: Path) -> Iterator[support.Service]:
+    """The whole service on the embedded default: one web process, SQLite, in-process Celery."""
+    env = support.base_env(tmp_path)
+    support.migrate(env)
+    web = support.start_web(env, log_dir)
+    try:
+        support.wait_healthy(web.url, web)  # type: ignore[attr-defined]
+        yield support.Service(web.url, env, log_dir, [web])  # type: ignore[attr-defined]
+    finally:
+        web.stop()
+
+
+@pytest.fixture
+def distributed(tmp_path: Path, log_dir: Path, redis_url: str) -> Iterator[support.Service]:
+    """Web server and `celery worker` as separate processes over a real Redis."""
+    import redis as redis_lib
+    redis_lib.Redis.from_url(redis_url).flushall()
+    env = support.base_env(tmp_path, REDIS_URL=redis_url, CELERY_VISIBILITY_TIMEOUT="4",
+                           FANOUT_LOCK_TTL_MS="3000")
+    support.migrate(env)
+    web = support.start_web(env, log_dir)
+    worker = support.start_worker(env, log_dir)
+    svc = support.Service(web.url, env, log_dir, [web, worker])  # type: ignore[attr-defined]
+    try:
+        support.wait_healthy(web.url, web, timeout=90)  # type: ignore[attr-defined]
+        yield svc
+    finally:
+        for p in svc.procs:
+            p.stop()
+
+
+@pytest.fixture
+def peers() -> Iterator[list[support.Peer]]:
+    made: list[support.Peer] = []
+    yield made
+    for p in made:
+        p.close()
+
+
+def pytest_report_header() -> str:
+    return f"live-translator tests; CI={os.environ.get('CI', '')}"
