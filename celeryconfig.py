@@ -17,7 +17,11 @@ task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
 # How long Redis keeps an unacknowledged task before handing it to another worker: this bounds how
 # late a fan-out lost with its worker arrives. Fan-outs take milliseconds, so a minute is ample.
-broker_transport_options = {"visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "60"))}
+# Workers sweep for such tasks every quarter of that (kombu's default sweep is ~100 s).
+_visibility = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "60"))
+broker_transport_options = {"visibility_timeout": _visibility,
+                            "unacked_restore_interval": max(1, _visibility // 4),
+                            "unacked_restore_throttle": 1}
 broker_connection_retry_on_startup = True
 task_default_queue = "fanout"
 worker_hijack_root_logger = False

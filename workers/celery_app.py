@@ -28,3 +28,11 @@ def _warm_engines(**_: Any) -> None:
 def _close_engines(**_: Any) -> None:
     from workers.runtime import close
     close()
+
+
+@signals.after_setup_logger.connect
+def _quiet_loggers(**_: Any) -> None:
+    # httpx logs every request at INFO; nothing of ours logs payloads, keep it that way.
+    import logging
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
