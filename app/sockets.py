@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import request
-from flask_socketio import join_room, leave_room
+from flask_socketio import ConnectionRefusedError, join_room, leave_room
 from sqlalchemy import select
 
 from app import validation as v

@@ -28,6 +28,11 @@ Per message it reports (all stamps epoch ms; server and client share the clock):
                                                    this listener's group: groups run in order)
   delivery   client receive - emitted             (emit, Redis pub/sub, web, socket, client loop)
   overhead   e2e - translationMs                  (the goal: p99 <= 50 ms)
+  overhead_same_lang / overhead_translated        (the same, split by listener kind)
+  fanout_non_engine  translated - started - translationMs  (DB reads/writes in the fan-out and
+                     the engine time of groups translated before this listener's group)
+  e2e_minus_stage    e2e - (translated - started)  (everything outside the fan-out's translate
+                     stage: socket in, persist, enqueue, queue, emit, delivery)
 and throughput (messages/s), lost (expected - unique received), duplicates, send errors, the
 client event-loop lag (so a saturated load generator is visible) and the CPU seconds each service
 process group used during the run.
@@ -343,7 +348,7 @@ def summarize(results: list[dict[str, Any]], args: argparse.Namespace) -> dict[s
     stray = 0
     series: dict[str, list[float]] = {k: [] for k in (
         "e2e", "ingress", "queue", "translate", "delivery", "overhead", "overhead_same_lang",
-        "overhead_translated", "translationMs")}
+        "overhead_translated", "translationMs", "fanout_non_engine", "e2e_minus_stage")}
     recv_times: list[float] = []
     for r in results:
         for t_recv, uid, to, target, source, tm in r["received"]:
@@ -368,6 +373,8 @@ def summarize(results: list[dict[str, Any]], args: argparse.Namespace) -> dict[s
             series["delivery"].append(t_recv - tm["emitted"])
             series["overhead"].append(e2e - tr)
             series["translationMs"].append(tr)
+            series["fanout_non_engine"].append(tm["translated"] - tm["started"] - tr)
+            series["e2e_minus_stage"].append(e2e - (tm["translated"] - tm["started"]))
             (series["overhead_same_lang"] if target == source else series["overhead_translated"]).append(e2e - tr)
     received_measured = len(recv_times)
     win_start = min((by_uid[u]["send"] for u in measured), default=0.0)
@@ -503,11 +510,11 @@ def main(argv: list[str] | None = None) -> int:
             g.put(start_at)
         results = take("result")
         cpu = {name: _group_cpu_s(pg) - cpu0[name] for name, pg in pgids.items()}
-        t1 = os.times()
+        for c in children:
+            c.join(timeout=30)
+        t1 = os.times()  # the client processes are reaped now, so their CPU is counted
         cpu["load-generator"] = (t1.children_user + t1.children_system
                                  - self_cpu0.children_user - self_cpu0.children_system)
-        for c in children:
-            c.join(timeout=10)
         summary = summarize(list(results.values()), args)
         summary["cpu_s"] = cpu
         summary["args"] = vars(args)
