@@ -28,11 +28,12 @@ def _workers(redis_url: str) -> tuple[bool, list[dict[str, Any]]]:
     import redis
 
     from workers.runtime import HEARTBEAT_KEY
-    r = redis.Redis.from_url(redis_url, socket_timeout=1)
+    r = redis.Redis.from_url(redis_url, socket_timeout=1, decode_responses=True)
     try:
         keys = sorted(r.scan_iter(HEARTBEAT_KEY + "*"))
-        beats = [json.loads(raw) for raw in r.mget(keys)] if keys else []
-        return True, [dict(b, worker=k.decode()[len(HEARTBEAT_KEY):]) for k, b in zip(keys, beats) if b]
+        raws = r.mget(keys) if keys else []
+        return True, [dict(json.loads(raw), worker=key[len(HEARTBEAT_KEY):])
+                      for key, raw in zip(keys, raws, strict=True) if raw]
     except redis.RedisError:
         return False, []
 

@@ -59,7 +59,7 @@ class RedisMetricsStore(MetricsStore):
 
     def __init__(self, redis_url: str) -> None:
         import redis
-        self.r = redis.Redis.from_url(redis_url, socket_timeout=2)
+        self.r = redis.Redis.from_url(redis_url, socket_timeout=2, decode_responses=True)
 
     def inc(self, name: str, label: str = "", n: float = 1) -> None:
         self.r.hincrbyfloat(f"{PREFIX}:counters", _key(name, label), n)
@@ -75,11 +75,11 @@ class RedisMetricsStore(MetricsStore):
         pipe.execute()
 
     def snapshot(self) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
-        counters = {k.decode(): float(v) for k, v in self.r.hgetall(f"{PREFIX}:counters").items()}
+        counters = {str(k): float(v) for k, v in self.r.hgetall(f"{PREFIX}:counters").items()}
         hist = {}
         for name in HISTOGRAMS:
             raw = self.r.hgetall(f"{PREFIX}:hist:{name}")
-            hist[name] = {k.decode(): float(v) for k, v in raw.items()}
+            hist[name] = {str(k): float(v) for k, v in raw.items()}
         return counters, hist
 
 

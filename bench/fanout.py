@@ -30,7 +30,8 @@ Per message it reports (all stamps epoch ms; server and client share the clock):
   overhead   e2e - translationMs                  (the goal: p99 <= 50 ms)
   overhead_same_lang / overhead_translated        (the same, split by listener kind)
   fanout_non_engine  translated - started - translationMs  (DB reads/writes in the fan-out and
-                     the engine time of groups translated before this listener's group)
+                     the engine time of groups translated before this listener's group),
+                     split into earlier_groups_engine and fanout_db_other
   e2e_minus_stage    e2e - (translated - started)  (everything outside the fan-out's translate
                      stage: socket in, persist, enqueue, queue, emit, delivery)
 and throughput (messages/s), lost (expected - unique received), duplicates, send errors, the
@@ -348,7 +349,14 @@ def summarize(results: list[dict[str, Any]], args: argparse.Namespace) -> dict[s
     stray = 0
     series: dict[str, list[float]] = {k: [] for k in (
         "e2e", "ingress", "queue", "translate", "delivery", "overhead", "overhead_same_lang",
-        "overhead_translated", "translationMs", "fanout_non_engine", "e2e_minus_stage")}
+        "overhead_translated", "translationMs", "fanout_non_engine", "earlier_groups_engine",
+        "fanout_db_other", "e2e_minus_stage")}
+    # Per utterance: each target group's (translated stamp, engine ms), to split fanout_non_engine
+    # into the engine time of the groups translated before a listener's group and the rest (DB).
+    groups: dict[str, dict[str, tuple[float, float]]] = {}
+    for r in results:
+        for _t, uid, _to, target, _src, tm in r["received"]:
+            groups.setdefault(uid, {})[target] = (tm["translated"], float(tm.get("translationMs") or 0.0))
     recv_times: list[float] = []
     for r in results:
         for t_recv, uid, to, target, source, tm in r["received"]:
@@ -374,6 +382,10 @@ def summarize(results: list[dict[str, Any]], args: argparse.Namespace) -> dict[s
             series["overhead"].append(e2e - tr)
             series["translationMs"].append(tr)
             series["fanout_non_engine"].append(tm["translated"] - tm["started"] - tr)
+            earlier = sum(ms for tgt, (stamp, ms) in groups[uid].items()
+                          if tgt != target and stamp < tm["translated"])
+            series["earlier_groups_engine"].append(earlier)
+            series["fanout_db_other"].append(tm["translated"] - tm["started"] - tr - earlier)
             series["e2e_minus_stage"].append(e2e - (tm["translated"] - tm["started"]))
             (series["overhead_same_lang"] if target == source else series["overhead_translated"]).append(e2e - tr)
     received_measured = len(recv_times)

@@ -14,7 +14,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -289,7 +288,7 @@ class ApertiumTranslator(Translator):
         if not self.apy.alive():
             self.apy.ensure()
         try:
-            for a, b in zip(route, route[1:]):
+            for a, b in zip(route, route[1:], strict=False):
                 text = clean(self.apy.request((ISO3[a], ISO3[b]), text))
         except EngineConnectionError:
             self.apy.ensure()  # it died under us: restart now so the retry finds it

@@ -1,0 +1,18 @@
+# One image for web, worker and flower (see docker-compose.yml).
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends \
+      python3 python3-venv python3-pip apertium apertium-apy apertium-eng-spa apertium-fr-es \
+      apertium-es-pt apertium-eng-cat apertium-spa-cat apertium-fra-cat espeak-ng sox nodejs npm \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /srv
+COPY pyproject.toml ./
+COPY app app
+COPY workers workers
+COPY engines engines
+COPY migrations migrations
+COPY web web
+COPY alembic.ini celeryconfig.py ./
+RUN python3 -m venv .venv && .venv/bin/pip install --no-cache-dir -e . \
+    && (cd web && npm ci --no-audit --no-fund) \
+    && mkdir -p app/static/vendor && cp web/node_modules/socket.io-client/dist/socket.io.min.js app/static/vendor/
+ENV HOST=0.0.0.0 PORT=5000

@@ -1,0 +1,36 @@
+# The two commands: `make run` (the whole service on the embedded default) and `make test`.
+SHELL := /bin/bash
+PORT ?= 5000
+export PORT
+
+.PHONY: run test setup setup-test migrate worker flower bench lint clean
+
+run: setup migrate
+	@.venv/bin/python -m app
+
+test: setup-test
+	@scripts/test.sh
+
+setup:
+	@scripts/setup.sh run
+
+setup-test:
+	@scripts/setup.sh test
+
+migrate: setup
+	@.venv/bin/python -m app.migrate
+
+worker: setup
+	.venv/bin/celery -A workers.celery_app worker --pool=threads --concurrency=8 --loglevel=INFO
+
+flower: setup
+	.venv/bin/celery -A workers.celery_app flower --address=127.0.0.1 --port=5555
+
+bench: setup-test
+	.venv/bin/python bench/fanout.py
+
+lint: setup-test
+	.venv/bin/ruff check . && .venv/bin/mypy
+
+clean:
+	rm -rf .venv var web/node_modules app/static/vendor test-artifacts

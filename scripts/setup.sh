@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Install what Live Translator needs on a Debian machine, idempotently and quickly on a second run:
+# Debian packages (Apertium + pairs, Redis, PostgreSQL, espeak-ng, sox), a virtualenv with the
+# project, and the npm packages the page uses. Pass "test" to add the test dependencies.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+want="${1:-run}"
+
+APT_PACKAGES=(apertium apertium-apy apertium-eng-spa apertium-fr-es apertium-es-pt apertium-eng-cat
+  apertium-spa-cat apertium-fra-cat redis-server postgresql espeak-ng sox python3-venv)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PY="${PYTHON:-python3.11}"
+command -v "$PY" >/dev/null || PY=python3
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+extras="$([ "$want" = test ] && echo "[test]" || echo "")"
+stamp=".venv/.installed${extras}"
+digest="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
+  echo "setup: installing Python packages${extras:+ (with test extras)}"
+  .venv/bin/pip install -q --disable-pip-version-check --upgrade pip
+  .venv/bin/pip install -q --disable-pip-version-check -e ".${extras}"
+  echo "$digest" > "$stamp"
+fi
+
+web_digest="$(cat web/package.json web/package-lock.json 2>/dev/null | sha256sum | cut -d' ' -f1)"
+if [ "$(cat web/node_modules/.installed 2>/dev/null)" != "$web_digest" ]; then
+  echo "setup: installing npm packages"
+  (cd web && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  echo "$web_digest" > web/node_modules/.installed
+fi
+mkdir -p app/static/vendor
+cp -u web/node_modules/socket.io-client/dist/socket.io.min.js app/static/vendor/
