@@ -52,10 +52,22 @@ def create_app(settings: Settings | None = None, *, async_mode: str | None = Non
     if not settings.distributed:
         from workers.runtime import Runtime, configure
         configure(Runtime(settings, registry, svc.metrics, socketio))
+        _forget_stale_presence(settings)
         if start_engines:
             socketio.start_background_task(_start_engine, registry)
     logger.info("app ready", extra={"mode": "distributed" if settings.distributed else "embedded"})
     return app
+
+
+def _forget_stale_presence(settings: Settings) -> None:
+    """Embedded, this process holds every socket: anyone still marked present is left over from
+    a previous run that ended without its disconnect handlers, so mark them gone."""
+    from sqlalchemy import update
+
+    from app.db import session_scope
+    from app.models import Participant, now_ms
+    with session_scope(settings.database_url) as s:
+        s.execute(update(Participant).where(Participant.left_at.is_(None)).values(left_at=now_ms()))
 
 
 def _start_engine(registry: TranslatorRegistry) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import requests
 
 from tests.support import Peer, Service
 
@@ -58,5 +59,18 @@ def test_embedded_room_gets_translations_and_outsider_nothing(embedded: Service,
 
 def test_distributed_room_gets_translations_and_outsider_nothing(distributed: Service,
                                                                  peers: list[Peer]) -> None:
-    assert distributed.health()["mode"] == "distributed"
+    health = distributed.health()
+    assert health["mode"] == "distributed" and health["redis"] == "ok"
+    assert health["workers"] and health["engines"]["translation"]["local"]["running"]
     _english_utterance_reaches_everyone_in_their_language(distributed, peers)
+    # The worker observed the fan-out; the web process reports it (shared through Redis).
+    metrics = requests.get(distributed.url + "/metrics", timeout=5).text
+    assert "lt_fanout_latency_seconds_count 1.0" in metrics
+    assert 'lt_messages_total{kind="room"} 3.0' in metrics
+
+
+def test_page_and_its_script_are_served_by_the_app(embedded: Service) -> None:
+    page = requests.get(embedded.url + "/", timeout=5)
+    assert page.status_code == 200 and "<title>Live Translator</title>" in page.text
+    for asset in ("/static/app.js", "/static/vendor/socket.io.min.js", "/static/style.css"):
+        assert requests.get(embedded.url + asset, timeout=5).status_code == 200, asset
