@@ -83,10 +83,14 @@ def test_text_mode_on_postgres_translates_and_persists(embedded_postgres: Servic
     a.say("Good morning.", "en")
     assert b.wait_for("translated-message")[0]["translatedText"] == "Buenos días."
     engine = create_engine(embedded_postgres.env["DATABASE_URL"])
+
+    def delivered() -> list[str]:  # recorded just after the emit, so poll briefly
+        with engine.connect() as conn:
+            return [r[0] for r in conn.exec_driver_sql("SELECT user_id FROM deliveries")]
+
+    assert support.wait_until(delivered, 10, "the delivery row") == [b.id]
     with engine.connect() as conn:
         rows = conn.exec_driver_sql("SELECT u.text, t.target_lang, t.text FROM utterances u "
                                     "JOIN translations t ON t.utterance_id = u.id").all()
-        deliveries = conn.exec_driver_sql("SELECT user_id FROM deliveries").all()
     engine.dispose()
     assert [tuple(r) for r in rows] == [("Good morning.", "es", "Buenos días.")]
-    assert [r[0] for r in deliveries] == [b.id]
