@@ -215,3 +215,24 @@ def test_health_and_metrics_report_engines_and_counts(embedded: Service, peers: 
     assert 'lt_translations_total{kind="local"} 1.0' in text
     assert "lt_connected_clients 2.0" in text
     assert "lt_fanout_latency_seconds_count 1.0" in text
+
+
+def test_translation_is_made_once_per_language_however_many_listen(embedded: Service,
+                                                                   peers: list[Peer]) -> None:
+    a = Peer(embedded.url, "Ann", "en").connect()
+    listeners = [Peer(embedded.url, f"Es{i}", "es").connect() for i in range(3)]
+    fr = Peer(embedded.url, "Fay", "fr").connect()
+    peers += [a, *listeners, fr]
+    code = a.create_room()
+    for p in (a, *listeners, fr):
+        p.join(code)
+    a.say("Good morning.", "en")
+    for p in listeners:
+        m = p.wait_for("translated-message")[0]
+        assert m["translatedText"] == "Buenos días." and m["toUserId"] == p.id
+    fr.wait_for("translated-message")
+    db = Path(embedded.env["VAR_DIR"]) / "live-translator.db"
+    with sqlite3.connect(db) as conn:
+        made = conn.execute("SELECT target_lang, COUNT(*) FROM translations GROUP BY target_lang").fetchall()
+    assert sorted(made) == [("es", 1), ("fr", 1)]
+    assert 'lt_translations_total{kind="local"} 2.0' in requests.get(embedded.url + "/metrics").text
