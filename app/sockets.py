@@ -33,7 +33,6 @@ class Client:
 
     user_id: str
     room_id: str | None = None
-    solo_target_lang: str | None = None
 
 
 clients: dict[str, Client] = {}
@@ -90,8 +89,7 @@ def on_connect(auth: Any = None) -> None:
         user = s.get(User, user_id)
         if user is None:
             raise ConnectionRefusedError({"code": "unauthorized", "message": "unknown user"})
-        solo = user.solo_target_lang
-    clients[request.sid] = Client(user_id=user_id, solo_target_lang=solo)  # type: ignore[attr-defined]
+    clients[request.sid] = Client(user_id=user_id)  # type: ignore[attr-defined]
     join_room(own_room(user_id))
 
 
@@ -179,11 +177,14 @@ def on_speech_transcript(client: Client, payload: Any = None) -> dict[str, Any]:
     text = v.text(data, "transcript", max_len=services().settings.max_transcript_chars)
     source = v.language(data, "sourceLang")
     solo_mode = v.boolean(data, "soloMode")
-    solo_target = v.language(data, "soloTargetLang", required=False) or client.solo_target_lang
+    solo_target = v.language(data, "soloTargetLang", required=False)
     client_id = v.text(data, "clientId", max_len=64, required=False, single_line=True)
     speech_end = v.number(data, "speechEndAt", lo=0, hi=1e14)
     if solo_mode and not solo_target:
-        raise v.BadInput("missing_field", "soloTargetLang is required in solo mode")
+        solo_target = _solo_preference(client.user_id)
+    if solo_mode and not solo_target:
+        raise v.BadInput("missing_field", "soloTargetLang is required in solo mode (or set it "
+                                          "in your preferences)")
     if not solo_mode and client.room_id is None:
         raise v.BadInput("not_in_room", "join a room (or use solo mode) before sending speech", 403)
     recognized = handle_transcript(TranscriptIn(
@@ -193,6 +194,13 @@ def on_speech_transcript(client: Client, payload: Any = None) -> dict[str, Any]:
         idempotency_key=f"client:{client.user_id}:{client_id}" if client_id else None,
         speech_end_at=speech_end))
     return {"utteranceId": recognized["id"], "duplicate": recognized["duplicate"]}
+
+
+def _solo_preference(user_id: str) -> str | None:
+    """The session's solo target language (PATCH /api/me soloTargetLang), read fresh."""
+    with session_scope(services().settings.database_url) as s:
+        user = s.get(User, user_id)
+        return user.solo_target_lang if user else None
 
 
 @handler("client-error")

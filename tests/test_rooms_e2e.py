@@ -236,3 +236,15 @@ def test_translation_is_made_once_per_language_however_many_listen(embedded: Ser
         made = conn.execute("SELECT target_lang, COUNT(*) FROM translations GROUP BY target_lang").fetchall()
     assert sorted(made) == [("es", 1), ("fr", 1)]
     assert 'lt_translations_total{kind="local"} 2.0' in requests.get(embedded.url + "/metrics").text
+
+
+def test_solo_target_language_can_come_from_preferences(embedded: Service, peers: list[Peer]) -> None:
+    a = Peer(embedded.url, "Ann", "en").connect()
+    peers.append(a)
+    ack = a.say("Good morning.", "en", soloMode=True)
+    assert ack["ok"] is False and ack["error"]["code"] == "missing_field"
+    r = requests.patch(embedded.url + "/api/me", json={"soloTargetLang": "ca"}, headers=a.headers())
+    assert r.status_code == 200
+    assert a.say("Good morning.", "en", soloMode=True)["ok"]
+    solo = a.wait_for("solo-translated")[0]
+    assert solo["targetLang"] == "ca" and solo["translatedText"] == "Bon dia."
