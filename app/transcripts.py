@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from app.db import session_scope
 from app.extensions import services, socketio
@@ -40,31 +41,11 @@ def handle_transcript(t: TranscriptIn) -> dict[str, object]:
     enqueued again (in case the first enqueue was lost), and it skips listeners already served.
     """
     svc = services()
-    received = now_ms()
-    with session_scope(svc.settings.database_url) as s:
-        speaker = s.get(User, t.speaker_id)
-        if speaker is None:
-            raise BadInput("unknown_user", "the speaker does not exist", 404)
-        if t.room_id is not None and s.scalars(select(Participant.id).where(
-                Participant.room_id == t.room_id, Participant.user_id == t.speaker_id,
-                Participant.left_at.is_(None))).first() is None:
-            raise BadInput("not_in_room", "join the room before speaking in it", 403)
-        existing = None
-        if t.idempotency_key:
-            existing = s.scalars(select(Utterance).where(
-                Utterance.idempotency_key == t.idempotency_key)).first()
-        if existing is not None:
-            if existing.speaker_id != t.speaker_id:
-                raise BadInput("bad_idempotency_key", "that idempotency key belongs to someone else")
-            u, duplicate = existing, True
-        else:
-            u = Utterance(speaker_id=t.speaker_id, room_id=t.room_id, text=t.text,
-                          source_lang=t.source_lang, engine=t.engine,
-                          solo_target_lang=t.solo_target_lang, idempotency_key=t.idempotency_key,
-                          speech_end_at=t.speech_end_at, received_at=received)
-            s.add(u)
-            duplicate = False
-        speaker_name = speaker.display_name
+    try:
+        u, duplicate, speaker_name = _store(svc.settings.database_url, t)
+    except IntegrityError:
+        # The same idempotency key arrived twice at once and the other insert won: now it exists.
+        u, duplicate, speaker_name = _store(svc.settings.database_url, t)
     # Committed: the fan-out can read the row.
     payload: dict[str, object] = {"id": u.id, "utteranceId": u.id, "text": u.text,
                                   "sourceLang": u.source_lang, "speakerName": speaker_name,
@@ -77,6 +58,31 @@ def handle_transcript(t: TranscriptIn) -> dict[str, object]:
     logger.info("transcript accepted", extra={"utterance_id": u.id, "room_id": u.room_id,
                                               "chars": len(u.text), "duplicate": duplicate})
     return payload
+
+
+def _store(url: str, t: TranscriptIn) -> tuple[Utterance, bool, str]:
+    """Insert the utterance (or find it by idempotency key); returns (row, duplicate, speaker)."""
+    with session_scope(url) as s:
+        speaker = s.get(User, t.speaker_id)
+        if speaker is None:
+            raise BadInput("unknown_user", "the speaker does not exist", 404)
+        if t.room_id is not None and s.scalars(select(Participant.id).where(
+                Participant.room_id == t.room_id, Participant.user_id == t.speaker_id,
+                Participant.left_at.is_(None))).first() is None:
+            raise BadInput("not_in_room", "join the room before speaking in it", 403)
+        if t.idempotency_key:
+            existing = s.scalars(select(Utterance).where(
+                Utterance.idempotency_key == t.idempotency_key)).first()
+            if existing is not None:
+                if existing.speaker_id != t.speaker_id:
+                    raise BadInput("bad_idempotency_key", "that idempotency key is someone else's")
+                return existing, True, speaker.display_name
+        u = Utterance(speaker_id=t.speaker_id, room_id=t.room_id, text=t.text,
+                      source_lang=t.source_lang, engine=t.engine,
+                      solo_target_lang=t.solo_target_lang, idempotency_key=t.idempotency_key,
+                      speech_end_at=t.speech_end_at, received_at=now_ms())
+        s.add(u)
+        return u, False, speaker.display_name
 
 
 def enqueue_fanout(utterance_id: str) -> None:
