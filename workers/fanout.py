@@ -7,8 +7,11 @@ task run again after a crash (acks_late) skips whoever already has it.
 """
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,31 +131,73 @@ def fan_out(rt: Runtime, utterance_id: str, enqueued_at: float | None, *,
     u = plan.utterance
     timings = {"speechEnd": u["speech_end"], "received": u["received"], "enqueued": enqueued_at,
                "started": started}
-    sent = 0
-    retry = False
-    jobs: list[tuple[str, str, list[str], str]] = [
-        (lang, engine, users, "room") for (lang, engine), users in plan.groups.items()]
+    jobs: list[Job] = [Job(lang, engine, users, "room") for (lang, engine), users in plan.groups.items()]
     if plan.solo_pending:
-        jobs.append((u["solo"], u["solo_engine"], [u["speaker_id"]], "solo"))
-    for target, engine, users, kind in jobs:
-        try:
-            if target == u["source"]:
-                text, elapsed = u["text"], 0.0
-            else:
-                text, elapsed = _translate(rt, u, target, engine or "local")
-        except EngineError as exc:
-            if exc.retryable and not final_attempt:
-                retry = True
-                continue
-            _fail(rt, u, target, users, exc, kind)
-            continue
-        stamp = dict(timings, translated=now_ms(), translationMs=round(elapsed, 2))
-        sent += _send(rt, u, target, text, users, kind, stamp)
+        jobs.append(Job(u["solo"], u["solo_engine"], [u["speaker_id"]], "solo"))
+    # Listeners of the speaker's language need no engine: serve them first. Translations then run
+    # side by side, so the last language's listeners do not wait for the other languages' engines.
+    same = [j for j in jobs if j.target == u["source"]]
+    translated = [j for j in jobs if j.target != u["source"]]
+    results = [_run_job(rt, u, j, timings, final_attempt) for j in same]
+    if len(translated) == 1:
+        results.append(_run_job(rt, u, translated[0], timings, final_attempt))
+    elif translated:
+        results += _parallel([functools.partial(_run_job, rt, u, j, timings, final_attempt)
+                              for j in translated])
+    sent = sum(n for n, _ in results)
     if sent:
         rt.metrics.observe("fanout_latency_seconds", (now_ms() - u["received"]) / 1000.0)
-    if retry:
+    if any(retry for _, retry in results):
         raise RetryableFanoutError(utterance_id)
     return sent
+
+
+@dataclass(frozen=True)
+class Job:
+    """One group of listeners who get the same text: a target language through one engine."""
+
+    target: str
+    engine: str
+    users: list[str]
+    kind: str
+
+
+def _parallel(calls: list[Callable[[], tuple[int, bool]]]) -> list[tuple[int, bool]]:
+    """Run calls on threads and collect their results. Plain threads rather than an executor:
+    under eventlet (the embedded web process) they are green threads, while an executor's C
+    SimpleQueue would block the hub."""
+    results: list[tuple[int, bool]] = [(0, False)] * len(calls)
+
+    def run(i: int) -> None:
+        try:
+            results[i] = calls[i]()
+        except Exception:
+            logger.exception("fan-out group failed")
+            results[i] = (0, True)
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def _run_job(rt: Runtime, u: dict[str, Any], job: Job, timings: dict[str, Any],
+             final_attempt: bool) -> tuple[int, bool]:
+    """Translate (if needed) and send one group; returns (messages sent, should retry)."""
+    try:
+        if job.target == u["source"]:
+            text, elapsed = u["text"], 0.0
+        else:
+            text, elapsed = _translate(rt, u, job.target, job.engine or "local")
+    except EngineError as exc:
+        if exc.retryable and not final_attempt:
+            return 0, True
+        _fail(rt, u, job.target, job.users, exc, job.kind)
+        return 0, False
+    stamp = dict(timings, translated=now_ms(), translationMs=round(elapsed, 2))
+    return _send(rt, u, job.target, text, job.users, job.kind, stamp), False
 
 
 def _send(rt: Runtime, u: dict[str, Any], target: str, text: str, users: list[str], kind: str,
