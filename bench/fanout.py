@@ -8,6 +8,7 @@ and measures every ``translated-message`` that arrives. Everything stops by itse
 Modes
   embedded     one web process (eventlet), SQLite, fan-outs run in-process (Celery eager).
   distributed  redis-server + the web process + ``celery worker`` process(es) over that Redis.
+  --db postgres  either mode on a throwaway local PostgreSQL instead of the SQLite file.
 
 Usage (from the repository root, with the project's virtualenv; needs ``aiohttp``, see
 bench/requirements.txt):
@@ -210,7 +211,8 @@ async def _client_main(cfg: dict[str, Any], rooms: list[int], ctrl: Any, go: Any
             rec["uid"] = ack["utteranceId"]
             sends.append(rec)
         else:
-            err("send:not-ok:" + str((ack or {}).get("error", {}).get("code") if isinstance(ack, dict) else ack))
+            code = (ack.get("error") or {}).get("code") if isinstance(ack, dict) else ack
+            err(f"send:not-ok:{code}")
 
     t0 = time.time()
     await asyncio.sleep(max(0.0, start_at - t0))
@@ -302,6 +304,11 @@ def start_service(args: argparse.Namespace, var_dir: Path, log_dir: Path) -> tup
             redis_proc, redis_url = support.start_redis(log_dir)
             procs.append(redis_proc)
             extra["REDIS_URL"] = redis_url
+        if args.db == "postgres":
+            pg_proc, pg_url, pg_data = support.start_postgres(log_dir)
+            procs.append(pg_proc)
+            extra["DATABASE_URL"] = pg_url
+            args._pg_data = str(pg_data)
         env = support.base_env(var_dir, **extra)
         support.migrate(env)
         web = support.start_web(env, log_dir)
@@ -387,7 +394,8 @@ def summarize(results: list[dict[str, Any]], args: argparse.Namespace) -> dict[s
             series["earlier_groups_engine"].append(earlier)
             series["fanout_db_other"].append(tm["translated"] - tm["started"] - tr - earlier)
             series["e2e_minus_stage"].append(e2e - (tm["translated"] - tm["started"]))
-            (series["overhead_same_lang"] if target == source else series["overhead_translated"]).append(e2e - tr)
+            kind = "overhead_same_lang" if target == source else "overhead_translated"
+            series[kind].append(e2e - tr)
     received_measured = len(recv_times)
     win_start = min((by_uid[u]["send"] for u in measured), default=0.0)
     win_end = max(recv_times, default=win_start)
@@ -405,7 +413,8 @@ def summarize(results: list[dict[str, Any]], args: argparse.Namespace) -> dict[s
         "send_errors": errors, "throughput_msgs_s": received_measured / span_s,
         "offered_msgs_s": args.rate * (args.clients - 1), "span_s": span_s,
         "disconnects_during_run": sum(r["disconnects_during_run"] for r in results),
-        "client_loop_lag_ms": {"p50": pct(lags, 50), "p99": pct(lags, 99), "max": max(lags) if lags else None},
+        "client_loop_lag_ms": {"p50": pct(lags, 50), "p99": pct(lags, 99),
+                               "max": max(lags) if lags else None},
         "setup_s": max(r["setup_s"] for r in results),
         "stats": stats,
     }
@@ -419,7 +428,7 @@ def print_report(summary: dict[str, Any], args: argparse.Namespace, cpu: dict[st
     print(f"\n== fanout: mode={args.mode} rooms={args.rooms} clients/room={args.clients} "
           f"({args.rooms * args.clients} clients) rate={args.rate}/s duration={args.duration}s"
           + (f" workers={args.workers}x{args.pool}:{args.concurrency}" if args.mode == "distributed" else "")
-          + f" client-procs={args.client_procs}")
+          + f" db={args.db} client-procs={args.client_procs}")
     print(f"utterances={summary['utterances']} expected msgs={summary['expected']} "
           f"received={summary['received']} lost={summary['lost']} duplicates={summary['duplicates']} "
           f"stray={summary['stray']} send_errors={summary['send_errors'] or 0} "
@@ -450,9 +459,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=float, default=3.0, help="seconds of sending not measured")
     ap.add_argument("--drain", type=float, default=30.0, help="max seconds to wait for stragglers")
     ap.add_argument("--ack-timeout", type=float, default=30.0)
-    ap.add_argument("--workers", type=int, default=2, help="celery worker processes (distributed)")
+    ap.add_argument("--workers", type=int, default=1, help="celery worker processes (distributed)")
     ap.add_argument("--concurrency", type=int, default=4, help="--concurrency per worker")
     ap.add_argument("--pool", default="threads", help="celery pool (threads keeps one APY per worker)")
+    ap.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite",
+                    help="sqlite (the default, a file in VAR_DIR) or a throwaway local PostgreSQL")
     ap.add_argument("--client-procs", type=int, default=1, help="load-generator processes")
     ap.add_argument("--setup-concurrency", type=int, default=50)
     ap.add_argument("--log-level", default="WARNING", help="service LOG_LEVEL")
@@ -470,7 +481,8 @@ def main(argv: list[str] | None = None) -> int:
     log_dir.mkdir()
     procs: list[Any] = []
     children: list[Any] = []
-    hard_deadline = time.monotonic() + 600 + args.warmup + args.duration + args.drain + args.rooms * args.clients * 0.2
+    hard_deadline = (time.monotonic() + 600 + args.warmup + args.duration + args.drain
+                     + args.rooms * args.clients * 0.2)
     try:
         t = time.monotonic()
         url, procs = start_service(args, var_dir, log_dir)
@@ -543,6 +555,8 @@ def main(argv: list[str] | None = None) -> int:
             p.stop()
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
+            if getattr(args, "_pg_data", None):
+                shutil.rmtree(args._pg_data, ignore_errors=True)
 
 
 if __name__ == "__main__":
