@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 want="${1:-run}"
 
 APT_PACKAGES=(apertium apertium-apy apertium-eng-spa apertium-fr-es apertium-es-pt apertium-eng-cat
-  apertium-spa-cat apertium-fra-cat redis-server postgresql espeak-ng sox python3-venv)
+  apertium-spa-cat apertium-fra-cat redis-server postgresql espeak-ng sox python3-venv
+  pocketsphinx-testdata)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
