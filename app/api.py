@@ -121,8 +121,12 @@ def patch_me() -> Response:
 @bp.post("/rooms")
 def create_room() -> tuple[Response, int]:
     uid = _require_user()
-    if request.get_json(silent=True) not in (None, {}):
-        raise v.BadInput("unknown_field", "creating a room takes no fields")
+    if request.get_data(cache=True).strip():  # reading it enforces the 64 KiB limit (413)
+        body = request.get_json(silent=True)
+        if body is None:
+            raise v.BadInput("bad_json", "the body must be JSON (Content-Type: application/json)")
+        if body != {}:
+            raise v.BadInput("unknown_field", "creating a room takes no fields")
     for _ in range(10):
         code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
         try:

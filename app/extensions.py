@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from flask import current_app
 from flask_socketio import SocketIO
@@ -20,6 +21,7 @@ class Services:
     tokens: Tokens
     metrics: MetricsStore
     registry: TranslatorRegistry
+    speech: Any = None  # app.speech.SpeechLink, set by the factory
 
 
 def services() -> Services:

@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None, *, async_mode: str | None = Non
                    metrics=make_store(settings.redis_url), registry=registry)
     app.extensions["live_translator"] = svc
 
-    from app import api, health, pages, sockets  # noqa: F401  (sockets registers handlers)
+    from app import api, health, pages, sockets, speech  # noqa: F401  (these register handlers)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(pages.bp)
@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None, *, async_mode: str | None = Non
     socketio.init_app(app, async_mode=async_mode, message_queue=settings.redis_url or None,
                       cors_allowed_origins=settings.cors_origins or None,
                       max_http_buffer_size=1_000_000, ping_interval=10, ping_timeout=10)
+    svc.speech = speech.register(app, settings.var_dir, autostart=start_engines)
     from workers.celery_app import celery_init_app
     celery_init_app(app)
     if not settings.distributed:

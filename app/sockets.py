@@ -7,6 +7,7 @@ and changes nothing.
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,12 +51,20 @@ def handler(event: str, error_event: str = "app-error") -> Callable[..., Any]:
     """Register a Socket.IO handler that answers bad input with an error ack and event."""
 
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        # A client may send any number of arguments; more than the handler takes is bad input,
+        # not a TypeError.
+        params = list(inspect.signature(fn).parameters.values())[1:]
+        max_args = None if any(p.kind is p.VAR_POSITIONAL for p in params) else len(params)
+
         @functools.wraps(fn)
         def inner(*args: Any) -> Any:
             client = clients.get(request.sid)  # type: ignore[attr-defined]
             try:
                 if client is None:
                     raise v.BadInput("unauthorized", "connect with a session token first", 401)
+                if max_args is not None and len(args) > max_args:
+                    raise v.BadInput("bad_payload", f"{event} takes {max_args} argument(s), "
+                                                    f"got {len(args)}")
                 result = fn(client, *args)
                 return {"ok": True, **(result or {})}
             except v.BadInput as exc:
@@ -95,6 +104,8 @@ def on_connect(auth: Any = None) -> None:
 
 @socketio.on("disconnect")
 def on_disconnect(*_: Any) -> None:
+    from app.speech import client_gone
+    client_gone(request.sid)  # type: ignore[attr-defined]
     client = clients.pop(request.sid, None)  # type: ignore[attr-defined]
     if client is not None and client.room_id:
         _leave(client, request.sid)  # type: ignore[attr-defined]

@@ -92,6 +92,7 @@ def number(payload: dict[str, Any], key: str, *, lo: float, hi: float) -> float 
 def room_code(payload: Any) -> str:
     """The seed sends the code as a bare string; an object {roomCode} is accepted too."""
     if isinstance(payload, dict):
+        only_keys(payload, {"roomCode"}, "join-room")
         payload = payload.get("roomCode")
     if not isinstance(payload, str) or not ROOM_CODE.match(payload.strip()):
         raise BadInput("bad_room_code", "roomCode must be 4–12 letters or digits")

@@ -25,7 +25,7 @@ fi
 PY="${PYTHON:-python3.11}"
 command -v "$PY" >/dev/null || PY=python3
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-extras="$([ "$want" = test ] && echo "[test,speech]" || echo "")"
+extras="$([ "$want" = test ] && echo "[test,speech]" || echo "[speech]")"
 stamp=".venv/.installed${extras}"
 digest="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then

@@ -33,9 +33,12 @@ def postgres_url(log_dir: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def embedded(tmp_path: Path, log_dir: Path) -> Iterator[support.Service]:
-    """The whole service on the embedded default: one web process, SQLite, in-process Celery."""
-    env = support.base_env(tmp_path)
+def embedded(request: pytest.FixtureRequest, tmp_path: Path,
+             log_dir: Path) -> Iterator[support.Service]:
+    """The whole service on the embedded default: one web process (with its speech process as a
+    child, started at once for tests marked `speech`), SQLite, in-process Celery."""
+    speech = request.node.get_closest_marker("speech") is not None
+    env = support.base_env(tmp_path, SPEECH_AUTOSTART="1" if speech else "0")
     support.migrate(env)
     web = support.start_web(env, log_dir)
     try:

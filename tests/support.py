@@ -129,6 +129,8 @@ class Service:
 def base_env(var_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
     env.update(VAR_DIR=str(var_dir), SECRET_KEY="test-secret-" + var_dir.name, LOG_LEVEL="INFO",
+               SPEECH_AUTOSTART=extra.pop("SPEECH_AUTOSTART", "0"),
+               WHISPER_CACHE_DIR=str(ROOT / "var" / "test-models"),
                APERTIUM_PRELOAD=extra.pop("APERTIUM_PRELOAD", "en-es,es-en,es-fr,fr-es,en-ca,ca-fr"))
     env.update(extra)
     return env
@@ -169,6 +171,7 @@ class Peer:
     """A signed-in user with a real Socket.IO client that records every event it receives."""
 
     EVENTS = ("joined-room", "user-joined", "user-left", "recognized-speech", "translated-message",
+              "interim-transcript",
               "solo-translated", "speech-error", "app-error", "translation-failed")
 
     def __init__(self, base_url: str, name: str, language: str) -> None:

@@ -21,7 +21,7 @@ NUMBERS = {"mr": "mister", "mrs": "missus"}
 
 
 def normalize(text: str) -> list[str]:
-    words = re.sub(r"[^a-z' ]", " ", text.lower().replace("-", " ")).split()
+    words = re.sub(r"[^\w' ]", " ", text.lower().replace("-", " ")).split()
     return [NUMBERS.get(w, w) for w in words]
 
 

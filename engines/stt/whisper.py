@@ -105,7 +105,8 @@ class WhisperSTT(STT):
             raise ConfigurationError(f"unknown Whisper model {model!r}; known: {', '.join(MODELS)}")
         self.model_name = model
         self.name = "local"
-        self.cache_dir = cache_dir or Path(os.environ.get("VAR_DIR", "var")) / "models"
+        self.cache_dir = cache_dir or Path(os.environ.get("WHISPER_CACHE_DIR")
+                                           or Path(os.environ.get("VAR_DIR", "var")) / "models")
         self.threads = threads
         self.interim_interval_ms = interim_interval_ms
         self.beam_size = beam_size

@@ -1,0 +1,259 @@
+"""The Socket.IO audio path: start-speech / speech-data / stop-speech.
+
+The web process never runs a model: it validates each event and hands the audio to the speech
+process over a local socket (green I/O under eventlet). Results come back on the same connection:
+interims go to the room as `interim-transcript`, finals go through handle_transcript() with an
+idempotency key per utterance, exactly like typed text.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, request
+
+from agent import wire
+from app import validation as v
+from app.extensions import services, socketio
+from app.transcripts import TranscriptIn, handle_transcript
+from workers.fanout import own_room
+
+logger = logging.getLogger(__name__)
+
+MAX_CHUNK_BYTES = 64 * 1024  # documented limit for one speech-data chunk (~2 s at 16 kHz)
+SAMPLE_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+ENCODINGS = ("LINEAR16",)
+
+
+@dataclass
+class AudioSession:
+    session_id: str
+    sid: str
+    user_id: str
+    room_id: str | None
+    language: str
+    solo_target: str | None
+    rate: int
+
+
+class SpeechLink:
+    """The app's connection to the speech process (started here as a child in embedded mode)."""
+
+    def __init__(self, app: Flask, socket_path: str, spawn: bool) -> None:
+        self.app = app
+        self.path = socket_path
+        self.spawn = spawn
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.sock: socket.socket | None = None
+        self.sessions: dict[str, AudioSession] = {}
+        self.by_sid: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        if self.spawn and (self.proc is None or self.proc.poll() is not None):
+            env = dict(os.environ, LT_DIE_WITH_PARENT="1")
+            self.proc = subprocess.Popen([sys.executable, "-m", "agent.speech_server", "--socket",
+                                          self.path], env=env, stdin=subprocess.DEVNULL)
+
+    def _connect(self) -> socket.socket:
+        with self._lock:
+            if self.sock is not None:
+                return self.sock
+            if self.spawn and (self.proc is None or self.proc.poll() is not None):
+                self.start()
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    s.connect(self.path)
+                    break
+                except OSError:
+                    s.close()
+                    if time.monotonic() > deadline:
+                        raise v.BadInput("speech_unavailable",
+                                         "speech recognition is not available right now", 503) from None
+                    time.sleep(0.2)
+            self.sock = s
+            socketio.start_background_task(self._read, s)
+            return s
+
+    def send(self, frame: bytes) -> None:
+        s = self._connect()
+        try:
+            s.sendall(frame)
+        except OSError:
+            self._drop(s)
+            raise v.BadInput("speech_unavailable", "lost the speech service; start again", 503) from None
+
+    def _drop(self, s: socket.socket) -> None:
+        with self._lock:
+            if self.sock is s:
+                self.sock = None
+        s.close()
+        for session in list(self.sessions.values()):
+            self.end(session.session_id)
+            socketio.emit("speech-error", "the speech service restarted; start speaking again",
+                          to=session.sid)
+
+    def _read(self, s: socket.socket) -> None:
+        import json
+        try:
+            while True:
+                frame = wire.read_frame(s)
+                if frame is None:
+                    break
+                if frame[0] == "J":
+                    self._result(json.loads(frame[1]))
+        except (OSError, ValueError):
+            logger.warning("speech connection failed", exc_info=True)
+        self._drop(s)
+
+    def _result(self, msg: dict[str, Any]) -> None:
+        session = self.sessions.get(str(msg.get("session")))
+        kind = msg.get("type")
+        if kind == "ended":
+            self.end(str(msg.get("session")))
+        if session is None:
+            return
+        if kind == "interim":
+            to = f"room:{session.room_id}" if session.room_id else own_room(session.user_id)
+            socketio.emit("interim-transcript", {
+                "speakerId": session.user_id, "text": msg["text"], "sourceLang": session.language,
+                "utteranceKey": msg["utteranceKey"]}, to=to)
+        elif kind == "final":
+            with self.app.app_context():
+                try:
+                    handle_transcript(TranscriptIn(
+                        speaker_id=session.user_id, text=str(msg["text"])[:5000],
+                        source_lang=session.language, room_id=session.room_id,
+                        solo_target_lang=session.solo_target, engine="local-stt",
+                        idempotency_key=f"speech:{msg['utteranceKey']}",
+                        speech_end_at=msg.get("speechEndAt")))
+                except v.BadInput as exc:
+                    socketio.emit("speech-error", exc.message, to=session.sid)
+        elif kind == "error":
+            socketio.emit("speech-error", "speech recognition failed for this session", to=session.sid)
+
+    def begin(self, session: AudioSession) -> None:
+        self.sessions[session.session_id] = session
+        self.by_sid[session.sid] = session.session_id
+        try:
+            self.send(wire.pack_json({"op": "start", "session": session.session_id,
+                                      "language": session.language, "rate": session.rate}))
+        except v.BadInput:
+            self.end(session.session_id)
+            raise
+
+    def end(self, session_id: str) -> None:
+        session = self.sessions.pop(session_id, None)
+        if session is not None and self.by_sid.get(session.sid) == session_id:
+            del self.by_sid[session.sid]
+
+    def stop(self, session_id: str) -> None:
+        """Ask for the last final; the session ends when the speech process says so."""
+        self.send(wire.pack_json({"op": "stop", "session": session_id}))
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+
+
+def link() -> SpeechLink:
+    lk: SpeechLink = services().speech
+    return lk
+
+
+def register(app: Flask, var_dir: Path, autostart: bool) -> SpeechLink:
+    """Embedded: the speech process is our child, started now (models load before the first
+    speaker) unless SPEECH_AUTOSTART=0, else on first use. With SPEECH_SOCKET set, it is run
+    separately (Procfile `agent`) and we only connect."""
+    path = os.environ.get("SPEECH_SOCKET") or str(var_dir / "speech.sock")
+    lk = SpeechLink(app, path, spawn=not os.environ.get("SPEECH_SOCKET"))
+    if lk.spawn and autostart and os.environ.get("SPEECH_AUTOSTART", "1") == "1":
+        lk.start()
+    return lk
+
+
+def client_gone(sid: str) -> None:
+    """Disconnect: stop this socket's audio session, if any (its last final is still delivered)."""
+    lk: SpeechLink | None = getattr(services(), "speech", None)
+    if lk is None:
+        return
+    session_id = lk.by_sid.get(sid)
+    if session_id:
+        try:
+            lk.stop(session_id)
+        except v.BadInput:
+            lk.end(session_id)
+
+
+def _handlers() -> None:
+    """Register the seed's speech events (kept here, beside the link they drive)."""
+    from app.sockets import Client, handler
+
+    @handler("start-speech", error_event="speech-error")
+    def on_start_speech(client: Client, payload: Any = None) -> dict[str, Any]:
+        data = v.as_object(payload, "start-speech")
+        v.only_keys(data, {"languageCode", "soloMode", "soloTargetLang", "encoding",
+                           "sampleRateHertz"}, "start-speech")
+        language = v.language(data, "languageCode")
+        solo = v.boolean(data, "soloMode")
+        solo_target = v.language(data, "soloTargetLang", required=False)
+        encoding = data.get("encoding", "LINEAR16")
+        if encoding not in ENCODINGS:
+            raise v.BadInput("unsupported_encoding",
+                             f"encoding must be one of {', '.join(ENCODINGS)} (16-bit PCM, mono)")
+        rate = data.get("sampleRateHertz", 16000)
+        if isinstance(rate, bool) or rate not in SAMPLE_RATES:
+            raise v.BadInput("unsupported_sample_rate",
+                             f"sampleRateHertz must be one of {', '.join(map(str, SAMPLE_RATES))}")
+        if solo and not solo_target:
+            raise v.BadInput("missing_field", "soloTargetLang is required in solo mode")
+        if not solo and client.room_id is None:
+            raise v.BadInput("not_in_room", "join a room (or use solo mode) before speaking", 403)
+        sid = request.sid  # type: ignore[attr-defined]
+        lk = link()
+        if sid in lk.by_sid:
+            raise v.BadInput("already_speaking", "a speech session is already running; stop it first")
+        session = AudioSession(uuid.uuid4().hex, sid, client.user_id,
+                               None if solo else client.room_id, str(language),
+                               solo_target if solo else None, int(rate))
+        lk.begin(session)
+        return {"sessionId": session.session_id, "maxChunkBytes": MAX_CHUNK_BYTES}
+
+    @handler("speech-data", error_event="speech-error")
+    def on_speech_data(client: Client, payload: Any = None) -> dict[str, Any] | None:
+        lk = link()
+        session_id = lk.by_sid.get(request.sid)  # type: ignore[attr-defined]
+        if session_id is None:
+            raise v.BadInput("no_session", "send start-speech before speech-data")
+        if not isinstance(payload, (bytes, bytearray)):
+            raise v.BadInput("bad_type", "speech-data must be binary PCM16 audio")
+        if len(payload) > MAX_CHUNK_BYTES:
+            raise v.BadInput("too_large", f"a speech-data chunk may be at most {MAX_CHUNK_BYTES} bytes", 413)
+        if len(payload) % 2:
+            raise v.BadInput("bad_audio", "PCM16 audio has an even number of bytes")
+        lk.send(wire.pack_audio(session_id, bytes(payload)))
+        return None
+
+    @handler("stop-speech", error_event="speech-error")
+    def on_stop_speech(client: Client, *_: Any) -> dict[str, Any]:
+        lk = link()
+        session_id = lk.by_sid.get(request.sid)  # type: ignore[attr-defined]
+        if session_id is None:
+            raise v.BadInput("no_session", "no speech session is running")
+        lk.by_sid.pop(request.sid, None)  # type: ignore[attr-defined]
+        lk.stop(session_id)
+        return {"sessionId": session_id}
+
+
+_handlers()
