@@ -97,10 +97,25 @@ def enqueue_fanout(utterance_id: str) -> None:
 
 
 def _run_eager(utterance_id: str, enqueued: float) -> None:
-    from workers.tasks import fanout
-    try:
-        fanout.apply(args=(utterance_id, enqueued), throw=True)
-    except Exception:
-        from workers.runtime import runtime
-        runtime().metrics.inc("errors", "fanout")
-        logger.exception("embedded fan-out failed", extra={"utterance_id": utterance_id})
+    """Embedded: Celery's eager apply() does not run retries, so this loop does, with the
+    task's own back-off and its retry count (so the last attempt reports failures)."""
+    from celery.exceptions import Retry
+
+    from workers.runtime import runtime
+    from workers.tasks import MAX_RETRIES, fanout
+    attempt = 0
+    while True:
+        try:
+            fanout.apply(args=(utterance_id, enqueued), retries=attempt, throw=True)
+            return
+        except Retry:
+            attempt += 1  # the task already slept its back-off (eager)
+            if attempt <= MAX_RETRIES + 60:
+                continue
+            runtime().metrics.inc("errors", "fanout")
+            logger.error("embedded fan-out gave up", extra={"utterance_id": utterance_id})
+            return
+        except Exception:
+            runtime().metrics.inc("errors", "fanout")
+            logger.exception("embedded fan-out failed", extra={"utterance_id": utterance_id})
+            return

@@ -172,6 +172,18 @@ class ApyProcess:
             if not self.alive():
                 self.restart()
 
+    def recover(self) -> None:
+        """A request was refused: APY is dying, dead or wedged. Give a dying process a moment to
+        be reaped (its socket closes before it exits), then restart unless it answers again."""
+        with self._lock:
+            if self.proc is not None and self.alive():
+                try:
+                    self.proc.wait(timeout=0.5)
+                except subprocess.TimeoutExpired:
+                    pass
+            if not self.alive() or not self._ping():
+                self.restart()
+
     def _ping(self) -> bool:
         try:
             return self._http.get(self.base_url + "/listPairs", timeout=3.0).status_code == 200
@@ -291,7 +303,7 @@ class ApertiumTranslator(Translator):
             for a, b in zip(route, route[1:], strict=False):
                 text = clean(self.apy.request((ISO3[a], ISO3[b]), text))
         except EngineConnectionError:
-            self.apy.ensure()  # it died under us: restart now so the retry finds it
+            self.apy.recover()  # it died under us: restart now so the retry finds it
             raise
         return text, route
 
