@@ -46,10 +46,10 @@ TTL_S = 86400
 MB = "x" * 1_000_000
 EVENTS = ("join-room", "leave-room", "speech-transcript", "client-error")
 
-FUZZ = settings(max_examples=1500, deadline=None, database=None,
+FUZZ = settings(max_examples=120, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.filter_too_much])
-FEW = settings(FUZZ, max_examples=300)
+FEW = settings(FUZZ, max_examples=30)
 
 
 # ---------------------------------------------------------------------------------------------
