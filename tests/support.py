@@ -246,3 +246,13 @@ class Peer:
     def close(self) -> None:
         if self.sio.connected:
             self.sio.disconnect()
+
+
+def room_with(base_url: str, peers: list[Peer], *people: tuple[str, str]) -> list[Peer]:
+    """Sign in and connect one Peer per (name, language), all joined to a new room."""
+    made = [Peer(base_url, name, lang).connect() for name, lang in people]
+    peers += made
+    code = made[0].create_room()
+    for p in made:
+        p.join(code)
+    return made

@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, inspect
 from app.migrate import pending, upgrade
 from app.models import Base
 from tests import support
-from tests.support import Peer, Service
+from tests.support import Peer, Service, room_with
 
 pytestmark = pytest.mark.integration
 
@@ -74,12 +74,7 @@ def embedded_postgres(tmp_path: Path, log_dir: Path, postgres_url: str):  # type
 
 def test_text_mode_on_postgres_translates_and_persists(embedded_postgres: Service,
                                                       peers: list[Peer]) -> None:
-    a = Peer(embedded_postgres.url, "Ann", "en").connect()
-    b = Peer(embedded_postgres.url, "Bob", "es").connect()
-    peers += [a, b]
-    code = a.create_room()
-    a.join(code)
-    b.join(code)
+    a, b = room_with(embedded_postgres.url, peers, ("Ann", "en"), ("Bob", "es"))
     a.say("Good morning.", "en")
     assert b.wait_for("translated-message")[0]["translatedText"] == "Buenos días."
     engine = create_engine(embedded_postgres.env["DATABASE_URL"])

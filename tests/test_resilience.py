@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from tests import support
-from tests.support import Peer, Service
+from tests.support import Peer, Service, room_with
 
 pytestmark = pytest.mark.e2e
 
@@ -57,12 +57,7 @@ def test_worker_killed_mid_fanout_every_listener_gets_each_translation_once(
 
 def test_apertium_killed_while_serving_is_restarted_and_next_utterance_translated(
         embedded: Service, peers: list[Peer]) -> None:
-    a = Peer(embedded.url, "Ana", "en").connect()
-    b = Peer(embedded.url, "Bea", "es").connect()
-    peers += [a, b]
-    code = a.create_room()
-    a.join(code)
-    b.join(code)
+    a, b = room_with(embedded.url, peers, ("Ana", "en"), ("Bea", "es"))
     a.say("Good morning.", "en")
     assert b.wait_for("translated-message")[0]["translatedText"] == "Buenos días."
     old = _apy_pid(embedded)

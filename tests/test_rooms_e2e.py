@@ -11,7 +11,7 @@ import socketio
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from app.auth import SALT
-from tests.support import Peer, Service
+from tests.support import Peer, Service, room_with
 
 pytestmark = pytest.mark.e2e
 
@@ -103,12 +103,7 @@ def test_presence_join_and_leave_are_announced_to_the_room(embedded: Service, pe
 
 
 def test_solo_mode_translates_for_the_speaker_only(embedded: Service, peers: list[Peer]) -> None:
-    a = Peer(embedded.url, "Ann", "en").connect()
-    b = Peer(embedded.url, "Bob", "en").connect()
-    peers += [a, b]
-    code = a.create_room()
-    a.join(code)
-    b.join(code)
+    a, b = room_with(embedded.url, peers, ("Ann", "en"), ("Bob", "en"))
     ack = a.say("Good morning.", "en", soloMode=True, soloTargetLang="es")
     assert ack["ok"]
     solo = a.wait_for("solo-translated")[0]
@@ -126,12 +121,7 @@ def test_solo_mode_works_without_a_room(embedded: Service, peers: list[Peer]) ->
 
 
 def test_unsupported_pair_tells_the_speaker_and_the_listener(embedded: Service, peers: list[Peer]) -> None:
-    a = Peer(embedded.url, "Ann", "en").connect()
-    d = Peer(embedded.url, "Dieter", "de").connect()
-    peers += [a, d]
-    code = a.create_room()
-    a.join(code)
-    d.join(code)
+    a, d = room_with(embedded.url, peers, ("Ann", "en"), ("Dieter", "de"))
     a.say("Hello.", "en")
     assert "en → de" in a.wait_for("speech-error")[0]
     failed = d.wait_for("translation-failed")[0]
@@ -140,12 +130,7 @@ def test_unsupported_pair_tells_the_speaker_and_the_listener(embedded: Service, 
 
 
 def test_same_client_id_twice_yields_one_message(embedded: Service, peers: list[Peer]) -> None:
-    a = Peer(embedded.url, "Ann", "en").connect()
-    b = Peer(embedded.url, "Bob", "es").connect()
-    peers += [a, b]
-    code = a.create_room()
-    a.join(code)
-    b.join(code)
+    a, b = room_with(embedded.url, peers, ("Ann", "en"), ("Bob", "es"))
     first = a.say("Good morning.", "en", clientId="c-1")
     second = a.say("Good morning.", "en", clientId="c-1")
     assert first["utteranceId"] == second["utteranceId"] and second["duplicate"] is True
@@ -156,12 +141,7 @@ def test_same_client_id_twice_yields_one_message(embedded: Service, peers: list[
 
 
 def test_language_change_applies_to_the_next_utterance(embedded: Service, peers: list[Peer]) -> None:
-    a = Peer(embedded.url, "Ann", "en").connect()
-    b = Peer(embedded.url, "Bob", "es").connect()
-    peers += [a, b]
-    code = a.create_room()
-    a.join(code)
-    b.join(code)
+    a, b = room_with(embedded.url, peers, ("Ann", "en"), ("Bob", "es"))
     r = requests.patch(embedded.url + "/api/me", json={"language": "ca", "ttsEnabled": True},
                        headers=b.headers())
     assert r.status_code == 200 and r.json()["preferences"]["ttsEnabled"] is True
@@ -184,12 +164,7 @@ def test_client_error_is_accepted_and_logged_without_its_text(embedded: Service,
 
 
 def test_transcripts_never_reach_the_server_log(embedded: Service, peers: list[Peer]) -> None:
-    a = Peer(embedded.url, "Ann", "en").connect()
-    b = Peer(embedded.url, "Bob", "es").connect()
-    peers += [a, b]
-    code = a.create_room()
-    a.join(code)
-    b.join(code)
+    a, b = room_with(embedded.url, peers, ("Ann", "en"), ("Bob", "es"))
     a.say("Secret plans for the weather tomorrow.", "en")
     translated = b.wait_for("translated-message")[0]["translatedText"]
     time.sleep(0.3)
@@ -202,12 +177,7 @@ def test_health_and_metrics_report_engines_and_counts(embedded: Service, peers: 
     assert h["status"] == "ok" and h["mode"] == "embedded" and h["database"] == "ok"
     local = h["engines"]["translation"]["local"]
     assert local["running"] and {"en", "es", "fr"} <= set(local["languages"])
-    a = Peer(embedded.url, "Ann", "en").connect()
-    b = Peer(embedded.url, "Bob", "fr").connect()
-    peers += [a, b]
-    code = a.create_room()
-    a.join(code)
-    b.join(code)
+    a, b = room_with(embedded.url, peers, ("Ann", "en"), ("Bob", "fr"))
     a.say("Good morning.", "en")
     b.wait_for("translated-message")
     text = requests.get(embedded.url + "/metrics").text

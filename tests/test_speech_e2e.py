@@ -9,19 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import Peer, Service
+from tests.support import Peer, Service, room_with
 from tests.test_stt_local import clips, normalize, wer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.speech]
 
 
 def _room(svc: Service, peers: list[Peer], speaker_lang: str, listener_lang: str) -> tuple[Peer, Peer]:
-    a = Peer(svc.url, "Speaker", speaker_lang).connect()
-    b = Peer(svc.url, "Listener", listener_lang).connect()
-    peers += [a, b]
-    code = a.create_room()
-    a.join(code)
-    b.join(code)
+    a, b = room_with(svc.url, peers, ("Speaker", speaker_lang), ("Listener", listener_lang))
     return a, b
 
 
