@@ -123,10 +123,9 @@ class Connection:
 
 
 def make_stt() -> STT:
-    from engines.stt.whisper import WhisperSTT
-    stt = WhisperSTT.from_env()
-    stt.start()
-    return stt
+    """The configured engine (STT_ENGINE, "local" by default), with the local one behind it."""
+    from engines.stt.registry import STTRegistry
+    return STTRegistry(default=os.environ.get("STT_ENGINE", "local")).get()
 
 
 def serve(path: str, stt: STT) -> None:
