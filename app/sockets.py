@@ -207,6 +207,12 @@ def on_speech_transcript(client: Client, payload: Any = None) -> dict[str, Any]:
     return {"utteranceId": recognized["id"], "duplicate": recognized["duplicate"]}
 
 
+@handler("ping")
+def on_ping(client: Client, payload: Any = None) -> dict[str, Any]:
+    """Round-trip probe for latency meters: acks at once with the server's clock."""
+    return {"serverTime": now_ms()}
+
+
 def _solo_preference(user_id: str) -> str | None:
     """The session's solo target language (PATCH /api/me soloTargetLang), read fresh."""
     with session_scope(services().settings.database_url) as s:

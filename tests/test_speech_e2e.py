@@ -3,6 +3,7 @@ Whisper) → handle_transcript(); interims reach the room, finals are translated
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 import wave
 from pathlib import Path
@@ -103,3 +104,27 @@ def test_bad_speech_input_is_refused_with_a_clear_error_and_no_effect(embedded: 
     assert len(a.wait_for("speech-error", count=7)) == 7
     time.sleep(1.0)
     assert a.got("recognized-speech") == [] and b.got("translated-message") == []
+
+
+def test_web_process_stays_responsive_while_two_sessions_stream(embedded: Service,
+                                                                peers: list[Peer]) -> None:
+    """Loose bound only; bench/stt.py measures the ack latency properly."""
+    a, b = _room(embedded, peers, "en", "es")
+    c = Peer(embedded.url, "Prober", "en").connect()
+    peers.append(c)
+    pcm = b"".join(p for p, _ in clips()[:2])
+    threads = [threading.Thread(target=_speak, args=(p, pcm, "en")) for p in (a, b)]
+    for t in threads:
+        t.start()
+    rtts = []
+    while any(t.is_alive() for t in threads):
+        t0 = time.perf_counter()
+        assert c.call("ping")["ok"]
+        rtts.append((time.perf_counter() - t0) * 1000)
+        time.sleep(0.05)
+    for t in threads:
+        t.join()
+    rtts.sort()
+    assert len(rtts) > 50
+    assert rtts[int(len(rtts) * 0.99)] < 250, rtts[-5:]
+    assert a.wait_for("recognized-speech", timeout=60) and b.wait_for("recognized-speech", timeout=60)
