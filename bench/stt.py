@@ -40,7 +40,7 @@ def pct(values: list[float], p: float) -> float:
 
 
 def engine_level(model: str, repeat: int) -> dict[str, Any]:
-    stt = WhisperSTT(model)
+    stt = WhisperSTT.from_env(model)
     t0 = time.perf_counter()
     stt.start()
     load_s = time.perf_counter() - t0

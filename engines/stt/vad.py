@@ -29,7 +29,7 @@ class VadConfig:
     start_threshold: float = 0.5
     end_threshold: float = 0.35
     min_speech_ms: float = 96.0
-    min_silence_ms: float = 320.0
+    min_silence_ms: float = 256.0
     pre_roll_ms: float = 192.0
     max_utterance_ms: float = 20000.0
 
@@ -43,6 +43,11 @@ class Segmenter:
         self.in_speech = False
         self._voiced_run = 0.0
         self._silent_run = 0.0
+
+    @property
+    def silent_ms(self) -> float:
+        """How long the current speech has been below the end threshold."""
+        return self._silent_run
 
     def reset(self) -> None:
         self._vad.reset()

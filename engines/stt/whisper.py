@@ -116,10 +116,12 @@ class WhisperSTT(STT):
         self.decodes = 0
 
     @classmethod
-    def from_env(cls) -> WhisperSTT:
-        return cls(os.environ.get("WHISPER_MODEL", "base"),
+    def from_env(cls, model: str | None = None) -> WhisperSTT:
+        """Settings from the environment (WHISPER_MODEL, STT_*), the model overridable."""
+        return cls(model or os.environ.get("WHISPER_MODEL", "base"),
                    threads=int(os.environ.get("STT_THREADS", "2")),
-                   interim_interval_ms=float(os.environ.get("STT_INTERIM_INTERVAL_MS", "1000")))
+                   interim_interval_ms=float(os.environ.get("STT_INTERIM_INTERVAL_MS", "1000")),
+                   vad=VadConfig(min_silence_ms=float(os.environ.get("STT_MIN_SILENCE_MS", "256"))))
 
     @property
     def capabilities(self) -> STTCapabilities:
@@ -212,7 +214,7 @@ class WhisperStream(SpeechStream):
             self._utterance[:0] = b"".join(self._pre_roll)
             self._pre_roll.clear()
             self._start_ms = self._audio_ms - len(self._utterance) / 32
-        if state in ("start", "speech") and self.seg._silent_run == 0.0:
+        if state in ("start", "speech") and self.seg.silent_ms == 0.0:
             self._last_voice_wall = time.time() * 1000
         if state == "end" or len(self._utterance) / 32 >= cfg.max_utterance_ms:
             return self._final()
@@ -221,6 +223,10 @@ class WhisperStream(SpeechStream):
     def _maybe_interim(self) -> SpeechEvent | None:
         grown_ms = (len(self._utterance) - self._last_interim_len) / 32
         if grown_ms < self.stt.interim_interval_ms or len(self._utterance) / 32 < 600:
+            return None
+        if self.seg.silent_ms > 0:
+            # The speaker may be finishing: an interim decode now would delay the final by a
+            # whole decode (they run one at a time), so wait to see whether speech resumes.
             return None
         self._last_interim_len = len(self._utterance)
         text, ms = self.stt.transcribe(bytes(self._utterance), self.language)
