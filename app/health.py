@@ -58,6 +58,8 @@ def health() -> tuple[Response, int]:
     else:
         out["engines"] = {"translation": svc.registry.status()}
         healthy = True
+    if svc.speech is not None:
+        out["engines"]["speech"] = svc.speech.status()
     default = out["engines"]["translation"].get(svc.registry.default, {})
     engine_ok = bool(default.get("running"))
     out["status"] = "ok" if healthy and engine_ok and out["database"] == "ok" else "degraded"

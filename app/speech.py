@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 MAX_CHUNK_BYTES = 64 * 1024  # documented limit for one speech-data chunk (~2 s at 16 kHz)
 SAMPLE_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 ENCODINGS = ("LINEAR16",)
+RESTARTED = "the speech service restarted; start speaking again"
 
 
 @dataclass
@@ -57,9 +58,15 @@ class SpeechLink:
         self.sessions: dict[str, AudioSession] = {}
         self.by_sid: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._pong = threading.Event()
+        self._last_status: dict[str, Any] = {}
+        self.restarts = 0
 
     def start(self) -> None:
         if self.spawn and (self.proc is None or self.proc.poll() is not None):
+            if self.proc is not None:
+                self.restarts += 1
+                logger.warning("restarting the speech process", extra={"restarts": self.restarts})
             env = dict(os.environ, LT_DIE_WITH_PARENT="1")
             self.proc = subprocess.Popen([sys.executable, "-m", "agent.speech_server", "--socket",
                                           self.path], env=env, stdin=subprocess.DEVNULL)
@@ -92,7 +99,7 @@ class SpeechLink:
             s.sendall(frame)
         except OSError:
             self._drop(s)
-            raise v.BadInput("speech_unavailable", "lost the speech service; start again", 503) from None
+            raise v.BadInput("speech_unavailable", RESTARTED, 503) from None
 
     def _drop(self, s: socket.socket) -> None:
         with self._lock:
@@ -101,8 +108,13 @@ class SpeechLink:
         s.close()
         for session in list(self.sessions.values()):
             self.end(session.session_id)
-            socketio.emit("speech-error", "the speech service restarted; start speaking again",
-                          to=session.sid)
+            socketio.emit("speech-error", RESTARTED, to=session.sid)
+        if self.spawn and self.proc is not None:
+            try:
+                self.proc.wait(timeout=2)  # it is exiting (or gone): reap it, then start anew
+            except subprocess.TimeoutExpired:
+                return  # alive but the connection broke: the next send reconnects
+            self.start()  # load the model now rather than on the next speaker
 
     def _read(self, s: socket.socket) -> None:
         import json
@@ -117,9 +129,31 @@ class SpeechLink:
             logger.warning("speech connection failed", exc_info=True)
         self._drop(s)
 
+    def status(self) -> dict[str, Any]:
+        """For /health: is the speech process there, and what does its engine say."""
+        out: dict[str, Any] = {"managed": self.spawn, "sessions": len(self.sessions),
+                               "restarts": self.restarts}
+        if self.spawn:
+            out["pid"] = self.proc.pid if self.proc and self.proc.poll() is None else None
+        if self.sock is None:
+            # Not connected yet (connecting would wait for the model to load): say what we know.
+            return dict(out, running=bool(out.get("pid")), connected=False)
+        out["connected"] = True
+        try:
+            self._pong.clear()
+            self.send(wire.pack_json({"op": "ping"}))
+            ok = self._pong.wait(2.0)
+        except v.BadInput:
+            ok = False
+        return dict(out, running=ok, stt=self._last_status if ok else None)
+
     def _result(self, msg: dict[str, Any]) -> None:
         session = self.sessions.get(str(msg.get("session")))
         kind = msg.get("type")
+        if kind == "pong":
+            self._last_status = msg.get("status") or {}
+            self._pong.set()
+            return
         if kind == "ended":
             self.end(str(msg.get("session")))
         if session is None:

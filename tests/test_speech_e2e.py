@@ -2,6 +2,8 @@
 Whisper) → handle_transcript(); interims reach the room, finals are translated for listeners."""
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import threading
 import time
@@ -128,3 +130,23 @@ def test_web_process_stays_responsive_while_two_sessions_stream(embedded: Servic
     assert len(rtts) > 50
     assert rtts[int(len(rtts) * 0.99)] < 250, rtts[-5:]
     assert a.wait_for("recognized-speech", timeout=60) and b.wait_for("recognized-speech", timeout=60)
+
+
+def test_speech_process_killed_is_restarted_and_the_next_session_works(embedded: Service,
+                                                                       peers: list[Peer]) -> None:
+    a, b = _room(embedded, peers, "en", "es")
+    pcm, _ = clips()[1]
+    _speak(a, pcm + b"\0" * 16000, "en", realtime=False)
+    a.wait_for("recognized-speech", timeout=60)
+    speech = embedded.health()["engines"]["speech"]
+    assert speech["running"] and speech["connected"] and speech["stt"]["model"] == "base"
+    assert a.call("start-speech", {"languageCode": "en"})["ok"]
+    a.sio.emit("speech-data", pcm[:16000])
+    os.kill(speech["pid"], signal.SIGKILL)  # mid-session
+    a.wait_for("speech-error", lambda m: "restarted" in m, timeout=20)
+    assert a.call("stop-speech")["error"]["code"] == "no_session"  # that session is gone
+    _speak(a, pcm + b"\0" * 16000, "en", realtime=False)
+    second = a.wait_for("recognized-speech", count=2, timeout=90)[1]
+    assert "he was not" in second["text"].lower()
+    after = embedded.health()["engines"]["speech"]
+    assert after["pid"] != speech["pid"] and after["restarts"] == 1
