@@ -1,10 +1,8 @@
 """A speech-to-text provider that tries others in order; itself an STT."""
 from __future__ import annotations
 
-import threading
-import time
-
 from engines.errors import AllEnginesFailedError, EngineError
+from engines.registry import Cooldowns
 from engines.stt.base import STT, SpeechStream, STTCapabilities
 
 
@@ -17,10 +15,8 @@ class FallbackSTT(STT):
         if not providers:
             raise ValueError("FallbackSTT needs at least one provider")
         self.providers = providers
-        self.cooldown_s = cooldown_s
+        self.cooldowns = Cooldowns(cooldown_s)
         self.name = "fallback(" + ",".join(p.name for p in providers) + ")"
-        self._down_until: dict[str, float] = {}
-        self._lock = threading.Lock()
 
     @property
     def capabilities(self) -> STTCapabilities:
@@ -31,11 +27,8 @@ class FallbackSTT(STT):
                                languages=frozenset().union(*(c.languages for c in caps)))
 
     def _candidates(self, language: str) -> list[STT]:
-        now = time.monotonic()
         able = [p for p in self.providers if p.supports(language)]
-        with self._lock:
-            up = [p for p in able if self._down_until.get(p.name, 0.0) <= now]
-        return up or able
+        return [p for p in able if self.cooldowns.up(p.name)] or able
 
     def _transcribe_impl(self, pcm16: bytes, language: str) -> str:
         errors: list[tuple[str, EngineError]] = []
@@ -45,8 +38,7 @@ class FallbackSTT(STT):
             except EngineError as exc:
                 errors.append((p.name, exc))
                 if exc.retryable:
-                    with self._lock:
-                        self._down_until[p.name] = time.monotonic() + self.cooldown_s
+                    self.cooldowns.mark(p.name)
         raise AllEnginesFailedError(errors)
 
     def stream(self, language: str, key_prefix: str) -> SpeechStream:

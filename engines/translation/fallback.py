@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from typing import Any
 
 from engines.errors import AllEnginesFailedError, EngineError, UnsupportedLanguageError
+from engines.registry import Cooldowns
 from engines.translation.base import Capabilities, Translator
 
 logger = logging.getLogger(__name__)
@@ -23,10 +22,8 @@ class FallbackTranslator(Translator):
         if not providers:
             raise ValueError("FallbackTranslator needs at least one provider")
         self.providers = providers
-        self.cooldown_s = cooldown_s
+        self.cooldowns = Cooldowns(cooldown_s)
         self.name = "fallback(" + ",".join(p.name for p in providers) + ")"
-        self._down_until: dict[str, float] = {}
-        self._lock = threading.Lock()
 
     @property
     def capabilities(self) -> Capabilities:
@@ -36,18 +33,10 @@ class FallbackTranslator(Translator):
     def supports(self, source: str, target: str) -> bool:
         return any(p.supports(source, target) for p in self.providers)
 
-    def _available(self, p: Translator) -> bool:
-        with self._lock:
-            return self._down_until.get(p.name, 0.0) <= time.monotonic()
-
-    def _mark_down(self, p: Translator) -> None:
-        with self._lock:
-            self._down_until[p.name] = time.monotonic() + self.cooldown_s
-
     def _translate_impl(self, text: str, source: str, target: str) -> tuple[str, tuple[str, ...]]:
         errors: list[tuple[str, EngineError]] = []
         candidates = [p for p in self.providers if p.supports(source, target)]
-        ordered = [p for p in candidates if self._available(p)] or candidates
+        ordered = [p for p in candidates if self.cooldowns.up(p.name)] or candidates
         for p in ordered:
             try:
                 result = p.translate(text, source, target)
@@ -57,11 +46,9 @@ class FallbackTranslator(Translator):
             except EngineError as exc:
                 errors.append((p.name, exc))
                 if exc.retryable:
-                    self._mark_down(p)
+                    self.cooldowns.mark(p.name)
         raise AllEnginesFailedError(errors)
 
     def status(self) -> dict[str, Any]:
-        now = time.monotonic()
         return {"name": self.name, "providers": [
-            dict(p.status(), cooling_down=self._down_until.get(p.name, 0.0) > now)
-            for p in self.providers]}
+            dict(p.status(), cooling_down=not self.cooldowns.up(p.name)) for p in self.providers]}

@@ -1,0 +1,83 @@
+"""What every engine registry shares: providers by short name, each created once per process,
+an unknown name a configuration error (never a silent default), and a cooldown for fallbacks."""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Generic, Protocol, TypeVar
+
+from engines.errors import ConfigurationError
+
+
+class Provider(Protocol):
+    name: str
+
+    def start(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+
+P = TypeVar("P", bound=Provider)
+
+
+class Registry(Generic[P]):
+    """Named providers of one kind; `kind` names it in error messages."""
+
+    kind = "engine"
+
+    def __init__(self, factories: dict[str, Callable[[], P]], default: str) -> None:
+        self._factories = dict(factories)
+        self.default = self.check(default)
+        self._instances: dict[str, P] = {}
+        self._lock = threading.Lock()
+
+    def names(self) -> list[str]:
+        return sorted(self._factories)
+
+    def check(self, name: str) -> str:
+        """Return `name` if registered, else raise ConfigurationError naming the known ones."""
+        if name not in self._factories:
+            raise ConfigurationError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}")
+        return name
+
+    def provider(self, name: str) -> P:
+        """The single instance of provider `name`, created and started on first use."""
+        self.check(name)
+        with self._lock:
+            inst = self._instances.get(name)
+            if inst is None:
+                inst = self._factories[name]()
+                inst.start()
+                self._instances[name] = inst
+            return inst
+
+    def status(self) -> dict[str, Any]:
+        """Every registered provider: started ones report their state."""
+        return {n: (self._instances[n].status() if n in self._instances else {"name": n, "started": False})
+                for n in self.names()}
+
+    def close(self) -> None:
+        with self._lock:
+            for inst in self._instances.values():
+                inst.close()
+            self._instances.clear()
+
+
+class Cooldowns:
+    """Which providers a fallback should skip for now, after a retryable failure."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def mark(self, name: str) -> None:
+        with self._lock:
+            self._until[name] = time.monotonic() + self.seconds
+
+    def up(self, name: str) -> bool:
+        with self._lock:
+            return self._until.get(name, 0.0) <= time.monotonic()

@@ -1,0 +1,83 @@
+"""unit: translation registry, fallback wrapper and Apertium output clean-up.
+
+The scripted providers stand in for remote engines that fail; Apertium itself is exercised for real
+by the integration and e2e tests.
+"""
+from __future__ import annotations
+
+import pytest
+
+from engines.errors import (
+    AllEnginesFailedError,
+    ConfigurationError,
+    EngineTimeoutError,
+    UnsupportedLanguageError,
+)
+from engines.translation.apertium import clean
+from engines.translation.base import Capabilities, Translator
+from engines.translation.fallback import FallbackTranslator
+from engines.translation.registry import TranslatorRegistry
+
+pytestmark = pytest.mark.unit
+
+
+class Scripted(Translator):
+    def __init__(self, name: str, prefix: str = "", fail: Exception | None = None,
+                 pairs: frozenset[tuple[str, str]] = frozenset({("en", "es")})) -> None:
+        self.name, self.prefix, self.fail, self.pairs, self.calls = name, prefix, fail, pairs, 0
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(offline=False, languages=frozenset(x for p in self.pairs for x in p))
+
+    def supports(self, source: str, target: str) -> bool:
+        return (source, target) in self.pairs
+
+    def _translate_impl(self, text: str, source: str, target: str) -> tuple[str, tuple[str, ...]]:
+        self.calls += 1
+        if self.fail:
+            raise self.fail
+        return self.prefix + text, (source, target)
+
+
+def test_same_language_needs_no_engine_call() -> None:
+    t = Scripted("x", fail=EngineTimeoutError("never called"))
+    assert t.translate("hola", "es", "es").text == "hola" and t.calls == 0
+
+
+def test_unsupported_pair_is_an_error_not_a_fake_translation() -> None:
+    with pytest.raises(UnsupportedLanguageError, match="en → de"):
+        Scripted("x").translate("hello", "en", "de")
+
+
+def test_retryable_failure_is_retried_once_by_the_base_class() -> None:
+    t = Scripted("flaky", fail=EngineTimeoutError("slow"))
+    with pytest.raises(EngineTimeoutError):
+        t.translate("hello", "en", "es")
+    assert t.calls == 2
+
+
+def test_fallback_uses_the_next_provider_and_cools_the_broken_one_down() -> None:
+    broken = Scripted("premium", fail=EngineTimeoutError("slow"))
+    local = Scripted("local", prefix="[es] ")
+    fb = FallbackTranslator([broken, local])
+    assert fb.translate("hello", "en", "es").text == "[es] hello"
+    assert fb.translate("again", "en", "es").text == "[es] again"
+    assert broken.calls == 2  # its own retry, then skipped while cooling down
+    assert fb.status()["providers"][0]["cooling_down"] is True
+
+
+def test_fallback_that_cannot_translate_names_every_provider() -> None:
+    fb = FallbackTranslator([Scripted("a", fail=EngineTimeoutError("a slow")),
+                             Scripted("b", fail=EngineTimeoutError("b slow"))])
+    with pytest.raises(AllEnginesFailedError, match="a: a slow; b: b slow"):
+        fb.translate("hello", "en", "es")
+
+
+def test_unknown_engine_is_a_configuration_error_naming_the_known_ones() -> None:
+    with pytest.raises(ConfigurationError, match="unknown translation engine 'grok'; known: local"):
+        TranslatorRegistry({"local": lambda: Scripted("local")}, default="grok")
+
+
+def test_apertium_output_is_tidied() -> None:
+    assert clean("  Hola  *mundo ,  qué #tal  ? ") == "Hola mundo, qué tal?"
