@@ -1,0 +1,44 @@
+"""espeak-ng (Debian): robotic but clear, 100+ languages, ~10 ms a sentence."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+from engines.errors import ConfigurationError, EngineError, EngineTimeoutError
+from engines.languages import LANGUAGES
+from engines.tts.base import TTS, TTSCapabilities
+
+# espeak-ng voice names where they differ from the language code.
+VOICES = {"zh": "cmn", "pt": "pt-br"}
+
+
+class EspeakTTS(TTS):
+    name = "espeak"
+
+    def __init__(self, binary: str = "espeak-ng", timeout_s: float = 10.0) -> None:
+        self.binary = binary
+        self.timeout_s = timeout_s
+
+    @property
+    def capabilities(self) -> TTSCapabilities:
+        return TTSCapabilities(offline=True, languages=frozenset(LANGUAGES),
+                               voices=("<language>", "<language>+f2", "<language>+m3"))
+
+    def start(self) -> None:
+        if shutil.which(self.binary) is None:
+            raise ConfigurationError("espeak-ng is not installed: apt-get install espeak-ng "
+                                     "(or make setup)", engine=self.name)
+
+    def _synthesize_impl(self, text: str, language: str, voice: str | None) -> tuple[bytes, str]:
+        base = VOICES.get(language, language)
+        variant = voice.split("+", 1)[1] if voice and "+" in voice else None
+        used = f"{base}+{variant}" if variant and variant.isalnum() else base
+        try:
+            # Text on stdin, never on the command line (no length limit, nothing to escape).
+            out = subprocess.run([self.binary, "-v", used, "--stdout"], input=text.encode(),
+                                 capture_output=True, timeout=self.timeout_s, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise EngineTimeoutError("espeak-ng timed out", engine=self.name) from exc
+        if out.returncode != 0:
+            raise EngineError(f"espeak-ng failed with exit code {out.returncode}", engine=self.name)
+        return out.stdout, used

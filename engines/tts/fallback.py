@@ -1,0 +1,46 @@
+"""A TTS that tries providers in order; itself a TTS. Also how "local" picks piper for English
+and espeak-ng for everything else: a provider that cannot speak the language is skipped."""
+from __future__ import annotations
+
+from engines.errors import AllEnginesFailedError, EngineError, UnsupportedLanguageError
+from engines.registry import Cooldowns
+from engines.tts.base import TTS, TTSCapabilities
+
+
+class FallbackTTS(TTS):
+    def __init__(self, providers: list[TTS], name: str = "", cooldown_s: float = 30.0) -> None:
+        if not providers:
+            raise ValueError("FallbackTTS needs at least one provider")
+        self.providers = providers
+        self.cooldowns = Cooldowns(cooldown_s)
+        self.name = name or "fallback(" + ",".join(p.name for p in providers) + ")"
+
+    @property
+    def capabilities(self) -> TTSCapabilities:
+        caps = [p.capabilities for p in self.providers]
+        return TTSCapabilities(offline=any(c.offline for c in caps),
+                               languages=frozenset().union(*(c.languages for c in caps)),
+                               voices=tuple(v for c in caps for v in c.voices))
+
+    def start(self) -> None:
+        for p in self.providers:
+            p.start()
+
+    def close(self) -> None:
+        for p in self.providers:
+            p.close()
+
+    def _synthesize_impl(self, text: str, language: str, voice: str | None) -> tuple[bytes, str]:
+        errors: list[tuple[str, EngineError]] = []
+        able = [p for p in self.providers if p.supports(language)]
+        for p in [p for p in able if self.cooldowns.up(p.name)] or able:
+            try:
+                out = p.synthesize(text, language, voice)
+                return out.wav, f"{p.name}:{out.voice}"
+            except UnsupportedLanguageError as exc:
+                errors.append((p.name, exc))
+            except EngineError as exc:
+                errors.append((p.name, exc))
+                if exc.retryable:
+                    self.cooldowns.mark(p.name)
+        raise AllEnginesFailedError(errors)
