@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent import wire
-from engines.errors import EngineError
+from engines.errors import ConfigurationError, EngineError, UnsupportedLanguageError
 from engines.stt.base import STT
 
 logger = logging.getLogger(__name__)
@@ -38,11 +38,12 @@ class Session:
 
 
 class Connection:
-    """One app connection: reads frames, runs sessions, writes results."""
+    """One app connection: reads frames, runs sessions and synthesis requests, writes results."""
 
-    def __init__(self, sock: socket.socket, stt: STT) -> None:
+    def __init__(self, sock: socket.socket, stt: STT, voices: Voices | None = None) -> None:
         self.sock = sock
         self.stt = stt
+        self.voices = voices
         self.sessions: dict[str, Session] = {}
         self._send_lock = threading.Lock()
 
@@ -85,6 +86,26 @@ class Connection:
             self.sessions[sid].inbox.put(STOP)
         elif op == "ping":
             self.send({"type": "pong", "status": self.stt.status()})
+        elif op == "tts" and self.voices is not None:
+            threading.Thread(target=self._tts, args=(msg,), name="tts", daemon=True).start()
+
+    def _tts(self, msg: dict[str, Any]) -> None:
+        """Synthesize (or take from the cache) and answer with the WAV, base64 in the JSON."""
+        import base64
+
+        rid = msg.get("id")
+        assert self.voices is not None
+        try:
+            out = self.voices.speak(str(msg["text"]), str(msg["language"]), msg.get("voice"),
+                                    str(msg.get("engine") or ""))
+        except EngineError as exc:
+            code = ("unsupported_language" if isinstance(exc, UnsupportedLanguageError)
+                    else "unknown_engine" if isinstance(exc, ConfigurationError) else "engine_failed")
+            self.send({"type": "tts", "id": rid, "ok": False, "code": code, "message": str(exc)})
+            return
+        self.send({"type": "tts", "id": rid, "ok": True, "wav": base64.b64encode(out.wav).decode(),
+                   "durationMs": round(out.duration_ms, 1), "engine": out.engine, "voice": out.voice,
+                   "elapsedMs": round(out.elapsed_ms, 1)})
 
     def _run(self, session: Session) -> None:
         """Resample, recognise, and report until the session stops; then flush the last final."""
@@ -122,13 +143,34 @@ class Connection:
                        "speechEndAt": e.speech_end_at, "sentAt": time.time() * 1000})
 
 
+class Voices:
+    """Speech synthesis in the speech process: registry by name plus the shared cache."""
+
+    def __init__(self) -> None:
+        from engines.tts.cache import TTSCache
+        from engines.tts.registry import TTSRegistry
+        self.registry = TTSRegistry(default=os.environ.get("TTS_ENGINE", "local"))
+        self.cache = TTSCache(int(os.environ.get("TTS_CACHE_BYTES", str(64 * 1024 * 1024))))
+
+    def speak(self, text: str, language: str, voice: Any, engine: str) -> Any:
+        name = engine or self.registry.default
+        self.registry.check(name)
+        key = (name, str(voice or ""), language, text)
+        hit = self.cache.get(key)
+        if hit is not None:
+            return hit
+        out = self.registry.get(name).synthesize(text, language, str(voice) if voice else None)
+        self.cache.put(key, out)
+        return out
+
+
 def make_stt() -> STT:
     """The configured engine (STT_ENGINE, "local" by default), with the local one behind it."""
     from engines.stt.registry import STTRegistry
     return STTRegistry(default=os.environ.get("STT_ENGINE", "local")).get()
 
 
-def serve(path: str, stt: STT) -> None:
+def serve(path: str, stt: STT, voices: Voices | None = None) -> None:
     """Listen on a Unix socket at `path` (owner-only) and serve connections until killed."""
     if os.path.exists(path):
         os.unlink(path)
@@ -142,7 +184,8 @@ def serve(path: str, stt: STT) -> None:
     logger.info("speech server ready", extra={"socket": path, "stt": stt.status().get("model")})
     while True:
         conn, _ = server.accept()
-        threading.Thread(target=Connection(conn, stt).serve, name="speech-conn", daemon=True).start()
+        threading.Thread(target=Connection(conn, stt, voices).serve, name="speech-conn",
+                         daemon=True).start()
 
 
 def main() -> None:
@@ -155,7 +198,9 @@ def main() -> None:
     if os.environ.get("LT_DIE_WITH_PARENT") == "1":
         import ctypes
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    serve(args.socket, make_stt())
+    voices = Voices()
+    voices.registry.provider(voices.registry.default)  # load piper before the first request
+    serve(args.socket, make_stt(), voices)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import struct
 from typing import Any
 
 HEADER = struct.Struct(">cI")
-MAX_FRAME = 1 << 20
+MAX_FRAME = 16 << 20  # a long synthesized sentence, base64, fits
 SESSION_ID_LEN = 32
 
 

@@ -75,7 +75,8 @@ def get_me() -> Response:
         return jsonify({"user": user.public(), "preferences": user.preferences()})
 
 
-PREFS = {"displayName", "language", "translationEngine", "ttsEnabled", "voice", "soloTargetLang"}
+PREFS = {"displayName", "language", "translationEngine", "ttsEnabled", "ttsEngine", "voice",
+         "soloTargetLang"}
 
 
 @bp.patch("/me")
@@ -95,6 +96,8 @@ def patch_me() -> Response:
             changes["translation_engine"] = services().registry.check(str(engine))
         except ConfigurationError as exc:
             raise v.BadInput("unknown_engine", str(exc)) from None
+    if "ttsEngine" in data:
+        changes["tts_engine"] = tts_engine_name(v.text(data, "ttsEngine", max_len=32, single_line=True))
     if "ttsEnabled" in data:
         if not isinstance(data["ttsEnabled"], bool):
             raise v.BadInput("bad_type", "ttsEnabled must be true or false")
@@ -116,6 +119,15 @@ def patch_me() -> Response:
                                                          Participant.left_at.is_(None))):
                 p.language = changes["language"]
         return jsonify({"user": user.public(), "preferences": user.preferences()})
+
+
+def tts_engine_name(name: str | None) -> str:
+    """A registered speech synthesis engine name, else BadInput."""
+    from engines.tts.registry import BUILTIN
+    if name not in BUILTIN:
+        raise v.BadInput("unknown_engine", f"unknown speech synthesis engine {str(name)[:32]!r}; "
+                                           f"known: {', '.join(sorted(BUILTIN))}")
+    return name
 
 
 @bp.post("/rooms")

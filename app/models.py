@@ -29,6 +29,7 @@ class User(Base):
     language: Mapped[str] = mapped_column(String(16))
     translation_engine: Mapped[str] = mapped_column(String(32), default="local")
     tts_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    tts_engine: Mapped[str] = mapped_column(String(32), default="local", server_default="local")
     voice: Mapped[str | None] = mapped_column(String(64), nullable=True)
     solo_target_lang: Mapped[str | None] = mapped_column(String(16), nullable=True)
     created_at: Mapped[float] = mapped_column(Float, default=now_ms)
@@ -38,7 +39,7 @@ class User(Base):
 
     def preferences(self) -> dict[str, object]:
         return {"language": self.language, "translationEngine": self.translation_engine,
-                "ttsEnabled": self.tts_enabled, "voice": self.voice,
+                "ttsEnabled": self.tts_enabled, "ttsEngine": self.tts_engine, "voice": self.voice,
                 "soloTargetLang": self.solo_target_lang}
 
 

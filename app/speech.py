@@ -59,6 +59,8 @@ class SpeechLink:
         self.by_sid: dict[str, str] = {}
         self._lock = threading.Lock()
         self._pong = threading.Event()
+        self._replies: dict[str, dict[str, Any]] = {}
+        self._waiting: dict[str, threading.Event] = {}
         self._last_status: dict[str, Any] = {}
         self.restarts = 0
 
@@ -154,6 +156,13 @@ class SpeechLink:
             self._last_status = msg.get("status") or {}
             self._pong.set()
             return
+        if kind == "tts":
+            rid = str(msg.get("id"))
+            waiter = self._waiting.get(rid)
+            if waiter is not None:
+                self._replies[rid] = msg
+                waiter.set()
+            return
         if kind == "ended":
             self.end(str(msg.get("session")))
         if session is None:
@@ -176,6 +185,22 @@ class SpeechLink:
                     socketio.emit("speech-error", exc.message, to=session.sid)
         elif kind == "error":
             socketio.emit("speech-error", "speech recognition failed for this session", to=session.sid)
+
+    def synthesize(self, text: str, language: str, voice: str | None, engine: str,
+                   timeout_s: float = 20.0) -> dict[str, Any]:
+        """Ask the speech process for audio; returns its reply ({ok, wav (base64), ...})."""
+        rid = uuid.uuid4().hex
+        done = threading.Event()
+        self._waiting[rid] = done
+        try:
+            self.send(wire.pack_json({"op": "tts", "id": rid, "text": text, "language": language,
+                                      "voice": voice, "engine": engine}))
+            if not done.wait(timeout_s):
+                raise v.BadInput("tts_timeout", "speech synthesis took too long", 504)
+            return self._replies.pop(rid)
+        finally:
+            self._waiting.pop(rid, None)
+            self._replies.pop(rid, None)
 
     def begin(self, session: AudioSession) -> None:
         self.sessions[session.session_id] = session

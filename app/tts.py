@@ -1,0 +1,74 @@
+"""POST /api/tts: speech for a signed-in user, synthesized in the speech process (never here)."""
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from collections import defaultdict, deque
+
+from flask import Blueprint, Response
+
+from app import validation as v
+from app.api import _json_body, _require_user, error, tts_engine_name
+from app.db import session_scope
+from app.extensions import services
+from app.models import User
+from app.speech import link
+
+bp = Blueprint("tts", __name__, url_prefix="/api")
+
+MAX_TTS_CHARS = 500
+RATE_LIMIT = (20, 60.0)  # requests per user per window (seconds)
+_recent: dict[str, deque[float]] = defaultdict(deque)
+_rate_lock = threading.Lock()
+
+
+def _allow(user_id: str) -> float:
+    """0 if the user may synthesize now, else the seconds until they may."""
+    limit, window = RATE_LIMIT
+    now = time.monotonic()
+    with _rate_lock:
+        q = _recent[user_id]
+        while q and q[0] <= now - window:
+            q.popleft()
+        if len(q) >= limit:
+            return q[0] + window - now
+        q.append(now)
+        return 0.0
+
+
+@bp.errorhandler(v.BadInput)
+def _bad_input(exc: v.BadInput) -> tuple[Response, int]:
+    services().metrics.inc("errors", "bad_input:tts")
+    return error(exc.code, exc.message, exc.status)
+
+
+@bp.post("/tts")
+def synthesize() -> Response | tuple[Response, int]:
+    """{text, language, voice?, engine?} → audio/wav. The engine defaults to the user's preference."""
+    uid = _require_user()
+    data = _json_body()
+    v.only_keys(data, {"text", "language", "voice", "engine"}, "the body")
+    text = str(v.text(data, "text", max_len=MAX_TTS_CHARS))
+    language = str(v.language(data, "language"))
+    voice = v.text(data, "voice", max_len=64, required=False, single_line=True)
+    engine = data.get("engine")
+    if engine is not None:
+        engine = tts_engine_name(v.text(data, "engine", max_len=32, single_line=True))
+    wait = _allow(uid)
+    if wait:
+        resp, status = error("rate_limited", "too many speech requests; try again shortly", 429)
+        resp.headers["Retry-After"] = str(int(wait) + 1)
+        return resp, status
+    if engine is None:
+        with session_scope(services().settings.database_url) as s:
+            user = s.get(User, uid)
+            engine = user.tts_engine if user else "local"
+    reply = link().synthesize(text, language, voice, str(engine))
+    if not reply.get("ok"):
+        status = 400 if reply.get("code") in ("unsupported_language", "unknown_engine") else 502
+        return error(str(reply.get("code")), str(reply.get("message", ""))[:300], status)
+    resp = Response(base64.b64decode(reply["wav"]), mimetype="audio/wav")
+    resp.headers["X-Duration-Ms"] = str(reply["durationMs"])
+    resp.headers["X-TTS-Engine"] = f"{reply['engine']}:{reply['voice']}"
+    return resp

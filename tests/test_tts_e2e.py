@@ -1,0 +1,61 @@
+"""e2e: POST /api/tts through the running service; synthesis happens in the speech process."""
+from __future__ import annotations
+
+import io
+import wave
+
+import pytest
+import requests
+
+from tests.support import Peer, Service
+
+pytestmark = [pytest.mark.e2e, pytest.mark.speech]
+
+
+def _tts(svc: Service, peer: Peer | None, body: object) -> requests.Response:
+    headers = peer.headers() if peer else {}
+    return requests.post(svc.url + "/api/tts", json=body, headers=headers, timeout=30)
+
+
+def _duration_ms(data: bytes) -> float:
+    with wave.open(io.BytesIO(data)) as w:
+        return w.getnframes() * 1000 / w.getframerate()
+
+
+def test_tts_returns_decodable_audio_in_the_users_engine(embedded: Service) -> None:
+    p = Peer(embedded.url, "Ann", "en")
+    r = _tts(embedded, p, {"text": "Good morning, everyone.", "language": "en"})
+    assert r.status_code == 200 and r.headers["Content-Type"] == "audio/wav"
+    assert r.headers["X-TTS-Engine"] == "local:piper:joe"
+    duration = _duration_ms(r.content)
+    assert duration > 500 and abs(duration - float(r.headers["X-Duration-Ms"])) < 1
+    es = _tts(embedded, p, {"text": "Buenos días a todos.", "language": "es"})
+    assert es.status_code == 200 and es.headers["X-TTS-Engine"].startswith("local:espeak:")
+    assert _duration_ms(es.content) > 500
+    assert requests.patch(embedded.url + "/api/me", json={"ttsEngine": "espeak"},
+                          headers=p.headers()).status_code == 200
+    mine = _tts(embedded, p, {"text": "Good morning, everyone.", "language": "en"})
+    assert mine.status_code == 200 and mine.headers["X-TTS-Engine"].endswith(":espeak:en")
+
+
+def test_tts_refuses_bad_requests_clearly(embedded: Service) -> None:
+    p = Peer(embedded.url, "Ann", "en")
+    assert _tts(embedded, None, {"text": "hi", "language": "en"}).status_code == 401
+    big = _tts(embedded, p, {"text": "word " * 200, "language": "en"})
+    assert big.status_code == 413 and big.json()["error"]["code"] == "too_long"
+    for body, code in (({"text": "  ", "language": "en"}, "empty_field"),
+                       ({"text": "hi", "language": "xx"}, "unsupported_language"),
+                       ({"text": "hi", "language": "en", "engine": "grok"}, "unknown_engine"),
+                       ({"text": "hi", "language": "en", "speed": 2}, "unknown_field"),
+                       ({"language": "en"}, "missing_field")):
+        r = _tts(embedded, p, body)
+        assert r.status_code == 400 and r.json()["error"]["code"] == code, (body, r.text)
+
+
+def test_tts_is_rate_limited_per_user(embedded: Service) -> None:
+    p, q = Peer(embedded.url, "Ann", "en"), Peer(embedded.url, "Bob", "en")
+    codes = [_tts(embedded, p, {"text": "Hello.", "language": "en"}).status_code for _ in range(21)]
+    assert codes[:20] == [200] * 20 and codes[20] == 429
+    limited = _tts(embedded, p, {"text": "Hello.", "language": "en"})
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
+    assert _tts(embedded, q, {"text": "Hello.", "language": "en"}).status_code == 200
