@@ -43,6 +43,19 @@ def _bad_input(exc: v.BadInput) -> tuple[Response, int]:
     return error(exc.code, exc.message, exc.status)
 
 
+@bp.get("/tts/audio/<key>.wav")
+def audio(key: str) -> Response:
+    """Synthesized speech for `tts-audio` messages; the name is a hash of engine, voice, language
+    and text, so it cannot be guessed without the text."""
+    from flask import send_from_directory
+
+    from workers.tts import audio_dir
+    if len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
+        raise v.BadInput("not_found", "no such audio", 404)
+    return send_from_directory(audio_dir(services().settings.var_dir), f"{key}.wav",
+                               mimetype="audio/wav", max_age=86400)
+
+
 @bp.post("/tts")
 def synthesize() -> Response | tuple[Response, int]:
     """{text, language, voice?, engine?} → audio/wav. The engine defaults to the user's preference."""

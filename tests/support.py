@@ -171,7 +171,7 @@ class Peer:
     """A signed-in user with a real Socket.IO client that records every event it receives."""
 
     EVENTS = ("joined-room", "user-joined", "user-left", "recognized-speech", "translated-message",
-              "interim-transcript",
+              "interim-transcript", "tts-audio",
               "solo-translated", "speech-error", "app-error", "translation-failed")
 
     def __init__(self, base_url: str, name: str, language: str) -> None:

@@ -59,3 +59,26 @@ def test_tts_is_rate_limited_per_user(embedded: Service) -> None:
     limited = _tts(embedded, p, {"text": "Hello.", "language": "en"})
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
     assert _tts(embedded, q, {"text": "Hello.", "language": "en"}).status_code == 200
+
+
+def test_tts_audio_reaches_only_listeners_with_tts_on_made_once_per_language(
+        embedded: Service, peers: list[Peer]) -> None:
+    from pathlib import Path
+
+    from tests.support import room_with
+    a, es_on, es_on2, es_off, fr_on = room_with(
+        embedded.url, peers, ("Ann", "en"), ("Eva", "es"), ("Eli", "es"), ("Ema", "es"), ("Flo", "fr"))
+    for p in (es_on, es_on2, fr_on):
+        assert requests.patch(embedded.url + "/api/me", json={"ttsEnabled": True},
+                              headers=p.headers()).status_code == 200
+    a.say("Good morning.", "en")
+    got = {p.user["displayName"]: p.wait_for("tts-audio", timeout=30)[0] for p in (es_on, es_on2, fr_on)}
+    assert got["Eva"]["url"] == got["Eli"]["url"] != got["Flo"]["url"]
+    assert got["Eva"]["language"] == "es" and got["Flo"]["language"] == "fr"
+    msg = es_on.got("translated-message")[0]
+    assert got["Eva"]["messageId"] == msg["id"]
+    audio = requests.get(embedded.url + got["Eva"]["url"], timeout=10)
+    assert audio.status_code == 200 and abs(_duration_ms(audio.content) - got["Eva"]["durationMs"]) < 1
+    assert len(list((Path(embedded.env["VAR_DIR"]) / "tts").glob("*.wav"))) == 2  # es once, fr once
+    assert es_off.got("tts-audio") == [] and a.got("tts-audio") == []
+    assert requests.get(embedded.url + "/api/tts/audio/" + "0" * 64 + ".wav").status_code == 404

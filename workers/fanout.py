@@ -38,6 +38,7 @@ class Plan:
     utterance: dict[str, Any]
     groups: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     solo_pending: bool = False
+    tts: dict[str, tuple[str, str]] = field(default_factory=dict)  # user id → (voice, engine)
 
 
 def user_room(room_id: str, user_id: str) -> str:
@@ -62,14 +63,17 @@ def _plan(s: Session, utterance_id: str) -> Plan | None:
                  "speaker_name": speaker.display_name if speaker else "",
                  "solo_engine": speaker.translation_engine if speaker else "local"})
     if u.room_id:
-        rows = s.execute(select(Participant.user_id, Participant.language, User.translation_engine)
+        rows = s.execute(select(Participant.user_id, Participant.language, User.translation_engine,
+                                User.tts_enabled, User.voice, User.tts_engine)
                          .join(User, User.id == Participant.user_id)
                          .where(Participant.room_id == u.room_id, Participant.left_at.is_(None),
                                 Participant.user_id != u.speaker_id)).all()
         groups: dict[tuple[str, str], list[str]] = defaultdict(list)
-        for uid, lang, engine in rows:
+        for uid, lang, engine, tts_on, voice, tts_engine in rows:
             if uid not in done:
                 groups[(lang, "" if lang == u.source_lang else engine)].append(uid)
+                if tts_on:
+                    plan.tts[uid] = (voice or "", tts_engine)
         # Same-language listeners need no engine: send theirs first.
         plan.groups = dict(sorted(groups.items(), key=lambda kv: kv[0][0] != u.source_lang))
     plan.solo_pending = bool(u.solo_target_lang) and u.speaker_id not in done
@@ -129,6 +133,7 @@ def fan_out(rt: Runtime, utterance_id: str, enqueued_at: float | None, *,
         logger.error("fan-out for an unknown utterance", extra={"utterance_id": utterance_id})
         return 0
     u = plan.utterance
+    u["tts"] = plan.tts
     timings = {"speechEnd": u["speech_end"], "received": u["received"], "enqueued": enqueued_at,
                "started": started}
     jobs: list[Job] = [Job(lang, engine, users, "room") for (lang, engine), users in plan.groups.items()]
@@ -217,4 +222,19 @@ def _send(rt: Runtime, u: dict[str, Any], target: str, text: str, users: list[st
                 "timings": timings}, to=user_room(u["room_id"], uid))
     _record(rt, u["id"], users, kind)
     rt.metrics.inc("messages", kind, len(users))
+    speakers = [(uid, *u["tts"][uid]) for uid in users if uid in u.get("tts", {})]
+    if kind == "room" and speakers:
+        _enqueue_tts(rt, u, target, text, speakers)
     return len(users)
+
+
+def _enqueue_tts(rt: Runtime, u: dict[str, Any], target: str, text: str,
+                 listeners: list[tuple[str, str, str]]) -> None:
+    """After the captions: speech for listeners with TTS on, as its own task (Celery when
+    distributed; a thread here when embedded, so captions never wait for audio)."""
+    from workers.tasks import tts_audio
+    args = (u["id"], u["room_id"], target, text, [list(x) for x in listeners])
+    if rt.settings.distributed:
+        tts_audio.delay(*args)
+    else:
+        threading.Thread(target=tts_audio.apply, kwargs={"args": args}, daemon=True).start()

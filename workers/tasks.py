@@ -69,3 +69,12 @@ def fanout(self: Any, utterance_id: str, enqueued_at: float | None = None) -> in
         raise _retry(self, 1.0, max_retries=60) from None
     except RetryableFanoutError:
         raise _retry(self, min(2 ** self.request.retries, 8)) from None
+
+
+@shared_task(name="tts_audio", acks_late=True, ignore_result=True)
+def tts_audio(utterance_id: str, room_id: str, target: str, text: str,
+              listeners: list[list[str]]) -> int:
+    """Synthesize a translated message once per (engine, voice) and send `tts-audio`."""
+    from workers.tts import speak_for
+    return speak_for(runtime(), utterance_id, room_id, target, text,
+                     [(a, b, c) for a, b, c in listeners])

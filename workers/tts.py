@@ -1,0 +1,70 @@
+"""Speech for listeners who turned TTS on: one synthesis per (engine, voice, language, text),
+however many listen, stored as a file named by that key and announced with `tts-audio`."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+import wave
+from collections import defaultdict
+from pathlib import Path
+
+from agent.client import request_tts
+from workers.fanout import user_room
+from workers.runtime import Runtime
+
+logger = logging.getLogger(__name__)
+
+
+def audio_dir(var_dir: Path) -> Path:
+    return var_dir / "tts"
+
+
+def speech_socket(var_dir: Path) -> str:
+    return os.environ.get("SPEECH_SOCKET") or str(var_dir / "speech.sock")
+
+
+def audio_key(engine: str, voice: str, language: str, text: str) -> str:
+    return hashlib.sha256("\x1f".join((engine, voice, language, text)).encode()).hexdigest()
+
+
+def _ensure_audio(rt: Runtime, engine: str, voice: str, language: str, text: str) -> tuple[str, float]:
+    """(key, duration ms) of the audio, synthesizing it only if no file holds it yet."""
+    key = audio_key(engine, voice, language, text)
+    folder = audio_dir(rt.settings.var_dir)
+    path = folder / f"{key}.wav"
+    if not path.exists():
+        reply = request_tts(speech_socket(rt.settings.var_dir), text, language, voice or None, engine)
+        if not reply.get("ok"):
+            raise RuntimeError(str(reply.get("code")))
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(base64.b64decode(reply["wav"]))
+        os.replace(tmp, path)
+    with wave.open(str(path)) as w:
+        return key, w.getnframes() * 1000.0 / w.getframerate()
+
+
+def speak_for(rt: Runtime, utterance_id: str, room_id: str, target: str, text: str,
+              listeners: list[tuple[str, str, str]]) -> int:
+    """listeners: (user id, voice, engine). Emits `tts-audio` to each; returns how many."""
+    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for uid, voice, engine in listeners:
+        groups[(engine or "local", voice or "")].append(uid)
+    sent = 0
+    for (engine, voice), uids in groups.items():
+        try:
+            key, duration = _ensure_audio(rt, engine, voice, target, text)
+        except (OSError, RuntimeError, ValueError, wave.Error):
+            rt.metrics.inc("errors", "tts")
+            logger.warning("speech synthesis failed", exc_info=True,
+                           extra={"utterance_id": utterance_id, "language": target})
+            continue
+        for uid in uids:
+            rt.emitter.emit("tts-audio", {"messageId": f"{utterance_id}:{target}",
+                                          "url": f"/api/tts/audio/{key}.wav", "language": target,
+                                          "durationMs": round(duration, 1)}, to=user_room(room_id, uid))
+            sent += 1
+    rt.metrics.inc("messages", "tts", sent)
+    return sent
