@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar
 
-from engines.errors import ConfigurationError
+from engines.errors import AllEnginesFailedError, ConfigurationError, EngineError
 
 
 class Provider(Protocol):
@@ -81,3 +81,20 @@ class Cooldowns:
     def up(self, name: str) -> bool:
         with self._lock:
             return self._until.get(name, 0.0) <= time.monotonic()
+
+
+R = TypeVar("R")
+
+
+def try_in_order(providers: list[P], cooldowns: Cooldowns, call: Callable[[P], R]) -> R:
+    """Call each provider in turn (those not cooling down first) until one succeeds. A retryable
+    failure cools that provider down; if all fail, one error names every provider and why."""
+    errors: list[tuple[str, EngineError]] = []
+    for p in [p for p in providers if cooldowns.up(p.name)] or providers:
+        try:
+            return call(p)
+        except EngineError as exc:
+            errors.append((p.name, exc))
+            if exc.retryable:
+                cooldowns.mark(p.name)
+    raise AllEnginesFailedError(errors)

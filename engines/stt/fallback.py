@@ -1,8 +1,8 @@
 """A speech-to-text provider that tries others in order; itself an STT."""
 from __future__ import annotations
 
-from engines.errors import AllEnginesFailedError, EngineError
-from engines.registry import Cooldowns
+from engines.errors import AllEnginesFailedError
+from engines.registry import Cooldowns, try_in_order
 from engines.stt.base import STT, SpeechStream, STTCapabilities
 
 
@@ -31,15 +31,8 @@ class FallbackSTT(STT):
         return [p for p in able if self.cooldowns.up(p.name)] or able
 
     def _transcribe_impl(self, pcm16: bytes, language: str) -> str:
-        errors: list[tuple[str, EngineError]] = []
-        for p in self._candidates(language):
-            try:
-                return p.transcribe(pcm16, language)[0]
-            except EngineError as exc:
-                errors.append((p.name, exc))
-                if exc.retryable:
-                    self.cooldowns.mark(p.name)
-        raise AllEnginesFailedError(errors)
+        able = [p for p in self.providers if p.supports(language)]
+        return try_in_order(able, self.cooldowns, lambda p: p.transcribe(pcm16, language))[0]
 
     def stream(self, language: str, key_prefix: str) -> SpeechStream:
         candidates = self._candidates(language)

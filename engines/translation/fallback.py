@@ -4,8 +4,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from engines.errors import AllEnginesFailedError, EngineError, UnsupportedLanguageError
-from engines.registry import Cooldowns
+from engines.registry import Cooldowns, try_in_order
 from engines.translation.base import Capabilities, Translator
 
 logger = logging.getLogger(__name__)
@@ -34,20 +33,9 @@ class FallbackTranslator(Translator):
         return any(p.supports(source, target) for p in self.providers)
 
     def _translate_impl(self, text: str, source: str, target: str) -> tuple[str, tuple[str, ...]]:
-        errors: list[tuple[str, EngineError]] = []
-        candidates = [p for p in self.providers if p.supports(source, target)]
-        ordered = [p for p in candidates if self.cooldowns.up(p.name)] or candidates
-        for p in ordered:
-            try:
-                result = p.translate(text, source, target)
-                return result.text, result.route
-            except UnsupportedLanguageError as exc:
-                errors.append((p.name, exc))
-            except EngineError as exc:
-                errors.append((p.name, exc))
-                if exc.retryable:
-                    self.cooldowns.mark(p.name)
-        raise AllEnginesFailedError(errors)
+        able = [p for p in self.providers if p.supports(source, target)]
+        result = try_in_order(able, self.cooldowns, lambda p: p.translate(text, source, target))
+        return result.text, result.route
 
     def status(self) -> dict[str, Any]:
         return {"name": self.name, "providers": [

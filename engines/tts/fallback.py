@@ -2,8 +2,7 @@
 and espeak-ng for everything else: a provider that cannot speak the language is skipped."""
 from __future__ import annotations
 
-from engines.errors import AllEnginesFailedError, EngineError, UnsupportedLanguageError
-from engines.registry import Cooldowns
+from engines.registry import Cooldowns, try_in_order
 from engines.tts.base import TTS, TTSCapabilities
 
 
@@ -31,16 +30,6 @@ class FallbackTTS(TTS):
             p.close()
 
     def _synthesize_impl(self, text: str, language: str, voice: str | None) -> tuple[bytes, str]:
-        errors: list[tuple[str, EngineError]] = []
         able = [p for p in self.providers if p.supports(language)]
-        for p in [p for p in able if self.cooldowns.up(p.name)] or able:
-            try:
-                out = p.synthesize(text, language, voice)
-                return out.wav, f"{p.name}:{out.voice}"
-            except UnsupportedLanguageError as exc:
-                errors.append((p.name, exc))
-            except EngineError as exc:
-                errors.append((p.name, exc))
-                if exc.retryable:
-                    self.cooldowns.mark(p.name)
-        raise AllEnginesFailedError(errors)
+        out = try_in_order(able, self.cooldowns, lambda p: p.synthesize(text, language, voice))
+        return out.wav, f"{out.engine}:{out.voice}"
