@@ -28,7 +28,7 @@ def test_english_is_spoken_by_piper_and_decodes(local) -> None:  # type: ignore[
 @pytest.mark.parametrize("lang", ["es", "fr", "de"])
 def test_other_languages_are_spoken_by_espeak(local, lang: str) -> None:  # type: ignore[no-untyped-def]
     out = local.synthesize("Buenos días." if lang == "es" else "Bonjour.", lang)
-    assert out.voice.startswith("espeak:") and out.duration_ms > 300
+    assert out.voice.startswith("espeak:") and 300 < out.duration_ms < 5000
 
 
 def test_unknown_engine_is_a_configuration_error() -> None:

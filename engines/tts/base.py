@@ -38,9 +38,13 @@ def wav_info(data: bytes) -> tuple[int, float]:
     """(sample rate, duration in ms) of a WAV file; EngineError if it is not one."""
     try:
         with wave.open(io.BytesIO(data)) as w:
-            return w.getframerate(), w.getnframes() * 1000.0 / w.getframerate()
+            frames, rate = w.getnframes(), w.getframerate()
+            present = len(w.readframes(frames)) // (w.getsampwidth() * w.getnchannels())
     except (wave.Error, EOFError, ZeroDivisionError) as exc:
         raise EngineError("the engine produced no valid WAV audio") from exc
+    if present != frames:
+        raise EngineError(f"the WAV header says {frames} frames but {present} are there")
+    return rate, frames * 1000.0 / rate
 
 
 class TTS(ABC):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
 
 from engines.errors import ConfigurationError, EngineError, EngineTimeoutError
 from engines.languages import LANGUAGES
@@ -33,12 +34,14 @@ class EspeakTTS(TTS):
         base = VOICES.get(language, language)
         variant = voice.split("+", 1)[1] if voice and "+" in voice else None
         used = f"{base}+{variant}" if variant and variant.isalnum() else base
-        try:
-            # Text on stdin, never on the command line (no length limit, nothing to escape).
-            out = subprocess.run([self.binary, "-v", used, "--stdout"], input=text.encode(),
-                                 capture_output=True, timeout=self.timeout_s, check=False)
-        except subprocess.TimeoutExpired as exc:
-            raise EngineTimeoutError("espeak-ng timed out", engine=self.name) from exc
-        if out.returncode != 0:
-            raise EngineError(f"espeak-ng failed with exit code {out.returncode}", engine=self.name)
-        return out.stdout, used
+        # Text on stdin, never on the command line (no length limit, nothing to escape). Written to
+        # a file, not --stdout: on a pipe espeak-ng cannot go back to fill in the WAV sizes.
+        with tempfile.NamedTemporaryFile(suffix=".wav") as wav:
+            try:
+                out = subprocess.run([self.binary, "-v", used, "-w", wav.name], input=text.encode(),
+                                     capture_output=True, timeout=self.timeout_s, check=False)
+            except subprocess.TimeoutExpired as exc:
+                raise EngineTimeoutError("espeak-ng timed out", engine=self.name) from exc
+            if out.returncode != 0:
+                raise EngineError(f"espeak-ng failed with exit code {out.returncode}", engine=self.name)
+            return wav.read(), used
