@@ -21,11 +21,12 @@ def _int(name: str, default: int) -> int:
         raise SystemExit(f"setting {name} must be a whole number, got {raw!r}") from None
 
 
-def _secret(var_dir: Path) -> str:
-    """SECRET_KEY, or one generated once and kept in var/ so tokens survive a restart."""
-    if os.environ.get("SECRET_KEY"):
-        return os.environ["SECRET_KEY"]
-    path = var_dir / "secret.key"
+def _secret(var_dir: Path, env: str = "SECRET_KEY", filename: str = "secret.key") -> str:
+    """The secret in `env`, or one generated once and kept in var/ so it survives a restart (and
+    processes of this machine that share var/ share it)."""
+    if os.environ.get(env):
+        return os.environ[env]
+    path = var_dir / filename
     if not path.exists():
         var_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_urlsafe(48))
@@ -42,6 +43,7 @@ class Settings:
     database_url: str = ""
     redis_url: str = ""
     secret_key: str = ""
+    bridge_secret: str = ""
     token_ttl_s: int = 86400
     translation_engine: str = "local"
     max_transcript_chars: int = 2000
@@ -64,6 +66,7 @@ class Settings:
             database_url=os.environ.get("DATABASE_URL") or f"sqlite:///{var_dir / 'live-translator.db'}",
             redis_url=os.environ.get("REDIS_URL", "").strip(),
             secret_key=_secret(var_dir),
+            bridge_secret=_secret(var_dir, "BRIDGE_SECRET", "bridge.key"),
             token_ttl_s=_int("TOKEN_TTL_SECONDS", 86400),
             translation_engine=os.environ.get("TRANSLATION_ENGINE", "local"),
             max_transcript_chars=_int("MAX_TRANSCRIPT_CHARS", 2000),

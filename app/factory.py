@@ -38,8 +38,9 @@ def create_app(settings: Settings | None = None, *, async_mode: str | None = Non
                    metrics=make_store(settings.redis_url), registry=registry)
     app.extensions["live_translator"] = svc
 
-    from app import api, health, pages, sockets, speech, tts  # noqa: F401  (these register handlers)
+    from app import api, bridge, health, pages, sockets, speech, tts  # noqa: F401  (handlers)
     app.register_blueprint(api.bp)
+    app.register_blueprint(bridge.bp)
     app.register_blueprint(tts.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(pages.bp)

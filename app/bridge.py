@@ -1,0 +1,136 @@
+"""POST /internal/transcripts: the speech agent's signed bridge into handle_transcript().
+
+The agent signs `"<timestamp>." + raw body` with HMAC-SHA256 and the shared BRIDGE_SECRET. A post
+is refused if the signature is wrong (401), the timestamp is outside the window (401), or the very
+same signed request was seen before (409: a replay). A retry the agent signs anew with the same
+idempotency key is accepted and changes nothing (`duplicate: true`), so a brief app restart loses
+no final and shows none twice.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from sqlalchemy import select
+
+from app import validation as v
+from app.db import session_scope
+from app.extensions import services, socketio
+from app.models import Participant
+from app.transcripts import TranscriptIn, handle_transcript
+from workers.fanout import own_room
+
+bp = Blueprint("bridge", __name__, url_prefix="/internal")
+
+WINDOW_S = 30
+MAX_BODY = 16 * 1024
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """The signature the agent sends in X-LT-Signature."""
+    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+class SeenSignatures:
+    """Signatures accepted within the window: Redis when distributed (every web process shares
+    it), memory otherwise."""
+
+    def __init__(self, redis_url: str) -> None:
+        self._mem: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._redis: Any = None
+        if redis_url:
+            import redis
+            self._redis = redis.Redis.from_url(redis_url, socket_timeout=2)
+
+    def first_time(self, signature: str) -> bool:
+        if self._redis is not None:
+            return bool(self._redis.set(f"lt:bridge:seen:{signature}", 1, nx=True, ex=2 * WINDOW_S))
+        now = time.monotonic()
+        with self._lock:
+            for k in [k for k, t in self._mem.items() if t < now]:
+                del self._mem[k]
+            if signature in self._mem:
+                return False
+            self._mem[signature] = now + 2 * WINDOW_S
+            return True
+
+
+_seen: SeenSignatures | None = None
+
+
+def _refuse(code: str, message: str, status: int) -> tuple[Response, int]:
+    services().metrics.inc("errors", f"bridge:{code}")
+    return jsonify({"error": {"code": code, "message": message}}), status
+
+
+@bp.post("/transcripts")
+def transcripts() -> tuple[Response, int]:
+    global _seen
+    svc = services()
+    body = request.get_data(cache=False)
+    if len(body) > MAX_BODY:
+        return _refuse("too_large", f"the body is over {MAX_BODY} bytes", 413)
+    ts = request.headers.get("X-LT-Timestamp", "")
+    given = request.headers.get("X-LT-Signature", "")
+    if not hmac.compare_digest(sign(svc.settings.bridge_secret, ts, body), given):
+        return _refuse("bad_signature", "the signature does not match", 401)
+    try:
+        age = abs(time.time() - float(ts))
+    except ValueError:
+        return _refuse("bad_timestamp", "X-LT-Timestamp must be Unix seconds", 401)
+    if age > WINDOW_S:
+        return _refuse("stale", f"the timestamp is more than {WINDOW_S} s off", 401)
+    if _seen is None:
+        _seen = SeenSignatures(svc.settings.redis_url)
+    if not _seen.first_time(given):
+        return _refuse("replayed", "this exact request was already received", 409)
+    try:
+        return _accept(body)
+    except v.BadInput as exc:
+        return _refuse(exc.code, exc.message, exc.status)
+
+
+def _accept(body: bytes) -> tuple[Response, int]:
+    try:
+        data = v.as_object(json.loads(body), "the body")
+    except ValueError:
+        raise v.BadInput("bad_json", "the body must be JSON") from None
+    v.only_keys(data, {"kind", "idempotencyKey", "speakerId", "roomId", "text", "sourceLang",
+                       "utteranceKey", "speechEndAt", "soloTargetLang"}, "the body")
+    kind = data.get("kind", "final")
+    if kind not in ("final", "interim"):
+        raise v.BadInput("bad_kind", "kind must be 'final' or 'interim'")
+    speaker = str(v.text(data, "speakerId", max_len=32, single_line=True))
+    room = v.text(data, "roomId", max_len=32, required=False, single_line=True)
+    text = str(v.text(data, "text", max_len=services().settings.max_transcript_chars))
+    lang = str(v.language(data, "sourceLang"))
+    solo = v.language(data, "soloTargetLang", required=False)
+    if kind == "interim":
+        return _interim(data, speaker, room, text, lang)
+    key = v.text(data, "idempotencyKey", max_len=100, single_line=True)
+    out = handle_transcript(TranscriptIn(
+        speaker_id=speaker, text=text, source_lang=lang, room_id=room,
+        solo_target_lang=solo if room is None else None, engine="agent",
+        idempotency_key=f"agent:{key}", speech_end_at=v.number(data, "speechEndAt", lo=0, hi=1e14)))
+    return jsonify({"utteranceId": out["id"], "duplicate": out["duplicate"]}), 202
+
+
+def _interim(data: dict[str, Any], speaker: str, room: str | None, text: str,
+             lang: str) -> tuple[Response, int]:
+    if room is not None:
+        with session_scope(services().settings.database_url) as s:
+            if s.scalars(select(Participant.id).where(
+                    Participant.room_id == room, Participant.user_id == speaker,
+                    Participant.left_at.is_(None))).first() is None:
+                raise v.BadInput("not_in_room", "the speaker is not in that room", 403)
+    key = v.text(data, "utteranceKey", max_len=100, required=False, single_line=True)
+    socketio.emit("interim-transcript", {"speakerId": speaker, "text": text, "sourceLang": lang,
+                                         "utteranceKey": key or ""},
+                  to=f"room:{room}" if room else own_room(speaker))
+    return jsonify({"ok": True}), 202
