@@ -22,6 +22,7 @@ class Services:
     metrics: MetricsStore
     registry: TranslatorRegistry
     speech: Any = None  # app.speech.SpeechLink, set by the factory
+    livekit: Any = None  # app.livekit.LiveKitService, or None when LiveKit is not configured
 
 
 def services() -> Services:

@@ -38,7 +38,10 @@ def create_app(settings: Settings | None = None, *, async_mode: str | None = Non
                    metrics=make_store(settings.redis_url), registry=registry)
     app.extensions["live_translator"] = svc
 
-    from app import api, bridge, health, pages, sockets, speech, tts  # noqa: F401  (handlers)
+    from app import api, bridge, health, pages, sockets, speech, tts, voice  # noqa: F401  (handlers)
+    from app.livekit import LiveKitConfig, LiveKitService
+    lk_config = LiveKitConfig.from_env()
+    svc.livekit = LiveKitService(lk_config) if lk_config else None
     app.register_blueprint(api.bp)
     app.register_blueprint(bridge.bp)
     app.register_blueprint(tts.bp)

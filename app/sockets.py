@@ -104,8 +104,9 @@ def on_connect(auth: Any = None) -> None:
 
 @socketio.on("disconnect")
 def on_disconnect(*_: Any) -> None:
-    from app.speech import client_gone
-    client_gone(request.sid)  # type: ignore[attr-defined]
+    from app import speech, voice
+    speech.client_gone(request.sid)  # type: ignore[attr-defined]
+    voice.client_gone(request.sid)  # type: ignore[attr-defined]
     client = clients.pop(request.sid, None)  # type: ignore[attr-defined]
     if client is not None and client.room_id:
         _leave(client, request.sid)  # type: ignore[attr-defined]

@@ -35,6 +35,17 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
   echo "$digest" > "$stamp"
 fi
 
+# The LiveKit server (media plane), built from the Go module proxy into a project-local bin/.
+LIVEKIT_VERSION=v1.13.5
+if [ "$want" = test ] || [ -n "${WITH_LIVEKIT:-}" ]; then
+  if ! bin/livekit-server --version 2>/dev/null | grep -q "${LIVEKIT_VERSION#v}"; then
+    echo "setup: building livekit-server ${LIVEKIT_VERSION} (go install, a few minutes once)"
+    mkdir -p bin
+    GOBIN="$PWD/bin" CGO_ENABLED=0 go install "github.com/livekit/livekit-server/cmd/server@${LIVEKIT_VERSION}"
+    mv -f bin/server bin/livekit-server
+  fi
+fi
+
 web_digest="$(cat web/package.json web/package-lock.json 2>/dev/null | sha256sum | cut -d' ' -f1)"
 if [ "$(cat web/node_modules/.installed 2>/dev/null)" != "$web_digest" ]; then
   echo "setup: installing npm packages"

@@ -32,13 +32,23 @@ def postgres_url(log_dir: Path) -> Iterator[str]:
     proc.stop()
 
 
+@pytest.fixture(scope="session")
+def livekit_env(log_dir: Path) -> Iterator[dict[str, str]]:
+    """A real livekit-server (built by set-up into bin/) on loopback."""
+    proc, env = support.start_livekit(log_dir)
+    yield env
+    proc.stop()
+
+
 @pytest.fixture
 def embedded(request: pytest.FixtureRequest, tmp_path: Path,
              log_dir: Path) -> Iterator[support.Service]:
     """The whole service on the embedded default: one web process (with its speech process as a
-    child, started at once for tests marked `speech`), SQLite, in-process Celery."""
+    child, started at once for tests marked `speech`), SQLite, in-process Celery. Tests marked
+    `livekit` get a real LiveKit server configured."""
     speech = request.node.get_closest_marker("speech") is not None
-    env = support.base_env(tmp_path, SPEECH_AUTOSTART="1" if speech else "0")
+    extra = request.getfixturevalue("livekit_env") if request.node.get_closest_marker("livekit") else {}
+    env = support.base_env(tmp_path, SPEECH_AUTOSTART="1" if speech else "0", **extra)
     support.migrate(env)
     web = support.start_web(env, log_dir)
     try:

@@ -171,7 +171,8 @@ class Peer:
     """A signed-in user with a real Socket.IO client that records every event it receives."""
 
     EVENTS = ("joined-room", "user-joined", "user-left", "recognized-speech", "translated-message",
-              "interim-transcript", "tts-audio",
+              "interim-transcript", "tts-audio", "voice-session-ready", "voice-session-ended",
+              "user-started-voice", "user-stopped-voice",
               "solo-translated", "speech-error", "app-error", "translation-failed")
 
     def __init__(self, base_url: str, name: str, language: str) -> None:
@@ -256,3 +257,30 @@ def room_with(base_url: str, peers: list[Peer], *people: tuple[str, str]) -> lis
     for p in made:
         p.join(code)
     return made
+
+
+LIVEKIT_BIN = ROOT / "bin" / "livekit-server"
+
+
+def start_livekit(log_dir: Path) -> tuple[Proc, dict[str, str]]:
+    """A LiveKit server on loopback with throwaway keys; returns it and the env the app needs."""
+    port, tcp = free_port(), free_port()
+    udp = free_port()
+    key, secret = "testkey", "test-secret-" + "x" * 32
+    config = (f"port: {port}\nbind_addresses: [127.0.0.1]\n"
+              f"rtc: {{tcp_port: {tcp}, port_range_start: {udp}, port_range_end: {udp + 20}, "
+              "use_external_ip: false, node_ip: 127.0.0.1}\nlogging: {level: info}\n")
+    env = dict(os.environ, LIVEKIT_KEYS=f"{key}: {secret}")
+    proc = start("livekit", [str(LIVEKIT_BIN), "--config-body", config], env, log_dir)
+
+    def up() -> bool:
+        if not proc.alive():
+            raise AssertionError(f"livekit-server exited:\n{proc.tail()}")
+        try:
+            return requests.get(f"http://127.0.0.1:{port}/", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    wait_until(up, 30, "livekit-server")
+    return proc, {"LIVEKIT_URL": f"ws://127.0.0.1:{port}", "LIVEKIT_API_KEY": key,
+                  "LIVEKIT_API_SECRET": secret}

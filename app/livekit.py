@@ -1,0 +1,107 @@
+"""LiveKit as the media plane: access tokens for one room, rooms ensured and deleted, the speech
+agent dispatched — through `livekit-api`.
+
+`LiveKitAPI` is asyncio (aiohttp). Under eventlet it runs on a real OS thread with its own event
+loop (`eventlet.tpool`), so the web process's green threads keep serving while it waits.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+AGENT_NAME = "live-translator"
+
+
+@dataclass(frozen=True)
+class LiveKitConfig:
+    url: str  # what browsers and agents connect to (ws://…)
+    api_key: str
+    api_secret: str
+
+    @property
+    def http_url(self) -> str:
+        return self.url.replace("wss://", "https://").replace("ws://", "http://")
+
+    @classmethod
+    def from_env(cls) -> LiveKitConfig | None:
+        """None unless LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET are all set."""
+        url, key, secret = (os.environ.get(n, "").strip() for n in
+                            ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET"))
+        if not (url or key or secret):
+            return None
+        missing = [n for n, val in (("LIVEKIT_URL", url), ("LIVEKIT_API_KEY", key),
+                                    ("LIVEKIT_API_SECRET", secret)) if not val]
+        if missing:
+            raise SystemExit(f"LiveKit is half configured: set {', '.join(missing)} too (or none)")
+        return cls(url, key, secret)
+
+
+def _off_loop(fn: Callable[[], T]) -> T:
+    """Run blocking work on a native thread when eventlet is active, directly otherwise."""
+    patcher = sys.modules.get("eventlet.patcher")  # only if eventlet is in use in this process
+    if patcher is not None and patcher.is_monkey_patched("thread"):
+        from eventlet import tpool
+        return tpool.execute(fn)  # type: ignore[no-any-return]
+    return fn()
+
+
+class LiveKitService:
+    def __init__(self, config: LiveKitConfig) -> None:
+        self.config = config
+
+    def token(self, *, user_id: str, name: str, language: str, room: str,
+              ttl: timedelta = timedelta(hours=2)) -> str:
+        """A token for exactly one room: join, publish the microphone, subscribe."""
+        from livekit import api
+        return (api.AccessToken(self.config.api_key, self.config.api_secret)
+                .with_identity(user_id).with_name(name).with_attributes({"language": language})
+                .with_grants(api.VideoGrants(room_join=True, room=room, can_publish=True,
+                                             can_subscribe=True, can_publish_data=True))
+                .with_ttl(ttl).to_jwt())
+
+    def _call(self, make: Callable[[Any], Awaitable[T]]) -> T:
+        from livekit import api
+
+        async def run() -> T:
+            async with api.LiveKitAPI(self.config.http_url, self.config.api_key,
+                                      self.config.api_secret) as lk:
+                return await make(lk)
+
+        return _off_loop(lambda: asyncio.run(run()))
+
+    def ensure_room(self, room: str, metadata: dict[str, Any], max_participants: int = 50) -> None:
+        from livekit import api
+        self._call(lambda lk: lk.room.create_room(api.CreateRoomRequest(
+            name=room, empty_timeout=300, max_participants=max_participants,
+            metadata=json.dumps(metadata))))
+
+    def dispatch_agent(self, room: str) -> None:
+        """Ask the speech agent (explicit dispatch by name) to join the room, unless it has."""
+        from livekit import api
+
+        async def dispatch(lk: Any) -> None:
+            existing = await lk.agent_dispatch.list_dispatch(room_name=room)
+            if not any(d.agent_name == AGENT_NAME for d in existing):
+                await lk.agent_dispatch.create_dispatch(
+                    api.CreateAgentDispatchRequest(agent_name=AGENT_NAME, room=room))
+
+        self._call(dispatch)
+
+    def delete_room(self, room: str) -> None:
+        from livekit import api
+        self._call(lambda lk: lk.room.delete_room(api.DeleteRoomRequest(room=room)))
+
+    def list_rooms(self) -> list[str]:
+        from livekit import api
+
+        async def names(lk: Any) -> list[str]:
+            return [r.name for r in (await lk.room.list_rooms(api.ListRoomsRequest())).rooms]
+
+        return self._call(names)

@@ -1,0 +1,51 @@
+"""e2e: LiveKit voice sessions through Socket.IO, against a real livekit-server."""
+from __future__ import annotations
+
+import pytest
+from livekit import api
+
+from app.livekit import LiveKitConfig, LiveKitService
+from tests.support import Peer, Service, room_with
+
+pytestmark = [pytest.mark.e2e]
+
+
+@pytest.mark.livekit
+def test_member_gets_a_token_for_exactly_their_room(embedded: Service, peers: list[Peer]) -> None:
+    a, b = room_with(embedded.url, peers, ("Ann", "en"), ("Bob", "es"))
+    room = a.got("joined-room")[0]["roomId"]
+    ack = a.call("start-voice-session", {"languageCode": "en"})
+    assert ack == {"ok": True, "roomId": room}
+    ready = a.wait_for("voice-session-ready")[0]
+    assert ready["roomId"] == room and ready["liveKitUrl"] == embedded.env["LIVEKIT_URL"]
+    claims = api.TokenVerifier(embedded.env["LIVEKIT_API_KEY"],
+                               embedded.env["LIVEKIT_API_SECRET"]).verify(ready["liveKitToken"])
+    assert claims.identity == a.id and claims.name == "Ann"
+    assert claims.attributes == {"language": "en"}
+    assert claims.video.room == room and claims.video.room_join and not claims.video.room_admin
+    assert b.wait_for("user-started-voice")[0] == {"userId": a.id, "language": "en"}
+    lk = LiveKitService(LiveKitConfig(embedded.env["LIVEKIT_URL"], embedded.env["LIVEKIT_API_KEY"],
+                                      embedded.env["LIVEKIT_API_SECRET"]))
+    assert room in lk.list_rooms()
+    assert a.call("stop-voice-session")["ok"]
+    assert a.wait_for("voice-session-ended")[0] == {"roomId": room}
+    assert b.wait_for("user-stopped-voice")[0] == {"userId": a.id}
+
+
+@pytest.mark.livekit
+def test_non_member_cannot_start_a_voice_session(embedded: Service, peers: list[Peer]) -> None:
+    a, _ = room_with(embedded.url, peers, ("Ann", "en"), ("Bob", "es"))
+    room = a.got("joined-room")[0]["roomId"]
+    out = Peer(embedded.url, "Out", "en").connect()
+    peers.append(out)
+    ack = out.call("start-voice-session", {"roomId": room})
+    assert ack["ok"] is False and ack["error"]["code"] == "not_in_room"
+    assert out.got("voice-session-ready") == []
+
+
+def test_without_livekit_the_client_is_told_to_use_the_socket_audio_path(embedded: Service,
+                                                                         peers: list[Peer]) -> None:
+    a, _ = room_with(embedded.url, peers, ("Ann", "en"), ("Bob", "es"))
+    ack = a.call("start-voice-session", {})
+    assert ack["error"]["code"] == "livekit_unavailable"
+    assert "start-speech" in a.wait_for("speech-error")[0]
