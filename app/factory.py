@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None, *, async_mode: str | None = Non
     svc.livekit = LiveKitService(lk_config) if lk_config else None
     app.register_blueprint(api.bp)
     app.register_blueprint(bridge.bp)
+    app.register_blueprint(voice.bp)
     app.register_blueprint(tts.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(pages.bp)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import request
+from flask import Blueprint, Response, jsonify, request
 
 from app import validation as v
 from app.db import session_scope
@@ -16,6 +16,36 @@ logger = logging.getLogger(__name__)
 
 # sid → app room id of that socket's live voice session
 voice_sessions: dict[str, str] = {}
+# app room id → user ids LiveKit says are in the call (from its webhooks)
+in_call: dict[str, set[str]] = {}
+
+bp = Blueprint("livekit_webhook", __name__)
+
+
+@bp.post("/livekit/webhook")
+def webhook() -> tuple[Response, int]:
+    """LiveKit's participant events, verified over the raw body with WebhookReceiver; they keep
+    who is in the call current (and are broadcast as `voice-presence`)."""
+    lk = services().livekit
+    if lk is None:
+        return jsonify({"error": {"code": "livekit_unavailable",
+                                  "message": "LiveKit is not configured"}}), 404
+    from livekit import api
+    receiver = api.WebhookReceiver(api.TokenVerifier(lk.config.api_key, lk.config.api_secret))
+    try:
+        event = receiver.receive(request.get_data(as_text=True), request.headers.get("Authorization", ""))
+    except Exception:
+        services().metrics.inc("errors", "bridge:livekit_webhook")
+        return jsonify({"error": {"code": "bad_signature", "message": "webhook not verified"}}), 401
+    if event.event in ("participant_joined", "participant_left") and event.room.name:
+        who = event.participant
+        if who.identity and who.kind != api.ParticipantInfo.Kind.AGENT:
+            members = in_call.setdefault(event.room.name, set())
+            joined = event.event == "participant_joined"
+            (members.add if joined else members.discard)(who.identity)
+            socketio.emit("voice-presence", {"roomId": event.room.name, "userId": who.identity,
+                                             "inVoice": joined}, to=f"room:{event.room.name}")
+    return jsonify({"ok": True}), 200
 
 
 @handler("start-voice-session", error_event="speech-error")

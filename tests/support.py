@@ -172,7 +172,7 @@ class Peer:
 
     EVENTS = ("joined-room", "user-joined", "user-left", "recognized-speech", "translated-message",
               "interim-transcript", "tts-audio", "voice-session-ready", "voice-session-ended",
-              "user-started-voice", "user-stopped-voice",
+              "user-started-voice", "user-stopped-voice", "voice-presence",
               "solo-translated", "speech-error", "app-error", "translation-failed")
 
     def __init__(self, base_url: str, name: str, language: str) -> None:

@@ -49,3 +49,40 @@ def test_without_livekit_the_client_is_told_to_use_the_socket_audio_path(embedde
     ack = a.call("start-voice-session", {})
     assert ack["error"]["code"] == "livekit_unavailable"
     assert "start-speech" in a.wait_for("speech-error")[0]
+
+
+def _signed_webhook(env: dict[str, str], event: str, room: str, identity: str,
+                    kind: int = 0) -> tuple[str, str]:
+    """A webhook exactly as livekit-server sends it: the JSON event, and a token whose sha256
+    claim is the body's hash, signed with the API secret."""
+    import base64
+    import hashlib
+
+    from google.protobuf.json_format import MessageToJson
+    body = MessageToJson(api.WebhookEvent(event=event, room=api.Room(name=room),
+                                          participant=api.ParticipantInfo(identity=identity, kind=kind)))
+    digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+    token = api.AccessToken(env["LIVEKIT_API_KEY"], env["LIVEKIT_API_SECRET"]).with_sha256(digest).to_jwt()
+    return body, token
+
+
+@pytest.mark.livekit
+def test_webhook_keeps_voice_presence_and_refuses_forgeries(embedded: Service, peers: list[Peer]) -> None:
+    import requests
+    a, b = room_with(embedded.url, peers, ("Ann", "en"), ("Bob", "es"))
+    room = a.got("joined-room")[0]["roomId"]
+    url = embedded.url + "/livekit/webhook"
+    body, token = _signed_webhook(embedded.env, "participant_joined", room, a.id)
+    assert requests.post(url, data=body, headers={"Authorization": token}, timeout=5).status_code == 200
+    assert b.wait_for("voice-presence")[0] == {"roomId": room, "userId": a.id, "inVoice": True}
+    tampered = body.replace(a.id, b.id)
+    assert requests.post(url, data=tampered, headers={"Authorization": token}, timeout=5).status_code == 401
+    agent_body, agent_token = _signed_webhook(embedded.env, "participant_joined", room, "agent-1",
+                                              kind=api.ParticipantInfo.Kind.AGENT)
+    assert requests.post(url, data=agent_body, headers={"Authorization": agent_token},
+                         timeout=5).status_code == 200
+    left, left_token = _signed_webhook(embedded.env, "participant_left", room, a.id)
+    assert requests.post(url, data=left, headers={"Authorization": left_token}, timeout=5).status_code == 200
+    presence = b.wait_for("voice-presence", count=2)
+    assert presence[1] == {"roomId": room, "userId": a.id, "inVoice": False}
+    assert all(p["userId"] != "agent-1" for p in b.got("voice-presence"))
