@@ -54,6 +54,19 @@ class Registry(Generic[P]):
                 self._instances[name] = inst
             return inst
 
+    def get(self, name: str | None = None) -> P:
+        """The provider for a preference, with the default behind it as fallback, so a premium
+        provider that fails still yields a result from the embedded one."""
+        name = name or self.default
+        primary = self.provider(name)
+        if name == self.default:
+            return primary
+        return self._fallback([primary, self.provider(self.default)])
+
+    def _fallback(self, providers: list[P]) -> P:
+        """The kind's fallback wrapper over `providers`."""
+        raise ConfigurationError(f"{self.kind}s have no fallback wrapper")
+
     def status(self) -> dict[str, Any]:
         """Every registered provider: started ones report their state."""
         return {n: (self._instances[n].status() if n in self._instances else {"name": n, "started": False})

@@ -38,7 +38,6 @@ class Plan:
     utterance: dict[str, Any]
     groups: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     solo_pending: bool = False
-    tts: dict[str, tuple[str, str]] = field(default_factory=dict)  # user id → (voice, engine)
 
 
 def user_room(room_id: str, user_id: str) -> str:
@@ -61,7 +60,8 @@ def _plan(s: Session, utterance_id: str) -> Plan | None:
                  "source": u.source_lang, "solo": u.solo_target_lang, "received": u.received_at,
                  "speech_end": u.speech_end_at,
                  "speaker_name": speaker.display_name if speaker else "",
-                 "solo_engine": speaker.translation_engine if speaker else "local"})
+                 "solo_engine": speaker.translation_engine if speaker else "local",
+                 "tts": {}})  # listener id → (voice, engine), for those with TTS on
     if u.room_id:
         rows = s.execute(select(Participant.user_id, Participant.language, User.translation_engine,
                                 User.tts_enabled, User.voice, User.tts_engine)
@@ -73,7 +73,7 @@ def _plan(s: Session, utterance_id: str) -> Plan | None:
             if uid not in done:
                 groups[(lang, "" if lang == u.source_lang else engine)].append(uid)
                 if tts_on:
-                    plan.tts[uid] = (voice or "", tts_engine)
+                    plan.utterance["tts"][uid] = (voice or "", tts_engine)
         # Same-language listeners need no engine: send theirs first.
         plan.groups = dict(sorted(groups.items(), key=lambda kv: kv[0][0] != u.source_lang))
     plan.solo_pending = bool(u.solo_target_lang) and u.speaker_id not in done
@@ -133,7 +133,6 @@ def fan_out(rt: Runtime, utterance_id: str, enqueued_at: float | None, *,
         logger.error("fan-out for an unknown utterance", extra={"utterance_id": utterance_id})
         return 0
     u = plan.utterance
-    u["tts"] = plan.tts
     timings = {"speechEnd": u["speech_end"], "received": u["received"], "enqueued": enqueued_at,
                "started": started}
     jobs: list[Job] = [Job(lang, engine, users, "room") for (lang, engine), users in plan.groups.items()]
@@ -222,7 +221,7 @@ def _send(rt: Runtime, u: dict[str, Any], target: str, text: str, users: list[st
                 "timings": timings}, to=user_room(u["room_id"], uid))
     _record(rt, u["id"], users, kind)
     rt.metrics.inc("messages", kind, len(users))
-    speakers = [(uid, *u["tts"][uid]) for uid in users if uid in u.get("tts", {})]
+    speakers = [(uid, *u["tts"][uid]) for uid in users if uid in u["tts"]]
     if kind == "room" and speakers:
         _enqueue_tts(rt, u, target, text, speakers)
     return len(users)

@@ -24,8 +24,6 @@ class STTRegistry(Registry[STT]):
                  default: str = "local") -> None:
         super().__init__(factories or BUILTIN, default)
 
-    def get(self, name: str | None = None) -> STT:
+    def _fallback(self, providers: list[STT]) -> STT:
         from engines.stt.fallback import FallbackSTT
-        name = name or self.default
-        primary = self.provider(name)
-        return primary if name == self.default else FallbackSTT([primary, self.provider(self.default)])
+        return FallbackSTT(providers)

@@ -25,10 +25,6 @@ class TranslatorRegistry(Registry[Translator]):
                  default: str = "local") -> None:
         super().__init__(factories or BUILTIN, default)
 
-    def get(self, name: str | None = None) -> Translator:
+    def _fallback(self, providers: list[Translator]) -> Translator:
         from engines.translation.fallback import FallbackTranslator
-        name = name or self.default
-        primary = self.provider(name)
-        if name == self.default:
-            return primary
-        return FallbackTranslator([primary, self.provider(self.default)])
+        return FallbackTranslator(providers)

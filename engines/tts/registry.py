@@ -31,8 +31,6 @@ class TTSRegistry(Registry[TTS]):
                  default: str = "local") -> None:
         super().__init__(factories or BUILTIN, default)
 
-    def get(self, name: str | None = None) -> TTS:
+    def _fallback(self, providers: list[TTS]) -> TTS:
         from engines.tts.fallback import FallbackTTS
-        name = name or self.default
-        primary = self.provider(name)
-        return primary if name == self.default else FallbackTTS([primary, self.provider(self.default)])
+        return FallbackTTS(providers)
