@@ -194,13 +194,28 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per bridge post otherwise
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     if os.environ.get("LT_DIE_WITH_PARENT") == "1":
         import ctypes
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     voices = Voices()
     voices.registry.provider(voices.registry.default)  # load piper before the first request
-    serve(args.socket, make_stt(), voices)
+    stt = make_stt()
+    if not livekit_configured():
+        serve(args.socket, stt, voices)
+        return
+    # With LiveKit, this process is also the media agent: the Unix socket on a thread, the
+    # livekit-agents worker on the main thread's event loop, one Whisper model for both.
+    threading.Thread(target=serve, args=(args.socket, stt, voices), name="speech-socket",
+                     daemon=True).start()
+    from agent import livekit_agent
+    livekit_agent.run(stt)
+
+
+def livekit_configured() -> bool:
+    names = ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")
+    return all(os.environ.get(n, "").strip() for n in names) and os.environ.get("AGENT_DISABLED") != "1"
 
 
 if __name__ == "__main__":

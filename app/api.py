@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from app import validation as v
 from app.auth import TokenError
 from app.db import session_scope
-from app.extensions import services
+from app.extensions import services, socketio
 from app.models import Participant, Room, User
 from engines.errors import ConfigurationError
 from engines.languages import LANGUAGES
@@ -118,7 +118,11 @@ def patch_me() -> Response:
             for p in s.scalars(select(Participant).where(Participant.user_id == uid,
                                                          Participant.left_at.is_(None))):
                 p.language = changes["language"]
-        return jsonify({"user": user.public(), "preferences": user.preferences()})
+        out = jsonify({"user": user.public(), "preferences": user.preferences()})
+    if "language" in changes and services().livekit is not None:
+        from app.voice import language_changed
+        socketio.start_background_task(language_changed, services(), uid, str(changes["language"]))
+    return out
 
 
 def tts_engine_name(name: str | None) -> str:

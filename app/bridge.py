@@ -69,8 +69,8 @@ def _refuse(code: str, message: str, status: int) -> tuple[Response, int]:
     return jsonify({"error": {"code": code, "message": message}}), status
 
 
-@bp.post("/transcripts")
-def transcripts() -> tuple[Response, int]:
+def _verified() -> bytes | tuple[Response, int]:
+    """The raw body if it is signed by the agent, fresh and not seen before; else the refusal."""
     global _seen
     svc = services()
     body = request.get_data(cache=False)
@@ -90,10 +90,45 @@ def transcripts() -> tuple[Response, int]:
         _seen = SeenSignatures(svc.settings.redis_url)
     if not _seen.first_time(given):
         return _refuse("replayed", "this exact request was already received", 409)
+    return body
+
+
+@bp.post("/transcripts")
+def transcripts() -> tuple[Response, int]:
+    body = _verified()
+    if not isinstance(body, bytes):
+        return body
     try:
         return _accept(body)
     except v.BadInput as exc:
         return _refuse(exc.code, exc.message, exc.status)
+
+
+@bp.post("/agent-heartbeat")
+def agent_heartbeat() -> tuple[Response, int]:
+    """The agent's list of rooms it serves, every couple of seconds; a voice room missing from
+    every fresh heartbeat gets the agent dispatched again (app.voice.AgentWatch)."""
+    body = _verified()
+    if not isinstance(body, bytes):
+        return body
+    try:
+        data = v.as_object(json.loads(body), "the body")
+        v.only_keys(data, {"agentId", "rooms", "registered"}, "the body")
+        registered = v.boolean(data, "registered")
+        agent = str(v.text(data, "agentId", max_len=64, single_line=True))
+        rooms = data.get("rooms")
+        if not isinstance(rooms, list) or len(rooms) > 1000 or not all(
+                isinstance(r, str) and 0 < len(r) <= 32 for r in rooms):
+            raise v.BadInput("bad_rooms", "rooms must be a list of room ids")
+    except ValueError:
+        return _refuse("bad_json", "the body must be JSON", 400)
+    except v.BadInput as exc:
+        return _refuse(exc.code, exc.message, exc.status)
+    from app import voice
+    voice.presence().beat(agent, rooms)
+    if registered:  # a new agent worker: rooms waiting for one need not wait for the retry
+        socketio.start_background_task(voice.agent_registered, services())
+    return jsonify({"ok": True}), 200
 
 
 def _accept(body: bytes) -> tuple[Response, int]:

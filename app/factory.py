@@ -54,6 +54,8 @@ def create_app(settings: Settings | None = None, *, async_mode: str | None = Non
                       cors_allowed_origins=settings.cors_origins or None,
                       max_http_buffer_size=1_000_000, ping_interval=10, ping_timeout=10)
     svc.speech = speech.register(app, settings.var_dir, autostart=start_engines)
+    if svc.livekit is not None:
+        socketio.start_background_task(voice.watch_agents, svc)
     from workers.celery_app import celery_init_app
     celery_init_app(app)
     if not settings.distributed:

@@ -83,16 +83,26 @@ class LiveKitService:
             metadata=json.dumps(metadata))))
 
     def dispatch_agent(self, room: str) -> None:
-        """Ask the speech agent (explicit dispatch by name) to join the room, unless it has."""
+        """Ask the speech agent (explicit dispatch by name) to join the room. Whether one is
+        needed is the caller's decision (app.voice.ensure_agent)."""
+        from livekit import api
+        self._call(lambda lk: lk.agent_dispatch.create_dispatch(
+            api.CreateAgentDispatchRequest(agent_name=AGENT_NAME, room=room)))
+
+    def set_language(self, room: str, identity: str, language: str) -> None:
+        """Update a participant's `language` attribute (the agent follows it)."""
+        from livekit import api
+        self._call(lambda lk: lk.room.update_participant(api.UpdateParticipantRequest(
+            room=room, identity=identity, attributes={"language": language})))
+
+    def participants(self, room: str) -> list[Any]:
         from livekit import api
 
-        async def dispatch(lk: Any) -> None:
-            existing = await lk.agent_dispatch.list_dispatch(room_name=room)
-            if not any(d.agent_name == AGENT_NAME for d in existing):
-                await lk.agent_dispatch.create_dispatch(
-                    api.CreateAgentDispatchRequest(agent_name=AGENT_NAME, room=room))
+        async def listing(lk: Any) -> list[Any]:
+            return list((await lk.room.list_participants(api.ListParticipantsRequest(room=room)))
+                        .participants)
 
-        self._call(dispatch)
+        return self._call(listing)
 
     def delete_room(self, room: str) -> None:
         from livekit import api

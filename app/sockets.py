@@ -168,7 +168,12 @@ def _leave(client: Client, sid: str) -> None:
                                                 Participant.user_id == client.user_id)).first()
         if p is not None:
             p.left_at = now_ms()
+        empty = s.scalars(select(Participant.id).where(Participant.room_id == room_id,
+                                                       Participant.left_at.is_(None))).first() is None
     socketio.emit("user-left", {"userId": client.user_id}, to=_room(room_id))
+    if empty and services().livekit is not None:
+        from app import voice
+        socketio.start_background_task(voice.room_emptied, services(), room_id)
 
 
 @handler("leave-room")

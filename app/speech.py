@@ -58,18 +58,33 @@ class SpeechLink:
         self.sessions: dict[str, AudioSession] = {}
         self.by_sid: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._start_lock = threading.Lock()
         self._pong = threading.Event()
         self._replies: dict[str, dict[str, Any]] = {}
         self._waiting: dict[str, threading.Event] = {}
         self._last_status: dict[str, Any] = {}
         self.restarts = 0
 
+    def supervise(self) -> None:
+        """Restart the child if it dies while no audio session is connected (the Socket.IO
+        path notices on its own; the LiveKit agent inside it needs this)."""
+        while True:
+            socketio.sleep(1.0)
+            if self.proc is not None and self.proc.poll() is not None:
+                self.start()
+
     def start(self) -> None:
+        with self._start_lock:
+            self._start()
+
+    def _start(self) -> None:
         if self.spawn and (self.proc is None or self.proc.poll() is not None):
             if self.proc is not None:
                 self.restarts += 1
                 logger.warning("restarting the speech process", extra={"restarts": self.restarts})
             env = dict(os.environ, LT_DIE_WITH_PARENT="1")
+            # With LiveKit it is also the media agent, posting to this process's bridge.
+            env.setdefault("APP_URL", f"http://127.0.0.1:{self.app.extensions['live_translator'].settings.port}")
             self.proc = subprocess.Popen([sys.executable, "-m", "agent.speech_server", "--socket",
                                           self.path], env=env, stdin=subprocess.DEVNULL)
 
@@ -239,6 +254,8 @@ def register(app: Flask, var_dir: Path, autostart: bool) -> SpeechLink:
     lk = SpeechLink(app, path, spawn=not os.environ.get("SPEECH_SOCKET"))
     if lk.spawn and autostart and os.environ.get("SPEECH_AUTOSTART", "1") == "1":
         lk.start()
+    if lk.spawn:
+        socketio.start_background_task(lk.supervise)
     return lk
 
 

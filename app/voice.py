@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
 from app import validation as v
 from app.db import session_scope
-from app.extensions import services, socketio
+from app.extensions import Services, services, socketio
 from app.models import User
 from app.sockets import Client, clients, handler
 
@@ -18,6 +20,130 @@ logger = logging.getLogger(__name__)
 voice_sessions: dict[str, str] = {}
 # app room id → user ids LiveKit says are in the call (from its webhooks)
 in_call: dict[str, set[str]] = {}
+
+HEARTBEAT_TTL_S = 6.0  # the agent beats every 2 s; three missed beats and its rooms are orphaned
+DISPATCH_EVERY_S = 8.0  # at most one dispatch per room in this long (joining takes < 1 s)
+WATCH_EVERY_S = 2.0
+
+
+class AgentPresence:
+    """Which rooms a live agent serves (from its heartbeats) and when each was last dispatched.
+    Redis when distributed, so every web process sees every heartbeat; memory otherwise."""
+
+    def __init__(self, redis_url: str) -> None:
+        self._serving: dict[str, float] = {}
+        self._dispatched: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._redis: Any = None
+        if redis_url:
+            import redis
+            self._redis = redis.Redis.from_url(redis_url, socket_timeout=2)
+
+    def beat(self, agent_id: str, rooms: list[str]) -> None:
+        if self._redis is not None:
+            pipe = self._redis.pipeline()
+            for room in rooms:
+                pipe.set(f"lt:agent:room:{room}", agent_id, px=int(HEARTBEAT_TTL_S * 1000))
+            pipe.execute()
+            return
+        until = time.monotonic() + HEARTBEAT_TTL_S
+        with self._lock:
+            for room in rooms:
+                self._serving[room] = until
+
+    def serving(self, room: str) -> bool:
+        if self._redis is not None:
+            return bool(self._redis.exists(f"lt:agent:room:{room}"))
+        with self._lock:
+            return self._serving.get(room, 0.0) > time.monotonic()
+
+    def claim_dispatch(self, room: str) -> bool:
+        """True for the one caller that may dispatch to this room now."""
+        if self._redis is not None:
+            return bool(self._redis.set(f"lt:agent:dispatch:{room}", 1, nx=True,
+                                        px=int(DISPATCH_EVERY_S * 1000)))
+        now = time.monotonic()
+        with self._lock:
+            if self._dispatched.get(room, 0.0) > now:
+                return False
+            self._dispatched[room] = now + DISPATCH_EVERY_S
+            return True
+
+    def release_dispatch(self, room: str) -> None:
+        if self._redis is not None:
+            self._redis.delete(f"lt:agent:dispatch:{room}")
+            return
+        with self._lock:
+            self._dispatched.pop(room, None)
+
+
+_presence: AgentPresence | None = None
+
+
+def presence(svc: Services | None = None) -> AgentPresence:
+    global _presence
+    if _presence is None:
+        _presence = AgentPresence((svc or services()).settings.redis_url)
+    return _presence
+
+
+def ensure_agent(svc: Services, room: str) -> bool:
+    """Dispatch the speech agent to `room` unless a live agent serves it or a dispatch is
+    recent. LiveKit drops a dispatch when no agent worker is registered, and never re-dispatches
+    after an agent dies: the heartbeats and this check cover both. True if it dispatched."""
+    lk = svc.livekit
+    watch = presence(svc)
+    if lk is None or watch.serving(room) or not watch.claim_dispatch(room):
+        return False
+    try:
+        lk.dispatch_agent(room)
+    except Exception:
+        watch.release_dispatch(room)
+        raise
+    logger.info("speech agent dispatched", extra={"room_id": room})
+    return True
+
+
+def agent_registered(svc: Services) -> None:
+    """An agent worker registered with LiveKit: dispatch at once to voice rooms nobody serves
+    (a dispatch made while no worker was registered was dropped by LiveKit)."""
+    watch = presence(svc)
+    for room in set(voice_sessions.values()):
+        if not watch.serving(room):
+            watch.release_dispatch(room)
+            try:
+                ensure_agent(svc, room)
+            except Exception:
+                logger.warning("could not dispatch the speech agent", exc_info=True,
+                               extra={"room_id": room})
+
+
+def watch_agents(svc: Services) -> None:
+    """Background loop of the web process: every voice room keeps an agent."""
+    while True:
+        socketio.sleep(WATCH_EVERY_S)
+        for room in set(voice_sessions.values()):
+            try:
+                ensure_agent(svc, room)
+            except Exception:
+                logger.warning("could not dispatch the speech agent", exc_info=True,
+                               extra={"room_id": room})
+
+
+def language_changed(svc: Services, user_id: str, language: str) -> None:
+    """A speaker changed language: update their LiveKit attribute in each voice room they are
+    in, so the agent recognises the new language from their next utterance."""
+    lk = svc.livekit
+    if lk is None:
+        return
+    rooms = {room for sid, room in voice_sessions.items()
+             if (c := clients.get(sid)) is not None and c.user_id == user_id}
+    for room in rooms:
+        try:
+            lk.set_language(room, user_id, language)
+        except Exception:
+            logger.warning("could not update the speaker's language in LiveKit", exc_info=True,
+                           extra={"room_id": room})
 
 bp = Blueprint("livekit_webhook", __name__)
 
@@ -68,7 +194,7 @@ def on_start_voice_session(client: Client, payload: Any = None) -> dict[str, Any
     room = client.room_id
     try:
         lk.ensure_room(room, {"app": "live-translator"})
-        lk.dispatch_agent(room)
+        ensure_agent(services(), room)
     except Exception:
         logger.exception("LiveKit did not answer", extra={"room_id": room})
         raise v.BadInput("livekit_unavailable", "the media server is not answering; use the "
@@ -105,3 +231,28 @@ def client_gone(sid: str) -> None:
     client = clients.get(sid)
     if client is not None:
         end_voice(sid, client.user_id)
+
+
+EMPTY_ROOM_GRACE_S = 30.0
+
+
+def room_emptied(svc: Services, room: str) -> None:
+    """The last participant left the app room: after a grace period (a reconnect is not a
+    departure), delete its LiveKit room so the agent and any stale media session go with it."""
+    from sqlalchemy import select
+
+    from app.models import Participant
+    if svc.livekit is None:
+        return
+    socketio.sleep(EMPTY_ROOM_GRACE_S)
+    with session_scope(svc.settings.database_url) as s:
+        back = s.scalars(select(Participant.id).where(Participant.room_id == room,
+                                                      Participant.left_at.is_(None))).first()
+    if back is not None or room in voice_sessions.values():
+        return
+    try:
+        if room in svc.livekit.list_rooms():
+            svc.livekit.delete_room(room)
+            logger.info("LiveKit room deleted: the app room is empty", extra={"room_id": room})
+    except Exception:
+        logger.warning("could not delete the LiveKit room", exc_info=True, extra={"room_id": room})

@@ -1,0 +1,272 @@
+"""The LiveKit speech agent: a livekit-agents worker inside the speech process.
+
+Dispatched explicitly by name into a room, it subscribes to each human participant's microphone —
+never to agent participants or `tts-*` tracks (the feedback guard) — reads the speaker's language
+from the participant's `language` attribute and follows changes, runs VAD + STT from the engines
+package on a thread per speaker, and posts interims and finals to the app's signed bridge.
+
+Jobs run on threads of this process (not child processes), so every room shares the one Whisper
+model already loaded for the Socket.IO audio path.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import queue
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+from agent.bridge_client import BridgeClient
+from engines.errors import EngineError
+from engines.stt.base import STT
+
+logger = logging.getLogger(__name__)
+
+AGENT_NAME = "live-translator"
+TTS_TRACK_PREFIX = "tts-"
+IDLE_LEAVE_S = 30.0  # leave a room that has had no human participant for this long
+_STOP = object()
+
+
+class Speaker:
+    """One human microphone track: a thread feeding a speech stream, events to the bridge."""
+
+    def __init__(self, stt: STT, bridge: BridgeClient, room_id: str, identity: str, language: str) -> None:
+        self.stt = stt
+        self.bridge = bridge
+        self.room_id = room_id
+        self.identity = identity
+        self.language = language
+        self.inbox: queue.Queue[Any] = queue.Queue()
+        self.thread = threading.Thread(target=self._run, name=f"lk-stt-{identity[:8]}", daemon=True)
+        self.thread.start()
+
+    def feed(self, pcm: bytes) -> None:
+        self.inbox.put(pcm)
+
+    def set_language(self, language: str) -> None:
+        self.inbox.put(("language", language))
+
+    def close(self) -> None:
+        self.inbox.put(_STOP)
+
+    def _new_stream(self, language: str) -> Any:
+        # A fresh prefix per stream: keys stay unique across agent restarts, stable across retries.
+        prefix = f"lk:{self.room_id}:{self.identity}:{uuid.uuid4().hex[:10]}"
+        return self.stt.stream(language, prefix)
+
+    def _run(self) -> None:
+        stream = self._new_stream(self.language)
+        pending = bytearray()
+        try:
+            while True:
+                item = self.inbox.get()
+                if item is _STOP:
+                    self._send(stream.push(bytes(pending)) + stream.flush())
+                    return
+                if isinstance(item, tuple):
+                    self._send(stream.push(bytes(pending)) + stream.flush())
+                    pending.clear()
+                    self.language = item[1]
+                    stream = self._new_stream(self.language)
+                    continue
+                pending += item
+                if len(pending) >= 1280:  # 40 ms at 16 kHz: fewer, larger pushes
+                    events = stream.push(bytes(pending))
+                    pending.clear()
+                    self._send(events)
+        except EngineError:
+            logger.warning("speech recognition failed for a speaker", exc_info=True,
+                           extra={"room_id": self.room_id, "speaker": self.identity})
+
+    def _send(self, events: list[Any]) -> None:
+        for e in events:
+            payload: dict[str, Any] = {"kind": e.kind, "speakerId": self.identity, "roomId": self.room_id,
+                                       "text": e.text, "sourceLang": e.language,
+                                       "utteranceKey": e.utterance_key}
+            if e.kind == "final":
+                payload["idempotencyKey"] = e.utterance_key
+                if e.speech_end_at:
+                    payload["speechEndAt"] = e.speech_end_at
+                del payload["utteranceKey"]
+                self.bridge.final(payload)
+            else:
+                self.bridge.interim(payload)
+
+
+class AgentState:
+    """What the jobs of this process share: the STT engine, the bridge, the rooms served."""
+
+    def __init__(self, stt: STT, bridge: BridgeClient | None = None) -> None:
+        self.stt = stt
+        self.bridge = bridge
+        self.rooms: set[str] = set()
+        self.lock = threading.Lock()
+
+    def serving(self) -> list[str]:
+        with self.lock:
+            return sorted(self.rooms)
+
+
+_state: AgentState | None = None
+
+
+def _is_human(participant: Any) -> bool:
+    from livekit import rtc
+    return bool(participant.kind != rtc.ParticipantKind.PARTICIPANT_KIND_AGENT)
+
+
+def _is_mic(publication: Any) -> bool:
+    from livekit import rtc
+    return bool(publication.kind == rtc.TrackKind.KIND_AUDIO
+                and publication.source == rtc.TrackSource.SOURCE_MICROPHONE
+                and not publication.name.startswith(TTS_TRACK_PREFIX))
+
+
+async def entrypoint(ctx: Any) -> None:
+    """One room: subscribe to human microphones, transcribe each speaker, leave when idle."""
+    from livekit import rtc
+    from livekit.agents import AutoSubscribe
+
+    state = _state
+    assert state is not None and state.bridge is not None
+    room_id = ctx.job.room.name
+    with state.lock:
+        duplicate = room_id in state.rooms
+        state.rooms.add(room_id)
+    if not duplicate:
+        state.bridge.beat_now()
+    if duplicate:  # a second dispatch to a room this process already serves
+        logger.info("room already served here; leaving the duplicate job", extra={"room_id": room_id})
+        ctx.shutdown("duplicate dispatch")
+        return
+    speakers: dict[str, Speaker] = {}  # track sid → speaker
+    tasks: set[asyncio.Task[None]] = set()
+    done = asyncio.Event()
+
+    def language_of(participant: Any) -> str | None:
+        lang = str(participant.attributes.get("language", "")).strip()
+        if lang and state.stt.supports(lang):
+            return lang
+        logger.warning("speaker has no usable language attribute", extra={
+            "room_id": room_id, "speaker": participant.identity, "language": lang[:16]})
+        return None
+
+    def consider(publication: Any, participant: Any) -> None:
+        if _is_human(participant) and _is_mic(publication) and not publication.subscribed:
+            publication.set_subscribed(True)
+
+    async def pump(track: Any, speaker: Speaker) -> None:
+        stream = rtc.AudioStream.from_track(track=track, sample_rate=16000, num_channels=1)
+        try:
+            async for ev in stream:
+                speaker.feed(bytes(ev.frame.data))
+        finally:
+            await stream.aclose()
+
+    def on_subscribed(track: Any, publication: Any, participant: Any) -> None:
+        # Checked again here: a subscription we did not ask for never reaches STT.
+        if not (_is_human(participant) and _is_mic(publication)) or publication.sid in speakers:
+            return
+        lang = language_of(participant)
+        if lang is None:
+            return
+        speaker = Speaker(state.stt, state.bridge, room_id, participant.identity, lang)  # type: ignore[arg-type]
+        speakers[publication.sid] = speaker
+        task = asyncio.ensure_future(pump(track, speaker))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    def on_unsubscribed(track: Any, publication: Any, participant: Any) -> None:
+        speaker = speakers.pop(publication.sid, None)
+        if speaker is not None:
+            speaker.close()
+
+    def on_attributes(changed: dict[str, str], participant: Any) -> None:
+        if "language" not in changed:
+            return
+        lang = language_of(participant)
+        for speaker in speakers.values():
+            if speaker.identity == participant.identity and lang and lang != speaker.language:
+                speaker.set_language(lang)
+
+    ctx.room.on("track_published", consider)
+    ctx.room.on("track_subscribed", on_subscribed)
+    ctx.room.on("track_unsubscribed", on_unsubscribed)
+    ctx.room.on("participant_attributes_changed", on_attributes)
+    ctx.room.on("disconnected", lambda *_: done.set())
+    try:
+        await ctx.connect(auto_subscribe=AutoSubscribe.SUBSCRIBE_NONE)
+        logger.info("agent joined room", extra={"room_id": room_id})
+        for participant in ctx.room.remote_participants.values():
+            for publication in participant.track_publications.values():
+                consider(publication, participant)
+        idle_since: float | None = None
+        loop = asyncio.get_running_loop()
+        while not done.is_set():
+            humans = [p for p in ctx.room.remote_participants.values() if _is_human(p)]
+            idle_since = None if humans else (idle_since or loop.time())
+            if idle_since is not None and loop.time() - idle_since > IDLE_LEAVE_S:
+                logger.info("no one left in the room; agent leaving", extra={"room_id": room_id})
+                break
+            try:
+                await asyncio.wait_for(done.wait(), timeout=1.0)
+            except TimeoutError:
+                pass
+    finally:
+        for speaker in speakers.values():
+            speaker.close()  # flushes each speaker's last final
+        for task in tasks:
+            task.cancel()
+        with state.lock:
+            state.rooms.discard(room_id)
+        state.bridge.beat_now()
+        ctx.shutdown("room idle")
+
+
+def build_server(state: AgentState) -> Any:
+    """The livekit-agents server: explicit dispatch by name, jobs on threads of this process,
+    load by rooms served (CPU-based load would refuse rooms while Whisper is busy)."""
+    from livekit.agents import AgentServer, JobExecutorType
+
+    global _state
+    _state = state
+    max_rooms = max(1, int(os.environ.get("AGENT_MAX_ROOMS", "20")))
+    server = AgentServer(
+        job_executor_type=JobExecutorType.THREAD,
+        load_fnc=lambda: min(1.0, len(state.serving()) / max_rooms),
+        load_threshold=1.0,
+        num_idle_processes=1,
+        host="127.0.0.1",
+        port=int(os.environ.get("AGENT_HTTP_PORT", "0")),
+        log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+    )
+    server.rtc_session(entrypoint, agent_name=AGENT_NAME)
+    if state.bridge is not None:
+        bridge = state.bridge
+        server.on("worker_registered", lambda *_: bridge.beat_now(registered=True))
+    return server
+
+
+def bridge_from_env(state: AgentState) -> BridgeClient:
+    """The bridge to the app: APP_URL (default the local web process on PORT), the shared secret
+    (BRIDGE_SECRET or var/bridge.key), and an outbox under var/."""
+    from app.config import Settings
+
+    settings = Settings.from_env()
+    url = os.environ.get("APP_URL") or f"http://127.0.0.1:{settings.port}"
+    outbox = Path(os.environ.get("AGENT_OUTBOX") or settings.var_dir / "agent-outbox")
+    return BridgeClient(url, settings.bridge_secret, outbox, agent_id=uuid.uuid4().hex[:12],
+                        rooms=state.serving)
+
+
+def run(stt: STT) -> None:
+    """Run the agent until the process ends (LIVEKIT_URL, LIVEKIT_API_KEY/SECRET from the env)."""
+    state = AgentState(stt)
+    state.bridge = bridge_from_env(state)
+    state.bridge.start()
+    server = build_server(state)
+    asyncio.run(server.run(devmode=False))
