@@ -20,6 +20,10 @@ from workers.fanout import own_room, user_room
 logger = logging.getLogger(__name__)
 
 
+# Engines whose speechEndAt is measured by our own processes (so it can be trusted for membership).
+SERVER_TIMED = {"agent", "local-stt"}
+
+
 @dataclass(frozen=True)
 class TranscriptIn:
     """A validated final transcript."""
@@ -66,9 +70,14 @@ def _store(url: str, t: TranscriptIn) -> tuple[Utterance, bool, str]:
         speaker = s.get(User, t.speaker_id)
         if speaker is None:
             raise BadInput("unknown_user", "the speaker does not exist", 404)
+        present = Participant.left_at.is_(None)
+        if t.engine in SERVER_TIMED and t.speech_end_at:
+            # Speech recognised by our own agent or speech process: what counts is that they were
+            # in the room when they spoke (a final delivered after an app restart or a hang-up).
+            present = present | (Participant.left_at >= t.speech_end_at)
         if t.room_id is not None and s.scalars(select(Participant.id).where(
                 Participant.room_id == t.room_id, Participant.user_id == t.speaker_id,
-                Participant.left_at.is_(None))).first() is None:
+                present)).first() is None:
             raise BadInput("not_in_room", "join the room before speaking in it", 403)
         if t.idempotency_key:
             existing = s.scalars(select(Utterance).where(

@@ -140,8 +140,8 @@ def migrate(env: dict[str, str]) -> None:
     subprocess.run([PY, "-m", "app.migrate"], cwd=ROOT, env=env, check=True, capture_output=True)
 
 
-def start_web(env: dict[str, str], log_dir: Path) -> Proc:
-    port = free_port()
+def start_web(env: dict[str, str], log_dir: Path, port: int | None = None) -> Proc:
+    port = port or free_port()
     env = dict(env, PORT=str(port))
     proc = start("web", [PY, "-m", "app"], env, log_dir)
     proc.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
@@ -175,12 +175,15 @@ class Peer:
               "user-started-voice", "user-stopped-voice", "voice-presence",
               "solo-translated", "speech-error", "app-error", "translation-failed")
 
-    def __init__(self, base_url: str, name: str, language: str) -> None:
+    def __init__(self, base_url: str, name: str, language: str,
+                 session: dict[str, Any] | None = None) -> None:
         self.base_url = base_url
-        r = requests.post(base_url + "/api/session", json={"displayName": name, "language": language},
-                          timeout=10)
-        assert r.status_code == 201, r.text
-        body = r.json()
+        if session is None:
+            r = requests.post(base_url + "/api/session",
+                              json={"displayName": name, "language": language}, timeout=10)
+            assert r.status_code == 201, r.text
+            session = r.json()
+        body = session
         self.token: str = body["token"]
         self.user: dict[str, Any] = body["user"]
         self.events: list[tuple[str, Any, float]] = []
@@ -243,6 +246,10 @@ class Peer:
                     raise AssertionError(f"{self.user['displayName']}: wanted {count} {event}, got "
                                          f"{len(hits)}; events: {[e for e, _, _ in self.events]}")
                 self._cond.wait(left)
+
+    def again(self) -> Peer:
+        """The same user on a new connection (a browser reconnecting), not yet connected."""
+        return Peer(self.base_url, "", "", session={"token": self.token, "user": self.user})
 
     def close(self) -> None:
         if self.sio.connected:

@@ -85,3 +85,52 @@ def test_bridge_checks_the_body_and_membership(embedded: Service, peers: list[Pe
                                                    "sourceLang": "en", "utteranceKey": "k1"}
     time.sleep(0.5)
     assert b.got("translated-message") == []
+
+
+def test_the_agents_bridge_client_keeps_finals_through_app_and_agent_restarts(
+        tmp_path: Path, log_dir: Path, peers: list[Peer]) -> None:
+    """A final decoded while the app is down is kept in the agent's outbox, survives the agent
+    dying too, and is delivered exactly once when both are back."""
+    from agent.bridge_client import BridgeClient
+    from tests import support
+    env = support.base_env(tmp_path / "var")
+    support.migrate(env)
+    port = support.free_port()
+    web = support.start_web(env, log_dir, port)
+    try:
+        support.wait_healthy(web.url, web)  # type: ignore[attr-defined]
+        ann, bob = room_with(web.url, peers, ("Ann", "en"), ("Bob", "es"))
+        room, code = ann.got("joined-room")[0]["roomId"], ann.got("joined-room")[0]["code"]
+        spoke_at = time.time() * 1000
+        web.stop()  # the app restarts (a deploy) just as Ann finishes a sentence
+    finally:
+        web.stop()
+    secret = (tmp_path / "var" / "bridge.key").read_text().strip()
+    outbox = tmp_path / "outbox"
+    payload = {"kind": "final", "idempotencyKey": "lk:utt-1", "speakerId": ann.id, "roomId": room,
+               "text": "Good morning.", "sourceLang": "en", "speechEndAt": spoke_at}
+    first = BridgeClient(f"http://127.0.0.1:{port}", secret, outbox, agent_id="a1", rooms=list,
+                         max_backoff_s=0.5)
+    first.start()
+    first.final(payload)
+    support.wait_until(lambda: first.sent["retries"] >= 2, 10, "the agent to retry")
+    first.close()  # and the agent dies before the app is back
+    assert len(list(outbox.glob("*.json"))) == 1
+    web = support.start_web(env, log_dir, port)
+    try:
+        support.wait_healthy(web.url, web)  # type: ignore[attr-defined]
+        bob2 = bob.again().connect()
+        peers.append(bob2)
+        bob2.join(code)  # Bob's browser reconnects; Ann has not come back (yet)
+        second = BridgeClient(f"http://127.0.0.1:{port}", secret, outbox, agent_id="a2", rooms=list)
+        second.start()  # the restarted agent sends what the first one left
+        msg = bob2.wait_for("translated-message", timeout=20)[0]
+        assert msg["translatedText"] == "Buenos días." and msg["fromUserId"] == ann.id
+        support.wait_until(lambda: not list(outbox.glob("*.json")), 10, "the outbox to empty")
+        second.final(payload)  # a late retry of the same final: accepted, nothing new shown
+        support.wait_until(lambda: second.sent["final"] >= 2, 10, "the retry to be taken")
+        time.sleep(0.5)
+        assert len(bob2.got("translated-message")) == 1
+        second.close()
+    finally:
+        web.stop()
