@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from app.db import session_scope
@@ -70,11 +71,11 @@ def _store(url: str, t: TranscriptIn) -> tuple[Utterance, bool, str]:
         speaker = s.get(User, t.speaker_id)
         if speaker is None:
             raise BadInput("unknown_user", "the speaker does not exist", 404)
-        present = Participant.left_at.is_(None)
+        present: Any = Participant.left_at.is_(None)
         if t.engine in SERVER_TIMED and t.speech_end_at:
             # Speech recognised by our own agent or speech process: what counts is that they were
             # in the room when they spoke (a final delivered after an app restart or a hang-up).
-            present = present | (Participant.left_at >= t.speech_end_at)
+            present = or_(present, Participant.left_at >= t.speech_end_at)
         if t.room_id is not None and s.scalars(select(Participant.id).where(
                 Participant.room_id == t.room_id, Participant.user_id == t.speaker_id,
                 present)).first() is None:

@@ -97,7 +97,8 @@ def run(repeat: int) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeat", type=int, default=4, help="times the 5 LibriVox clips are played (≥ 20 utterances at 4)")
+    ap.add_argument("--repeat", type=int, default=4,
+                    help="times the 5 LibriVox clips are played (20 utterances at 4)")
     args = ap.parse_args()
     result = run(args.repeat)
     print(json.dumps(result, indent=2), flush=True)

@@ -70,10 +70,11 @@ def _espeak(tmp: Path, voice: str, text: str) -> tuple[bytes, int]:
 
 
 # Whisper base is weak on espeak-ng's French (see ENGINES.md): "Bonjour, il fait beau" comes back
-# as "pour vous, il fait beaucoup plus"; these sentences are recognised across voices and speeds.
+# as "pour vous, il fait beaucoup plus", and across ten French sentences WER is ~60 % with either
+# encoder window (bench/RESULTS.md). These sentence/voice pairs are recognised with both windows.
 @pytest.mark.parametrize(("lang", "voice", "listener", "text", "expect"), [
     ("es", "es", "en", "Buenos días, hoy hace buen tiempo.", {"buenos", "días", "tiempo"}),
-    ("fr", "fr+f2", "es", "Merci beaucoup, à demain.", {"merci", "beaucoup", "demain"}),
+    ("fr", "fr", "es", "Merci beaucoup, à demain.", {"merci", "beaucoup", "demain"}),
 ])
 def test_synthesized_speech_round_trips_into_captions(embedded: Service, peers: list[Peer], tmp_path: Path,
                                                      lang: str, voice: str, listener: str, text: str,
