@@ -6,7 +6,7 @@ export PORT
 .PHONY: run test setup setup-test migrate worker flower bench lint clean
 
 run: setup migrate
-	@.venv/bin/python -m app
+	@scripts/run.sh
 
 test: setup-test
 	@scripts/test.sh

@@ -192,6 +192,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--socket", required=True, help="Unix socket path to listen on")
     args = parser.parse_args()
+    from dotenv import load_dotenv
+
+    from app.config import ROOT
+    load_dotenv(ROOT / ".env", override=False)  # when run on its own (Procfile `agent`)
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per bridge post otherwise

@@ -60,6 +60,10 @@ def health() -> tuple[Response, int]:
         healthy = True
     if svc.speech is not None:
         out["engines"]["speech"] = svc.speech.status()
+    if svc.livekit is not None:
+        from app.voice import presence, voice_sessions
+        out["livekit"] = {"url": svc.livekit.config.url, "voiceRooms": len(set(voice_sessions.values())),
+                          "agentLastSeenS": presence(svc).last_seen_s()}
     default = out["engines"]["translation"].get(svc.registry.default, {})
     engine_ok = bool(default.get("running"))
     out["status"] = "ok" if healthy and engine_ok and out["database"] == "ok" else "degraded"

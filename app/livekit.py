@@ -24,10 +24,12 @@ class LiveKitConfig:
     url: str  # what browsers and agents connect to (ws://…)
     api_key: str
     api_secret: str
+    api_url: str = ""  # LIVEKIT_API_URL: where this server reaches LiveKit's API, if not `url`
 
     @property
     def http_url(self) -> str:
-        return self.url.replace("wss://", "https://").replace("ws://", "http://")
+        base = self.api_url or self.url
+        return base.replace("wss://", "https://").replace("ws://", "http://")
 
     @classmethod
     def from_env(cls) -> LiveKitConfig | None:
@@ -40,7 +42,7 @@ class LiveKitConfig:
                                     ("LIVEKIT_API_SECRET", secret)) if not val]
         if missing:
             raise SystemExit(f"LiveKit is half configured: set {', '.join(missing)} too (or none)")
-        return cls(url, key, secret)
+        return cls(url, key, secret, os.environ.get("LIVEKIT_API_URL", "").strip())
 
 
 def _off_loop(fn: Callable[[], T]) -> T:

@@ -33,15 +33,27 @@ class AgentPresence:
     def __init__(self, redis_url: str) -> None:
         self._serving: dict[str, float] = {}
         self._dispatched: dict[str, float] = {}
+        self._last: float | None = None
         self._lock = threading.Lock()
         self._redis: Any = None
         if redis_url:
             import redis
             self._redis = redis.Redis.from_url(redis_url, socket_timeout=2)
 
+    def last_seen_s(self) -> float | None:
+        """Seconds since any agent's last heartbeat (None: never, or not in the last hour)."""
+        if self._redis is not None:
+            raw = self._redis.get("lt:agent:last")
+            last = float(raw) if raw else None
+        else:
+            last = self._last
+        return None if last is None else round(time.time() - last, 1)
+
     def beat(self, agent_id: str, rooms: list[str]) -> None:
+        self._last = time.time()
         if self._redis is not None:
             pipe = self._redis.pipeline()
+            pipe.set("lt:agent:last", self._last, ex=3600)
             for room in rooms:
                 pipe.set(f"lt:agent:room:{room}", agent_id, px=int(HEARTBEAT_TTL_S * 1000))
             pipe.execute()

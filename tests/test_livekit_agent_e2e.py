@@ -64,6 +64,8 @@ def test_published_english_speech_reaches_a_spanish_listener(embedded: Service, 
     assert msg["timings"]["speechEnd"] is not None
     assert bob.got("interim-transcript"), "no interim reached the room while Ann spoke"
     assert ann.wait_for("recognized-speech")[0]["utteranceId"] == msg["utteranceId"]
+    live = embedded.health()["livekit"]
+    assert live["voiceRooms"] == 1 and live["agentLastSeenS"] is not None and live["agentLastSeenS"] < 5
 
 
 def test_two_publishers_at_once_are_both_attributed(embedded: Service, peers: list[Peer],
