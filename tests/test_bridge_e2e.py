@@ -134,3 +134,25 @@ def test_the_agents_bridge_client_keeps_finals_through_app_and_agent_restarts(
         second.close()
     finally:
         web.stop()
+
+
+@pytest.mark.livekit
+def test_agent_heartbeats_must_be_signed_and_well_formed(embedded: Service) -> None:
+    """A forged or malformed heartbeat could stop the app re-dispatching a dead agent: refused."""
+    def beat(body: object, secret: str | None = None) -> requests.Response:
+        raw = json.dumps(body).encode()
+        stamp = str(int(time.time()))
+        key = secret or (Path(embedded.env["VAR_DIR"]) / "bridge.key").read_text().strip()
+        return requests.post(embedded.url + "/internal/agent-heartbeat", data=raw, timeout=10,
+                             headers={"X-LT-Timestamp": stamp, "X-LT-Signature": sign(key, stamp, raw)})
+
+    assert embedded.health()["livekit"]["agentLastSeenS"] is None
+    forged = beat({"agentId": "x", "rooms": ["r1"]}, secret="guess")
+    assert forged.status_code == 401 and forged.json()["error"]["code"] == "bad_signature"
+    for bad in ({"agentId": "x", "rooms": "r1"}, {"agentId": "x", "rooms": [1]},
+                {"agentId": "x", "rooms": [], "extra": 1}, {"rooms": []}, ["x"]):
+        r = beat(bad)
+        assert r.status_code == 400, (bad, r.text)
+    assert embedded.health()["livekit"]["agentLastSeenS"] is None
+    assert beat({"agentId": "x", "rooms": ["r1"]}).status_code == 200
+    assert embedded.health()["livekit"]["agentLastSeenS"] is not None
