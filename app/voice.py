@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Any
@@ -256,7 +257,7 @@ def room_emptied(svc: Services, room: str) -> None:
     from app.models import Participant
     if svc.livekit is None:
         return
-    socketio.sleep(EMPTY_ROOM_GRACE_S)
+    socketio.sleep(float(os.environ.get("LIVEKIT_EMPTY_ROOM_GRACE_S", EMPTY_ROOM_GRACE_S)))
     with session_scope(svc.settings.database_url) as s:
         back = s.scalars(select(Participant.id).where(Participant.room_id == room,
                                                       Participant.left_at.is_(None))).first()

@@ -1,6 +1,9 @@
 """e2e: LiveKit voice sessions through Socket.IO, against a real livekit-server."""
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import pytest
 from livekit import api
 
@@ -86,3 +89,27 @@ def test_webhook_keeps_voice_presence_and_refuses_forgeries(embedded: Service, p
     presence = b.wait_for("voice-presence", count=2)
     assert presence[1] == {"roomId": room, "userId": a.id, "inVoice": False}
     assert all(p["userId"] != "agent-1" for p in b.got("voice-presence"))
+
+
+@pytest.mark.livekit
+def test_the_livekit_room_goes_when_the_app_room_empties(livekit_env: dict[str, str], tmp_path: Path,
+                                                         log_dir: Path, peers: list[Peer]) -> None:
+    from tests import support
+    env = support.base_env(tmp_path, LIVEKIT_EMPTY_ROOM_GRACE_S="1", **livekit_env)
+    support.migrate(env)
+    web = support.start_web(env, log_dir)
+    try:
+        support.wait_healthy(web.url, web)  # type: ignore[attr-defined]
+        a, b = room_with(web.url, peers, ("Ann", "en"), ("Bob", "es"))  # type: ignore[attr-defined]
+        room = a.got("joined-room")[0]["roomId"]
+        assert a.call("start-voice-session", {})["ok"]
+        lk = LiveKitService(LiveKitConfig(env["LIVEKIT_URL"], env["LIVEKIT_API_KEY"],
+                                          env["LIVEKIT_API_SECRET"]))
+        assert room in lk.list_rooms()
+        a.close()
+        time.sleep(2)
+        assert room in lk.list_rooms(), "deleted while Bob was still in the app room"
+        b.close()
+        support.wait_until(lambda: room not in lk.list_rooms(), 15, "the LiveKit room to be deleted")
+    finally:
+        web.stop()
