@@ -12,7 +12,7 @@ from app import validation as v
 from app.auth import TokenError
 from app.db import session_scope
 from app.extensions import services, socketio
-from app.models import Participant, Room, User
+from app.models import Participant, Room, Translation, User, Utterance
 from engines.errors import ConfigurationError
 from engines.languages import LANGUAGES
 
@@ -165,3 +165,49 @@ def languages() -> Response:
                     "engines": services().registry.names()})
 
 
+
+
+@bp.get("/rooms/<room_id>/messages")
+def room_messages(room_id: str) -> Response:
+    """The room's finals after `since` (epoch ms of receipt), oldest first, each with its
+    translation into the caller's language where one was made: a reconnecting client fills in
+    what it missed (dropping ids it has), and transcript export reads it. Members only (anyone
+    who has joined the room); `limit` at most 500, `more` says whether to page on."""
+    uid = _require_user()
+    args = {}
+    for key in ("since", "limit"):
+        raw = request.args.get(key)
+        if raw is not None:
+            try:
+                args[key] = float(raw)
+            except ValueError:
+                raise v.BadInput("bad_type", f"{key} must be a number") from None
+    since = v.number(args, "since", lo=0, hi=1e14) or 0.0
+    limit = int(v.number(args, "limit", lo=1, hi=500) or 500)
+    if len(room_id) > 32:
+        raise v.BadInput("room_not_found", "no such room", 404)
+    with session_scope(services().settings.database_url) as s:
+        me = s.scalars(select(Participant).where(Participant.room_id == room_id,
+                                                 Participant.user_id == uid)).first()
+        user = s.get(User, uid)
+        if me is None or user is None:
+            raise v.BadInput("not_in_room", "only people who joined the room can read it", 403)
+        lang = user.language
+        rows = s.execute(
+            select(Utterance, User.display_name).join(User, User.id == Utterance.speaker_id)
+            .where(Utterance.room_id == room_id, Utterance.received_at > since)
+            .order_by(Utterance.received_at, Utterance.id).limit(limit + 1)).all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        ids = [u.id for u, _ in rows]
+        translated: dict[str, str] = {}
+        for t in s.scalars(select(Translation).where(Translation.utterance_id.in_(ids),
+                                                     Translation.target_lang == lang)):
+            if t.engine == user.translation_engine or t.utterance_id not in translated:
+                translated[t.utterance_id] = t.text
+        messages = [{
+            "utteranceId": u.id, "speakerId": u.speaker_id, "speakerName": name,
+            "originalText": u.text, "sourceLang": u.source_lang, "targetLang": lang,
+            "translatedText": u.text if u.source_lang == lang else translated.get(u.id),
+            "receivedAt": u.received_at, "speechEndAt": u.speech_end_at} for u, name in rows]
+    return jsonify({"roomId": room_id, "messages": messages, "more": more})
