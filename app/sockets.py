@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,7 @@ from sqlalchemy import select
 from app import validation as v
 from app.auth import TokenError
 from app.db import session_scope
-from app.extensions import services, socketio
+from app.extensions import Services, services, socketio
 from app.models import Participant, Room, User, now_ms
 from app.transcripts import TranscriptIn, handle_transcript
 from workers.fanout import own_room, user_room
@@ -109,7 +110,29 @@ def on_disconnect(*_: Any) -> None:
     voice.client_gone(request.sid)  # type: ignore[attr-defined]
     client = clients.pop(request.sid, None)  # type: ignore[attr-defined]
     if client is not None and client.room_id:
-        _leave(client, request.sid)  # type: ignore[attr-defined]
+        # A dropped connection is not a departure: for a grace period they stay a participant, so
+        # what is said meanwhile is still translated for them and their reconnecting client
+        # fills it in from the room's history. Then, unless they are back, they leave.
+        socketio.start_background_task(_depart_later, services(), client.user_id, client.room_id,
+                                       now_ms())
+
+
+def _depart_later(svc: Services, user_id: str, room_id: str, dropped_at: float) -> None:
+    socketio.sleep(float(os.environ.get("DISCONNECT_GRACE_S", "15")))
+    if any(c.user_id == user_id and c.room_id == room_id for c in clients.values()):
+        return  # back on another connection of this process
+    with session_scope(svc.settings.database_url) as s:
+        p = s.scalars(select(Participant).where(Participant.room_id == room_id,
+                                                Participant.user_id == user_id)).first()
+        if p is None or p.left_at is not None or p.joined_at > dropped_at:
+            return  # left explicitly, or rejoined (perhaps through another web process)
+        p.left_at = now_ms()
+        empty = s.scalars(select(Participant.id).where(Participant.room_id == room_id,
+                                                       Participant.left_at.is_(None))).first() is None
+    socketio.emit("user-left", {"userId": user_id}, to=_room(room_id))
+    if empty and svc.livekit is not None:
+        from app import voice
+        voice.room_emptied(svc, room_id)
 
 
 def _participants(s: Any, room_id: str) -> list[dict[str, Any]]:

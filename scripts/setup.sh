@@ -9,6 +9,8 @@ want="${1:-run}"
 APT_PACKAGES=(apertium apertium-apy apertium-eng-spa apertium-fr-es apertium-es-pt apertium-eng-cat
   apertium-spa-cat apertium-fra-cat redis-server postgresql espeak-ng sox python3-venv
   pocketsphinx-testdata)
+# The browser tests drive Debian's Chromium (headless, fake microphone from a WAV).
+[ "$want" = test ] && APT_PACKAGES+=(chromium)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -52,5 +54,11 @@ if [ "$(cat web/node_modules/.installed 2>/dev/null)" != "$web_digest" ]; then
   (cd web && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
   echo "$web_digest" > web/node_modules/.installed
 fi
-mkdir -p app/static/vendor
-cp -u web/node_modules/socket.io-client/dist/socket.io.min.js app/static/vendor/
+# The browser client: web/src bundled with livekit-client and socket.io-client (esbuild).
+bundle_digest="$( (cat web/node_modules/.installed; cat web/src/*.js) | sha256sum | cut -d' ' -f1)"
+if [ "$(cat app/static/vendor/.bundle 2>/dev/null)" != "$bundle_digest" ] || [ ! -s app/static/vendor/app.bundle.js ]; then
+  echo "setup: bundling the browser client"
+  mkdir -p app/static/vendor
+  if ! out="$(cd web && npm run --silent build 2>&1)"; then echo "$out"; exit 1; fi
+  echo "$bundle_digest" > app/static/vendor/.bundle
+fi

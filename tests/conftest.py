@@ -48,6 +48,8 @@ def embedded(request: pytest.FixtureRequest, tmp_path: Path,
     `livekit` get a real LiveKit server configured."""
     speech = request.node.get_closest_marker("speech") is not None
     extra = request.getfixturevalue("livekit_env") if request.node.get_closest_marker("livekit") else {}
+    marker = request.node.get_closest_marker("env")
+    extra = {**extra, **(marker.kwargs if marker else {})}
     env = support.base_env(tmp_path, SPEECH_AUTOSTART="1" if speech else "0", **extra)
     support.migrate(env)
     web = support.start_web(env, log_dir)

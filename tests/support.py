@@ -130,6 +130,7 @@ def base_env(var_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
     env.update(VAR_DIR=str(var_dir), SECRET_KEY="test-secret-" + var_dir.name, LOG_LEVEL="INFO",
                SPEECH_AUTOSTART=extra.pop("SPEECH_AUTOSTART", "0"),
+               DISCONNECT_GRACE_S=extra.pop("DISCONNECT_GRACE_S", "1"),
                WHISPER_CACHE_DIR=str(ROOT / "var" / "test-models"),
                APERTIUM_PRELOAD=extra.pop("APERTIUM_PRELOAD", "en-es,es-en,es-fr,fr-es,en-ca,ca-fr"))
     env.update(extra)

@@ -1,0 +1,195 @@
+"""e2e in a real browser: Debian's headless Chromium driven by Playwright, with a fake microphone
+fed from a WAV of recorded English speech. Screenshots go to test-artifacts/."""
+from __future__ import annotations
+
+import json
+import re
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ARTIFACTS
+from tests.support import Service
+from tests.test_stt_local import clips
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two LibriVox sentences with pauses (Chromium loops the file as the microphone)."""
+    data = clips()
+    silence = b"\0" * 32000
+    path = tmp_path_factory.mktemp("mic") / "speech.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(silence + data[0][0] + silence + data[1][0] + silence * 3)
+    return path
+
+
+@pytest.fixture(scope="module")
+def chromium(speech_wav: Path) -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is missing: `make test` installs Debian's chromium package")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--allow-loopback-in-peer-connection", "--autoplay-policy=no-user-gesture-required",
+            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={speech_wav}"])
+        yield browser
+        browser.close()
+
+
+class Person:
+    """One browser profile (its own storage, so its own signed-in user) with one page."""
+
+    def __init__(self, chromium: Any, url: str, name: str, language: str, path: str = "/") -> None:
+        self.context = chromium.new_context(permissions=["microphone"], accept_downloads=True,
+                                            viewport={"width": 390, "height": 844})
+        self.page = self.context.new_page()
+        self.name = name
+        self.page.goto(url + path)
+        self.page.get_by_label("Your name").fill(name)
+        self.page.get_by_label("The language you speak and read").select_option(language)
+        self.page.get_by_role("button", name="Continue").click()
+
+    def create_room(self) -> str:
+        self.page.get_by_role("button", name="Create a room").click()
+        self.page.locator("#room").wait_for()
+        return str(self.page.locator("#room-code-label").inner_text())
+
+    def captions(self) -> list[dict[str, str]]:
+        return list(self.page.eval_on_selector_all("#captions li.final", """els => els.map(e => ({
+            id: e.dataset.id, who: e.querySelector('.who').textContent,
+            text: e.querySelector('.text').textContent,
+            orig: (e.querySelector('.orig') || {}).textContent || ''}))"""))
+
+    def wait_captions(self, pred: Any, timeout_s: float = 40) -> list[dict[str, str]]:
+        import time
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            got = self.captions()
+            if pred(got):
+                return got
+            self.page.wait_for_timeout(250)
+        raise AssertionError(f"{self.name}: captions never matched; have {self.captions()}")
+
+    def say(self, text: str) -> None:
+        self.page.get_by_label(re.compile("Type a message")).fill(text)
+        self.page.get_by_role("button", name="Send").click()
+
+    def shot(self, name: str) -> None:
+        self.page.screenshot(path=str(ARTIFACTS / f"browser-{name}.png"), full_page=True)
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def people() -> Iterator[list[Person]]:
+    made: list[Person] = []
+    yield made
+    for p in made:
+        p.close()
+
+
+def _room_of_three(svc: Service, chromium: Any, people: list[Person],
+                   path_a: str = "/") -> tuple[Person, ...]:
+    ann = Person(chromium, svc.url, "Ann", "en", path_a)
+    people.append(ann)
+    code = ann.create_room()
+    bea = Person(chromium, svc.url, "Bea", "es", f"/?room={code}")  # the invite link
+    people.append(bea)
+    bea.page.locator("#room").wait_for()
+    cy = Person(chromium, svc.url, "Cy", "en")
+    people.append(cy)
+    cy.create_room()  # another room
+    ann.page.locator("#participants li", has_text="Bea").wait_for()
+    return ann, bea, cy
+
+
+def _speak_and_check(ann: Person, bea: Person, cy: Person, tag: str) -> None:
+    ann.say("Good morning.")
+    bea.wait_captions(lambda cs: any(c["text"] == "Buenos días." and c["who"] == "Ann" for c in cs))
+    ann.page.get_by_role("button", name="Start microphone").click()
+    ann.page.locator("#mic-state", has_text="live").wait_for(timeout=30000)
+    bea.page.locator("#captions li.interim").first.wait_for(timeout=40000)  # dimmed while Ann speaks
+    got = bea.wait_captions(lambda cs: any("Dashwood" in c["orig"] for c in cs), 60)
+    spoken = next(c for c in got if "Dashwood" in c["orig"])
+    assert spoken["who"] == "Ann" and spoken["text"] and spoken["text"] != spoken["orig"]
+    ann.shot(f"{tag}-speaker")
+    bea.shot(f"{tag}-listener")
+    ann.page.get_by_role("button", name="Stop microphone").click()
+    ann.page.locator("#mic-state", has_text="off").wait_for()
+    assert cy.captions() == [], "a person in another room saw captions"
+    cy.shot(f"{tag}-other-room")
+
+
+@pytest.mark.speech
+@pytest.mark.livekit
+def test_speech_over_livekit_reaches_the_other_browser_translated(embedded: Service, chromium: Any,
+                                                                  people: list[Person]) -> None:
+    ann, bea, cy = _room_of_three(embedded, chromium, people)
+    assert ann.page.evaluate("window.__lt.health.livekit !== undefined")
+    _speak_and_check(ann, bea, cy, "livekit")
+
+
+@pytest.mark.speech
+def test_speech_over_the_socket_audio_path_reaches_the_other_browser(embedded: Service, chromium: Any,
+                                                                     people: list[Person]) -> None:
+    ann, bea, cy = _room_of_three(embedded, chromium, people)
+    assert ann.page.evaluate("window.__lt.health.livekit === undefined")  # no LiveKit: direct path
+    _speak_and_check(ann, bea, cy, "socket")
+
+
+@pytest.mark.env(DISCONNECT_GRACE_S="30")
+def test_a_dropped_listener_gets_every_caption_once_and_exports_them(embedded: Service, chromium: Any,
+                                                                    people: list[Person]) -> None:
+    ann, bea, _ = _room_of_three(embedded, chromium, people)
+    ann.say("Good morning.")
+    bea.wait_captions(lambda cs: len(cs) == 1)
+    bea.context.set_offline(True)
+    bea.page.locator("#conn", has_text="reconnecting").wait_for(timeout=20000)
+    for text in ("Thank you very much.", "See you tomorrow.", "The house is big."):
+        ann.say(text)
+    ann.wait_captions(lambda cs: len(cs) == 4)
+    bea.page.wait_for_timeout(2000)
+    bea.context.set_offline(False)
+    bea.page.locator("#conn", has_text="online").wait_for(timeout=30000)
+    got = bea.wait_captions(lambda cs: len(cs) >= 4)
+    bea.page.wait_for_timeout(1500)  # anything duplicated would have arrived by now
+    got = bea.captions()
+    assert len(got) == 4 and len({c["id"] for c in got}) == 4, got
+    assert [c["orig"] or c["text"] for c in got][1:] == ["Thank you very much.", "See you tomorrow.",
+                                                          "The house is big."]
+    bea.shot("after-reconnect")
+
+    bea.page.locator("#settings summary").click()
+    files = {}
+    for kind in ("srt", "vtt", "json"):
+        with bea.page.expect_download() as dl:
+            bea.page.get_by_role("button", name=kind.upper(), exact=True).click()
+        files[kind] = Path(dl.value.path()).read_text()
+    data = json.loads(files["json"])
+    assert [c["originalText"] for c in data["captions"]] == ["Good morning.", "Thank you very much.",
+                                                             "See you tomorrow.", "The house is big."]
+    assert all(c["translatedText"] and c["sourceLang"] == "en" and c["targetLang"] == "es" and c["at"]
+               for c in data["captions"])
+    cues = [b for b in files["srt"].strip().split("\n\n") if b.strip()]
+    assert len(cues) == 4
+    for cue, cap in zip(cues, data["captions"], strict=True):
+        lines = cue.splitlines()
+        assert re.fullmatch(r"\d\d:\d\d:\d\d,\d{3} --> \d\d:\d\d:\d\d,\d{3}", lines[1])
+        assert cap["translatedText"] in lines[2] and cap["originalText"] in lines[3]
+    assert files["vtt"].startswith("WEBVTT")
+    assert len(re.findall(r"\d\d:\d\d:\d\d\.\d{3} --> ", files["vtt"])) == 4

@@ -1,0 +1,51 @@
+// Transcript export: bilingual SRT, WebVTT and JSON from the caption store.
+// Each cue runs from its speech end (or receipt) for an estimated reading time, never past the next cue.
+
+const pad = (n, w = 2) => String(Math.floor(n)).padStart(w, "0");
+
+function clock(ms, sep) {
+  const t = Math.max(0, ms);
+  const h = t / 3600000, m = (t / 60000) % 60, s = (t / 1000) % 60;
+  return `${pad(h)}:${pad(m)}:${pad(s)}${sep}${pad(t % 1000, 3)}`;
+}
+
+export function cues(captions) {
+  const list = captions.filter((c) => c.final).slice().sort((a, b) => a.at - b.at);
+  if (!list.length) return [];
+  const t0 = list[0].at;
+  return list.map((c, i) => {
+    const start = c.at - t0;
+    const words = (c.translated || c.original).split(/\s+/).length;
+    let end = start + Math.max(1500, words * 400);
+    if (i + 1 < list.length) end = Math.min(end, Math.max(start + 500, list[i + 1].at - t0));
+    return { ...c, start, end };
+  });
+}
+
+function lines(c) {
+  const out = [`${c.speakerName}: ${c.translated || c.original}`];
+  if (c.translated && c.translated !== c.original) out.push(`(${c.sourceLang}) ${c.original}`);
+  return out;
+}
+
+export function toSRT(captions) {
+  return cues(captions).map((c, i) =>
+    `${i + 1}\n${clock(c.start, ",")} --> ${clock(c.end, ",")}\n${lines(c).join("\n")}\n`).join("\n");
+}
+
+export function toVTT(captions) {
+  const body = cues(captions).map((c) =>
+    `${c.id}\n${clock(c.start, ".")} --> ${clock(c.end, ".")}\n${lines(c).join("\n")}\n`).join("\n");
+  return `WEBVTT\n\n${body}`;
+}
+
+export function toJSON(captions, room) {
+  return JSON.stringify({
+    room, exportedAt: new Date().toISOString(),
+    captions: cues(captions).map((c) => ({
+      utteranceId: c.id, speakerId: c.speakerId, speakerName: c.speakerName,
+      sourceLang: c.sourceLang, originalText: c.original, targetLang: c.targetLang,
+      translatedText: c.translated, at: new Date(c.at).toISOString(), startMs: c.start, endMs: c.end,
+    })),
+  }, null, 2);
+}

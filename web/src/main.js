@@ -1,0 +1,534 @@
+// Live Translator browser client. Bundled at set-up by esbuild (with socket.io-client and
+// livekit-client from npm) into app/static/vendor/app.bundle.js; nothing is fetched from a CDN.
+import { io } from "socket.io-client";
+import { Room, RoomEvent, Track } from "livekit-client";
+import { toJSON, toSRT, toVTT } from "./export.js";
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const S = {
+  token: localStorage.getItem("lt.token"), user: null, prefs: {}, languages: [], health: {},
+  socket: null, room: null, participants: new Map(), captions: new Map(), interims: new Map(),
+  watermark: 0, latencies: [], mic: null, tts: { queue: [], seen: new Set(), playing: false },
+};
+window.__lt = S; // for tests and debugging: the state, never sent anywhere
+
+// ---- small helpers ---------------------------------------------------------------------------
+let errorTimer = 0;
+function showError(message) {
+  const el = $("error");
+  el.textContent = message; el.hidden = false;
+  clearTimeout(errorTimer);
+  errorTimer = setTimeout(() => { el.hidden = true; }, 10000);
+}
+function pill(el, text, kind) { el.textContent = text; el.className = "pill" + (kind ? " " + kind : ""); }
+function show(section) { for (const id of ["signin", "lobby", "room"]) $(id).hidden = id !== section; }
+const langName = (code) => (S.languages.find((l) => l.code === code) || { name: code }).name;
+
+async function api(path, { method = "GET", body } = {}) {
+  const headers = {};
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (S.token) headers.Authorization = "Bearer " + S.token;
+  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const data = await res.json().catch(() => ({}));
+  if (!res.ok) {
+    const err = new Error((data.error && data.error.message) || `${res.status} ${res.statusText}`);
+    err.status = res.status; err.code = data.error && data.error.code;
+    throw err;
+  }
+  return data;
+}
+
+function call(event, payload) {
+  return new Promise((resolve, reject) => {
+    S.socket.timeout(10000).emit(event, payload, (err, ack) => {
+      if (err) reject(new Error("the server did not answer; check your connection"));
+      else if (ack && ack.ok === false) reject(Object.assign(new Error(ack.error.message), { code: ack.error.code }));
+      else resolve(ack);
+    });
+  });
+}
+
+// ---- sign in, lobby --------------------------------------------------------------------------
+async function loadLanguages() {
+  const { languages, engines } = await api("/api/languages");
+  S.languages = languages; S.engines = engines;
+  for (const id of ["language", "solo-target"]) {
+    const sel = $(id); sel.innerHTML = "";
+    for (const l of languages) sel.add(new Option(`${l.name} (${l.code})`, l.code));
+  }
+  $("language").value = (navigator.language || "en").slice(0, 2);
+}
+
+async function signIn(ev) {
+  ev.preventDefault();
+  const body = { displayName: $("name").value.trim(), language: $("language").value };
+  try {
+    if (S.user) {
+      const out = await api("/api/me", { method: "PATCH", body });
+      S.user = out.user; S.prefs = out.preferences;
+    } else {
+      const out = await api("/api/session", { method: "POST", body });
+      S.token = out.token; S.user = out.user; localStorage.setItem("lt.token", S.token);
+      await loadMe();
+    }
+    await enterLobby();
+  } catch (e) { showError(e.message); }
+}
+
+async function loadMe() {
+  const out = await api("/api/me");
+  S.user = out.user; S.prefs = out.preferences;
+}
+
+async function enterLobby() {
+  fillSettings();
+  $("whoami").textContent = `Signed in as ${S.user.displayName}, ${langName(S.user.language)}.`;
+  connectSocket();
+  const code = params.get("room");
+  if (code && !S.room) { await joinRoom(code); return; }
+  show(S.room ? "room" : "lobby");
+  if (!S.room) $("create-room").focus();
+}
+
+// ---- the socket ------------------------------------------------------------------------------
+function connectSocket() {
+  if (S.socket) return;
+  const socket = io({ auth: { token: S.token }, transports: ["websocket"], reconnectionDelayMax: 3000 });
+  S.socket = socket;
+  socket.on("connect", async () => {
+    pill($("conn"), "online", "ok");
+    if (S.room) { // a reconnect: rejoin, then fill in what was missed (each once)
+      try { await call("join-room", S.room.code); await fillIn(); } catch (e) { showError(e.message); }
+    }
+  });
+  socket.on("disconnect", () => pill($("conn"), "reconnecting…", "warn"));
+  socket.on("connect_error", (err) => {
+    pill($("conn"), "offline", "bad");
+    if (err && err.data && err.data.code) { localStorage.removeItem("lt.token"); showError("Your session expired; sign in again."); }
+  });
+  socket.on("joined-room", onJoined);
+  socket.on("user-joined", (p) => { S.participants.set(p.userId, p); renderPeople(); });
+  socket.on("user-left", ({ userId }) => { S.participants.delete(userId); renderPeople(); });
+  socket.on("recognized-speech", (r) => {
+    clearInterim(S.user.id);
+    addCaption({ id: r.utteranceId, speakerId: S.user.id, speakerName: r.speakerName, sourceLang: r.sourceLang,
+      original: r.text, targetLang: S.user.language, translated: null, at: r.receivedAt, received: r.receivedAt, mine: true });
+  });
+  socket.on("translated-message", (m) => onTranslated(m, false));
+  socket.on("solo-translated", (m) => onTranslated(m, true));
+  socket.on("translation-failed", (m) => {
+    clearInterim(m.fromUserId);
+    addCaption({ id: m.utteranceId, speakerId: m.fromUserId, speakerName: m.speakerName, sourceLang: m.sourceLang,
+      original: m.originalText, targetLang: m.targetLang, translated: null, at: Date.now(), failed: m.reason });
+  });
+  socket.on("interim-transcript", (i) => showInterim(i));
+  socket.on("tts-audio", (t) => queueSpeech(t));
+  socket.on("voice-presence", ({ userId, inVoice }) => { const p = S.participants.get(userId); if (p) { p.inVoice = inVoice; renderPeople(); } });
+  socket.on("speech-error", (msg) => { showError(typeof msg === "string" ? msg : "speech failed"); });
+  socket.on("app-error", (e) => showError((e && e.message) || String(e)));
+  setInterval(probeLatency, 5000);
+}
+
+async function createRoom() {
+  try { const { code } = await api("/api/rooms", { method: "POST" }); await joinRoom(code); }
+  catch (e) { showError(e.message); }
+}
+
+async function joinRoom(code) {
+  try { await call("join-room", code.trim().toUpperCase()); }
+  catch (e) { showError(e.message); show("lobby"); }
+}
+
+function onJoined({ roomId, code, participants }) {
+  const fresh = !S.room || S.room.id !== roomId;
+  S.room = { id: roomId, code };
+  if (fresh) { S.captions.clear(); $("captions").innerHTML = ""; S.watermark = 0; }
+  S.participants = new Map(participants.map((p) => [p.userId, p]));
+  $("room-code-label").textContent = code;
+  $("say-lang").textContent = langName(S.user.language);
+  history.replaceState(null, "", `/?room=${code}`);
+  renderPeople(); show("room"); $("say").focus();
+  if (fresh) fillIn();
+}
+
+async function leaveRoom() {
+  await stopMic();
+  try { await call("leave-room"); } catch (e) { /* already out */ }
+  S.room = null; history.replaceState(null, "", "/"); show("lobby");
+}
+
+function renderPeople() {
+  const ul = $("participants"); ul.innerHTML = "";
+  for (const p of S.participants.values()) {
+    const li = document.createElement("li");
+    li.dataset.user = p.userId;
+    if (p.speaking) li.classList.add("speaking");
+    li.textContent = p.displayName + (p.userId === S.user.id ? " (you)" : "");
+    const lang = document.createElement("span"); lang.className = "lang"; lang.textContent = p.language;
+    li.append(lang);
+    if (p.inVoice) li.append(" 🎙");
+    if (p.speaking) li.setAttribute("aria-label", `${p.displayName}, speaking`);
+    ul.append(li);
+  }
+}
+
+function speaking(userId) {
+  const p = S.participants.get(userId);
+  if (!p) return;
+  p.speaking = true; renderPeople();
+  clearTimeout(p.speakTimer);
+  p.speakTimer = setTimeout(() => { p.speaking = false; renderPeople(); }, 1500);
+}
+
+// ---- captions --------------------------------------------------------------------------------
+function onTranslated(m, solo) {
+  clearInterim(m.fromUserId || S.user.id);
+  const t = m.timings || {};
+  const start = t.speechEnd || t.received;
+  const latency = start ? Date.now() - start : null;
+  addCaption({ id: m.utteranceId, speakerId: m.fromUserId || S.user.id, speakerName: m.speakerName,
+    sourceLang: m.sourceLang, original: m.originalText, targetLang: m.targetLang, translated: m.translatedText,
+    at: start || Date.now(), received: t.received, latency, mine: solo });
+}
+
+function nearBottom(el) { return el.scrollHeight - el.scrollTop - el.clientHeight < 40; }
+
+function addCaption(c) {
+  const list = $("captions");
+  const stick = nearBottom(list);
+  const had = S.captions.get(c.id);
+  c.final = true;
+  if (had) { // the same utterance again (a redelivery, or history after a reconnect): update, never add
+    Object.assign(had, Object.fromEntries(Object.entries(c).filter(([, v]) => v !== null && v !== undefined)));
+    had.el.replaceWith(renderCaption(had));
+    return;
+  }
+  S.captions.set(c.id, c);
+  if (c.received) S.watermark = Math.max(S.watermark, c.received);
+  if (c.latency != null && c.latency >= 0 && c.latency < 60000) {
+    S.latencies.push(c.latency); S.latencies = S.latencies.slice(-10); renderLatency();
+  }
+  const el = renderCaption(c);
+  // Keep time order: history can arrive after newer live captions.
+  const after = [...S.captions.values()].filter((o) => o !== c && o.el && o.at > c.at).sort((a, b) => a.at - b.at)[0];
+  if (after) list.insertBefore(el, after.el); else list.insertBefore(el, list.querySelector("li.interim"));
+  if (stick) list.scrollTop = list.scrollHeight; else $("jump").hidden = false;
+}
+
+function renderCaption(c) {
+  const li = document.createElement("li");
+  li.dataset.id = c.id;
+  li.className = "final" + (c.mine ? " mine" : "") + (c.failed ? " failed" : "");
+  const meta = document.createElement("div"); meta.className = "meta";
+  const who = document.createElement("span"); who.className = "who"; who.textContent = c.speakerName;
+  const time = document.createElement("time");
+  time.dateTime = new Date(c.at).toISOString(); time.textContent = new Date(c.at).toLocaleTimeString();
+  meta.append(who, time);
+  if (c.latency != null) {
+    const lat = document.createElement("span"); lat.className = "lat";
+    lat.textContent = `${(c.latency / 1000).toFixed(1)} s`; lat.title = "From the end of speech to this caption";
+    meta.append(lat);
+  }
+  const text = document.createElement("div"); text.className = "text";
+  text.textContent = c.failed ? c.original : (c.translated || c.original);
+  text.lang = c.failed || !c.translated ? c.sourceLang : c.targetLang;
+  li.append(meta, text);
+  if (c.failed) {
+    const why = document.createElement("div"); why.className = "note"; why.textContent = `Not translated: ${c.failed}`;
+    li.append(why);
+  } else if (c.translated && c.translated !== c.original) {
+    const d = document.createElement("details");
+    const s = document.createElement("summary"); s.textContent = `Original (${langName(c.sourceLang)})`;
+    const o = document.createElement("div"); o.className = "orig"; o.lang = c.sourceLang; o.textContent = c.original;
+    d.append(s, o); li.append(d);
+  }
+  c.el = li;
+  return li;
+}
+
+function showInterim(i) {
+  speaking(i.speakerId);
+  const list = $("captions");
+  const stick = nearBottom(list);
+  let it = S.interims.get(i.speakerId);
+  if (!it) {
+    const li = document.createElement("li"); li.className = "interim"; li.setAttribute("aria-hidden", "true");
+    const meta = document.createElement("div"); meta.className = "meta";
+    const who = document.createElement("span"); who.className = "who";
+    const p = S.participants.get(i.speakerId);
+    who.textContent = p ? p.displayName : "…";
+    meta.append(who);
+    const text = document.createElement("div"); text.className = "text";
+    li.append(meta, text); list.append(li);
+    it = { el: li, text }; S.interims.set(i.speakerId, it);
+  }
+  it.text.textContent = i.text; it.text.lang = i.sourceLang;
+  if (stick) list.scrollTop = list.scrollHeight;
+}
+
+function clearInterim(speakerId) {
+  const it = S.interims.get(speakerId);
+  if (it) { it.el.remove(); S.interims.delete(speakerId); }
+}
+
+async function fillIn() {
+  if (!S.room) return;
+  // A minute of overlap: a message received earlier may have been delivered later; ids dedupe.
+  let since = Math.max(0, S.watermark - 60000);
+  for (let page = 0; page < 20; page++) {
+    let out;
+    try { out = await api(`/api/rooms/${S.room.id}/messages?since=${since}`); }
+    catch (e) { showError("Could not load earlier captions: " + e.message); return; }
+    for (const m of out.messages) {
+      addCaption({ id: m.utteranceId, speakerId: m.speakerId, speakerName: m.speakerName, sourceLang: m.sourceLang,
+        original: m.originalText, targetLang: m.targetLang, translated: m.translatedText,
+        at: m.speechEndAt || m.receivedAt, received: m.receivedAt, mine: m.speakerId === S.user.id });
+      since = Math.max(since, m.receivedAt);
+    }
+    if (!out.more) break;
+  }
+}
+
+function renderLatency() {
+  const xs = [...S.latencies].sort((a, b) => a - b);
+  const med = xs[Math.floor(xs.length / 2)];
+  pill($("latency"), `latency ${(med / 1000).toFixed(1)} s`, med < 1500 ? "ok" : med < 3000 ? "warn" : "bad");
+}
+
+async function probeLatency() {
+  if (!S.socket || !S.socket.connected) return;
+  const t0 = performance.now();
+  try { await call("ping"); $("conn").title = `round trip ${Math.round(performance.now() - t0)} ms`; } catch (e) { /* shown by disconnect */ }
+}
+
+// ---- typing ----------------------------------------------------------------------------------
+async function say(ev) {
+  ev.preventDefault();
+  const input = $("say");
+  const text = input.value.trim();
+  if (!text) return;
+  const solo = $("solo").checked;
+  const payload = { transcript: text, sourceLang: S.user.language, clientId: crypto.randomUUID ? crypto.randomUUID() : String(Math.random()) };
+  if (solo) Object.assign(payload, { soloMode: true, soloTargetLang: $("solo-target").value });
+  input.value = ""; // at once: the next message can be typed while this one is on its way
+  try { await call("speech-transcript", payload); }
+  catch (e) { showError(e.message); if (!input.value) input.value = text; }
+}
+
+// ---- microphone ------------------------------------------------------------------------------
+const WORKLET = `class Chunker extends AudioWorkletProcessor {
+  constructor() { super(); this.buf = new Int16Array(Math.round(sampleRate * 0.04)); this.n = 0; this.sq = 0; }
+  process(inputs) {
+    const ch = inputs[0] && inputs[0][0];
+    if (!ch) return true;
+    for (let i = 0; i < ch.length; i++) {
+      const s = Math.max(-1, Math.min(1, ch[i]));
+      this.buf[this.n++] = s < 0 ? s * 0x8000 : s * 0x7fff; this.sq += s * s;
+      if (this.n === this.buf.length) {
+        this.port.postMessage({ pcm: this.buf.buffer.slice(0), rms: Math.sqrt(this.sq / this.n) });
+        this.n = 0; this.sq = 0;
+      }
+    }
+    return true;
+  }
+}
+registerProcessor("pcm-chunker", Chunker);`;
+
+function micState(text, kind) { pill($("mic-state"), text, kind); }
+
+function audioPath() {
+  const forced = params.get("audio") || $("audio-path").value;
+  if (forced === "socket") return "socket";
+  if (forced === "livekit") return "livekit";
+  return S.health.livekit ? "livekit" : "socket";
+}
+
+async function toggleMic() {
+  if (S.mic) { await stopMic(); return; }
+  const btn = $("mic");
+  btn.disabled = true;
+  micState("connecting…", "warn");
+  try {
+    if (audioPath() === "livekit") {
+      try { await startLiveKit(); }
+      catch (e) { showError(`Voice over LiveKit failed (${e.message}); using the direct audio path.`); await stopMic(); await startSocketAudio(); }
+    } else {
+      await startSocketAudio();
+    }
+    micState("live", "ok");
+    btn.textContent = "Stop microphone"; btn.setAttribute("aria-pressed", "true");
+  } catch (e) {
+    await stopMic();
+    micState("error", "bad");
+    showError(e.name === "NotAllowedError" ? "Microphone access was refused; allow it in the browser to speak." : e.message);
+  } finally { btn.disabled = false; }
+}
+
+function solo() { return $("solo").checked ? { soloMode: true, soloTargetLang: $("solo-target").value } : {}; }
+
+async function startSocketAudio() {
+  const stream = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true, noiseSuppression: true, channelCount: 1 } });
+  const ctx = new AudioContext();
+  const url = URL.createObjectURL(new Blob([WORKLET], { type: "text/javascript" }));
+  await ctx.audioWorklet.addModule(url);
+  const src = ctx.createMediaStreamSource(stream);
+  const node = new AudioWorkletNode(ctx, "pcm-chunker");
+  S.mic = { kind: "socket", stream, ctx, node };
+  await call("start-speech", { languageCode: S.user.language, sampleRateHertz: ctx.sampleRate, encoding: "LINEAR16", ...solo() });
+  node.port.onmessage = ({ data }) => {
+    $("level").value = Math.min(1, data.rms * 4);
+    if (S.socket.connected) S.socket.emit("speech-data", data.pcm);
+  };
+  src.connect(node);
+}
+
+async function startLiveKit() {
+  const ready = new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error("no answer from the server")), 15000);
+    S.socket.once("voice-session-ready", (r) => { clearTimeout(t); resolve(r); });
+  });
+  await call("start-voice-session", { languageCode: S.user.language, ...solo() });
+  const { liveKitUrl, liveKitToken } = await ready;
+  const room = new Room({ audioCaptureDefaults: { echoCancellation: true, noiseSuppression: true, autoGainControl: true } });
+  S.mic = { kind: "livekit", room };
+  room.on(RoomEvent.Disconnected, () => { if (S.mic && S.mic.room === room) { micState("disconnected", "bad"); } });
+  room.on(RoomEvent.Reconnecting, () => micState("reconnecting…", "warn"));
+  room.on(RoomEvent.Reconnected, () => micState("live", "ok"));
+  await room.connect(liveKitUrl, liveKitToken, { autoSubscribe: false });
+  await room.localParticipant.setMicrophoneEnabled(true);
+  const pub = room.localParticipant.getTrackPublication(Track.Source.Microphone);
+  if (pub && pub.track) meter(new MediaStream([pub.track.mediaStreamTrack]));
+}
+
+function meter(stream) {
+  const ctx = new AudioContext();
+  const an = ctx.createAnalyser(); an.fftSize = 1024;
+  ctx.createMediaStreamSource(stream).connect(an);
+  const buf = new Float32Array(an.fftSize);
+  S.mic.meterCtx = ctx;
+  const tick = () => {
+    if (!S.mic || S.mic.meterCtx !== ctx) return;
+    an.getFloatTimeDomainData(buf);
+    let sq = 0; for (const x of buf) sq += x * x;
+    $("level").value = Math.min(1, Math.sqrt(sq / buf.length) * 4);
+    requestAnimationFrame(tick);
+  };
+  tick();
+}
+
+async function stopMic() {
+  const mic = S.mic; S.mic = null;
+  $("mic").textContent = "Start microphone"; $("mic").setAttribute("aria-pressed", "false");
+  $("level").value = 0; micState("off");
+  if (!mic) return;
+  if (mic.kind === "socket") {
+    mic.node.port.onmessage = null;
+    mic.stream.getTracks().forEach((t) => t.stop());
+    await mic.ctx.close().catch(() => {});
+    try { await call("stop-speech"); } catch (e) { /* the session may already be gone */ }
+  } else {
+    if (mic.meterCtx) await mic.meterCtx.close().catch(() => {});
+    await mic.room.disconnect().catch(() => {});
+    try { await call("stop-voice-session"); } catch (e) { /* ended already */ }
+  }
+}
+
+// ---- spoken translations ---------------------------------------------------------------------
+function queueSpeech(t) {
+  if (!$("tts").checked || S.tts.seen.has(t.messageId)) return;
+  const utt = String(t.messageId).split(":")[0];
+  const c = S.captions.get(utt);
+  if (c && c.speakerId === S.user.id) return; // never your own speech
+  S.tts.seen.add(t.messageId);
+  S.tts.queue.push(t.url);
+  playNext();
+}
+
+function playNext() {
+  if (S.tts.playing || !S.tts.queue.length) return;
+  S.tts.playing = true;
+  const audio = new Audio(S.tts.queue.shift());
+  const done = () => { S.tts.playing = false; playNext(); };
+  audio.onended = done; audio.onerror = done;
+  audio.play().catch(done);
+}
+
+// ---- settings --------------------------------------------------------------------------------
+async function loadHealth() {
+  try { S.health = await (await fetch("/health")).json(); } catch (e) { S.health = {}; }
+}
+
+function fillSettings() {
+  const engines = (S.health.engines && S.health.engines.translation) || {};
+  const sel = $("translation-engine"); sel.innerHTML = "";
+  for (const name of S.engines || Object.keys(engines)) {
+    const info = engines[name] || {};
+    const opt = new Option(name + (info.available === false ? " (unavailable)" : ""), name);
+    opt.disabled = info.available === false;
+    sel.add(opt);
+  }
+  sel.value = S.prefs.translationEngine || "local";
+  const local = engines.local || {};
+  $("engine-note").textContent = local.note || "";
+  const tts = $("tts-engine"); tts.innerHTML = "";
+  for (const name of ["local", "espeak"]) tts.add(new Option(name, name));
+  tts.value = S.prefs.ttsEngine || "local";
+  $("tts").checked = !!S.prefs.ttsEnabled;
+  $("voice").value = S.prefs.voice || "";
+  if (S.prefs.soloTargetLang) $("solo-target").value = S.prefs.soloTargetLang;
+  $("audio-path").value = params.get("audio") || "auto";
+}
+
+async function savePref(body) {
+  try { const out = await api("/api/me", { method: "PATCH", body }); S.prefs = out.preferences; }
+  catch (e) { showError(e.message); fillSettings(); }
+}
+
+function download(name, type, text) {
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(new Blob([text], { type }));
+  a.download = name; document.body.append(a); a.click(); a.remove();
+}
+
+function exportAs(kind) {
+  const list = [...S.captions.values()];
+  const base = `live-translator-${S.room ? S.room.code : "transcript"}`;
+  if (kind === "srt") download(`${base}.srt`, "application/x-subrip", toSRT(list));
+  else if (kind === "vtt") download(`${base}.vtt`, "text/vtt", toVTT(list));
+  else download(`${base}.json`, "application/json", toJSON(list, S.room && S.room.code));
+}
+
+// ---- wiring ----------------------------------------------------------------------------------
+async function main() {
+  $("signin-form").addEventListener("submit", signIn);
+  $("create-room").addEventListener("click", createRoom);
+  $("join-form").addEventListener("submit", (ev) => { ev.preventDefault(); joinRoom($("room-code").value); });
+  $("change-me").addEventListener("click", () => { $("name").value = S.user.displayName; $("language").value = S.user.language; show("signin"); });
+  $("leave").addEventListener("click", leaveRoom);
+  $("copy-link").addEventListener("click", async () => {
+    const link = `${location.origin}/?room=${S.room.code}`;
+    try { await navigator.clipboard.writeText(link); $("copy-link").textContent = "Link copied"; }
+    catch (e) { prompt("Copy this link", link); }
+  });
+  $("say-form").addEventListener("submit", say);
+  $("mic").addEventListener("click", toggleMic);
+  const list = $("captions");
+  list.addEventListener("scroll", () => { if (nearBottom(list)) $("jump").hidden = true; });
+  $("jump").addEventListener("click", () => { list.scrollTop = list.scrollHeight; $("jump").hidden = true; });
+  $("tts").addEventListener("change", () => savePref({ ttsEnabled: $("tts").checked }));
+  $("tts-engine").addEventListener("change", () => savePref({ ttsEngine: $("tts-engine").value }));
+  $("voice").addEventListener("change", () => savePref({ voice: $("voice").value.trim() || null }));
+  $("translation-engine").addEventListener("change", () => savePref({ translationEngine: $("translation-engine").value }));
+  $("solo-target").addEventListener("change", () => savePref({ soloTargetLang: $("solo-target").value }));
+  for (const b of document.querySelectorAll("[data-export]")) b.addEventListener("click", () => exportAs(b.dataset.export));
+
+  await Promise.all([loadLanguages(), loadHealth()]);
+  if (S.token) {
+    try { await loadMe(); } catch (e) { S.token = null; localStorage.removeItem("lt.token"); }
+  }
+  if (!S.user) { show("signin"); $("name").focus(); return; }
+  await enterLobby();
+}
+
+main().catch((e) => showError(e.message));
