@@ -193,3 +193,33 @@ def test_a_dropped_listener_gets_every_caption_once_and_exports_them(embedded: S
         assert cap["translatedText"] in lines[2] and cap["originalText"] in lines[3]
     assert files["vtt"].startswith("WEBVTT")
     assert len(re.findall(r"\d\d:\d\d:\d\d\.\d{3} --> ", files["vtt"])) == 4
+
+
+@pytest.mark.speech
+def test_spoken_translations_play_in_order_never_overlap_and_never_your_own(
+        embedded: Service, chromium: Any, people: list[Person]) -> None:
+    ann, bea, cy = _room_of_three(embedded, chromium, people)
+    for p in (ann, bea):
+        p.page.locator("#settings summary").click()
+        with p.page.expect_response(lambda r: r.url.endswith("/api/me") and r.request.method == "PATCH"):
+            p.page.get_by_label("Read translations aloud").check()
+    texts = ("Good morning.", "Thank you very much.", "See you tomorrow.")
+    for text in texts:
+        ann.say(text)
+    bea.wait_captions(lambda cs: len(cs) == 3)
+    bea.page.wait_for_function("() => (window.__lt.tts.log || []).filter(e => e.end !== null).length === 3",
+                               timeout=30000)
+    log = bea.page.evaluate("window.__lt.tts.log")
+    order = [c["id"] for c in bea.captions()]
+    assert [e["url"].split("#")[1].split("%3A")[0] for e in log] == order  # in the order said
+    assert all(b["start"] >= a["end"] for a, b in zip(log, log[1:], strict=False))  # one at a time
+    assert all(e["end"] - e["start"] > 300 for e in log)  # real audio played, not an error
+    assert ann.page.evaluate("(window.__lt.tts.log || []).length") == 0  # never your own speech
+    # Solo mode in the third browser: only Cy sees it, in Spanish.
+    cy.page.locator("#settings summary").click()
+    cy.page.get_by_label("Translate only for me (no room)").check()
+    cy.page.get_by_label("Into").select_option("es")
+    cy.say("Good morning.")
+    got = cy.wait_captions(lambda cs: len(cs) == 1 and cs[0]["text"] == "Buenos días.")
+    assert got[0]["orig"] == "Good morning."
+    assert len(bea.captions()) == 3

@@ -441,15 +441,18 @@ function queueSpeech(t) {
   const c = S.captions.get(utt);
   if (c && c.speakerId === S.user.id) return; // never your own speech
   S.tts.seen.add(t.messageId);
-  S.tts.queue.push(t.url);
+  S.tts.queue.push(t.url + "#" + encodeURIComponent(t.messageId));
   playNext();
 }
 
 function playNext() {
   if (S.tts.playing || !S.tts.queue.length) return;
   S.tts.playing = true;
-  const audio = new Audio(S.tts.queue.shift());
-  const done = () => { S.tts.playing = false; playNext(); };
+  const url = S.tts.queue.shift();
+  const audio = new Audio(url);
+  const entry = { url, start: performance.now(), end: null };
+  (S.tts.log = S.tts.log || []).push(entry); // what played when: shown to tests, never sent
+  const done = () => { entry.end = performance.now(); S.tts.playing = false; playNext(); };
   audio.onended = done; audio.onerror = done;
   audio.play().catch(done);
 }
