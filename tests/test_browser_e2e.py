@@ -223,3 +223,28 @@ def test_spoken_translations_play_in_order_never_overlap_and_never_your_own(
     got = cy.wait_captions(lambda cs: len(cs) == 1 and cs[0]["text"] == "Buenos días.")
     assert got[0]["orig"] == "Good morning."
     assert len(bea.captions()) == 3
+
+
+@pytest.mark.speech
+@pytest.mark.env(DISCONNECT_GRACE_S="30")
+def test_a_listener_dropped_while_someone_speaks_gets_every_caption_once(
+        embedded: Service, chromium: Any, people: list[Person]) -> None:
+    ann, bea, _ = _room_of_three(embedded, chromium, people, "/?audio=socket")
+    ann.page.get_by_role("button", name="Start microphone").click()
+    ann.page.locator("#mic-state", has_text="live").wait_for(timeout=30000)
+    bea.page.locator("#captions li.interim").first.wait_for(timeout=40000)  # Ann is speaking
+    bea.context.set_offline(True)
+    bea.page.locator("#conn", has_text="reconnecting").wait_for(timeout=20000)
+    bea.page.wait_for_timeout(4000)
+    bea.context.set_offline(False)
+    bea.page.locator("#conn", has_text="online").wait_for(timeout=30000)
+    ann.wait_captions(lambda cs: len(cs) >= 2, 60)  # both sentences recognised
+    ann.page.get_by_role("button", name="Stop microphone").click()
+    ann.page.locator("#mic-state", has_text="off").wait_for()
+    said = {c["id"] for c in ann.wait_captions(lambda cs: len(cs) >= 2)}
+    got = bea.wait_captions(lambda cs: {c["id"] for c in cs} >= said, 30)
+    bea.page.wait_for_timeout(1500)
+    got = bea.captions()
+    assert len(got) == len({c["id"] for c in got}), "a caption was shown twice"
+    assert {c["id"] for c in got} == {c["id"] for c in ann.captions()}
+    bea.shot("reconnect-during-speech")
