@@ -1,4 +1,5 @@
-# One image for web, worker and flower (see docker-compose.yml).
+# One image for web, worker, flower and the speech agent (see docker-compose.yml). Untested here:
+# these machines have no Docker engine.
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends \
       python3 python3-venv python3-pip apertium apertium-apy apertium-eng-spa apertium-fr-es \
@@ -9,10 +10,10 @@ COPY pyproject.toml ./
 COPY app app
 COPY workers workers
 COPY engines engines
+COPY agent agent
 COPY migrations migrations
 COPY web web
 COPY alembic.ini celeryconfig.py ./
-RUN python3 -m venv .venv && .venv/bin/pip install --no-cache-dir -e . \
-    && (cd web && npm ci --no-audit --no-fund) \
-    && mkdir -p app/static/vendor && cp web/node_modules/socket.io-client/dist/socket.io.min.js app/static/vendor/
+RUN python3 -m venv .venv && .venv/bin/pip install --no-cache-dir -e ".[speech]" \
+    && (cd web && npm ci --no-audit --no-fund && npm run build)
 ENV HOST=0.0.0.0 PORT=5000
