@@ -190,6 +190,8 @@ function onTranslated(m, solo) {
   addCaption({ id: m.utteranceId, speakerId: m.fromUserId || S.user.id, speakerName: m.speakerName,
     sourceLang: m.sourceLang, original: m.originalText, targetLang: m.targetLang, translated: m.translatedText,
     at: start || Date.now(), received: t.received, latency, mine: solo });
+  const c = S.captions.get(m.utteranceId);
+  if (!solo && c && !S.tts.queue.some((q) => q.id === c.id) && !S.tts.seen.has(`${c.id}:${m.targetLang}`)) expectSpeech(c);
 }
 
 function nearBottom(el) { return el.scrollHeight - el.scrollTop - el.clientHeight < 40; }
@@ -435,22 +437,40 @@ async function stopMic() {
 }
 
 // ---- spoken translations ---------------------------------------------------------------------
+// Audio can arrive out of order (each is synthesized on its own); it is played in the order the
+// messages were said, one at a time. A message whose audio is late is waited for up to 4 s.
+const TTS_WAIT_MS = 4000;
+
+function expectSpeech(c) {
+  if ($("tts").checked && !c.mine && c.speakerId !== S.user.id) S.tts.queue.push({ id: c.id, at: c.at, since: Date.now(), url: null });
+}
+
 function queueSpeech(t) {
   if (!$("tts").checked || S.tts.seen.has(t.messageId)) return;
   const utt = String(t.messageId).split(":")[0];
   const c = S.captions.get(utt);
   if (c && c.speakerId === S.user.id) return; // never your own speech
   S.tts.seen.add(t.messageId);
-  S.tts.queue.push(t.url + "#" + encodeURIComponent(t.messageId));
+  const url = t.url + "#" + encodeURIComponent(t.messageId);
+  const item = S.tts.queue.find((q) => q.id === utt);
+  if (item) item.url = url;
+  else S.tts.queue.push({ id: utt, at: c ? c.at : Date.now(), since: Date.now(), url });
+  S.tts.queue.sort((a, b) => a.at - b.at);
   playNext();
 }
 
 function playNext() {
-  if (S.tts.playing || !S.tts.queue.length) return;
+  if (S.tts.playing) return;
+  while (S.tts.queue.length && !S.tts.queue[0].url && Date.now() - S.tts.queue[0].since > TTS_WAIT_MS) {
+    S.tts.queue.shift(); // its audio never came: do not hold the rest back
+  }
+  const head = S.tts.queue[0];
+  if (!head) return;
+  if (!head.url) { clearTimeout(S.tts.timer); S.tts.timer = setTimeout(playNext, 250); return; }
+  S.tts.queue.shift();
   S.tts.playing = true;
-  const url = S.tts.queue.shift();
-  const audio = new Audio(url);
-  const entry = { url, start: performance.now(), end: null };
+  const audio = new Audio(head.url);
+  const entry = { url: head.url, start: performance.now(), end: null };
   (S.tts.log = S.tts.log || []).push(entry); // what played when: shown to tests, never sent
   const done = () => { entry.end = performance.now(); S.tts.playing = false; playNext(); };
   audio.onended = done; audio.onerror = done;
