@@ -59,6 +59,7 @@ class SpeechLink:
         self.by_sid: dict[str, str] = {}
         self._lock = threading.Lock()
         self._start_lock = threading.Lock()
+        self._send_lock = threading.Lock()
         self._pong = threading.Event()
         self._replies: dict[str, dict[str, Any]] = {}
         self._waiting: dict[str, threading.Event] = {}
@@ -113,7 +114,12 @@ class SpeechLink:
     def send(self, frame: bytes) -> None:
         s = self._connect()
         try:
-            s.sendall(frame)
+            # One writer at a time: each Socket.IO event runs on its own green thread, and when
+            # the socket buffer is full (a client sending faster than real time) a second sendall
+            # would interleave frames (eventlet refuses it). The lock is FIFO, so chunks keep
+            # their order.
+            with self._send_lock:
+                s.sendall(frame)
         except OSError:
             self._drop(s)
             raise v.BadInput("speech_unavailable", RESTARTED, 503) from None
