@@ -218,8 +218,8 @@ def main() -> None:
 
 
 def livekit_configured() -> bool:
-    names = ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")
-    return all(os.environ.get(n, "").strip() for n in names) and os.environ.get("AGENT_DISABLED") != "1"
+    from app.livekit import LiveKitConfig  # the app's own reading of the LIVEKIT_* settings
+    return LiveKitConfig.from_env() is not None and os.environ.get("AGENT_DISABLED") != "1"
 
 
 if __name__ == "__main__":

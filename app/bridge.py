@@ -8,18 +8,18 @@ no final and shows none twice.
 """
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
-import threading
 import time
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
+from agent.bridge_client import sign  # one signature for both sides
 from app import validation as v
 from app.db import session_scope
+from app.expiring import ExpiringKeys
 from app.extensions import services, socketio
 from app.models import Participant
 from app.transcripts import TranscriptIn, handle_transcript
@@ -31,37 +31,7 @@ WINDOW_S = 30
 MAX_BODY = 16 * 1024
 
 
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """The signature the agent sends in X-LT-Signature."""
-    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-
-
-class SeenSignatures:
-    """Signatures accepted within the window: Redis when distributed (every web process shares
-    it), memory otherwise."""
-
-    def __init__(self, redis_url: str) -> None:
-        self._mem: dict[str, float] = {}
-        self._lock = threading.Lock()
-        self._redis: Any = None
-        if redis_url:
-            import redis
-            self._redis = redis.Redis.from_url(redis_url, socket_timeout=2)
-
-    def first_time(self, signature: str) -> bool:
-        if self._redis is not None:
-            return bool(self._redis.set(f"lt:bridge:seen:{signature}", 1, nx=True, ex=2 * WINDOW_S))
-        now = time.monotonic()
-        with self._lock:
-            for k in [k for k, t in self._mem.items() if t < now]:
-                del self._mem[k]
-            if signature in self._mem:
-                return False
-            self._mem[signature] = now + 2 * WINDOW_S
-            return True
-
-
-_seen: SeenSignatures | None = None
+_seen: ExpiringKeys | None = None  # signatures accepted within the window
 
 
 def _refuse(code: str, message: str, status: int) -> tuple[Response, int]:
@@ -87,8 +57,8 @@ def _verified() -> bytes | tuple[Response, int]:
     if age > WINDOW_S:
         return _refuse("stale", f"the timestamp is more than {WINDOW_S} s off", 401)
     if _seen is None:
-        _seen = SeenSignatures(svc.settings.redis_url)
-    if not _seen.first_time(given):
+        _seen = ExpiringKeys(svc.settings.redis_url, "lt:bridge:seen:")
+    if not _seen.put(given, 2 * WINDOW_S, only_new=True):
         return _refuse("replayed", "this exact request was already received", 409)
     return body
 
@@ -127,7 +97,7 @@ def agent_heartbeat() -> tuple[Response, int]:
     from app import voice
     voice.presence().beat(agent, rooms)
     if registered:  # a new agent worker: rooms waiting for one need not wait for the retry
-        socketio.start_background_task(voice.agent_registered, services())
+        socketio.start_background_task(voice.ensure_agents, services(), at_once=True)
     return jsonify({"ok": True}), 200
 
 

@@ -121,19 +121,27 @@ def _depart_later(svc: Services, user_id: str, room_id: str, dropped_at: float) 
     socketio.sleep(float(os.environ.get("DISCONNECT_GRACE_S", "15")))
     if any(c.user_id == user_id and c.room_id == room_id for c in clients.values()):
         return  # back on another connection of this process
+    _depart(svc, user_id, room_id, unless_back_since=dropped_at)
+
+
+def _depart(svc: Services, user_id: str, room_id: str, unless_back_since: float | None = None) -> None:
+    """The user leaves the room: marked gone, `user-left` to the room, and the LiveKit room
+    cleaned up if nobody is left. With `unless_back_since`, nothing happens if they left
+    explicitly or joined again since then (perhaps through another web process)."""
     with session_scope(svc.settings.database_url) as s:
         p = s.scalars(select(Participant).where(Participant.room_id == room_id,
                                                 Participant.user_id == user_id)).first()
-        if p is None or p.left_at is not None or p.joined_at > dropped_at:
-            return  # left explicitly, or rejoined (perhaps through another web process)
-        p.left_at = now_ms()
+        if unless_back_since is not None and (p is None or p.left_at is not None
+                                              or p.joined_at > unless_back_since):
+            return
+        if p is not None:
+            p.left_at = now_ms()
         empty = s.scalars(select(Participant.id).where(Participant.room_id == room_id,
                                                        Participant.left_at.is_(None))).first() is None
     socketio.emit("user-left", {"userId": user_id}, to=_room(room_id))
     if empty and svc.livekit is not None:
         from app import voice
-        voice.room_emptied(svc, room_id)
-
+        socketio.start_background_task(voice.room_emptied, svc, room_id)
 
 def _participants(s: Any, room_id: str) -> list[dict[str, Any]]:
     rows = s.execute(select(User.id, User.display_name, Participant.language)
@@ -184,19 +192,8 @@ def _leave(client: Client, sid: str) -> None:
     leave_room(user_room(room_id, client.user_id), sid=sid)
     still_here = any(c.user_id == client.user_id and c.room_id == room_id
                      for other, c in clients.items() if other != sid)
-    if still_here:
-        return
-    with session_scope(services().settings.database_url) as s:
-        p = s.scalars(select(Participant).where(Participant.room_id == room_id,
-                                                Participant.user_id == client.user_id)).first()
-        if p is not None:
-            p.left_at = now_ms()
-        empty = s.scalars(select(Participant.id).where(Participant.room_id == room_id,
-                                                       Participant.left_at.is_(None))).first() is None
-    socketio.emit("user-left", {"userId": client.user_id}, to=_room(room_id))
-    if empty and services().livekit is not None:
-        from app import voice
-        socketio.start_background_task(voice.room_emptied, services(), room_id)
+    if not still_here:
+        _depart(services(), client.user_id, room_id)
 
 
 @handler("leave-room")

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from typing import Any
 
@@ -11,6 +10,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from app import validation as v
 from app.db import session_scope
+from app.expiring import ExpiringKeys
 from app.extensions import Services, services, socketio
 from app.models import User
 from app.sockets import Client, clients, handler
@@ -28,66 +28,30 @@ WATCH_EVERY_S = 2.0
 
 
 class AgentPresence:
-    """Which rooms a live agent serves (from its heartbeats) and when each was last dispatched.
-    Redis when distributed, so every web process sees every heartbeat; memory otherwise."""
+    """Which rooms a live agent serves (from its heartbeats) and when each was last dispatched,
+    shared by every web process when distributed."""
 
     def __init__(self, redis_url: str) -> None:
-        self._serving: dict[str, float] = {}
-        self._dispatched: dict[str, float] = {}
-        self._last: float | None = None
-        self._lock = threading.Lock()
-        self._redis: Any = None
-        if redis_url:
-            import redis
-            self._redis = redis.Redis.from_url(redis_url, socket_timeout=2)
+        self._keys = ExpiringKeys(redis_url, "lt:agent:")
 
     def last_seen_s(self) -> float | None:
         """Seconds since any agent's last heartbeat (None: never, or not in the last hour)."""
-        if self._redis is not None:
-            raw = self._redis.get("lt:agent:last")
-            last = float(raw) if raw else None
-        else:
-            last = self._last
-        return None if last is None else round(time.time() - last, 1)
+        last = self._keys.get("last")
+        return None if last is None else round(time.time() - float(last), 1)
 
     def beat(self, agent_id: str, rooms: list[str]) -> None:
-        self._last = time.time()
-        if self._redis is not None:
-            pipe = self._redis.pipeline()
-            pipe.set("lt:agent:last", self._last, ex=3600)
-            for room in rooms:
-                pipe.set(f"lt:agent:room:{room}", agent_id, px=int(HEARTBEAT_TTL_S * 1000))
-            pipe.execute()
-            return
-        until = time.monotonic() + HEARTBEAT_TTL_S
-        with self._lock:
-            for room in rooms:
-                self._serving[room] = until
+        self._keys.put("last", 3600, str(time.time()))
+        self._keys.put_many([f"room:{room}" for room in rooms], HEARTBEAT_TTL_S, agent_id)
 
     def serving(self, room: str) -> bool:
-        if self._redis is not None:
-            return bool(self._redis.exists(f"lt:agent:room:{room}"))
-        with self._lock:
-            return self._serving.get(room, 0.0) > time.monotonic()
+        return self._keys.get(f"room:{room}") is not None
 
     def claim_dispatch(self, room: str) -> bool:
         """True for the one caller that may dispatch to this room now."""
-        if self._redis is not None:
-            return bool(self._redis.set(f"lt:agent:dispatch:{room}", 1, nx=True,
-                                        px=int(DISPATCH_EVERY_S * 1000)))
-        now = time.monotonic()
-        with self._lock:
-            if self._dispatched.get(room, 0.0) > now:
-                return False
-            self._dispatched[room] = now + DISPATCH_EVERY_S
-            return True
+        return self._keys.put(f"dispatch:{room}", DISPATCH_EVERY_S, only_new=True)
 
     def release_dispatch(self, room: str) -> None:
-        if self._redis is not None:
-            self._redis.delete(f"lt:agent:dispatch:{room}")
-            return
-        with self._lock:
-            self._dispatched.pop(room, None)
+        self._keys.delete(f"dispatch:{room}")
 
 
 _presence: AgentPresence | None = None
@@ -117,30 +81,26 @@ def ensure_agent(svc: Services, room: str) -> bool:
     return True
 
 
-def agent_registered(svc: Services) -> None:
-    """An agent worker registered with LiveKit: dispatch at once to voice rooms nobody serves
-    (a dispatch made while no worker was registered was dropped by LiveKit)."""
+def ensure_agents(svc: Services, *, at_once: bool = False) -> None:
+    """Every voice room keeps an agent. `at_once` (an agent worker just registered with
+    LiveKit): rooms nobody serves need not wait out their last dispatch — one made while no
+    worker was registered was dropped by LiveKit."""
     watch = presence(svc)
     for room in set(voice_sessions.values()):
-        if not watch.serving(room):
+        if at_once and not watch.serving(room):
             watch.release_dispatch(room)
-            try:
-                ensure_agent(svc, room)
-            except Exception:
-                logger.warning("could not dispatch the speech agent", exc_info=True,
-                               extra={"room_id": room})
+        try:
+            ensure_agent(svc, room)
+        except Exception:
+            logger.warning("could not dispatch the speech agent", exc_info=True,
+                           extra={"room_id": room})
 
 
 def watch_agents(svc: Services) -> None:
-    """Background loop of the web process: every voice room keeps an agent."""
+    """Background loop of the web process."""
     while True:
         socketio.sleep(WATCH_EVERY_S)
-        for room in set(voice_sessions.values()):
-            try:
-                ensure_agent(svc, room)
-            except Exception:
-                logger.warning("could not dispatch the speech agent", exc_info=True,
-                               extra={"room_id": room})
+        ensure_agents(svc)
 
 
 def language_changed(svc: Services, user_id: str, language: str) -> None:

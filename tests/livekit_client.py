@@ -93,6 +93,13 @@ class LkParticipant:
         self.loop.call_soon_threadsafe(self.loop.stop)
 
 
+def service(env: dict[str, str]) -> Any:
+    """The app's LiveKit service for a test environment (LIVEKIT_URL / _API_KEY / _API_SECRET)."""
+    from app.livekit import LiveKitConfig, LiveKitService
+    return LiveKitService(LiveKitConfig(env["LIVEKIT_URL"], env["LIVEKIT_API_KEY"],
+                                        env["LIVEKIT_API_SECRET"]))
+
+
 def speech_end(pcm: bytes, threshold: float = 0.05) -> int:
     """Byte offset just after the last 10 ms frame whose peak is above `threshold` of the clip's
     peak: where speech ends in a recording."""

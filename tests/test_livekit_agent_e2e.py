@@ -16,7 +16,7 @@ import pytest
 import requests
 from livekit import api
 
-from tests.livekit_client import LkParticipant
+from tests.livekit_client import LkParticipant, service
 from tests.support import Peer, Service, room_with
 from tests.test_stt_local import clips, normalize, wer
 
@@ -122,8 +122,7 @@ def test_a_room_a_token_cannot_join_room_b(embedded: Service, peers: list[Peer],
     verifier = api.TokenVerifier(env["LIVEKIT_API_KEY"], env["LIVEKIT_API_SECRET"])
     with pytest.raises(Exception):  # noqa: B017
         verifier.verify(_jwt_with(ready["liveKitToken"], room=room_b))
-    from app.livekit import LiveKitConfig, LiveKitService
-    lk = LiveKitService(LiveKitConfig(env["LIVEKIT_URL"], env["LIVEKIT_API_KEY"], env["LIVEKIT_API_SECRET"]))
+    lk = service(env)
     assert ann.id not in {p.identity for p in lk.participants(room_b)}
     assert ann.id in {p.identity for p in lk.participants(room_a)}
 
@@ -204,12 +203,9 @@ def test_the_agent_follows_a_speakers_language_change(embedded: Service, peers: 
     mic.wait_for_agent()
     r = requests.patch(embedded.url + "/api/me", json={"language": "es"}, headers=ann.headers(), timeout=10)
     assert r.status_code == 200
+    lk = service(embedded.env)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:  # LiveKit propagates the attribute to the agent
-        from app.livekit import LiveKitConfig, LiveKitService
-        env = embedded.env
-        lk = LiveKitService(LiveKitConfig(env["LIVEKIT_URL"], env["LIVEKIT_API_KEY"],
-                                          env["LIVEKIT_API_SECRET"]))
         if any(p.identity == ann.id and p.attributes.get("language") == "es"
                for p in lk.participants(mic.name)):
             break

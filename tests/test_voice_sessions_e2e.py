@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from livekit import api
 
-from app.livekit import LiveKitConfig, LiveKitService
+from tests import livekit_client
 from tests.support import Peer, Service, room_with
 
 pytestmark = [pytest.mark.e2e]
@@ -27,8 +27,7 @@ def test_member_gets_a_token_for_exactly_their_room(embedded: Service, peers: li
     assert claims.attributes == {"language": "en"}
     assert claims.video.room == room and claims.video.room_join and not claims.video.room_admin
     assert b.wait_for("user-started-voice")[0] == {"userId": a.id, "language": "en"}
-    lk = LiveKitService(LiveKitConfig(embedded.env["LIVEKIT_URL"], embedded.env["LIVEKIT_API_KEY"],
-                                      embedded.env["LIVEKIT_API_SECRET"]))
+    lk = livekit_client.service(embedded.env)
     assert room in lk.list_rooms()
     assert a.call("stop-voice-session")["ok"]
     assert a.wait_for("voice-session-ended")[0] == {"roomId": room}
@@ -103,8 +102,7 @@ def test_the_livekit_room_goes_when_the_app_room_empties(livekit_env: dict[str, 
         a, b = room_with(web.url, peers, ("Ann", "en"), ("Bob", "es"))  # type: ignore[attr-defined]
         room = a.got("joined-room")[0]["roomId"]
         assert a.call("start-voice-session", {})["ok"]
-        lk = LiveKitService(LiveKitConfig(env["LIVEKIT_URL"], env["LIVEKIT_API_KEY"],
-                                          env["LIVEKIT_API_SECRET"]))
+        lk = livekit_client.service(env)
         assert room in lk.list_rooms()
         a.close()
         time.sleep(2)
