@@ -1,21 +1,32 @@
-"""Speech benchmark: local STT quality and latency, engine-level and through the whole service.
+"""Speech benchmark: local STT quality and latency on real recorded human speech, engine-level and
+through the whole service.
 
-Engine level (per model, base and tiny.en): LibriVox clips (Debian pocketsphinx-testdata) are fed
-at real-time pace by a producer thread to a WhisperStream run by a consumer thread, as the speech
-process does. Prints WER, real-time factor (decode time / audio time), and speech end → final
-(speech end = the wall time the last voiced chunk was pushed) p50/p95.
+Engine level: every set of `bench/speech_corpus.py` (LibriVox readings, card names, speaker-test's
+"Front … Left", telephone prompts in en/es/fr/it, long amateur-radio recordings; all real people)
+is fed at real-time pace in 40 ms chunks by a producer thread to one WhisperStream per set, run by
+a consumer thread as the speech process does, with a pause of 0.8-1.6 s between recordings (and
+the pauses the speakers made inside them). Per set it prints:
+  - streaming WER (all finals against all references of the set, word-weighted) and the whole-file
+    WER of the same recordings (each decoded alone by faster-whisper over 30 s windows);
+  - decoder loops: finals that repeat a word 4+ times or a 3+ word phrase back to back where the
+    reference does not (no reference: a phrase three times); must be 0;
+  - speech end → final p50/p95 (speech end = wall time the last voiced chunk was pushed);
+  - the engine's own counters: decodes re-done because they looked like a loop, loops collapsed.
 
 Service level (`--e2e`): the embedded service is started on 127.0.0.1; one speaker streams the
-clips over Socket.IO in 40 ms chunks at real-time pace while a Spanish listener measures speech
-end → translated-message, split into speech end → transcript received (STT), received → emitted
-(store, fan-out, translation) and emitted → client. A third client measures Socket.IO ack
+LibriVox clips over Socket.IO in 40 ms chunks at real-time pace while a Spanish listener measures
+speech end → translated-message, split into speech end → transcript received (STT), received →
+emitted (store, fan-out, translation) and emitted → client. A third client measures Socket.IO ack
 round trips (`ping`) while two speakers stream.
 
-    .venv/bin/python bench/stt.py [--repeat 4] [--models base,tiny.en] [--e2e]
+    .venv/bin/python bench/stt.py [--windows fit,full] [--sets librivox,alsa,...]
+                                  [--asterisk-every 8] [--pace 1.0] [--json out.json] [--e2e]
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import queue
 import statistics
 import sys
@@ -26,10 +37,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import speech_corpus as corpus  # noqa: E402
 from engines.stt.whisper import WhisperSTT  # noqa: E402
-from tests.test_stt_local import clips, normalize, wer  # noqa: E402
 
 CHUNK = 16000 * 2 * 40 // 1000  # 40 ms of 16 kHz PCM16
+GAPS_S = (0.8, 1.2, 1.6, 1.0)  # pauses between recordings, in turn
 
 
 def pct(values: list[float], p: float) -> float:
@@ -39,48 +51,73 @@ def pct(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
-def engine_level(model: str, repeat: int) -> dict[str, Any]:
-    stt = WhisperSTT.from_env(model)
-    t0 = time.perf_counter()
-    stt.start()
-    load_s = time.perf_counter() - t0
-    data = clips() * repeat
-    silence = b"\0" * 16000  # 0.5 s pause after each sentence
+def stream_set(stt: WhisperSTT, clips: list[corpus.Clip], pace: float) -> list[tuple[Any, float]]:
+    """Play the clips to one stream at `pace` × real time; (final event, wall ms received)."""
     inbox: queue.Queue[bytes | None] = queue.Queue()
 
     def produce() -> None:
-        start = time.perf_counter()
-        sent = 0.0
-        for pcm, _ in data:
-            for buf in (pcm, silence):
-                for i in range(0, len(buf), CHUNK):
-                    inbox.put(buf[i:i + CHUNK])
-                    sent += 0.04
-                    time.sleep(max(0.0, start + sent - time.perf_counter()))
+        start, sent = time.perf_counter(), 0.0
+        for i, clip in enumerate(clips):
+            buf = clip.pcm + b"\0" * int(32000 * GAPS_S[i % len(GAPS_S)])
+            for j in range(0, len(buf), CHUNK):
+                inbox.put(buf[j:j + CHUNK])
+                sent += 0.04 / pace
+                time.sleep(max(0.0, start + sent - time.perf_counter()))
         inbox.put(None)
 
-    stream = stt.stream("en", "bench")
+    stream = stt.stream(clips[0].language, "bench")
     finals: list[tuple[Any, float]] = []
-    decode_ms: list[float] = []
     threading.Thread(target=produce, daemon=True).start()
     while (chunk := inbox.get()) is not None:
-        for e in stream.push(chunk):
-            decode_ms.append(e.decode_ms)
-            if e.kind == "final":
-                finals.append((e, time.time() * 1000))
-    for e in stream.flush():
-        finals.append((e, time.time() * 1000))
-    hyp = normalize(" ".join(e.text for e, _ in finals))
-    ref = normalize(" ".join(r for _, r in data))
-    edits, words = wer(ref, hyp)
-    audio_s = sum(len(p) for p, _ in data) / 32000
+        finals += [(e, time.time() * 1000) for e in stream.push(chunk) if e.kind == "final"]
+    finals += [(e, time.time() * 1000) for e in stream.flush()]
+    return finals
+
+
+def score_set(name: str, clips: list[corpus.Clip], finals: list[tuple[Any, float]],
+              whole: list[str] | None) -> dict[str, Any]:
+    lang = clips[0].language
+    scored = [c for c in clips if c.ref is not None]
+    refs = " ".join(c.ref or "" for c in scored)
+    hyp = " ".join(e.text for e, _ in finals)
+    out: dict[str, Any] = {"set": name, "recordings": len(clips),
+                           "audio_s": round(sum(c.seconds for c in clips), 1), "finals": len(finals)}
+    if scored:
+        edits, words = corpus.wer(refs, hyp, lang)
+        out.update(words=words, wer=round(100 * edits / words, 2))
+        if whole is not None:
+            e2, _ = corpus.wer(refs, " ".join(t for c, t in zip(clips, whole, strict=True) if c.ref), lang)
+            out["whole_file_wer"] = round(100 * e2 / words, 2)
+    ref_of_loop = None if not scored else refs
+    out["loops"] = sum(corpus.is_loop(ref_of_loop, e.text) for e, _ in finals)
     lat = [t - e.speech_end_at for e, t in finals if e.speech_end_at]
-    final_decode = [e.decode_ms for e, _ in finals]
-    return {"model": model, "load_s": round(load_s, 2), "utterances": len(data),
-            "finals": len(finals), "wer": round(100 * edits / words, 2),
-            "rtf_all_decodes": round(sum(decode_ms) / 1000 / audio_s, 3), "decodes": len(decode_ms),
-            "final_decode_ms_p50": round(pct(final_decode, 50)),
-            "end_to_final_ms_p50": round(pct(lat, 50)), "end_to_final_ms_p95": round(pct(lat, 95))}
+    out["end_to_final_ms"] = [round(pct(lat, 50)), round(pct(lat, 95))]
+    out["_lat"] = lat
+    return out
+
+
+def engine_level(window: str, sets: list[str], every: int, pace: float) -> dict[str, Any]:
+    os.environ["STT_WINDOW"] = window
+    stt = WhisperSTT.from_env("base")
+    t0 = time.perf_counter()
+    stt.start()
+    load_s = time.perf_counter() - t0
+    results = []
+    for name in sets:
+        clips = corpus.load([name], asterisk_every=every)
+        whole = [stt.transcribe_whole(c.pcm, c.language) for c in clips] if window == "fit" else None
+        before = dict(stt.status())
+        finals = stream_set(stt, clips, pace)
+        row = score_set(name, clips, finals, whole)
+        after = stt.status()
+        row["loop_checks"] = after["loop_checks"] - before["loop_checks"]
+        row["loops_collapsed"] = after["loops_collapsed"] - before["loops_collapsed"]
+        print("  ", {k: v for k, v in row.items() if k != "_lat"}, flush=True)
+        results.append(row)
+    lat = [x for r in results for x in r.pop("_lat")]
+    return {"model": "base", "window": window, "load_s": round(load_s, 2), "sets": results,
+            "loops": sum(r["loops"] for r in results),
+            "end_to_final_ms": {"p50": round(pct(lat, 50)), "p95": round(pct(lat, 95)), "n": len(lat)}}
 
 
 def service_level(repeat: int) -> dict[str, Any]:
@@ -98,7 +135,7 @@ def service_level(repeat: int) -> dict[str, Any]:
         a, b, c = support.room_with(url, peers, ("Speaker", "en"), ("Oyente", "es"), ("Second", "en"))
         prober = support.Peer(url, "Prober", "en").connect()
         peers.append(prober)
-        data = clips() * repeat
+        data = [(c.pcm, c.ref) for c in corpus.load(["librivox"])] * repeat
         silence = b"\0" * 16000
 
         def speak(p: support.Peer, items: list[tuple[bytes, str]]) -> None:
@@ -127,7 +164,7 @@ def service_level(repeat: int) -> dict[str, Any]:
             delivery.append(got - t["emitted"])
         # Ack round trips while two speakers stream at once.
         rtts: list[float] = []
-        two = [threading.Thread(target=speak, args=(p, clips()[:3])) for p in (a, c)]
+        two = [threading.Thread(target=speak, args=(p, data[:3])) for p in (a, c)]
         for t in two:
             t.start()
         while any(t.is_alive() for t in two):
@@ -153,14 +190,25 @@ def service_level(repeat: int) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeat", type=int, default=4, help="times the 5 LibriVox clips are played")
-    ap.add_argument("--models", default="base,tiny.en")
+    ap.add_argument("--windows", default="fit,full", help="STT_WINDOW settings to compare")
+    ap.add_argument("--sets", default=",".join(corpus.SETS))
+    ap.add_argument("--asterisk-every", type=int, default=8, help="every n-th telephone prompt (1: all)")
+    ap.add_argument("--pace", type=float, default=1.0, help="feed speed, x real time (latency needs 1)")
+    ap.add_argument("--repeat", type=int, default=2, help="LibriVox plays for --e2e")
+    ap.add_argument("--json", help="write the results here")
     ap.add_argument("--e2e", action="store_true", help="also measure through the running service")
     args = ap.parse_args()
-    for model in filter(None, args.models.split(",")):
-        print("engine", engine_level(model, args.repeat), flush=True)
+    report: dict[str, Any] = {"engine": []}
+    for window in filter(None, args.windows.split(",")):
+        print(f"engine window={window}", flush=True)
+        res = engine_level(window, args.sets.split(","), args.asterisk_every, args.pace)
+        print("engine", {k: v for k, v in res.items() if k != "sets"}, flush=True)
+        report["engine"].append(res)
     if args.e2e:
-        print("service", service_level(args.repeat), flush=True)
+        report["service"] = service_level(args.repeat)
+        print("service", report["service"], flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":

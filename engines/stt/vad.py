@@ -23,13 +23,16 @@ def _silero() -> Any:
 
 @dataclass
 class VadConfig:
-    """Thresholds: speech starts above `start_threshold`, ends after `min_silence_ms` below
-    `end_threshold` (hysteresis keeps a breath from splitting a sentence)."""
+    """Thresholds: speech starts above `start_threshold` and is below `end_threshold` in a pause
+    (hysteresis keeps a breath from splitting a sentence). A pause of `min_silence_ms` may end an
+    utterance (the stream decides: when the words so far look finished); one of `max_silence_ms`
+    always does."""
 
     start_threshold: float = 0.5
     end_threshold: float = 0.35
     min_speech_ms: float = 96.0
     min_silence_ms: float = 256.0
+    max_silence_ms: float = 640.0
     pre_roll_ms: float = 192.0
     max_utterance_ms: float = 20000.0
 
@@ -55,7 +58,8 @@ class Segmenter:
         self._voiced_run = self._silent_run = 0.0
 
     def feed(self, chunk: bytes) -> str:
-        """One CHUNK_BYTES chunk → "start", "speech", "end" or "silence"."""
+        """One CHUNK_BYTES chunk → "start", "speech", "end" (after `max_silence_ms` of pause) or
+        "silence"."""
         prob = float(self._vad(chunk))
         c = self.config
         if not self.in_speech:
@@ -65,7 +69,7 @@ class Segmenter:
                 return "start"
             return "silence"
         self._silent_run = self._silent_run + CHUNK_MS if prob < c.end_threshold else 0.0
-        if self._silent_run >= c.min_silence_ms:
+        if self._silent_run >= c.max_silence_ms:
             self.in_speech, self._voiced_run = False, 0.0
             return "end"
         return "speech"

@@ -1,0 +1,225 @@
+"""Real recorded human speech that ships in Debian packages, with reference transcripts, and the
+scoring (normalisation and word error rate) used by `bench/stt.py` and the speech tests.
+
+Every set is a real person speaking, none of it synthetic:
+
+- `librivox` (pocketsphinx-testdata): a LibriVox reader, 16 kHz sentences; `librivox/transcription`.
+- `cards` (pocketsphinx-testdata): one speaker, 16 kHz card names and "go forward ten meters";
+  `cards.transcription` and the goforward grammar.
+- `alsa` (alsa-utils): speaker-test's voice, 48 kHz, two words with a pause ("Front … Left");
+  the file names.
+- `asterisk-en` (asterisk-core-sounds-en, -en-wav): Allison Smith, 8 kHz telephone prompts;
+  `core-sounds-en.txt`. `asterisk-es` / `-fr` / `-it` likewise: Allison (es-MX), June (fr-CA),
+  Carlo (it).
+- `codec2` (codec2-examples): several speakers (radio amateurs, read Harvard sentences), 8 kHz, up
+  to 112 s; no transcripts, so loops only.
+
+Recordings without a reference still count for decoder loops, which need no reference. Every clip is
+returned as 16 kHz mono PCM16 (resampled with soxr), the rate every stream takes.
+"""
+from __future__ import annotations
+
+import gzip
+import re
+import subprocess
+import unicodedata
+import wave
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+POCKETSPHINX = Path("/usr/share/pocketsphinx/test/data")
+ALSA = Path("/usr/share/sounds/alsa")
+ASTERISK = Path("/usr/share/asterisk/sounds")
+ASTERISK_DOC = Path("/usr/share/doc")
+CODEC2 = Path("/usr/share/codec2")
+ASTERISK_VOICES = {"en": "en_US_f_Allison", "es": "es_MX_f_Allison", "fr": "fr_CA_f_June",
+                   "it": "it_IT_m_Carlo"}
+# Debian packages that hold the recordings (scripts/setup.sh installs them for `make test`).
+PACKAGES = ("pocketsphinx-testdata", "alsa-utils", "codec2-examples",
+            *(f"asterisk-core-sounds-{lang}{suffix}" for lang in ASTERISK_VOICES
+              for suffix in ("", "-wav")))
+SETS = ("librivox", "cards", "alsa", "asterisk-en", "asterisk-es", "asterisk-fr", "asterisk-it",
+        "codec2")
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One recording: 16 kHz mono PCM16, its language and reference (None: loops only)."""
+
+    set: str
+    name: str
+    language: str
+    pcm: bytes
+    ref: str | None
+
+    @property
+    def seconds(self) -> float:
+        return len(self.pcm) / 32000
+
+
+def _to16k(samples: bytes, rate: int, channels: int = 1) -> bytes:
+    import numpy as np
+    import soxr
+    audio = np.frombuffer(samples, dtype=np.int16)
+    if channels > 1:
+        audio = audio.reshape(-1, channels).mean(axis=1).astype(np.int16)
+    if rate != 16000:
+        audio = soxr.resample(audio, rate, 16000, quality="HQ")
+    return bytes(audio.astype(np.int16).tobytes())
+
+
+def read_wav(path: Path) -> bytes:
+    """A WAV file of any rate and channel count, as 16 kHz mono PCM16 (sox decodes the μ-law ones)."""
+    try:
+        with wave.open(str(path)) as w:
+            if w.getsampwidth() == 2:
+                return _to16k(w.readframes(w.getnframes()), w.getframerate(), w.getnchannels())
+    except wave.Error:
+        pass  # not plain PCM: let sox decode it
+    return subprocess.run(["sox", str(path), "-t", "raw", "-e", "signed", "-b", "16", "-c", "1",
+                           "-r", "16000", "-"], check=True, capture_output=True).stdout
+
+
+def _librivox() -> Iterable[Clip]:
+    base = POCKETSPHINX / "librivox"
+    refs = dict((m.group(2), m.group(1)) for line in (base / "transcription").read_text().splitlines()
+                if (m := re.match(r"<s> (.*) </s> \((.*)\)", line)))
+    for wav in sorted(base.glob("*.wav")):
+        yield Clip("librivox", wav.stem, "en", read_wav(wav), refs[wav.stem])
+
+
+def _cards() -> Iterable[Clip]:
+    base = POCKETSPHINX / "cards"
+    refs = dict((m.group(2), m.group(1).strip()) for line in
+                (base / "cards.transcription").read_text().splitlines()
+                if (m := re.match(r"<s> (.*) </s> \((.*)\)", line)))
+    for wav in sorted(base.glob("*.wav")):
+        yield Clip("cards", wav.stem, "en", read_wav(wav), refs[wav.stem])
+    # goforward.raw: 16 kHz PCM16; its sentence is the one goforward.gram/.kws are written for.
+    yield Clip("cards", "goforward", "en", (POCKETSPHINX / "goforward.raw").read_bytes(),
+               "go forward ten meters")
+
+
+def _alsa() -> Iterable[Clip]:
+    for wav in sorted(ALSA.glob("*_*.wav")):  # Front_Left.wav says "Front ... Left"; Noise.wav is noise
+        yield Clip("alsa", wav.stem, "en", read_wav(wav), wav.stem.replace("_", " "))
+
+
+def asterisk_refs(lang: str) -> dict[str, str]:
+    """Prompt name → transcript, from the package's core-sounds-XX.txt (tones and notes dropped)."""
+    text = gzip.decompress((ASTERISK_DOC / f"asterisk-core-sounds-{lang}" /
+                            f"core-sounds-{lang}.txt.gz").read_bytes()).decode("utf-8", "replace")
+    refs = {}
+    for line in text.splitlines():
+        name, sep, ref = line.partition(":")
+        ref = ref.strip()
+        if not sep or line.startswith(";") or "/" in name or not ref or "[" in ref or "<" in ref:
+            continue
+        ref = re.sub(r"\([^)]*\)", " ", ref).strip()  # "(beep)", "(You are now muted.)": notes
+        if ref:
+            refs[name.strip()] = ref
+    return refs
+
+
+def _asterisk(lang: str, every: int) -> Iterable[Clip]:
+    base = ASTERISK / ASTERISK_VOICES[lang]
+    for i, (name, ref) in enumerate(sorted(asterisk_refs(lang).items())):
+        wav = base / f"{name}.wav"
+        if i % every == 0 and wav.exists():
+            yield Clip(f"asterisk-{lang}", name, lang, read_wav(wav), ref)
+
+
+def _codec2() -> Iterable[Clip]:
+    for wav in sorted((CODEC2 / "wav").glob("*.wav")):
+        pcm = read_wav(wav)
+        if len(pcm) >= 32000 * 3:  # the 1-3 s codec snippets repeat the longer ones
+            yield Clip("codec2", wav.stem, "en", pcm, None)
+
+
+def load(sets: Iterable[str] = SETS, *, asterisk_every: int = 8) -> list[Clip]:
+    """The clips of the named sets, in a fixed order. `asterisk_every` keeps every n-th prompt of
+    each asterisk language (8: about 2.5 minutes each; 1: all of them, about 21 minutes each)."""
+    out: list[Clip] = []
+    for name in sets:
+        if name.startswith("asterisk-"):
+            out += _asterisk(name.removeprefix("asterisk-"), asterisk_every)
+        elif name in ("librivox", "cards", "alsa", "codec2"):
+            out += {"librivox": _librivox, "cards": _cards, "alsa": _alsa, "codec2": _codec2}[name]()
+        else:
+            raise ValueError(f"unknown set {name!r}; known: {', '.join(SETS)}")
+    return out
+
+
+# --- scoring -------------------------------------------------------------------------------
+
+_SPOKEN = {"mr": "mister", "mrs": "missus", "dr": "doctor", "ok": "okay", "voicemail": "voice mail",
+           "e-mail": "email"}
+
+
+def _number_words(token: str, lang: str) -> str:
+    from num2words import num2words
+    try:
+        return str(num2words(int(token), lang=lang))
+    except (NotImplementedError, OverflowError, ValueError):
+        return token
+
+
+def normalize(text: str, lang: str = "en") -> list[str]:
+    """Words for scoring: lower case, accents and punctuation dropped, digits spelled out in the
+    language (Whisper writes "press 1", the prompts "press one", and the other way round),
+    hyphens split, a few spoken forms unified."""
+    text = unicodedata.normalize("NFKD", text.lower())
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    text = re.sub(r"(\d),(\d{3})", r"\1\2", text)
+    text = re.sub(r"\d+", lambda m: f" {_number_words(m.group(0), lang)} ", text)
+    text = re.sub(r"[’`]", "'", text).replace("-", " ")
+    words = re.sub(r"[^\w' ]", " ", text).split()
+    out: list[str] = []
+    for w in words:
+        w = w.strip("'")
+        out += _SPOKEN.get(w, w).split() if w else []
+    return out
+
+
+def edit_distance(ref: list[str], hyp: list[str]) -> int:
+    """Word-level Levenshtein distance (substitutions, insertions, deletions)."""
+    prev = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        cur = [i] + [0] * len(hyp)
+        for j, h in enumerate(hyp, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
+        prev = cur
+    return prev[-1]
+
+
+def wer(ref: str, hyp: str, lang: str = "en") -> tuple[int, int]:
+    """(word edits, reference words) after normalisation."""
+    r = normalize(ref, lang)
+    return edit_distance(r, normalize(hyp, lang)), len(r)
+
+
+def repeats_itself(text: str, *, word_run: int = 4, min_phrase: int = 3, times: int = 2) -> bool:
+    """A decoder loop's signature: one word `word_run`+ times in a row, or a phrase of `min_phrase`+
+    words said `times` times back to back ("It was the age of wisdom. It was the age of wisdom.").
+    Recordings without a reference are scored with times=3: their speakers do repeat a call sign
+    twice ("Victor Kilo five, Quebec Italy, Victor Kilo five, Quebec Italy")."""
+    words = normalize(text, "en")
+    run = 1
+    for a, b in zip(words, words[1:], strict=False):
+        run = run + 1 if a == b else 1
+        if run >= word_run:
+            return True
+    n = len(words)
+    for size in range(min_phrase, n // times + 1):
+        for i in range(n - times * size + 1):
+            if all(words[i:i + size] == words[i + k * size:i + (k + 1) * size] for k in range(1, times)):
+                return True
+    return False
+
+
+def is_loop(clip_ref: str | None, text: str) -> bool:
+    """A final that repeats itself where the reference does not (no reference: a triple repeat)."""
+    if clip_ref is None:
+        return repeats_itself(text, times=3)
+    return repeats_itself(text) and not repeats_itself(clip_ref)
