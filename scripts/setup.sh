@@ -11,6 +11,10 @@ APT_PACKAGES=(apertium apertium-apy apertium-eng-spa apertium-fr-es apertium-es-
   pocketsphinx-testdata)
 # The browser tests drive Debian's Chromium (headless, fake microphone from a WAV).
 [ "$want" = test ] && APT_PACKAGES+=(chromium)
+# Real recorded speech for the recognition tests and bench/stt.py (see bench/speech_corpus.py).
+[ "$want" = test ] && APT_PACKAGES+=(alsa-utils codec2-examples asterisk-core-sounds-en
+  asterisk-core-sounds-en-wav asterisk-core-sounds-es asterisk-core-sounds-es-wav asterisk-core-sounds-fr
+  asterisk-core-sounds-fr-wav asterisk-core-sounds-it asterisk-core-sounds-it-wav)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
