@@ -38,6 +38,20 @@ def wait_until(pred: Callable[[], Any], timeout: float, what: str, interval: flo
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+def when_quiet(get: Callable[[], list[Any]], quiet_s: float = 3.0, timeout: float = 60) -> list[Any]:
+    """What `get()` returns once it has been non-empty and unchanged in length for `quiet_s`."""
+    deadline = time.monotonic() + timeout
+    count, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        items = get()
+        if len(items) != count:
+            count, since = len(items), time.monotonic()
+        elif items and time.monotonic() - since >= quiet_s:
+            return items
+        time.sleep(0.1)
+    raise AssertionError(f"still changing after {timeout:.0f} s")
+
+
 @dataclass
 class Proc:
     """A child process with its log file; `stop()` ends its whole process group."""

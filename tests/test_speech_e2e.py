@@ -8,14 +8,12 @@ import subprocess
 import threading
 import time
 import wave
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from bench import speech_corpus as corpus
-from tests.support import Peer, Service, room_with
+from tests.support import Peer, Service, room_with, when_quiet
 from tests.test_stt_local import clips, normalize, wer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.speech]
@@ -187,24 +185,10 @@ def test_real_speech_with_pauses_through_the_service_never_loops(embedded: Servi
     gaps = (b"\0" * 25600, b"\0" * 38400)
     pcm = b"".join(c.pcm + gaps[i % 2] for i, c in enumerate(recordings))
     _speak(a, pcm, "en")
-    finals = _when_quiet(lambda: a.got("recognized-speech"))
+    finals = when_quiet(lambda: a.got("recognized-speech"))
     texts = [f["text"] for f in finals]
     assert not [t for t in texts if corpus.is_loop("", t)], texts
     assert [corpus.normalize(t) for t in texts[:len(alsa)]] == [corpus.normalize(c.ref or "") for c in alsa]
     edits, words = corpus.wer(" ".join(c.ref or "" for c in recordings), " ".join(texts))
     assert words > 70 and edits / words <= 0.08, (f"WER {edits / words:.1%}", texts)
     assert len(b.wait_for("translated-message", count=len(finals), timeout=30)) == len(finals)
-
-
-def _when_quiet(get: Callable[[], list[Any]], quiet_s: float = 3.0, timeout: float = 60) -> list[Any]:
-    """What `get()` returns once it has been non-empty and unchanged in length for `quiet_s`."""
-    deadline = time.monotonic() + timeout
-    count, since = -1, time.monotonic()
-    while time.monotonic() < deadline:
-        items = get()
-        if len(items) != count:
-            count, since = len(items), time.monotonic()
-        elif items and time.monotonic() - since >= quiet_s:
-            return items
-        time.sleep(0.1)
-    raise AssertionError(f"still changing after {timeout:.0f} s")

@@ -177,7 +177,10 @@ class WhisperSTT(STT):
             with self._lock:
                 self.decodes += 1
                 if self.window == "full" or seconds >= FIT_MAX_S:
-                    return self._decode_whole(audio, language, cap)
+                    text = self._decode_whole(audio, language, cap)
+                    tokens = len(self._model.hf_tokenizer.encode(text, add_special_tokens=False).ids)
+                    return self._never_looped(text, repetition.judge(text, tokens, seconds, 1 << 30),
+                                              seconds)
                 return self._decode_checked(audio, language, cap, seconds)
         except (RuntimeError, ValueError) as exc:
             raise EngineError(f"whisper decode failed: {type(exc).__name__}", engine=self.name) from exc
@@ -213,12 +216,16 @@ class WhisperSTT(STT):
         if window < FULL_FRAMES:
             text, tokens = self._decode_window(audio, language, cap, FULL_FRAMES)
             verdict = repetition.judge(text, tokens, seconds, cap)
-        if verdict.looped:
-            self.collapsed += 1
-            logger.warning("decoder loop survived the full-window decode; collapsed",
-                           extra={"reason": verdict.reason, "audio_s": round(seconds, 2)})
-            text = repetition.collapse(text)
-        return text
+        return self._never_looped(text, verdict, seconds)
+
+    def _never_looped(self, text: str, verdict: repetition.Verdict, seconds: float) -> str:
+        """The last resort: a loop that survived the full-window decode is collapsed, not shown."""
+        if not verdict.looped:
+            return text
+        self.collapsed += 1
+        logger.warning("decoder loop survived the full-window decode; collapsed",
+                       extra={"reason": verdict.reason, "audio_s": round(seconds, 2)})
+        return repetition.collapse(text)
 
     def _decode_window(self, audio: Any, language: str, max_new_tokens: int,
                        window: int) -> tuple[str, int]:
