@@ -41,6 +41,14 @@ def test_too_many_tokens_for_the_audio_is_suspect() -> None:
     assert repetition.judge("a b c d e f g h", tokens=40, seconds=2.0, token_cap=60).reason == "token rate"
 
 
+def test_a_long_utterance_decoded_to_a_few_words_is_suspect_but_not_a_loop() -> None:
+    # Seen on a 16 s Spanish prompt: a fitted window kept only the last sentence.
+    v = repetition.judge("Visite www.example.org", tokens=9, seconds=16.0, token_cap=144)
+    assert (v.suspect, v.looped, v.reason) == (True, False, "too few tokens")
+    assert not repetition.judge("Sí.", tokens=2, seconds=1.2, token_cap=26).suspect
+    assert not repetition.judge("Uno, dos, tres.", tokens=6, seconds=4.0, token_cap=48).suspect
+
+
 def test_collapse_keeps_each_repeated_word_and_phrase_once() -> None:
     assert repetition.collapse("left left left left") == "left"
     assert repetition.collapse("It was the age of wisdom. It was the age of wisdom.") == \

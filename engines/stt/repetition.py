@@ -19,6 +19,10 @@ SUSPECT_TOKENS_PER_S = 6.0
 TOKEN_SLACK = 8
 SUSPECT_COMPRESSION = 2.0
 LOOPED_COMPRESSION = 2.4
+# An utterance is cut by the VAD around speech, so it is mostly speech: under 1 token per second
+# over 3 s or more means words were dropped.
+MIN_TOKENS_PER_S = 1.0
+MIN_RATE_AFTER_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -61,18 +65,21 @@ def compression_ratio(text: str) -> float:
 
 def judge(text: str, tokens: int, seconds: float, token_cap: int) -> Verdict:
     """Suspect: a word three times in a row, any phrase doubled, too many tokens for the audio, the
-    token cap reached, or text that compresses well. Looped: a word four times in a row, the cap
-    reached, or a doubled phrase with a rate or compression no speaker produces."""
+    token cap reached, text that compresses well, or far too few tokens for a long utterance (a
+    short window sometimes drops all but the last sentence, or everything). Looped: a word four
+    times in a row, the cap reached, or a doubled phrase with a rate or compression no speaker
+    produces."""
     ws = words(text)
     run = longest_run(ws)
     doubled = doubled_phrase(ws, 2)
     ratio = compression_ratio(text)
     too_many = tokens > SUSPECT_TOKENS_PER_S * seconds + TOKEN_SLACK
     capped = tokens >= token_cap
+    too_few = seconds >= MIN_RATE_AFTER_S and tokens < MIN_TOKENS_PER_S * seconds - TOKEN_SLACK / 4
     looped = run >= 4 or capped or (doubled > 0 and (too_many or ratio > LOOPED_COMPRESSION))
     reason = ("word run" if run >= 3 else "doubled phrase" if doubled else "token cap" if capped
               else "token rate" if too_many else "compression" if ratio > SUSPECT_COMPRESSION
-              else "")
+              else "too few tokens" if too_few else "")
     return Verdict(suspect=bool(reason), looped=looped, reason=reason)
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from engines.errors import ConfigurationError, EngineError
+from engines.errors import ConfigurationError, EngineError, UnsupportedLanguageError
 from engines.languages import LANGUAGES
 from engines.stt import repetition
 from engines.stt.base import SAMPLE_RATE, STT, SpeechEvent, SpeechStream, STTCapabilities
@@ -167,6 +167,18 @@ class WhisperSTT(STT):
                     loops_collapsed=self.collapsed)
 
     def _transcribe_impl(self, pcm16: bytes, language: str) -> str:
+        return self._recognize(pcm16, language, final=True)
+
+    def transcribe_interim(self, pcm16: bytes, language: str) -> tuple[str, float]:
+        """A quick look at an utterance in progress: one fitted-window decode, and nothing shown
+        when it looks like a loop or dropped words (the final is checked and redone properly)."""
+        if not self.supports(language):
+            raise UnsupportedLanguageError(f"{self.name} cannot recognise {language}", engine=self.name)
+        started = time.perf_counter()
+        text = self._recognize(pcm16, language, final=False)
+        return text, (time.perf_counter() - started) * 1000
+
+    def _recognize(self, pcm16: bytes, language: str, *, final: bool) -> str:
         import numpy as np
         self.start()
         audio = np.frombuffer(pcm16, dtype=np.int16).astype(np.float32) / 32768.0
@@ -181,7 +193,7 @@ class WhisperSTT(STT):
                     tokens = len(self._model.hf_tokenizer.encode(text, add_special_tokens=False).ids)
                     return self._never_looped(text, repetition.judge(text, tokens, seconds, 1 << 30),
                                               seconds)
-                return self._decode_checked(audio, language, cap, seconds)
+                return self._decode_checked(audio, language, cap, seconds, recover=final)
         except (RuntimeError, ValueError) as exc:
             raise EngineError(f"whisper decode failed: {type(exc).__name__}", engine=self.name) from exc
 
@@ -202,16 +214,20 @@ class WhisperSTT(STT):
             without_timestamps=True, vad_filter=False)
         return " ".join(s.text.strip() for s in segments).strip()
 
-    def _decode_checked(self, audio: Any, language: str, cap: int, seconds: float) -> str:
-        """A fitted-window decode, checked for a loop; a suspect one is decoded again over the
-        full 30 s window (the shape Whisper was trained on), and a loop that survives that is
-        collapsed rather than shown. Counts kept in `status()` (never the text)."""
+    def _decode_checked(self, audio: Any, language: str, cap: int, seconds: float, *,
+                        recover: bool) -> str:
+        """A fitted-window decode, checked for a loop or dropped words; a suspect one is decoded
+        again over the full 30 s window (the shape Whisper was trained on) — or, for an interim
+        (`recover` False), not shown — and a loop that survives is collapsed rather than shown.
+        Counts kept in `status()` (never the text)."""
         frames = len(audio) // 160
         window = min(FULL_FRAMES, max(self.min_window_frames, -(-(frames + FIT_PAD_FRAMES) // 100) * 100))
         text, tokens = self._decode_window(audio, language, cap, window)
         verdict = repetition.judge(text, tokens, seconds, cap)
         if not verdict.suspect:
             return text
+        if not recover:
+            return ""
         self.suspects += 1
         if window < FULL_FRAMES:
             text, tokens = self._decode_window(audio, language, cap, FULL_FRAMES)
@@ -349,7 +365,7 @@ class WhisperStream(SpeechStream):
         if grown_ms < self.stt.interim_interval_ms or len(self._utterance) / 32 < 600:
             return None
         self._last_interim_len = len(self._utterance)
-        text, ms = self.stt.transcribe(bytes(self._utterance), self.language)
+        text, ms = self.stt.transcribe_interim(bytes(self._utterance), self.language)
         return self._event("interim", text, ms) if text else None
 
     def _event(self, kind: Literal["interim", "final"], text: str, ms: float,
