@@ -21,6 +21,7 @@ from typing import Any
 
 from agent import wire
 from engines.errors import ConfigurationError, EngineError, UnsupportedLanguageError
+from engines.languages import LANGUAGES
 from engines.stt.base import STT
 
 logger = logging.getLogger(__name__)
@@ -114,8 +115,12 @@ class Connection:
         resampler = None
         if session.rate != 16000:
             resampler = soxr.ResampleStream(session.rate, 16000, 1, dtype="int16", quality="HQ")
-        stream = self.stt.stream(session.language, session.session_id)
         try:
+            if not self.stt.supports(session.language):
+                raise UnsupportedLanguageError(
+                    f"speech recognition does not know {LANGUAGES.get(session.language, session.language)}: "
+                    "type instead", engine=self.stt.name)
+            stream = self.stt.stream(session.language, session.session_id)
             while True:
                 item = session.inbox.get()
                 if item is STOP:
@@ -128,6 +133,9 @@ class Connection:
                 if resampler is not None:
                     pcm = resampler.resample_chunk(np.frombuffer(item, dtype=np.int16)).tobytes()
                 self._emit(session, stream.push(pcm))
+        except UnsupportedLanguageError as exc:  # our own words, safe to show the speaker
+            self.send({"type": "error", "session": session.session_id, "code": "unsupported_language",
+                       "message": str(exc)})
         except EngineError as exc:
             logger.warning("speech session failed", exc_info=True, extra={"session": session.session_id})
             self.send({"type": "error", "session": session.session_id, "message": str(exc)})

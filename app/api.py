@@ -14,7 +14,8 @@ from app.db import session_scope
 from app.extensions import services, socketio
 from app.models import Participant, Room, Translation, User, Utterance
 from engines.errors import ConfigurationError
-from engines.languages import LANGUAGES
+from engines.languages import LANGUAGES, describe, partner, translation_quality
+from engines.translation.apertium import installed_routes
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -160,11 +161,18 @@ def create_room() -> tuple[Response, int]:
 
 @bp.get("/languages")
 def languages() -> Response:
-    """Languages a user may pick, and which the local engine can translate between."""
-    return jsonify({"languages": [{"code": c, "name": n} for c, n in sorted(LANGUAGES.items())],
-                    "engines": services().registry.names()})
-
-
+    """Languages a user may pick, with how well the local engines hear and voice each; which the
+    local engine translates between (`local`: source → target → quality and pivots, every route
+    not listed is not offered locally); and each language's usual partner, the solo default."""
+    routes = installed_routes(services().settings.apertium_pairs_path)
+    local = {src: {dst: {"quality": translation_quality(r), "via": list(r[1:-1])}
+                   for dst, r in sorted(targets.items())} for src, targets in sorted(routes.items())}
+    out = []
+    for code in sorted(LANGUAGES):
+        item = describe(code)
+        item["partner"] = partner(code, frozenset(routes.get(code, {})))
+        out.append(item)
+    return jsonify({"languages": out, "local": local, "engines": services().registry.names()})
 
 
 @bp.get("/rooms/<room_id>/messages")

@@ -46,6 +46,7 @@ class Settings:
     bridge_secret: str = ""
     token_ttl_s: int = 86400
     translation_engine: str = "local"
+    apertium_pairs_path: str = "/usr/share/apertium/modes"
     max_transcript_chars: int = 2000
     cors_origins: list[str] = field(default_factory=list)
     log_level: str = "INFO"
@@ -69,6 +70,7 @@ class Settings:
             bridge_secret=_secret(var_dir, "BRIDGE_SECRET", "bridge.key"),
             token_ttl_s=_int("TOKEN_TTL_SECONDS", 86400),
             translation_engine=os.environ.get("TRANSLATION_ENGINE", "local"),
+            apertium_pairs_path=os.environ.get("APERTIUM_PAIRS_PATH", "/usr/share/apertium/modes"),
             max_transcript_chars=_int("MAX_TRANSCRIPT_CHARS", 2000),
             cors_origins=[o for o in os.environ.get("CORS_ORIGINS", "").split(",") if o.strip()],
             log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),

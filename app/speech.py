@@ -205,7 +205,10 @@ class SpeechLink:
                 except v.BadInput as exc:
                     socketio.emit("speech-error", exc.message, to=session.sid)
         elif kind == "error":
-            socketio.emit("speech-error", "speech recognition failed for this session", to=session.sid)
+            # An engine's own message may say anything; only a refused language is passed on.
+            known = msg.get("code") == "unsupported_language"
+            socketio.emit("speech-error", str(msg.get("message"))[:300] if known
+                          else "speech recognition failed for this session", to=session.sid)
 
     def synthesize(self, text: str, language: str, voice: str | None, engine: str,
                    timeout_s: float = 20.0) -> dict[str, Any]:

@@ -9,6 +9,13 @@ want="${1:-run}"
 APT_PACKAGES=(apertium apertium-apy apertium-eng-spa apertium-fr-es apertium-es-pt apertium-eng-cat
   apertium-spa-cat apertium-fra-cat redis-server postgresql espeak-ng sox python3-venv
   pocketsphinx-testdata)
+# Further Apertium pairs that reach English, Spanish or French (directly or through pivots; see
+# engines/languages.py for what each is worth): Italian, Romanian, Galician, Basque, Esperanto,
+# Croatian, Macedonian, Icelandic, Occitan, Breton; and Catalan-Portuguese.
+APT_PACKAGES+=(apertium-spa-ita apertium-cat-ita apertium-es-ro apertium-en-gl apertium-es-gl
+  apertium-pt-gl apertium-eu-en apertium-eu-es apertium-eo-en apertium-eo-es apertium-eo-fr
+  apertium-eo-ca apertium-hbs-eng apertium-hbs-mkd apertium-mkd-eng apertium-isl-eng apertium-oci-fra
+  apertium-oc-es apertium-oc-ca apertium-br-fr apertium-por-cat)
 # The browser tests drive Debian's Chromium (headless, fake microphone from a WAV).
 [ "$want" = test ] && APT_PACKAGES+=(chromium)
 # Real recorded speech for the recognition tests and bench/stt.py (see bench/speech_corpus.py).

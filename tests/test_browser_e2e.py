@@ -248,3 +248,34 @@ def test_a_listener_dropped_while_someone_speaks_gets_every_caption_once(
     assert len(got) == len({c["id"] for c in got}), "a caption was shown twice"
     assert {c["id"] for c in got} == {c["id"] for c in ann.captions()}
     bea.shot("reconnect-during-speech")
+
+
+def test_the_page_marks_what_a_language_gets_and_solo_defaults_to_its_partner(
+        embedded: Service, chromium: Any, people: list[Person]) -> None:
+    """A Galician speaker is told recognition and the voice are poor before committing, finds
+    Spanish (not the first entry) as the solo default, sees each target's quality and route, and
+    gets a translation into it."""
+    xo = Person(chromium, embedded.url, "Xoán", "gl")
+    people.append(xo)
+    note = xo.page.locator("#language-note").text_content() or ""
+    assert "recognition: poor" in note and "Portuguese" in note, note
+    xo.create_room()
+    xo.page.locator("#settings summary").click()
+    target = xo.page.get_by_label("Into")
+    assert target.input_value() == "es"
+    options = dict(zip(target.locator("option").evaluate_all("os => os.map(o => o.value)"),
+                       target.locator("option").all_inner_texts(), strict=True))
+    assert "gl" not in options  # not into your own language
+    assert options["es"].endswith("— good") and options["it"].endswith("— fair, via Spanish")
+    assert options["de"].endswith("— no local translation")
+    xo.page.get_by_label("Translate only for me (no room)").check()
+    xo.say("Bos días a todos.")
+    got = xo.wait_captions(lambda cs: len(cs) == 1 and cs[0]["text"] == "Buenos días a todos.")
+    assert got[0]["orig"] == "Bos días a todos."
+    # An English speaker's default is Spanish too; a Spanish speaker's is English.
+    for lang, partner in (("en", "es"), ("es", "en")):
+        p = Person(chromium, embedded.url, "P" + lang, lang)
+        people.append(p)
+        p.create_room()
+        p.page.locator("#settings summary").click()
+        assert p.page.get_by_label("Into").input_value() == partner, lang

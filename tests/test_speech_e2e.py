@@ -77,6 +77,8 @@ def _espeak(tmp: Path, voice: str, text: str) -> tuple[bytes, int]:
     # "tiempo" sometimes comes back as "día" ("hoy hace buen día"): not asked for.
     ("es", "es", "en", "Buenos días, hoy hace buen tiempo.", {"buenos", "días", "hoy", "hace"}),
     ("fr", "fr", "es", "Merci beaucoup, à demain.", {"merci", "beaucoup", "demain"}),
+    # Italian reaches English through Spanish (it → es → en); "domani" comes back as "domali".
+    ("it", "it", "en", "Grazie mille, a domani.", {"grazie", "mille"}),
 ])
 def test_synthesized_speech_round_trips_into_captions(embedded: Service, peers: list[Peer], tmp_path: Path,
                                                      lang: str, voice: str, listener: str, text: str,
@@ -89,6 +91,17 @@ def test_synthesized_speech_round_trips_into_captions(embedded: Service, peers: 
     assert expect <= words, final["text"]
     msg = b.wait_for("translated-message", timeout=30)[0]
     assert msg["sourceLang"] == lang and msg["targetLang"] == listener and msg["translatedText"]
+
+
+def test_a_language_whisper_does_not_know_is_a_clear_error(embedded: Service, peers: list[Peer]) -> None:
+    """Esperanto is translated locally but not recognised: the speaker is told to type."""
+    a, b = _room(embedded, peers, "eo", "en")
+    assert a.call("start-speech", {"languageCode": "eo"})["ok"]
+    err = a.wait_for("speech-error", timeout=20)[0]
+    assert "Esperanto" in str(err) and "type" in str(err), err
+    assert a.say("Bonan matenon.", "eo")["ok"]  # typing works
+    assert b.wait_for("translated-message", timeout=30)[0]["translatedText"]
+    assert a.call("start-speech", {"languageCode": "en"})["ok"]  # the failed session was ended
 
 
 def test_bad_speech_input_is_refused_with_a_clear_error_and_no_effect(embedded: Service,

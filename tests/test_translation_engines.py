@@ -13,7 +13,15 @@ from engines.errors import (
     EngineTimeoutError,
     UnsupportedLanguageError,
 )
-from engines.translation.apertium import clean
+from engines.languages import partner, translation_quality
+from engines.translation.apertium import (
+    all_routes,
+    clean,
+    direct_graph,
+    installed_pairs,
+    installed_routes,
+    shortest_route,
+)
 from engines.translation.base import Capabilities, Translator
 from engines.translation.fallback import FallbackTranslator
 from engines.translation.registry import TranslatorRegistry
@@ -81,3 +89,47 @@ def test_unknown_engine_is_a_configuration_error_naming_the_known_ones() -> None
 
 def test_apertium_output_is_tidied() -> None:
     assert clean("  Hola  *mundo ,  qué #tal  ? ") == "Hola mundo, qué tal?"
+
+
+def _graph(*pairs: str) -> dict[str, set[str]]:
+    """Apertium pair names ("eng-spa") as a direct graph of our codes."""
+    return direct_graph({tuple(p.split("-", 1)) for p in pairs})  # type: ignore[misc]
+
+
+def test_routes_take_big_pivots_and_never_more_than_two() -> None:
+    g = _graph("eng-spa", "spa-eng", "spa-ita", "ita-spa", "spa-fra", "ron-spa", "isl-eng",
+               "eng-hbs_HR", "hbs-mkd", "bre-fra", "fra-cat", "cat-eng")
+    assert shortest_route(g, "en", "it") == ("en", "es", "it")
+    assert shortest_route(g, "ro", "fr") == ("ro", "es", "fr")
+    assert shortest_route(g, "en", "mk") == ("en", "hr", "mk")  # a target variant (hbs_HR) is hr
+    assert shortest_route(g, "is", "it") == ("is", "en", "es", "it")
+    assert shortest_route(g, "br", "it") is None  # br → fr → ca → en → es → it: four pivots
+    assert shortest_route(g, "es", "ro") is None  # Apertium only has ro → es
+    assert shortest_route(g, "en", "hbs") is None  # the plain variant is not a language of ours
+    routes = all_routes(g)
+    assert routes["en"]["it"] == ("en", "es", "it") and "en" not in routes["en"]
+
+
+def test_translation_marks_follow_kinship_and_pivots() -> None:
+    assert translation_quality(("es", "it")) == "good"
+    assert translation_quality(("en", "es")) == "fair"
+    assert translation_quality(("ro", "es", "it")) == "fair"
+    assert translation_quality(("en", "es", "it")) == "poor"
+    assert translation_quality(("is", "en", "es", "it")) == "poor"
+    assert translation_quality(("br", "fr", "ca", "en", "es")) == "none"
+    assert translation_quality(None) == "none"
+
+
+def test_solo_default_is_the_usual_partner_the_engine_reaches() -> None:
+    assert partner("en", {"es", "fr"}) == "es"
+    assert partner("es", {"en", "ca", "fr"}) == "en"
+    assert partner("gl", {"en", "es", "pt"}) == "es"
+    assert partner("ro", {"es", "it"}) == "es"  # no English locally: the most widely spoken reached
+    assert partner("de", set()) == "en"  # nothing local: premium engines may translate
+
+
+def test_installed_pairs_are_read_from_mode_file_names(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    for name in ("en-gl.mode", "ro-es.mode", "eng-hbs_HR.mode", "eo-en-compounds.mode", "README"):
+        (tmp_path / name).write_text("")
+    assert installed_pairs(str(tmp_path)) == {("eng", "glg"), ("ron", "spa"), ("eng", "hbs_HR")}
+    assert installed_routes(str(tmp_path))["en"] == {"gl": ("en", "gl"), "hr": ("en", "hr")}

