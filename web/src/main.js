@@ -7,7 +7,7 @@ import { toJSON, toSRT, toVTT } from "./export.js";
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const S = {
-  token: localStorage.getItem("lt.token"), user: null, prefs: {}, languages: [], health: {},
+  token: localStorage.getItem("lt.token"), user: null, prefs: {}, languages: [], local: {}, health: {},
   socket: null, room: null, participants: new Map(), captions: new Map(), interims: new Map(),
   watermark: 0, latencies: [], mic: null, tts: { queue: [], seen: new Set(), playing: false },
 };
@@ -69,7 +69,6 @@ function describeLanguage() {
   $("language-note").textContent = `Local speech recognition: ${l.hearing} (${l.hearingNote}). ` +
     `Local voice: ${l.voice} (${l.voiceNote}). ` +
     (reach ? `Translated locally into ${reach} other languages.` : "No local translation from it: a premium engine is needed.");
-  $("language-note").dataset.hearing = l.hearing;
 }
 
 // Solo targets, each marked with the local translation's quality from your own language; the
@@ -558,7 +557,7 @@ async function main() {
   $("signin-form").addEventListener("submit", signIn);
   $("create-room").addEventListener("click", createRoom);
   $("join-form").addEventListener("submit", (ev) => { ev.preventDefault(); joinRoom($("room-code").value); });
-  $("change-me").addEventListener("click", () => { $("name").value = S.user.displayName; $("language").value = S.user.language; show("signin"); });
+  $("change-me").addEventListener("click", () => { $("name").value = S.user.displayName; $("language").value = S.user.language; describeLanguage(); show("signin"); });
   $("leave").addEventListener("click", leaveRoom);
   $("copy-link").addEventListener("click", async () => {
     const link = `${location.origin}/?room=${S.room.code}`;
