@@ -32,6 +32,7 @@ class Registry(Generic[P]):
         self._factories = dict(factories)
         self.default = self.check(default)
         self._instances: dict[str, P] = {}
+        self._chains: dict[str, P] = {}
         self._lock = threading.Lock()
 
     def names(self) -> list[str]:
@@ -61,7 +62,15 @@ class Registry(Generic[P]):
         primary = self.provider(name)
         if name == self.default:
             return primary
-        return self._fallback([primary, self.provider(self.default)])
+        # One wrapper per preference, kept: its cooldowns must outlive the call, or a provider
+        # that just failed would be tried first again on the next utterance.
+        with self._lock:
+            chain = self._chains.get(name)
+        if chain is None:
+            built = self._fallback([primary, self.provider(self.default)])
+            with self._lock:
+                chain = self._chains.setdefault(name, built)
+        return chain
 
     def _fallback(self, providers: list[P]) -> P:
         """The kind's fallback wrapper over `providers`."""
@@ -77,6 +86,7 @@ class Registry(Generic[P]):
             for inst in self._instances.values():
                 inst.close()
             self._instances.clear()
+            self._chains.clear()
 
 
 class Cooldowns:

@@ -75,6 +75,18 @@ def test_fallback_uses_the_next_provider_and_cools_the_broken_one_down() -> None
     assert fb.status()["providers"][0]["cooling_down"] is True
 
 
+def test_a_failed_provider_stays_cooled_down_across_utterances_from_the_registry() -> None:
+    """The registry hands out one fallback chain per preference: a provider that failed on one
+    utterance is skipped on the next, not tried first again with fresh cooldowns."""
+    broken = Scripted("premium", fail=EngineTimeoutError("slow"))
+    local = Scripted("local", prefix="[es] ")
+    reg = TranslatorRegistry({"premium": lambda: broken, "local": lambda: local}, default="local")
+    assert reg.get("premium").translate("hello", "en", "es").text == "[es] hello"
+    assert reg.get("premium").translate("again", "en", "es").text == "[es] again"
+    assert broken.calls == 2  # the first utterance's try and retry only
+    assert reg.get("premium") is reg.get("premium") and reg.get("local") is local
+
+
 def test_fallback_that_cannot_translate_names_every_provider() -> None:
     fb = FallbackTranslator([Scripted("a", fail=EngineTimeoutError("a slow")),
                              Scripted("b", fail=EngineTimeoutError("b slow"))])
