@@ -11,6 +11,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /srv
 COPY pyproject.toml ./
+COPY core core
 COPY app app
 COPY workers workers
 COPY engines engines

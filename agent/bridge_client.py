@@ -10,7 +10,6 @@ whose agent died.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import logging
 import os
@@ -23,17 +22,14 @@ from typing import Any
 
 import httpx
 
+from core.signing import sign
+
 logger = logging.getLogger(__name__)
 
 FINAL_MAX_AGE_S = 3600  # a final the app has not taken within an hour is dropped (logged)
 # 401: a skewed clock or a secret being rotated may recover; 409: the same signature inside one
 # second (a retry is signed anew with a later timestamp, so it is never refused twice)
 RETRIABLE = {401, 408, 409, 425, 429}
-
-
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """HMAC-SHA256 over `"<timestamp>." + body` (the app's bridge checks the same)."""
-    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
 class BridgeClient:

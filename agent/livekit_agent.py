@@ -254,7 +254,7 @@ def build_server(state: AgentState) -> Any:
 def bridge_from_env(state: AgentState) -> BridgeClient:
     """The bridge to the app: APP_URL (default the local web process on PORT), the shared secret
     (BRIDGE_SECRET or var/bridge.key), and an outbox under var/."""
-    from app.config import Settings
+    from core.settings import Settings
 
     settings = Settings.from_env()
     url = os.environ.get("APP_URL") or f"http://127.0.0.1:{settings.port}"

@@ -202,7 +202,7 @@ def main() -> None:
     args = parser.parse_args()
     from dotenv import load_dotenv
 
-    from app.config import ROOT
+    from core.settings import ROOT
     load_dotenv(ROOT / ".env", override=False)  # when run on its own (Procfile `agent`)
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -226,7 +226,7 @@ def main() -> None:
 
 
 def livekit_configured() -> bool:
-    from app.livekit import LiveKitConfig  # the app's own reading of the LIVEKIT_* settings
+    from core.livekit import LiveKitConfig  # the app's own reading of the LIVEKIT_* settings
     return LiveKitConfig.from_env() is not None and os.environ.get("AGENT_DISABLED") != "1"
 
 

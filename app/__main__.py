@@ -8,9 +8,9 @@ eventlet.monkey_patch()
 
 import sys  # noqa: E402
 
-from app.config import Settings  # noqa: E402
 from app.extensions import socketio  # noqa: E402
 from app.factory import NotMigrated, create_app  # noqa: E402
+from core.settings import Settings  # noqa: E402
 
 
 def main() -> None:

@@ -10,9 +10,9 @@ from sqlalchemy.exc import IntegrityError
 
 from app import validation as v
 from app.auth import TokenError
-from app.db import session_scope
 from app.extensions import services, socketio
-from app.models import Participant, Room, Translation, User, Utterance
+from core.db import session_scope
+from core.models import Participant, Room, Translation, User, Utterance
 from engines.errors import ConfigurationError
 from engines.languages import LANGUAGES, describe, partner, translation_quality
 from engines.translation.apertium import installed_routes

@@ -16,14 +16,14 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
-from agent.bridge_client import sign  # one signature for both sides
 from app import validation as v
-from app.db import session_scope
-from app.expiring import ExpiringKeys
 from app.extensions import services, socketio
-from app.models import Participant
 from app.transcripts import TranscriptIn, handle_transcript
-from workers.fanout import own_room
+from core.db import session_scope
+from core.expiring import ExpiringKeys
+from core.models import Participant
+from core.naming import own_room
+from core.signing import sign  # one signature for both sides
 
 bp = Blueprint("bridge", __name__, url_prefix="/internal")
 

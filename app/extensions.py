@@ -8,8 +8,8 @@ from flask import current_app
 from flask_socketio import SocketIO
 
 from app.auth import Tokens
-from app.config import Settings
-from app.metrics import MetricsStore
+from core.metrics import MetricsStore
+from core.settings import Settings
 from engines.translation import TranslatorRegistry
 
 socketio = SocketIO()
@@ -22,7 +22,7 @@ class Services:
     metrics: MetricsStore
     registry: TranslatorRegistry
     speech: Any = None  # app.speech.SpeechLink, set by the factory
-    livekit: Any = None  # app.livekit.LiveKitService, or None when LiveKit is not configured
+    livekit: Any = None  # core.livekit.LiveKitService, or None when LiveKit is not configured
 
 
 def services() -> Services:

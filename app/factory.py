@@ -8,10 +8,10 @@ from flask import Flask
 
 from app import logs
 from app.auth import Tokens
-from app.config import Settings
 from app.extensions import Services, socketio
-from app.metrics import make_store
 from app.migrate import pending
+from core.metrics import make_store
+from core.settings import Settings
 from engines.translation import TranslatorRegistry
 
 logger = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None, *, async_mode: str | None = Non
     app.extensions["live_translator"] = svc
 
     from app import api, bridge, health, pages, sockets, speech, tts, voice  # noqa: F401  (handlers)
-    from app.livekit import LiveKitConfig, LiveKitService
+    from core.livekit import LiveKitConfig, LiveKitService
     lk_config = LiveKitConfig.from_env()
     svc.livekit = LiveKitService(lk_config) if lk_config else None
     app.register_blueprint(api.bp)
@@ -73,8 +73,8 @@ def _forget_stale_presence(settings: Settings) -> None:
     a previous run that ended without its disconnect handlers, so mark them gone."""
     from sqlalchemy import update
 
-    from app.db import session_scope
-    from app.models import Participant, now_ms
+    from core.db import session_scope
+    from core.models import Participant, now_ms
     with session_scope(settings.database_url) as s:
         s.execute(update(Participant).where(Participant.left_at.is_(None)).values(left_at=now_ms()))
 

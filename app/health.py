@@ -10,9 +10,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
-from app.db import session_scope
 from app.extensions import services
-from app.metrics import StoreCollector
+from core.db import session_scope
+from core.metrics import StoreCollector
 
 bp = Blueprint("health", __name__)
 

@@ -9,7 +9,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine
 
-from app.config import ROOT, Settings
+from core.settings import ROOT, Settings
 
 MIGRATE_HINT = "make migrate   (or: .venv/bin/alembic upgrade head)"
 

@@ -20,11 +20,11 @@ from sqlalchemy import select
 
 from app import validation as v
 from app.auth import TokenError
-from app.db import session_scope
 from app.extensions import Services, services, socketio
-from app.models import Participant, Room, User, now_ms
 from app.transcripts import TranscriptIn, handle_transcript
-from workers.fanout import own_room, user_room
+from core.db import session_scope
+from core.models import Participant, Room, User, now_ms
+from core.naming import own_room, user_room
 
 logger = logging.getLogger(__name__)
 

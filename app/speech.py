@@ -25,7 +25,7 @@ from agent import wire
 from app import validation as v
 from app.extensions import services, socketio
 from app.transcripts import TranscriptIn, handle_transcript
-from workers.fanout import own_room
+from core.naming import own_room
 
 logger = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
-from app.db import session_scope
 from app.extensions import services, socketio
-from app.models import Participant, User, Utterance, now_ms
 from app.validation import BadInput
-from workers.fanout import own_room, user_room
+from core.db import session_scope
+from core.models import Participant, User, Utterance, now_ms
+from core.naming import own_room, user_room
 
 logger = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ from flask import Blueprint, Response
 
 from app import validation as v
 from app.api import _json_body, _require_user, error, tts_engine_name
-from app.db import session_scope
 from app.extensions import services
-from app.models import User
 from app.speech import link
+from core.db import session_scope
+from core.models import User
 
 bp = Blueprint("tts", __name__, url_prefix="/api")
 

@@ -9,11 +9,11 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from app import validation as v
-from app.db import session_scope
-from app.expiring import ExpiringKeys
 from app.extensions import Services, services, socketio
-from app.models import User
 from app.sockets import Client, clients, handler
+from core.db import session_scope
+from core.expiring import ExpiringKeys
+from core.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -214,7 +214,7 @@ def room_emptied(svc: Services, room: str) -> None:
     departure), delete its LiveKit room so the agent and any stale media session go with it."""
     from sqlalchemy import select
 
-    from app.models import Participant
+    from core.models import Participant
     if svc.livekit is None:
         return
     socketio.sleep(float(os.environ.get("LIVEKIT_EMPTY_ROOM_GRACE_S", EMPTY_ROOM_GRACE_S)))

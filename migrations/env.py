@@ -6,8 +6,8 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import create_engine
 
-from app.config import Settings
-from app.models import Base
+from core.models import Base
+from core.settings import Settings
 
 config = context.config
 if config.config_file_name and config.attributes.get("configure_logger", True):

@@ -95,7 +95,7 @@ class LkParticipant:
 
 def service(env: dict[str, str]) -> Any:
     """The app's LiveKit service for a test environment (LIVEKIT_URL / _API_KEY / _API_SECRET)."""
-    from app.livekit import LiveKitConfig, LiveKitService
+    from core.livekit import LiveKitConfig, LiveKitService
     return LiveKitService(LiveKitConfig(env["LIVEKIT_URL"], env["LIVEKIT_API_KEY"],
                                         env["LIVEKIT_API_SECRET"]))
 

@@ -31,11 +31,11 @@ from sqlalchemy import text as sql
 
 from app import migrate, sockets
 from app.auth import SALT
-from app.config import Settings
-from app.db import dispose_all, get_engine
 from app.extensions import socketio
 from app.factory import create_app
-from app.models import Base
+from core.db import dispose_all, get_engine
+from core.models import Base
+from core.settings import Settings
 from engines.languages import LANGUAGES
 
 pytestmark = pytest.mark.unit

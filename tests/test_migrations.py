@@ -10,7 +10,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
 from app.migrate import pending, upgrade
-from app.models import Base
+from core.models import Base
 from tests import support
 from tests.support import Peer, Service, room_with
 

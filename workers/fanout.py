@@ -19,8 +19,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db import session_scope
-from app.models import Delivery, Participant, Translation, User, Utterance, now_ms
+from core.db import session_scope
+from core.models import Delivery, Participant, Translation, User, Utterance, now_ms
+from core.naming import own_room, user_room
 from engines.errors import EngineError
 from workers.runtime import Runtime
 
@@ -38,16 +39,6 @@ class Plan:
     utterance: dict[str, Any]
     groups: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     solo_pending: bool = False
-
-
-def user_room(room_id: str, user_id: str) -> str:
-    """The Socket.IO room of one user's sockets inside one app room."""
-    return f"ru:{room_id}:{user_id}"
-
-
-def own_room(user_id: str) -> str:
-    """The Socket.IO room of all of one user's sockets (for solo results)."""
-    return f"user:{user_id}"
 
 
 def _plan(s: Session, utterance_id: str) -> Plan | None:

@@ -12,8 +12,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from app.config import Settings
-from app.metrics import MetricsStore, make_store
+from core.metrics import MetricsStore, make_store
+from core.settings import Settings
 from engines.translation import TranslatorRegistry
 
 logger = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from agent.client import request_tts
-from workers.fanout import user_room
+from core.naming import user_room
 from workers.runtime import Runtime
 
 logger = logging.getLogger(__name__)
