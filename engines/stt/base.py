@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -78,11 +79,17 @@ class STT(ABC):
 
     def transcribe(self, pcm16: bytes, language: str) -> tuple[str, float]:
         """Decode a whole clip; returns (text, decode milliseconds)."""
+        return self._timed(self._transcribe_impl, pcm16, language)
+
+    def _timed(self, decode: Callable[[bytes, str], str], pcm16: bytes,
+               language: str) -> tuple[str, float]:
+        """Run one decode of a clip: the language checked, failures logged (never the audio or
+        text), the time taken returned with the text."""
         if not self.supports(language):
             raise UnsupportedLanguageError(f"{self.name} cannot recognise {language}", engine=self.name)
         started = time.perf_counter()
         try:
-            text = self._transcribe_impl(pcm16, language)
+            text = decode(pcm16, language)
         except EngineError:
             logger.warning("transcription failed", exc_info=True,
                            extra={"engine": self.name, "language": language,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from engines.errors import ConfigurationError, EngineError, UnsupportedLanguageError
+from engines.errors import ConfigurationError, EngineError
 from engines.languages import LANGUAGE_TABLE, WHISPER_LANGUAGES
 from engines.stt import repetition
 from engines.stt.base import SAMPLE_RATE, STT, SpeechEvent, SpeechStream, STTCapabilities
@@ -172,11 +172,7 @@ class WhisperSTT(STT):
     def transcribe_interim(self, pcm16: bytes, language: str) -> tuple[str, float]:
         """A quick look at an utterance in progress: one fitted-window decode, and nothing shown
         when it looks like a loop or dropped words (the final is checked and redone properly)."""
-        if not self.supports(language):
-            raise UnsupportedLanguageError(f"{self.name} cannot recognise {language}", engine=self.name)
-        started = time.perf_counter()
-        text = self._recognize(pcm16, language, final=False)
-        return text, (time.perf_counter() - started) * 1000
+        return self._timed(lambda pcm, lang: self._recognize(pcm, lang, final=False), pcm16, language)
 
     def _recognize(self, pcm16: bytes, language: str, *, final: bool) -> str:
         import numpy as np

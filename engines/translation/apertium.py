@@ -96,20 +96,20 @@ def shortest_route(graph: dict[str, set[str]], source: str, target: str) -> tupl
     would take more than `MAX_ROUTE_PAIRS` pairs."""
     rank = {c: i for i, c in enumerate(PIVOT_PREFERENCE)}
     prev: dict[str, str] = {source: source}
-    queue = collections.deque([source])
+    queue = collections.deque([(source, 0)])  # (language, pairs taken to reach it)
     while queue:
-        node = queue.popleft()
-        path = [node]
-        while path[-1] != source:
-            path.append(prev[path[-1]])
-        if len(path) > MAX_ROUTE_PAIRS + 1:
-            return None  # breadth first: every route left is as long or longer
+        node, pairs = queue.popleft()
         if node == target:
+            path = [node]
+            while path[-1] != source:
+                path.append(prev[path[-1]])
             return tuple(reversed(path))
+        if pairs == MAX_ROUTE_PAIRS:
+            continue  # breadth first: nothing beyond is short enough
         for nxt in sorted(graph.get(node, ()), key=lambda c: (rank.get(c, 99), c)):
             if nxt not in prev:
                 prev[nxt] = node
-                queue.append(nxt)
+                queue.append((nxt, pairs + 1))
     return None
 
 
