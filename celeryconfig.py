@@ -5,7 +5,9 @@ _redis = os.environ.get("REDIS_URL", "").strip()
 
 broker_url = _redis or "memory://"
 task_always_eager = not _redis
-task_eager_propagates = True
+# Embedded, Celery's apply() runs a task's retries itself; it can only do so when an eager failure
+# is returned as the result rather than raised (workers.tasks checks the result).
+task_eager_propagates = False
 task_ignore_result = True
 result_backend = None
 task_serializer = "json"

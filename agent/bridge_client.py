@@ -37,7 +37,7 @@ class BridgeClient:
 
     def __init__(self, base_url: str, secret: str, outbox: Path, *, agent_id: str,
                  rooms: Callable[[], list[str]], heartbeat_s: float = 2.0,
-                 max_backoff_s: float = 10.0) -> None:
+                 max_backoff_s: float = 10.0, transport: httpx.BaseTransport | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.secret = secret
         self.outbox = outbox
@@ -46,7 +46,7 @@ class BridgeClient:
         self.heartbeat_s = heartbeat_s
         self.max_backoff_s = max_backoff_s
         self._queue: queue.Queue[tuple[str, dict[str, Any], Path | None]] = queue.Queue()
-        self._http = httpx.Client(timeout=httpx.Timeout(5.0, connect=2.0))
+        self._http = httpx.Client(timeout=httpx.Timeout(5.0, connect=2.0), transport=transport)
         self._stop = threading.Event()
         self._beat = threading.Event()
         self._registered = False

@@ -12,88 +12,70 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import queue
 import threading
 import uuid
-from pathlib import Path
 from typing import Any
 
 from agent.bridge_client import BridgeClient
+from agent.speaker import SpeakerStream, event_fields
+from core.settings import Settings
 from engines.errors import EngineError
-from engines.stt.base import STT
+from engines.stt.base import STT, SpeechEvent
 
 logger = logging.getLogger(__name__)
 
 AGENT_NAME = "live-translator"
 TTS_TRACK_PREFIX = "tts-"
 IDLE_LEAVE_S = 30.0  # leave a room that has had no human participant for this long
-_STOP = object()
 
 
 class Speaker:
-    """One human microphone track: a thread feeding a speech stream, events to the bridge."""
+    """One human microphone track: its recognition stream, events to the bridge."""
 
     def __init__(self, stt: STT, bridge: BridgeClient, room_id: str, identity: str, language: str) -> None:
-        self.stt = stt
         self.bridge = bridge
         self.room_id = room_id
         self.identity = identity
-        self.language = language
-        self.inbox: queue.Queue[Any] = queue.Queue()
-        self.thread = threading.Thread(target=self._run, name=f"lk-stt-{identity[:8]}", daemon=True)
-        self.thread.start()
+        self.stream = SpeakerStream(stt, language, key_prefix=self._prefix, deliver=self._send,
+                                    on_error=self._failed, batch_bytes=1280,  # 40 ms: fewer pushes
+                                    name=f"lk-stt-{identity[:8]}").start()
+
+    @property
+    def language(self) -> str:
+        return self.stream.language
 
     def feed(self, pcm: bytes) -> None:
-        self.inbox.put(pcm)
+        self.stream.feed(pcm)
 
     def set_language(self, language: str) -> None:
-        self.inbox.put(("language", language))
+        self.stream.set_language(language)
 
     def close(self) -> None:
-        self.inbox.put(_STOP)
+        self.stream.close()
 
-    def _new_stream(self, language: str) -> Any:
+    def _prefix(self) -> str:
         # A fresh prefix per stream: keys stay unique across agent restarts, stable across retries.
-        prefix = f"lk:{self.room_id}:{self.identity}:{uuid.uuid4().hex[:10]}"
-        return self.stt.stream(language, prefix)
+        return f"lk:{self.room_id}:{self.identity}:{uuid.uuid4().hex[:10]}"
 
-    def _run(self) -> None:
-        stream = self._new_stream(self.language)
-        pending = bytearray()
-        try:
-            while True:
-                item = self.inbox.get()
-                if item is _STOP:
-                    self._send(stream.push(bytes(pending)) + stream.flush())
-                    return
-                if isinstance(item, tuple):
-                    self._send(stream.push(bytes(pending)) + stream.flush())
-                    pending.clear()
-                    self.language = item[1]
-                    stream = self._new_stream(self.language)
-                    continue
-                pending += item
-                if len(pending) >= 1280:  # 40 ms at 16 kHz: fewer, larger pushes
-                    events = stream.push(bytes(pending))
-                    pending.clear()
-                    self._send(events)
-        except EngineError:
-            logger.warning("speech recognition failed for a speaker", exc_info=True,
-                           extra={"room_id": self.room_id, "speaker": self.identity})
+    def _failed(self, exc: EngineError) -> None:
+        logger.warning("speech recognition failed for a speaker", exc_info=exc,
+                       extra={"room_id": self.room_id, "speaker": self.identity})
 
-    def _send(self, events: list[Any]) -> None:
+    def _send(self, events: list[SpeechEvent]) -> None:
+        """The bridge's contract (/internal/transcripts): a final carries its key as the
+        idempotency key, an interim as the utterance key."""
         for e in events:
-            payload: dict[str, Any] = {"kind": e.kind, "speakerId": self.identity, "roomId": self.room_id,
-                                       "text": e.text, "sourceLang": e.language,
-                                       "utteranceKey": e.utterance_key}
+            f = event_fields(e)
+            payload: dict[str, Any] = {"kind": f["kind"], "speakerId": self.identity,
+                                       "roomId": self.room_id, "text": f["text"],
+                                       "sourceLang": f["language"]}
             if e.kind == "final":
-                payload["idempotencyKey"] = e.utterance_key
-                if e.speech_end_at:
-                    payload["speechEndAt"] = e.speech_end_at
-                del payload["utteranceKey"]
+                payload["idempotencyKey"] = f["utteranceKey"]
+                if f["speechEndAt"]:
+                    payload["speechEndAt"] = f["speechEndAt"]
                 self.bridge.final(payload)
             else:
+                payload["utteranceKey"] = f["utteranceKey"]
                 self.bridge.interim(payload)
 
 
@@ -227,22 +209,22 @@ async def entrypoint(ctx: Any) -> None:
         ctx.shutdown("room idle")
 
 
-def build_server(state: AgentState) -> Any:
+def build_server(state: AgentState, settings: Settings) -> Any:
     """The livekit-agents server: explicit dispatch by name, jobs on threads of this process,
     load by rooms served (CPU-based load would refuse rooms while Whisper is busy)."""
     from livekit.agents import AgentServer, JobExecutorType
 
     global _state
     _state = state
-    max_rooms = max(1, int(os.environ.get("AGENT_MAX_ROOMS", "20")))
+    max_rooms = settings.agent_max_rooms
     server = AgentServer(
         job_executor_type=JobExecutorType.THREAD,
         load_fnc=lambda: min(1.0, len(state.serving()) / max_rooms),
         load_threshold=1.0,
         num_idle_processes=1,
         host="127.0.0.1",
-        port=int(os.environ.get("AGENT_HTTP_PORT", "0")),
-        log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+        port=settings.agent_http_port,
+        log_level=settings.log_level,
     )
     server.rtc_session(entrypoint, agent_name=AGENT_NAME)
     if state.bridge is not None:
@@ -251,22 +233,17 @@ def build_server(state: AgentState) -> Any:
     return server
 
 
-def bridge_from_env(state: AgentState) -> BridgeClient:
+def make_bridge(state: AgentState, settings: Settings) -> BridgeClient:
     """The bridge to the app: APP_URL (default the local web process on PORT), the shared secret
-    (BRIDGE_SECRET or var/bridge.key), and an outbox under var/."""
-    from core.settings import Settings
-
-    settings = Settings.from_env()
-    url = os.environ.get("APP_URL") or f"http://127.0.0.1:{settings.port}"
-    outbox = Path(os.environ.get("AGENT_OUTBOX") or settings.var_dir / "agent-outbox")
-    return BridgeClient(url, settings.bridge_secret, outbox, agent_id=uuid.uuid4().hex[:12],
-                        rooms=state.serving)
+    (BRIDGE_SECRET or var/bridge.key), and an outbox (AGENT_OUTBOX, default under var/)."""
+    return BridgeClient(settings.app_url, settings.bridge_secret, settings.agent_outbox,
+                        agent_id=uuid.uuid4().hex[:12], rooms=state.serving)
 
 
-def run(stt: STT) -> None:
+def run(stt: STT, settings: Settings) -> None:
     """Run the agent until the process ends (LIVEKIT_URL, LIVEKIT_API_KEY/SECRET from the env)."""
     state = AgentState(stt)
-    state.bridge = bridge_from_env(state)
+    state.bridge = make_bridge(state, settings)
     state.bridge.start()
-    server = build_server(state)
+    server = build_server(state, settings)
     asyncio.run(server.run(devmode=False))

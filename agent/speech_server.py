@@ -11,31 +11,19 @@ import argparse
 import json
 import logging
 import os
-import queue
 import signal
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
-from agent import wire
+from agent.speaker import SpeakerStream, event_fields
+from core import speech as wire
+from core.settings import Settings
 from engines.errors import ConfigurationError, EngineError, UnsupportedLanguageError
-from engines.languages import LANGUAGES
-from engines.stt.base import STT
+from engines.stt.base import STT, SpeechEvent
 
 logger = logging.getLogger(__name__)
-STOP = object()
-
-
-@dataclass
-class Session:
-    """One speaker's audio session and the thread that recognises it."""
-
-    session_id: str
-    language: str
-    rate: int
-    inbox: queue.Queue[Any] = field(default_factory=queue.Queue)
 
 
 class Connection:
@@ -45,7 +33,7 @@ class Connection:
         self.sock = sock
         self.stt = stt
         self.voices = voices
-        self.sessions: dict[str, Session] = {}
+        self.sessions: dict[str, SpeakerStream] = {}
         self._send_lock = threading.Lock()
 
     def send(self, obj: dict[str, Any]) -> None:
@@ -66,25 +54,27 @@ class Connection:
                     sid = body[:wire.SESSION_ID_LEN].decode("ascii", "replace")
                     session = self.sessions.get(sid)
                     if session is not None:
-                        session.inbox.put(body[wire.SESSION_ID_LEN:])
+                        session.feed(body[wire.SESSION_ID_LEN:])
                 elif kind == "J":
                     self._control(json.loads(body))
         except (OSError, ValueError):
             logger.warning("app connection failed", exc_info=True)
         finally:
             for session in list(self.sessions.values()):
-                session.inbox.put(STOP)
+                session.close()
             self.sock.close()
 
     def _control(self, msg: dict[str, Any]) -> None:
         op, sid = msg.get("op"), str(msg.get("session", ""))
         if op == "start" and sid not in self.sessions and len(sid) == wire.SESSION_ID_LEN:
-            session = Session(sid, str(msg["language"]), int(msg["rate"]))
-            self.sessions[sid] = session
-            threading.Thread(target=self._run, args=(session,), name=f"stt-{sid[:8]}",
-                             daemon=True).start()
+            self.sessions[sid] = session = SpeakerStream(
+                self.stt, str(msg["language"]), rate=int(msg["rate"]), key_prefix=lambda: sid,
+                deliver=lambda events: self._results(sid, events),
+                on_error=lambda exc: self._failed(sid, exc), on_end=lambda: self._ended(sid),
+                name=f"stt-{sid[:8]}")
+            session.start()
         elif op == "stop" and sid in self.sessions:
-            self.sessions[sid].inbox.put(STOP)
+            self.sessions[sid].close()
         elif op == "ping":
             self.send({"type": "pong", "status": self.stt.status()})
         elif op == "tts" and self.voices is not None:
@@ -108,57 +98,33 @@ class Connection:
                    "durationMs": round(out.duration_ms, 1), "engine": out.engine, "voice": out.voice,
                    "elapsedMs": round(out.elapsed_ms, 1)})
 
-    def _run(self, session: Session) -> None:
-        """Resample, recognise, and report until the session stops; then flush the last final."""
-        import numpy as np
-        import soxr
-        resampler = None
-        if session.rate != 16000:
-            resampler = soxr.ResampleStream(session.rate, 16000, 1, dtype="int16", quality="HQ")
-        try:
-            if not self.stt.supports(session.language):
-                raise UnsupportedLanguageError(
-                    f"speech recognition does not know {LANGUAGES.get(session.language, session.language)}: "
-                    "type instead", engine=self.stt.name)
-            stream = self.stt.stream(session.language, session.session_id)
-            while True:
-                item = session.inbox.get()
-                if item is STOP:
-                    if resampler is not None:
-                        tail = resampler.resample_chunk(np.zeros(0, dtype=np.int16), last=True)
-                        self._emit(session, stream.push(tail.tobytes()))
-                    self._emit(session, stream.flush())
-                    break
-                pcm = item
-                if resampler is not None:
-                    pcm = resampler.resample_chunk(np.frombuffer(item, dtype=np.int16)).tobytes()
-                self._emit(session, stream.push(pcm))
-        except UnsupportedLanguageError as exc:  # our own words, safe to show the speaker
-            self.send({"type": "error", "session": session.session_id, "code": "unsupported_language",
-                       "message": str(exc)})
-        except EngineError as exc:
-            logger.warning("speech session failed", exc_info=True, extra={"session": session.session_id})
-            self.send({"type": "error", "session": session.session_id, "message": str(exc)})
-        finally:
-            self.sessions.pop(session.session_id, None)
-            self.send({"type": "ended", "session": session.session_id})
-
-    def _emit(self, session: Session, events: list[Any]) -> None:
+    def _results(self, sid: str, events: list[SpeechEvent]) -> None:
         for e in events:
-            self.send({"type": e.kind, "session": session.session_id, "text": e.text,
-                       "language": e.language, "utteranceKey": e.utterance_key,
-                       "startMs": e.start_ms, "endMs": e.end_ms, "decodeMs": round(e.decode_ms, 1),
-                       "speechEndAt": e.speech_end_at, "sentAt": time.time() * 1000})
+            fields = event_fields(e)
+            self.send({"type": fields.pop("kind"), "session": sid, **fields,
+                       "sentAt": time.time() * 1000})
+
+    def _failed(self, sid: str, exc: EngineError) -> None:
+        if isinstance(exc, UnsupportedLanguageError):  # our own words, safe to show the speaker
+            self.send({"type": "error", "session": sid, "code": "unsupported_language",
+                       "message": str(exc)})
+            return
+        logger.warning("speech session failed", exc_info=exc, extra={"session": sid})
+        self.send({"type": "error", "session": sid, "message": str(exc)})
+
+    def _ended(self, sid: str) -> None:
+        self.sessions.pop(sid, None)
+        self.send({"type": "ended", "session": sid})
 
 
 class Voices:
     """Speech synthesis in the speech process: registry by name plus the shared cache."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Settings) -> None:
         from engines.tts.cache import TTSCache
         from engines.tts.registry import TTSRegistry
-        self.registry = TTSRegistry(default=os.environ.get("TTS_ENGINE", "local"))
-        self.cache = TTSCache(int(os.environ.get("TTS_CACHE_BYTES", str(64 * 1024 * 1024))))
+        self.registry = TTSRegistry(default=settings.tts_engine)
+        self.cache = TTSCache(settings.tts_cache_bytes)
 
     def speak(self, text: str, language: str, voice: Any, engine: str) -> Any:
         name = engine or self.registry.default
@@ -172,10 +138,10 @@ class Voices:
         return out
 
 
-def make_stt() -> STT:
+def make_stt(settings: Settings) -> STT:
     """The configured engine (STT_ENGINE, "local" by default), with the local one behind it."""
     from engines.stt.registry import STTRegistry
-    return STTRegistry(default=os.environ.get("STT_ENGINE", "local")).get()
+    return STTRegistry(default=settings.stt_engine).get()
 
 
 def serve(path: str, stt: STT, voices: Voices | None = None) -> None:
@@ -200,21 +166,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--socket", required=True, help="Unix socket path to listen on")
     args = parser.parse_args()
-    from dotenv import load_dotenv
-
-    from core.settings import ROOT
-    load_dotenv(ROOT / ".env", override=False)  # when run on its own (Procfile `agent`)
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
+    settings = Settings.from_env()  # reads .env too, when run on its own (Procfile `agent`)
+    logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per bridge post otherwise
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     if os.environ.get("LT_DIE_WITH_PARENT") == "1":
         import ctypes
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    voices = Voices()
+    voices = Voices(settings)
     voices.registry.provider(voices.registry.default)  # load piper before the first request
-    stt = make_stt()
-    if not livekit_configured():
+    stt = make_stt(settings)
+    if not livekit_configured(settings):
         serve(args.socket, stt, voices)
         return
     # With LiveKit, this process is also the media agent: the Unix socket on a thread, the
@@ -222,12 +185,12 @@ def main() -> None:
     threading.Thread(target=serve, args=(args.socket, stt, voices), name="speech-socket",
                      daemon=True).start()
     from agent import livekit_agent
-    livekit_agent.run(stt)
+    livekit_agent.run(stt, settings)
 
 
-def livekit_configured() -> bool:
-    from core.livekit import LiveKitConfig  # the app's own reading of the LIVEKIT_* settings
-    return LiveKitConfig.from_env() is not None and os.environ.get("AGENT_DISABLED") != "1"
+def livekit_configured(settings: Settings) -> bool:
+    from core.livekit import LiveKitConfig  # the one reading of the LIVEKIT_* settings
+    return LiveKitConfig.from_env() is not None and settings.agent_enabled
 
 
 if __name__ == "__main__":

@@ -10,28 +10,19 @@ from sqlalchemy.exc import IntegrityError
 
 from app import validation as v
 from app.auth import TokenError
+from app.errors import error_response
 from app.extensions import services, socketio
 from core.db import session_scope
 from core.models import Participant, Room, Translation, User, Utterance
 from engines.errors import ConfigurationError
 from engines.languages import LANGUAGES, describe, partner, translation_quality
-from engines.translation.apertium import installed_routes
+from engines.translation.routes import installed_routes
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 # No 0/O, 1/I/L: codes are read aloud and typed on phones.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 6
-
-
-def error(code: str, message: str, status: int) -> tuple[Response, int]:
-    return jsonify({"error": {"code": code, "message": message}}), status
-
-
-@bp.errorhandler(v.BadInput)
-def _bad_input(exc: v.BadInput) -> tuple[Response, int]:
-    services().metrics.inc("errors", f"bad_input:{request.endpoint}")
-    return error(exc.code, exc.message, exc.status)
 
 
 def _json_body() -> dict[str, Any]:
@@ -121,7 +112,7 @@ def patch_me() -> Response:
                 p.language = changes["language"]
         out = jsonify({"user": user.public(), "preferences": user.preferences()})
     if "language" in changes and services().livekit is not None:
-        from app.voice import language_changed
+        from app.agents import language_changed
         socketio.start_background_task(language_changed, services(), uid, str(changes["language"]))
     return out
 
@@ -156,7 +147,7 @@ def create_room() -> tuple[Response, int]:
                 return jsonify({"roomId": room.id, "code": room.code}), 201
         except IntegrityError:
             continue  # code taken: draw again
-    return error("busy", "could not allocate a room code; try again", 503)
+    return error_response("busy", "could not allocate a room code; try again", 503)
 
 
 @bp.get("/languages")

@@ -11,18 +11,15 @@ from __future__ import annotations
 import hmac
 import json
 import time
-from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
-from sqlalchemy import select
 
+from app import agents
 from app import validation as v
+from app.errors import error_response
 from app.extensions import services, socketio
-from app.transcripts import TranscriptIn, handle_transcript
-from core.db import session_scope
+from app.transcripts import TranscriptIn, handle_transcript, publish_interim
 from core.expiring import ExpiringKeys
-from core.models import Participant
-from core.naming import own_room
 from core.signing import sign  # one signature for both sides
 
 bp = Blueprint("bridge", __name__, url_prefix="/internal")
@@ -36,7 +33,7 @@ _seen: ExpiringKeys | None = None  # signatures accepted within the window
 
 def _refuse(code: str, message: str, status: int) -> tuple[Response, int]:
     services().metrics.inc("errors", f"bridge:{code}")
-    return jsonify({"error": {"code": code, "message": message}}), status
+    return error_response(code, message, status)
 
 
 def _verified() -> bytes | tuple[Response, int]:
@@ -48,7 +45,9 @@ def _verified() -> bytes | tuple[Response, int]:
         return _refuse("too_large", f"the body is over {MAX_BODY} bytes", 413)
     ts = request.headers.get("X-LT-Timestamp", "")
     given = request.headers.get("X-LT-Signature", "")
-    if not hmac.compare_digest(sign(svc.settings.bridge_secret, ts, body), given):
+    # Compared as bytes: compare_digest refuses str with non-ASCII characters (a 500, not a 401).
+    expected = sign(svc.settings.bridge_secret, ts, body).encode()
+    if not hmac.compare_digest(expected, given.encode("utf-8", "surrogatepass")):
         return _refuse("bad_signature", "the signature does not match", 401)
     try:
         age = abs(time.time() - float(ts))
@@ -77,7 +76,7 @@ def transcripts() -> tuple[Response, int]:
 @bp.post("/agent-heartbeat")
 def agent_heartbeat() -> tuple[Response, int]:
     """The agent's list of rooms it serves, every couple of seconds; a voice room missing from
-    every fresh heartbeat gets the agent dispatched again (app.voice.AgentWatch)."""
+    every fresh heartbeat gets the agent dispatched again (app.agents)."""
     body = _verified()
     if not isinstance(body, bytes):
         return body
@@ -94,10 +93,9 @@ def agent_heartbeat() -> tuple[Response, int]:
         return _refuse("bad_json", "the body must be JSON", 400)
     except v.BadInput as exc:
         return _refuse(exc.code, exc.message, exc.status)
-    from app import voice
-    voice.presence().beat(agent, rooms)
+    agents.presence().beat(agent, rooms)
     if registered:  # a new agent worker: rooms waiting for one need not wait for the retry
-        socketio.start_background_task(voice.ensure_agents, services(), at_once=True)
+        socketio.start_background_task(agents.ensure_agents, services(), at_once=True)
     return jsonify({"ok": True}), 200
 
 
@@ -117,7 +115,9 @@ def _accept(body: bytes) -> tuple[Response, int]:
     lang = str(v.language(data, "sourceLang"))
     solo = v.language(data, "soloTargetLang", required=False)
     if kind == "interim":
-        return _interim(data, speaker, room, text, lang)
+        key = v.text(data, "utteranceKey", max_len=100, required=False, single_line=True)
+        publish_interim(speaker, room, text, lang, key or "")
+        return jsonify({"ok": True}), 202
     key = v.text(data, "idempotencyKey", max_len=100, single_line=True)
     out = handle_transcript(TranscriptIn(
         speaker_id=speaker, text=text, source_lang=lang, room_id=room,
@@ -125,17 +125,3 @@ def _accept(body: bytes) -> tuple[Response, int]:
         idempotency_key=f"agent:{key}", speech_end_at=v.number(data, "speechEndAt", lo=0, hi=1e14)))
     return jsonify({"utteranceId": out["id"], "duplicate": out["duplicate"]}), 202
 
-
-def _interim(data: dict[str, Any], speaker: str, room: str | None, text: str,
-             lang: str) -> tuple[Response, int]:
-    if room is not None:
-        with session_scope(services().settings.database_url) as s:
-            if s.scalars(select(Participant.id).where(
-                    Participant.room_id == room, Participant.user_id == speaker,
-                    Participant.left_at.is_(None))).first() is None:
-                raise v.BadInput("not_in_room", "the speaker is not in that room", 403)
-    key = v.text(data, "utteranceKey", max_len=100, required=False, single_line=True)
-    socketio.emit("interim-transcript", {"speakerId": speaker, "text": text, "sourceLang": lang,
-                                         "utteranceKey": key or ""},
-                  to=f"room:{room}" if room else own_room(speaker))
-    return jsonify({"ok": True}), 202

@@ -8,20 +8,18 @@ from flask import current_app
 from flask_socketio import SocketIO
 
 from app.auth import Tokens
-from core.metrics import MetricsStore
-from core.settings import Settings
-from engines.translation import TranslatorRegistry
+from core.runtime import Runtime
 
 socketio = SocketIO()
 
 
 @dataclass
-class Services:
-    settings: Settings
+class Services(Runtime):
+    """The web process's Runtime (settings, translator registry, metrics, emitter: the Socket.IO
+    server) and what only the web has."""
+
     tokens: Tokens
-    metrics: MetricsStore
-    registry: TranslatorRegistry
-    speech: Any = None  # app.speech.SpeechLink, set by the factory
+    speech: Any = None  # app.speech_link.SpeechLink, set by the factory
     livekit: Any = None  # core.livekit.LiveKitService, or None when LiveKit is not configured
 
 

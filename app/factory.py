@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from flask import Flask
 
@@ -10,6 +9,7 @@ from app import logs
 from app.auth import Tokens
 from app.extensions import Services, socketio
 from app.migrate import pending
+from core import runtime
 from core.metrics import make_store
 from core.settings import Settings
 from engines.translation import TranslatorRegistry
@@ -34,33 +34,30 @@ def create_app(settings: Settings | None = None, *, async_mode: str | None = Non
     app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=64 * 1024,
                       JSON_SORT_KEYS=False)
     registry = TranslatorRegistry(default=settings.translation_engine)
-    svc = Services(settings=settings, tokens=Tokens(settings.secret_key, settings.token_ttl_s),
-                   metrics=make_store(settings.redis_url), registry=registry)
+    svc = Services(settings=settings, registry=registry, metrics=make_store(settings.redis_url),
+                   emitter=socketio, tokens=Tokens(settings.secret_key, settings.token_ttl_s))
     app.extensions["live_translator"] = svc
 
-    from app import api, bridge, health, pages, sockets, speech, tts, voice  # noqa: F401  (handlers)
+    from app import agents, api, bridge, errors, health, livekit_webhook, pages, speech_link, tts
+    from app.events import audio, rooms, text, voice  # noqa: F401  (they register their handlers)
     from core.livekit import LiveKitConfig, LiveKitService
     lk_config = LiveKitConfig.from_env()
     svc.livekit = LiveKitService(lk_config) if lk_config else None
-    app.register_blueprint(api.bp)
-    app.register_blueprint(bridge.bp)
-    app.register_blueprint(voice.bp)
-    app.register_blueprint(tts.bp)
-    app.register_blueprint(health.bp)
-    app.register_blueprint(pages.bp)
-    _register_errors(app)
+    for blueprint in (api.bp, bridge.bp, livekit_webhook.bp, tts.bp, health.bp, pages.bp):
+        app.register_blueprint(blueprint)
+    errors.install(app, lambda label: svc.metrics.inc("errors", label))
 
     socketio.init_app(app, async_mode=async_mode, message_queue=settings.redis_url or None,
                       cors_allowed_origins=settings.cors_origins or None,
                       max_http_buffer_size=1_000_000, ping_interval=10, ping_timeout=10)
-    svc.speech = speech.register(app, settings.var_dir, autostart=start_engines)
+    svc.speech = speech_link.start_link(app, settings, autostart=start_engines)
     if svc.livekit is not None:
-        socketio.start_background_task(voice.watch_agents, svc)
-    from workers.celery_app import celery_init_app
-    celery_init_app(app)
+        socketio.start_background_task(agents.watch_agents, svc)
+    from workers import tasks
+    app.extensions["celery"] = tasks.celery
+    # Tasks this process runs (all of them when embedded) share its engines and Socket.IO server.
+    runtime.configure(svc)
     if not settings.distributed:
-        from workers.runtime import Runtime, configure
-        configure(Runtime(settings, registry, svc.metrics, socketio))
         _forget_stale_presence(settings)
         if start_engines:
             socketio.start_background_task(_start_engine, registry)
@@ -84,19 +81,3 @@ def _start_engine(registry: TranslatorRegistry) -> None:
         registry.provider(registry.default)
     except Exception:
         logger.exception("the default translation engine did not start")
-
-
-def _register_errors(app: Flask) -> None:
-    from flask import jsonify
-
-    @app.errorhandler(413)
-    def too_large(_: Any) -> Any:
-        return jsonify({"error": {"code": "too_large", "message": "the body is over 64 KiB"}}), 413
-
-    @app.errorhandler(404)
-    def not_found(_: Any) -> Any:
-        return jsonify({"error": {"code": "not_found", "message": "no such resource"}}), 404
-
-    @app.errorhandler(405)
-    def bad_method(_: Any) -> Any:
-        return jsonify({"error": {"code": "method_not_allowed", "message": "method not allowed"}}), 405

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from app.extensions import services
 from core.db import session_scope
 from core.metrics import StoreCollector
+from core.naming import WORKER_HEARTBEAT_KEY as HEARTBEAT_KEY
 
 bp = Blueprint("health", __name__)
 
@@ -27,7 +28,6 @@ def app_version() -> str:
 def _workers(redis_url: str) -> tuple[bool, list[dict[str, Any]]]:
     import redis
 
-    from workers.runtime import HEARTBEAT_KEY
     r = redis.Redis.from_url(redis_url, socket_timeout=1, decode_responses=True)
     try:
         keys = sorted(r.scan_iter(HEARTBEAT_KEY + "*"))
@@ -61,8 +61,9 @@ def health() -> tuple[Response, int]:
     if svc.speech is not None:
         out["engines"]["speech"] = svc.speech.status()
     if svc.livekit is not None:
-        from app.voice import presence, voice_sessions
-        out["livekit"] = {"url": svc.livekit.config.url, "voiceRooms": len(set(voice_sessions.values())),
+        from app.agents import presence
+        from app.clients import clients
+        out["livekit"] = {"url": svc.livekit.config.url, "voiceRooms": len(clients.voice_rooms()),
                           "agentLastSeenS": presence(svc).last_seen_s()}
     default = out["engines"]["translation"].get(svc.registry.default, {})
     engine_ok = bool(default.get("running"))
@@ -72,7 +73,7 @@ def health() -> tuple[Response, int]:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    from app.sockets import connected_count
+    from app.clients import clients
     reg = CollectorRegistry()
-    reg.register(StoreCollector(services().metrics, {"connected_clients": connected_count}))
+    reg.register(StoreCollector(services().metrics, {"connected_clients": lambda: len(clients)}))
     return Response(generate_latest(reg), mimetype=CONTENT_TYPE_LATEST)

@@ -8,12 +8,16 @@ import logging
 import sys
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+# Celery's task records carry the task's arguments in `data`; a tts_audio task's are the text.
+_TASK_ARGS = ("args", "kwargs")
 
 
 class KeyValueFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        extras = {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
+        extras = {k: ({dk: dv for dk, dv in v.items() if dk not in _TASK_ARGS}
+                      if k == "data" and isinstance(v, dict) else v)
+                  for k, v in record.__dict__.items() if k not in _STANDARD}
         if extras:
             line += " " + " ".join(f"{k}={v!r}" for k, v in sorted(extras.items()))
         return line

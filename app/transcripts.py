@@ -1,7 +1,9 @@
-"""handle_transcript(): the one entry for every final transcript, typed or spoken.
+"""handle_transcript(): the one entry for every final transcript, typed or spoken; and
+publish_interim(), the one place an `interim-transcript` is sent from.
 
-It persists the utterance, echoes `recognized-speech` to the speaker and enqueues the fan-out. The
-Socket.IO `speech-transcript` handler and (later) the agent bridge both call it.
+handle_transcript persists the utterance, echoes `recognized-speech` to the speaker and enqueues
+the fan-out. The Socket.IO `speech-transcript` handler, the speech link (Socket.IO audio) and the
+agent bridge (LiveKit) all call it.
 """
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ from app.extensions import services, socketio
 from app.validation import BadInput
 from core.db import session_scope
 from core.models import Participant, User, Utterance, now_ms
-from core.naming import own_room, user_room
+from core.naming import room_channel, speaker_channel
+from workers.tasks import enqueue_fanout
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +60,7 @@ def handle_transcript(t: TranscriptIn) -> dict[str, object]:
                                   "receivedAt": u.received_at, "duplicate": duplicate}
     if not duplicate:
         svc.metrics.inc("utterances", u.engine)
-        to = user_room(u.room_id, u.speaker_id) if u.room_id else own_room(u.speaker_id)
-        socketio.emit("recognized-speech", payload, to=to)
+        socketio.emit("recognized-speech", payload, to=speaker_channel(u.speaker_id, u.room_id))
     enqueue_fanout(u.id)
     logger.info("transcript accepted", extra={"utterance_id": u.id, "room_id": u.room_id,
                                               "chars": len(u.text), "duplicate": duplicate})
@@ -95,37 +97,16 @@ def _store(url: str, t: TranscriptIn) -> tuple[Utterance, bool, str]:
         return u, False, speaker.display_name
 
 
-def enqueue_fanout(utterance_id: str) -> None:
-    """Distributed: a Celery message. Embedded: the same task, run eagerly in a green thread so
-    the Socket.IO handler returns at once."""
-    from workers.tasks import fanout
-    enqueued = now_ms()
-    if services().settings.distributed:
-        fanout.delay(utterance_id, enqueued)
-    else:
-        socketio.start_background_task(_run_eager, utterance_id, enqueued)
-
-
-def _run_eager(utterance_id: str, enqueued: float) -> None:
-    """Embedded: Celery's eager apply() does not run retries, so this loop does, with the
-    task's own back-off and its retry count (so the last attempt reports failures)."""
-    from celery.exceptions import Retry
-
-    from workers.runtime import runtime
-    from workers.tasks import MAX_RETRIES, fanout
-    attempt = 0
-    while True:
-        try:
-            fanout.apply(args=(utterance_id, enqueued), retries=attempt, throw=True)
-            return
-        except Retry:
-            attempt += 1  # the task already slept its back-off (eager)
-            if attempt <= MAX_RETRIES + 60:
-                continue
-            runtime().metrics.inc("errors", "fanout")
-            logger.error("embedded fan-out gave up", extra={"utterance_id": utterance_id})
-            return
-        except Exception:
-            runtime().metrics.inc("errors", "fanout")
-            logger.exception("embedded fan-out failed", extra={"utterance_id": utterance_id})
-            return
+def publish_interim(speaker_id: str, room_id: str | None, text: str, language: str,
+                    utterance_key: str) -> None:
+    """Send a partial transcript to the room (solo: to the speaker's own sockets). Only a current
+    participant's reach the room: BadInput `not_in_room` otherwise."""
+    if room_id is not None:
+        with session_scope(services().settings.database_url) as s:
+            if s.scalars(select(Participant.id).where(
+                    Participant.room_id == room_id, Participant.user_id == speaker_id,
+                    Participant.left_at.is_(None))).first() is None:
+                raise BadInput("not_in_room", "the speaker is not in that room", 403)
+    socketio.emit("interim-transcript", {"speakerId": speaker_id, "text": text,
+                                         "sourceLang": language, "utteranceKey": utterance_key},
+                  to=room_channel(room_id) if room_id else speaker_channel(speaker_id, None))

@@ -9,11 +9,12 @@ from collections import defaultdict, deque
 from flask import Blueprint, Response
 
 from app import validation as v
-from app.api import _json_body, _require_user, error, tts_engine_name
+from app.api import _json_body, _require_user, tts_engine_name
+from app.errors import error_response
 from app.extensions import services
-from app.speech import link
 from core.db import session_scope
 from core.models import User
+from core.naming import tts_audio_dir
 
 bp = Blueprint("tts", __name__, url_prefix="/api")
 
@@ -37,22 +38,15 @@ def _allow(user_id: str) -> float:
         return 0.0
 
 
-@bp.errorhandler(v.BadInput)
-def _bad_input(exc: v.BadInput) -> tuple[Response, int]:
-    services().metrics.inc("errors", "bad_input:tts")
-    return error(exc.code, exc.message, exc.status)
-
-
 @bp.get("/tts/audio/<key>.wav")
 def audio(key: str) -> Response:
     """Synthesized speech for `tts-audio` messages; the name is a hash of engine, voice, language
     and text, so it cannot be guessed without the text."""
     from flask import send_from_directory
 
-    from workers.tts import audio_dir
     if len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
         raise v.BadInput("not_found", "no such audio", 404)
-    return send_from_directory(audio_dir(services().settings.var_dir), f"{key}.wav",
+    return send_from_directory(tts_audio_dir(services().settings.var_dir), f"{key}.wav",
                                mimetype="audio/wav", max_age=86400)
 
 
@@ -70,17 +64,17 @@ def synthesize() -> Response | tuple[Response, int]:
         engine = tts_engine_name(v.text(data, "engine", max_len=32, single_line=True))
     wait = _allow(uid)
     if wait:
-        resp, status = error("rate_limited", "too many speech requests; try again shortly", 429)
+        resp, status = error_response("rate_limited", "too many speech requests; try again shortly", 429)
         resp.headers["Retry-After"] = str(int(wait) + 1)
         return resp, status
     if engine is None:
         with session_scope(services().settings.database_url) as s:
             user = s.get(User, uid)
             engine = user.tts_engine if user else "local"
-    reply = link().synthesize(text, language, voice, str(engine))
+    reply = services().speech.synthesize(text, language, voice, str(engine))
     if not reply.get("ok"):
         status = 400 if reply.get("code") in ("unsupported_language", "unknown_engine") else 502
-        return error(str(reply.get("code")), str(reply.get("message", ""))[:300], status)
+        return error_response(str(reply.get("code")), str(reply.get("message", ""))[:300], status)
     resp = Response(base64.b64decode(reply["wav"]), mimetype="audio/wav")
     resp.headers["X-Duration-Ms"] = str(reply["durationMs"])
     resp.headers["X-TTS-Engine"] = f"{reply['engine']}:{reply['voice']}"

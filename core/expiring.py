@@ -1,17 +1,24 @@
 """Keys that expire: in Redis when distributed (every web process shares them), in memory
-otherwise. Used for replay protection on the bridge and for the agent's presence."""
+otherwise (a cachetools TLRUCache: each key its own time to live, at most MAX_KEYS kept). Used for
+replay protection on the bridge and for the agent's presence."""
 from __future__ import annotations
 
 import threading
 import time
 from typing import Any
 
+from cachetools import TLRUCache
+
+MAX_KEYS = 100_000
+
 
 class ExpiringKeys:
     def __init__(self, redis_url: str, prefix: str) -> None:
         self.prefix = prefix
-        self._mem: dict[str, tuple[str, float]] = {}
-        self._lock = threading.Lock()
+        # value → (value, ttl seconds); it expires ttl seconds after it was set
+        self._mem: TLRUCache[str, tuple[str, float]] = TLRUCache(
+            MAX_KEYS, ttu=lambda _key, item, now: now + item[1], timer=time.monotonic)
+        self._lock = threading.Lock()  # cachetools caches are not thread-safe
         self._redis: Any = None
         if redis_url:
             import redis
@@ -21,13 +28,10 @@ class ExpiringKeys:
         """Set `key` for `ttl_s` seconds; with `only_new`, only if absent. True if it was set."""
         if self._redis is not None:
             return bool(self._redis.set(self.prefix + key, value, px=int(ttl_s * 1000), nx=only_new))
-        now = time.monotonic()
         with self._lock:
-            for k in [k for k, (_, until) in self._mem.items() if until <= now]:
-                del self._mem[k]
             if only_new and key in self._mem:
                 return False
-            self._mem[key] = (value, now + ttl_s)
+            self._mem[key] = (value, ttl_s)
             return True
 
     def put_many(self, keys: list[str], ttl_s: float, value: str) -> None:
@@ -45,8 +49,8 @@ class ExpiringKeys:
             value = self._redis.get(self.prefix + key)
             return None if value is None else str(value)
         with self._lock:
-            value, until = self._mem.get(key, ("", 0.0))
-            return value if until > time.monotonic() else None
+            item = self._mem.get(key)
+            return None if item is None else item[0]
 
     def delete(self, key: str) -> None:
         if self._redis is not None:

@@ -1,5 +1,15 @@
-"""Socket.IO channel names, shared by whoever emits to a user (web process, fan-out worker)."""
+"""Socket.IO channel and Redis key names, shared by whoever emits to a user or reads a key (web
+process, fan-out worker)."""
 from __future__ import annotations
+
+from pathlib import Path
+
+WORKER_HEARTBEAT_KEY = "lt:health:worker:"  # + worker name: its engine state, for /health
+
+
+def room_channel(room_id: str) -> str:
+    """The Socket.IO room of every socket in one app room."""
+    return f"room:{room_id}"
 
 
 def user_room(room_id: str, user_id: str) -> str:
@@ -10,3 +20,14 @@ def user_room(room_id: str, user_id: str) -> str:
 def own_room(user_id: str) -> str:
     """The Socket.IO room of all of one user's sockets (for solo results)."""
     return f"user:{user_id}"
+
+
+def speaker_channel(speaker_id: str, room_id: str | None) -> str:
+    """Where a speaker's own echo and errors go: their sockets in that room, or (solo) all of
+    their sockets."""
+    return user_room(room_id, speaker_id) if room_id else own_room(speaker_id)
+
+
+def tts_audio_dir(var_dir: Path) -> Path:
+    """Where synthesized speech is kept, one file per (engine, voice, language, text) hash."""
+    return var_dir / "tts"

@@ -21,6 +21,16 @@ def _int(name: str, default: int) -> int:
         raise SystemExit(f"setting {name} must be a whole number, got {raw!r}") from None
 
 
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SystemExit(f"setting {name} must be a number, got {raw!r}") from None
+
+
 def _secret(var_dir: Path, env: str = "SECRET_KEY", filename: str = "secret.key") -> str:
     """The secret in `env`, or one generated once and kept in var/ so it survives a restart (and
     processes of this machine that share var/ share it)."""
@@ -36,7 +46,8 @@ def _secret(var_dir: Path, env: str = "SECRET_KEY", filename: str = "secret.key"
 
 @dataclass
 class Settings:
-    """Everything the app and workers read from the environment."""
+    """Everything the app, workers and agent read from the environment (the engines read their
+    own tuning, STT_*/WHISPER_*/APERTIUM_*, since they import nothing of ours)."""
 
     host: str = "127.0.0.1"
     port: int = 5000
@@ -51,6 +62,25 @@ class Settings:
     cors_origins: list[str] = field(default_factory=list)
     log_level: str = "INFO"
     var_dir: Path = ROOT / "var"
+    # The speech process: its socket, whether the web process starts it (no SPEECH_SOCKET set),
+    # whether at once, and its engines.
+    speech_socket: str = str(ROOT / "var" / "speech.sock")
+    speech_managed: bool = True
+    speech_autostart: bool = True
+    stt_engine: str = "local"
+    tts_engine: str = "local"
+    tts_cache_bytes: int = 64 * 1024 * 1024
+    # Rooms and voice: how long a dropped connection stays a participant, and an empty room keeps
+    # its LiveKit room.
+    disconnect_grace_s: float = 15.0
+    empty_room_grace_s: float = 30.0
+    fanout_lock_ttl_ms: int = 15000
+    # The LiveKit agent inside the speech process.
+    agent_enabled: bool = True
+    agent_max_rooms: int = 20
+    agent_http_port: int = 0
+    app_url: str = ""
+    agent_outbox: Path = ROOT / "var" / "agent-outbox"
 
     @property
     def distributed(self) -> bool:
@@ -75,4 +105,18 @@ class Settings:
             cors_origins=[o for o in os.environ.get("CORS_ORIGINS", "").split(",") if o.strip()],
             log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
             var_dir=var_dir,
+            speech_socket=os.environ.get("SPEECH_SOCKET") or str(var_dir / "speech.sock"),
+            speech_managed=not os.environ.get("SPEECH_SOCKET"),
+            speech_autostart=os.environ.get("SPEECH_AUTOSTART", "1") == "1",
+            stt_engine=os.environ.get("STT_ENGINE", "local"),
+            tts_engine=os.environ.get("TTS_ENGINE", "local"),
+            tts_cache_bytes=_int("TTS_CACHE_BYTES", 64 * 1024 * 1024),
+            disconnect_grace_s=_float("DISCONNECT_GRACE_S", 15.0),
+            empty_room_grace_s=_float("LIVEKIT_EMPTY_ROOM_GRACE_S", 30.0),
+            fanout_lock_ttl_ms=_int("FANOUT_LOCK_TTL_MS", 15000),
+            agent_enabled=os.environ.get("AGENT_DISABLED") != "1",
+            agent_max_rooms=max(1, _int("AGENT_MAX_ROOMS", 20)),
+            agent_http_port=_int("AGENT_HTTP_PORT", 0),
+            app_url=os.environ.get("APP_URL") or f"http://127.0.0.1:{_int('PORT', 5000)}",
+            agent_outbox=Path(os.environ.get("AGENT_OUTBOX") or var_dir / "agent-outbox"),
         )

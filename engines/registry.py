@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar
 
+from cachetools import TTLCache
+
 from engines.errors import AllEnginesFailedError, ConfigurationError, EngineError
 
 
@@ -90,20 +92,21 @@ class Registry(Generic[P]):
 
 
 class Cooldowns:
-    """Which providers a fallback should skip for now, after a retryable failure."""
+    """Which providers a fallback should skip for now, after a retryable failure: names that
+    expire after `seconds` (a cachetools TTLCache)."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self._until: dict[str, float] = {}
-        self._lock = threading.Lock()
+        self._down: TTLCache[str, bool] = TTLCache(maxsize=256, ttl=seconds, timer=time.monotonic)
+        self._lock = threading.Lock()  # cachetools caches are not thread-safe
 
     def mark(self, name: str) -> None:
         with self._lock:
-            self._until[name] = time.monotonic() + self.seconds
+            self._down[name] = True
 
     def up(self, name: str) -> bool:
         with self._lock:
-            return self._until.get(name, 0.0) <= time.monotonic()
+            return name not in self._down
 
 
 R = TypeVar("R")

@@ -9,16 +9,11 @@ celery = Celery("live_translator", include=["workers.tasks"])
 celery.config_from_object("celeryconfig")
 
 
-def celery_init_app(app: Any) -> Celery:
-    """Attach the Celery app to a Flask app (the pallets `examples/celery` shape)."""
-    app.extensions["celery"] = celery
-    return celery
-
-
 @signals.worker_ready.connect
 def _warm_engines(**_: Any) -> None:
     # Load Apertium pairs before the first fan-out, and start reporting engine health to /health.
-    from workers.runtime import runtime, start_heartbeat
+    from core.runtime import runtime
+    from workers.heartbeat import start_heartbeat
     rt = runtime()
     rt.registry.provider(rt.registry.default)
     start_heartbeat(rt)
@@ -26,7 +21,7 @@ def _warm_engines(**_: Any) -> None:
 
 @signals.worker_shutdown.connect
 def _close_engines(**_: Any) -> None:
-    from workers.runtime import close
+    from core.runtime import close
     close()
 
 

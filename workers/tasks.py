@@ -1,21 +1,27 @@
-"""Celery tasks. They take ids, never objects; the rows they read were committed first."""
+"""The Celery face of the workers: tasks take ids, never objects (the rows they read were
+committed first), and call plain functions (workers.fanout, workers.tts) that enqueue nothing.
+
+`enqueue_fanout` is what the web process calls: a Celery message when distributed; embedded, the
+same task applied in this process on a thread of its own (green under eventlet), Celery running
+its retries eagerly.
+"""
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from celery import shared_task
-
-from workers.fanout import RetryableFanoutError, fan_out
-from workers.runtime import Runtime, runtime
+from core.models import now_ms
+from core.runtime import Runtime, runtime
+from workers.celery_app import celery as celery  # the app reads it from here
+from workers.fanout import RetryableFanoutError, SpeechJob, fan_out
 
 logger = logging.getLogger(__name__)
 MAX_RETRIES = 3
+BUSY_RETRIES = 60  # a second apart: how long a duplicate waits for the run holding the lock
 
 _local_guard = threading.Lock()
 _local_locks: dict[str, threading.Lock] = {}
@@ -29,23 +35,29 @@ class Busy(Exception):
 def utterance_lock(rt: Runtime, utterance_id: str) -> Iterator[None]:
     """At most one fan-out per utterance at a time, so a duplicate enqueue cannot double-send.
 
-    Distributed: a Redis key with a TTL (a worker killed while holding it frees it on expiry).
-    Embedded: a per-utterance lock in this process; the second run waits for the first.
+    Distributed: a redis-py Lock with a TTL (a worker killed while holding it frees it on expiry;
+    a run that outlived its TTL does not release the next holder's lock). Embedded: a
+    per-utterance lock in this process; the second run waits for the first.
     """
     if rt.settings.redis_url:
         import redis
+        from redis.exceptions import LockError
         r = redis.Redis.from_url(rt.settings.redis_url, socket_timeout=2)
-        key = f"lt:lock:fanout:{utterance_id}"
-        if not r.set(key, "1", nx=True, px=int(os.environ.get("FANOUT_LOCK_TTL_MS", "15000"))):
+        lock = r.lock(f"lt:lock:fanout:{utterance_id}", timeout=rt.settings.fanout_lock_ttl_ms / 1000,
+                      blocking=False)
+        if not lock.acquire():
             raise Busy(utterance_id)
         try:
             yield
         finally:
-            r.delete(key)
+            try:
+                lock.release()
+            except LockError:
+                logger.warning("the fan-out outlived its lock", extra={"utterance_id": utterance_id})
         return
     with _local_guard:
-        lock = _local_locks.setdefault(utterance_id, threading.Lock())
-    with lock:
+        lock_here = _local_locks.setdefault(utterance_id, threading.Lock())
+    with lock_here:
         yield
     with _local_guard:
         _local_locks.pop(utterance_id, None)
@@ -53,28 +65,64 @@ def utterance_lock(rt: Runtime, utterance_id: str) -> Iterator[None]:
 
 def _retry(task: Any, countdown: float, **kw: Any) -> Exception:
     if task.request.is_eager:
-        time.sleep(countdown)  # eager retries run at once; keep the back-off
+        time.sleep(countdown)  # Celery runs an eager retry at once; keep the back-off
     return task.retry(countdown=countdown, **kw)  # type: ignore[no-any-return]
 
 
-@shared_task(bind=True, name="fanout", max_retries=MAX_RETRIES, acks_late=True)
+@celery.task(bind=True, name="fanout", max_retries=MAX_RETRIES, acks_late=True)
 def fanout(self: Any, utterance_id: str, enqueued_at: float | None = None) -> int:
-    """Translate an utterance once per (language, engine) and send every listener their message."""
+    """Translate an utterance once per (language, engine), send every listener their message,
+    then enqueue speech for those who want it."""
     rt = runtime()
     try:
         with utterance_lock(rt, utterance_id):
-            return fan_out(rt, utterance_id, enqueued_at,
-                           final_attempt=self.request.retries >= MAX_RETRIES)
+            outcome = fan_out(rt, utterance_id, enqueued_at,
+                              final_attempt=self.request.retries >= MAX_RETRIES)
     except Busy:
-        raise _retry(self, 1.0, max_retries=60) from None
-    except RetryableFanoutError:
+        raise _retry(self, 1.0, max_retries=BUSY_RETRIES) from None
+    except RetryableFanoutError as exc:
+        enqueue_speech(rt, exc.speech)  # for the groups already sent
         raise _retry(self, min(2 ** self.request.retries, 8)) from None
+    enqueue_speech(rt, outcome.speech)
+    return outcome.sent
 
 
-@shared_task(name="tts_audio", acks_late=True, ignore_result=True)
+@celery.task(name="tts_audio", acks_late=True, ignore_result=True)
 def tts_audio(utterance_id: str, room_id: str, target: str, text: str,
               listeners: list[list[str]]) -> int:
     """Synthesize a translated message once per (engine, voice) and send `tts-audio`."""
     from workers.tts import speak_for
     return speak_for(runtime(), utterance_id, room_id, target, text,
                      [(a, b, c) for a, b, c in listeners])
+
+
+def enqueue_speech(rt: Runtime, jobs: list[SpeechJob]) -> None:
+    """After the captions: speech as its own task (Celery when distributed; a thread here when
+    embedded, so captions never wait for audio)."""
+    for job in jobs:
+        args = (job.utterance_id, job.room_id, job.target, job.text, [list(x) for x in job.listeners])
+        if rt.settings.distributed:
+            tts_audio.delay(*args)
+        else:
+            threading.Thread(target=tts_audio.apply, kwargs={"args": args}, daemon=True).start()
+
+
+def enqueue_fanout(utterance_id: str) -> None:
+    """Hand an utterance's fan-out on: a Celery message when distributed; embedded, the task run
+    here on its own (green) thread so the caller returns at once."""
+    enqueued = now_ms()
+    if runtime().settings.distributed:
+        fanout.delay(utterance_id, enqueued)
+    else:
+        threading.Thread(target=_run_here, args=(utterance_id, enqueued), daemon=True).start()
+
+
+def _run_here(utterance_id: str, enqueued: float) -> None:
+    """Embedded: Celery's apply() runs the task and its retries (with the task's back-off and
+    retry count, so the last attempt reports failures)."""
+    result = fanout.apply(args=(utterance_id, enqueued))
+    if not result.successful():
+        runtime().metrics.inc("errors", "fanout")
+        logger.error("embedded fan-out failed", exc_info=result.result
+                     if isinstance(result.result, BaseException) else None,
+                     extra={"utterance_id": utterance_id})

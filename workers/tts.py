@@ -8,21 +8,12 @@ import logging
 import os
 import wave
 from collections import defaultdict
-from pathlib import Path
 
-from agent.client import request_tts
-from core.naming import user_room
-from workers.runtime import Runtime
+from core.naming import tts_audio_dir, user_room
+from core.runtime import Runtime
+from core.speech import request_tts
 
 logger = logging.getLogger(__name__)
-
-
-def audio_dir(var_dir: Path) -> Path:
-    return var_dir / "tts"
-
-
-def speech_socket(var_dir: Path) -> str:
-    return os.environ.get("SPEECH_SOCKET") or str(var_dir / "speech.sock")
 
 
 def audio_key(engine: str, voice: str, language: str, text: str) -> str:
@@ -32,10 +23,10 @@ def audio_key(engine: str, voice: str, language: str, text: str) -> str:
 def _ensure_audio(rt: Runtime, engine: str, voice: str, language: str, text: str) -> tuple[str, float]:
     """(key, duration ms) of the audio, synthesizing it only if no file holds it yet."""
     key = audio_key(engine, voice, language, text)
-    folder = audio_dir(rt.settings.var_dir)
+    folder = tts_audio_dir(rt.settings.var_dir)
     path = folder / f"{key}.wav"
     if not path.exists():
-        reply = request_tts(speech_socket(rt.settings.var_dir), text, language, voice or None, engine)
+        reply = request_tts(rt.settings.speech_socket, text, language, voice or None, engine)
         if not reply.get("ok"):
             raise RuntimeError(str(reply.get("code")))
         folder.mkdir(parents=True, exist_ok=True)

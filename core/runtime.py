@@ -1,13 +1,13 @@
-"""Per-process services for tasks: settings, translator registry, metrics and the emitter.
+"""What every task and handler of one process shares: settings, the translator registry, the
+metrics store and the Socket.IO emitter.
 
-A worker process builds them from the environment on first use. In embedded mode the web process
-hands in its own (`configure`), so tasks run in-process share its engines and Socket.IO server.
+A worker process builds its Runtime from the environment on first use (`runtime()`). The web
+process builds its own (app.extensions.Services is a Runtime with the web's extras) and, in the
+embedded default, hands it in with `configure`, so tasks run in-process share its engines and its
+Socket.IO server.
 """
 from __future__ import annotations
 
-import json
-import logging
-import socket
 import threading
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -15,9 +15,6 @@ from typing import Any, Protocol
 from core.metrics import MetricsStore, make_store
 from core.settings import Settings
 from engines.translation import TranslatorRegistry
-
-logger = logging.getLogger(__name__)
-HEARTBEAT_KEY = "lt:health:worker:"
 
 
 class Emitter(Protocol):
@@ -63,22 +60,3 @@ def close() -> None:
         if _runtime is not None:
             _runtime.registry.close()
             _runtime = None
-
-
-def start_heartbeat(rt: Runtime, interval_s: float = 5.0) -> None:
-    """Publish this worker's engine state to Redis every few seconds, for the web's /health."""
-    if not rt.settings.redis_url:
-        return
-    import redis
-    r = redis.Redis.from_url(rt.settings.redis_url, socket_timeout=2)
-    key = HEARTBEAT_KEY + socket.gethostname() + f":{threading.get_native_id()}"
-
-    def beat() -> None:
-        while True:
-            try:
-                r.set(key, json.dumps({"translation": rt.registry.status()}), ex=int(interval_s * 3))
-            except Exception:
-                logger.warning("worker heartbeat failed", exc_info=True)
-            threading.Event().wait(interval_s)
-
-    threading.Thread(target=beat, name="heartbeat", daemon=True).start()

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 from livekit import api
 
-from tests import livekit_client
-from tests.support import Peer, Service, room_with
+from tests.support import Peer, Service, livekit_client, room_with
 
 pytestmark = [pytest.mark.e2e]
 

@@ -14,7 +14,7 @@ import pytest
 
 from bench import speech_corpus as corpus
 from tests.support import Peer, Service, room_with, when_quiet
-from tests.test_stt_local import clips, normalize, wer
+from tests.support.speech import clips, normalize, wer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.speech]
 

@@ -16,9 +16,9 @@ import pytest
 import requests
 from livekit import api
 
-from tests.livekit_client import LkParticipant, service
 from tests.support import Peer, Service, room_with
-from tests.test_stt_local import clips, normalize, wer
+from tests.support.livekit_client import LkParticipant, service
+from tests.support.speech import clips, normalize, wer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.speech, pytest.mark.livekit]
 

@@ -14,17 +14,17 @@ from engines.errors import (
     UnsupportedLanguageError,
 )
 from engines.languages import partner, translation_quality
-from engines.translation.apertium import (
+from engines.translation.apertium import clean
+from engines.translation.base import Capabilities, Translator
+from engines.translation.fallback import FallbackTranslator
+from engines.translation.registry import TranslatorRegistry
+from engines.translation.routes import (
     all_routes,
-    clean,
     direct_graph,
     installed_pairs,
     installed_routes,
     shortest_route,
 )
-from engines.translation.base import Capabilities, Translator
-from engines.translation.fallback import FallbackTranslator
-from engines.translation.registry import TranslatorRegistry
 
 pytestmark = pytest.mark.unit
 

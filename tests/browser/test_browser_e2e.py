@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import ARTIFACTS
 from tests.support import Service
-from tests.test_stt_local import clips
+from tests.support.speech import clips
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 

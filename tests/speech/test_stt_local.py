@@ -5,7 +5,6 @@ streamed in 100 ms chunks as a browser or LiveKit track would send them.
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -13,26 +12,9 @@ import pytest
 from bench import speech_corpus as corpus
 from engines.errors import ConfigurationError, UnsupportedLanguageError
 from engines.stt.whisper import MODELS, WhisperSTT, assemble
+from tests.support.speech import clips, normalize, wer
 
 pytestmark = pytest.mark.integration
-
-NUMBERS = {"mr": "mister", "mrs": "missus"}
-
-
-def normalize(text: str) -> list[str]:
-    words = re.sub(r"[^\w' ]", " ", text.lower().replace("-", " ")).split()
-    return [NUMBERS.get(w, w) for w in words]
-
-
-def wer(ref: list[str], hyp: list[str]) -> tuple[int, int]:
-    """(word edits, reference words)."""
-    return corpus.edit_distance(ref, hyp), len(ref)
-
-
-def clips() -> list[tuple[bytes, str]]:
-    """The LibriVox sentences as (16 kHz PCM16, reference)."""
-    return [(c.pcm, c.ref or "") for c in corpus.load(["librivox"])]
-
 
 def stream_clip(stt: WhisperSTT, pcm: bytes, chunk_ms: int = 100) -> list:  # type: ignore[type-arg]
     s = stt.stream("en", "test")

@@ -1,0 +1,115 @@
+"""One speaker's recognition, shared by both audio paths (the Socket.IO audio sessions of
+agent.speech_server and the LiveKit microphones of agent.livekit_agent): a thread that takes PCM
+chunks from an inbox, resamples them to 16 kHz when needed (soxr), feeds a streaming STT, and
+hands each SpeechEvent on; closing it flushes the last final. And the one serializer of events.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from engines.errors import EngineError, UnsupportedLanguageError
+from engines.languages import LANGUAGES
+from engines.stt.base import STT, SpeechEvent
+
+logger = logging.getLogger(__name__)
+_STOP = object()
+
+
+def event_fields(e: SpeechEvent) -> dict[str, Any]:
+    """A recognition event as the speech process reports it (JSON-ready)."""
+    return {"kind": e.kind, "text": e.text, "language": e.language, "utteranceKey": e.utterance_key,
+            "startMs": e.start_ms, "endMs": e.end_ms, "decodeMs": round(e.decode_ms, 1),
+            "speechEndAt": e.speech_end_at}
+
+
+class SpeakerStream:
+    """Start it, then feed it PCM16 mono at `rate`; `deliver` gets each batch of events on its thread.
+
+    `key_prefix()` names each new stream (utterance keys start with it); a language change ends
+    the current stream (its last final delivered) and opens one in the new language. An engine
+    failure goes to `on_error` and ends the stream; `on_end` runs last, whatever happened.
+    `batch_bytes` gathers small chunks into larger pushes (fewer VAD calls)."""
+
+    def __init__(self, stt: STT, language: str, *, rate: int = 16000,
+                 key_prefix: Callable[[], str], deliver: Callable[[list[SpeechEvent]], None],
+                 on_error: Callable[[EngineError], None] | None = None,
+                 on_end: Callable[[], None] | None = None, batch_bytes: int = 0,
+                 name: str = "stt") -> None:
+        self.stt = stt
+        self.language = language
+        self.rate = rate
+        self.key_prefix = key_prefix
+        self.deliver = deliver
+        self.on_error = on_error
+        self.on_end = on_end
+        self.batch_bytes = batch_bytes
+        self.inbox: queue.Queue[Any] = queue.Queue()
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> SpeakerStream:
+        self.thread.start()
+        return self
+
+    def feed(self, pcm: bytes) -> None:
+        self.inbox.put(pcm)
+
+    def set_language(self, language: str) -> None:
+        self.inbox.put(("language", language))
+
+    def close(self) -> None:
+        self.inbox.put(_STOP)
+
+    def _open(self, language: str) -> Any:
+        if not self.stt.supports(language):
+            raise UnsupportedLanguageError(
+                f"speech recognition does not know {LANGUAGES.get(language, language)}: type instead",
+                engine=self.stt.name)
+        return self.stt.stream(language, self.key_prefix())
+
+    def _run(self) -> None:
+        import numpy as np
+        import soxr
+        resampler = None
+        if self.rate != 16000:
+            resampler = soxr.ResampleStream(self.rate, 16000, 1, dtype="int16", quality="HQ")
+        pending = bytearray()
+
+        def push(stream: Any, pcm: bytes, *, flush: bool = False) -> None:
+            pending.extend(pcm)
+            if flush or len(pending) >= self.batch_bytes:
+                events = stream.push(bytes(pending)) if pending else []
+                pending.clear()
+                if flush:
+                    events += stream.flush()
+                if events:
+                    self.deliver(events)
+
+        try:
+            stream = self._open(self.language)
+            while True:
+                item = self.inbox.get()
+                if item is _STOP or isinstance(item, tuple):  # end, or ("language", code)
+                    tail = b""
+                    if resampler is not None and item is _STOP:
+                        tail = resampler.resample_chunk(np.zeros(0, dtype=np.int16), last=True).tobytes()
+                    push(stream, tail, flush=True)
+                    if not isinstance(item, tuple):
+                        return
+                    self.language = item[1]
+                    stream = self._open(self.language)
+                    continue
+                if resampler is not None:
+                    item = resampler.resample_chunk(np.frombuffer(item, dtype=np.int16)).tobytes()
+                push(stream, item)
+        except EngineError as exc:
+            if self.on_error is not None:
+                self.on_error(exc)
+            else:
+                logger.warning("speech recognition failed for a speaker", exc_info=True)
+        finally:
+            if self.on_end is not None:
+                self.on_end()

@@ -1,0 +1,101 @@
+"""The Socket.IO audio path: `start-speech`, `speech-data` (binary PCM16 chunks), `stop-speech`.
+
+Each event is validated here and handed to the speech process through the web's SpeechLink
+(app.speech_link); a socket that goes away has its session stopped (its last final is still
+delivered).
+"""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import request
+
+from app import validation as v
+from app.clients import Client, clients, handler
+from app.extensions import services
+from app.speech_link import AudioSession, SpeechLink
+from core import speech as wire
+
+MAX_CHUNK_BYTES = 64 * 1024  # documented limit for one speech-data chunk (~2 s at 16 kHz)
+SAMPLE_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+ENCODINGS = ("LINEAR16",)
+
+
+def _link() -> SpeechLink:
+    lk: SpeechLink = services().speech
+    return lk
+
+
+@handler("start-speech", error_event="speech-error")
+def on_start_speech(client: Client, payload: Any = None) -> dict[str, Any]:
+    data = v.as_object(payload, "start-speech")
+    v.only_keys(data, {"languageCode", "soloMode", "soloTargetLang", "encoding",
+                       "sampleRateHertz"}, "start-speech")
+    language = v.language(data, "languageCode")
+    solo = v.boolean(data, "soloMode")
+    solo_target = v.language(data, "soloTargetLang", required=False)
+    encoding = data.get("encoding", "LINEAR16")
+    if encoding not in ENCODINGS:
+        raise v.BadInput("unsupported_encoding",
+                         f"encoding must be one of {', '.join(ENCODINGS)} (16-bit PCM, mono)")
+    rate = data.get("sampleRateHertz", 16000)
+    if isinstance(rate, bool) or rate not in SAMPLE_RATES:
+        raise v.BadInput("unsupported_sample_rate",
+                         f"sampleRateHertz must be one of {', '.join(map(str, SAMPLE_RATES))}")
+    if solo and not solo_target:
+        raise v.BadInput("missing_field", "soloTargetLang is required in solo mode")
+    if not solo and client.room_id is None:
+        raise v.BadInput("not_in_room", "join a room (or use solo mode) before speaking", 403)
+    sid = request.sid  # type: ignore[attr-defined]
+    lk = _link()
+    if sid in lk.by_sid:
+        raise v.BadInput("already_speaking", "a speech session is already running; stop it first")
+    session = AudioSession(uuid.uuid4().hex, sid, client.user_id,
+                           None if solo else client.room_id, str(language),
+                           solo_target if solo else None, int(rate))
+    lk.begin(session)
+    return {"sessionId": session.session_id, "maxChunkBytes": MAX_CHUNK_BYTES}
+
+
+@handler("speech-data", error_event="speech-error")
+def on_speech_data(client: Client, payload: Any = None) -> dict[str, Any] | None:
+    lk = _link()
+    session_id = lk.by_sid.get(request.sid)  # type: ignore[attr-defined]
+    if session_id is None:
+        raise v.BadInput("no_session", "send start-speech before speech-data")
+    if not isinstance(payload, (bytes, bytearray)):
+        raise v.BadInput("bad_type", "speech-data must be binary PCM16 audio")
+    if len(payload) > MAX_CHUNK_BYTES:
+        raise v.BadInput("too_large", f"a speech-data chunk may be at most {MAX_CHUNK_BYTES} bytes", 413)
+    if len(payload) % 2:
+        raise v.BadInput("bad_audio", "PCM16 audio has an even number of bytes")
+    lk.send(wire.pack_audio(session_id, bytes(payload)))
+    return None
+
+
+@handler("stop-speech", error_event="speech-error")
+def on_stop_speech(client: Client, *_: Any) -> dict[str, Any]:
+    lk = _link()
+    session_id = lk.by_sid.get(request.sid)  # type: ignore[attr-defined]
+    if session_id is None:
+        raise v.BadInput("no_session", "no speech session is running")
+    lk.by_sid.pop(request.sid, None)  # type: ignore[attr-defined]
+    lk.stop(session_id)
+    return {"sessionId": session_id}
+
+
+def _stop_on_disconnect(sid: str, _: Client) -> None:
+    """A socket that goes away stops its audio session, if any."""
+    lk: SpeechLink | None = getattr(services(), "speech", None)
+    if lk is None:
+        return
+    session_id = lk.by_sid.get(sid)
+    if session_id:
+        try:
+            lk.stop(session_id)
+        except v.BadInput:
+            lk.end(session_id)
+
+
+clients.when_gone(_stop_on_disconnect)

@@ -1,0 +1,81 @@
+"""Voice sessions over LiveKit (the seed's Phase 2): `start-voice-session` hands out a LiveKit
+token and makes sure the speech agent is in the room; `stop-voice-session` ends it. Socket.IO
+stays the control plane."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import request
+
+from app import agents
+from app import validation as v
+from app.clients import Client, clients, handler
+from app.extensions import services, socketio
+from core.db import session_scope
+from core.models import User
+from core.naming import room_channel
+
+logger = logging.getLogger(__name__)
+
+
+@handler("start-voice-session", error_event="speech-error")
+def on_start_voice_session(client: Client, payload: Any = None) -> dict[str, Any]:
+    data = v.as_object(payload if payload is not None else {}, "start-voice-session")
+    v.only_keys(data, {"roomId", "languageCode", "soloMode", "soloTargetLang"}, "start-voice-session")
+    language = v.language(data, "languageCode", required=False)
+    v.boolean(data, "soloMode")
+    v.language(data, "soloTargetLang", required=False)
+    svc = services()
+    lk = svc.livekit
+    if lk is None:
+        raise v.BadInput("livekit_unavailable", "voice sessions need LiveKit, which this server does "
+                                                "not have; use the Socket.IO audio path (start-speech)", 503)
+    if client.room_id is None or data.get("roomId") not in (None, client.room_id):
+        raise v.BadInput("not_in_room", "join the room before starting a voice session in it", 403)
+    with session_scope(svc.settings.database_url) as s:
+        user = s.get(User, client.user_id)
+        assert user is not None
+        name, language = user.display_name, language or user.language
+    room = client.room_id
+    try:
+        lk.ensure_room(room, {"app": "live-translator"})
+        agents.ensure_agent(svc, room)
+    except Exception:
+        logger.exception("LiveKit did not answer", extra={"room_id": room})
+        raise v.BadInput("livekit_unavailable", "the media server is not answering; use the "
+                                                "Socket.IO audio path (start-speech)", 503) from None
+    sid = request.sid  # type: ignore[attr-defined]
+    client.voice_room = room
+    token = lk.token(user_id=client.user_id, name=name, language=str(language), room=room)
+    socketio.emit("voice-session-ready", {"roomId": room, "liveKitToken": token,
+                                          "liveKitUrl": lk.config.url}, to=sid)
+    socketio.emit("user-started-voice", {"userId": client.user_id, "language": language},
+                  to=room_channel(room), skip_sid=sid)
+    return {"roomId": room}
+
+
+def _end_voice(sid: str, client: Client) -> str | None:
+    """End this socket's voice session, if any; tells the room. Returns its room id."""
+    room, client.voice_room = client.voice_room, None
+    if room is not None:
+        socketio.emit("user-stopped-voice", {"userId": client.user_id}, to=room_channel(room),
+                      skip_sid=sid)
+    return room
+
+
+@handler("stop-voice-session", error_event="speech-error")
+def on_stop_voice_session(client: Client, payload: Any = None) -> dict[str, Any]:
+    sid = request.sid  # type: ignore[attr-defined]
+    room = _end_voice(sid, client)
+    if room is None:
+        raise v.BadInput("no_voice_session", "no voice session is running")
+    socketio.emit("voice-session-ended", {"roomId": room}, to=sid)
+    return {"roomId": room}
+
+
+def _on_gone(sid: str, client: Client) -> None:
+    _end_voice(sid, client)
+
+
+clients.when_gone(_on_gone)

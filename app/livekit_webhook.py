@@ -1,0 +1,37 @@
+"""POST /livekit/webhook: LiveKit's participant events, verified over the raw body with its
+WebhookReceiver; they keep who is in the call current and are broadcast as `voice-presence`."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from app.errors import error_response
+from app.extensions import services, socketio
+from core.naming import room_channel
+
+bp = Blueprint("livekit_webhook", __name__)
+
+# app room id → user ids LiveKit says are in the call
+in_call: dict[str, set[str]] = {}
+
+
+@bp.post("/livekit/webhook")
+def webhook() -> tuple[Response, int]:
+    lk = services().livekit
+    if lk is None:
+        return error_response("livekit_unavailable", "LiveKit is not configured", 404)
+    from livekit import api
+    receiver = api.WebhookReceiver(api.TokenVerifier(lk.config.api_key, lk.config.api_secret))
+    try:
+        event = receiver.receive(request.get_data(as_text=True), request.headers.get("Authorization", ""))
+    except Exception:
+        services().metrics.inc("errors", "bridge:livekit_webhook")
+        return error_response("bad_signature", "webhook not verified", 401)
+    if event.event in ("participant_joined", "participant_left") and event.room.name:
+        who = event.participant
+        if who.identity and who.kind != api.ParticipantInfo.Kind.AGENT:
+            members = in_call.setdefault(event.room.name, set())
+            joined = event.event == "participant_joined"
+            (members.add if joined else members.discard)(who.identity)
+            socketio.emit("voice-presence", {"roomId": event.room.name, "userId": who.identity,
+                                             "inVoice": joined}, to=room_channel(event.room.name))
+    return jsonify({"ok": True}), 200

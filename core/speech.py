@@ -1,0 +1,92 @@
+"""The link to the speech process: its framing over a local stream socket, the one connect loop,
+and a one-request synthesis client (the web's /api/tts and the workers' tts-audio both use it).
+
+A frame is one type byte, a 4-byte big-endian length and the payload:
+  J  a JSON object (control messages and results)
+  A  audio: 32 ASCII bytes of session id, then PCM16 mono at the session's rate
+The protocol is local and trusted (a Unix socket only the service's user can open).
+"""
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import time
+import uuid
+from typing import Any
+
+HEADER = struct.Struct(">cI")
+MAX_FRAME = 16 << 20  # a long synthesized sentence, base64, fits
+SESSION_ID_LEN = 32
+
+
+def pack_json(obj: dict[str, Any]) -> bytes:
+    body = json.dumps(obj, separators=(",", ":")).encode()
+    return HEADER.pack(b"J", len(body)) + body
+
+
+def pack_audio(session_id: str, pcm16: bytes) -> bytes:
+    sid = session_id.encode("ascii")
+    assert len(sid) == SESSION_ID_LEN
+    return HEADER.pack(b"A", len(sid) + len(pcm16)) + sid + pcm16
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return bytes(buf)
+
+
+def read_frame(sock: socket.socket) -> tuple[str, bytes] | None:
+    """The next frame, or None when the peer closed the connection."""
+    head = _recv_exact(sock, HEADER.size)
+    if head is None:
+        return None
+    kind, length = HEADER.unpack(head)
+    if length > MAX_FRAME:
+        raise ValueError(f"frame of {length} bytes is over the {MAX_FRAME} limit")
+    body = _recv_exact(sock, length)
+    if body is None:
+        return None
+    return kind.decode(), body
+
+
+def connect(path: str, wait_s: float, io_timeout_s: float | None = None) -> socket.socket:
+    """Connect to the speech process at `path`, waiting up to `wait_s` while it starts (it binds
+    its socket once its models are loaded); the last OSError if it never does."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(path)
+            s.settimeout(io_timeout_s)
+            return s
+        except OSError:
+            s.close()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def request_tts(path: str, text: str, language: str, voice: str | None, engine: str,
+                timeout_s: float = 20.0, wait_s: float | None = None) -> dict[str, Any]:
+    """Synthesize through the speech process at `path` on a connection of its own; returns its
+    reply ({ok, wav (base64), durationMs, engine, voice} or {ok: false, code, message}).
+    Waits up to `wait_s` (default `timeout_s`) for the process to listen; TimeoutError when no
+    reply comes within `timeout_s`, another OSError when it cannot be reached."""
+    rid = uuid.uuid4().hex
+    with connect(path, timeout_s if wait_s is None else wait_s, io_timeout_s=timeout_s) as s:
+        s.sendall(pack_json({"op": "tts", "id": rid, "text": text, "language": language,
+                             "voice": voice, "engine": engine}))
+        while True:
+            frame = read_frame(s)
+            if frame is None:
+                raise ConnectionError("the speech process closed the connection")
+            if frame[0] == "J":
+                msg = json.loads(frame[1])
+                if msg.get("type") == "tts" and msg.get("id") == rid:
+                    return dict(msg)

@@ -1,0 +1,69 @@
+"""The service under test as processes: environment, migrations, web and Celery workers."""
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from tests.support.processes import PY, ROOT, Proc, free_port, start, wait_until
+
+
+@dataclass
+class Service:
+    """The app under test: its URL, environment and processes."""
+
+    url: str
+    env: dict[str, str]
+    log_dir: Path
+    procs: list[Proc] = field(default_factory=list)
+
+    def health(self) -> dict[str, Any]:
+        return dict(requests.get(self.url + "/health", timeout=5).json())
+
+
+def base_env(var_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
+    env.update(VAR_DIR=str(var_dir), SECRET_KEY="test-secret-" + var_dir.name, LOG_LEVEL="INFO",
+               SPEECH_AUTOSTART=extra.pop("SPEECH_AUTOSTART", "0"),
+               DISCONNECT_GRACE_S=extra.pop("DISCONNECT_GRACE_S", "1"),
+               WHISPER_CACHE_DIR=str(ROOT / "var" / "test-models"),
+               APERTIUM_PRELOAD=extra.pop("APERTIUM_PRELOAD", "en-es,es-en,es-fr,fr-es,en-ca,ca-fr"))
+    env.update(extra)
+    return env
+
+
+def migrate(env: dict[str, str]) -> None:
+    subprocess.run([PY, "-m", "app.migrate"], cwd=ROOT, env=env, check=True, capture_output=True)
+
+
+def start_web(env: dict[str, str], log_dir: Path, port: int | None = None) -> Proc:
+    port = port or free_port()
+    env = dict(env, PORT=str(port))
+    proc = start("web", [PY, "-m", "app"], env, log_dir)
+    proc.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+    return proc
+
+
+def wait_healthy(url: str, proc: Proc, timeout: float = 60, need_engine: bool = True) -> None:
+    def ok() -> bool:
+        if not proc.alive():
+            raise AssertionError(f"{proc.name} exited:\n{proc.tail()}")
+        try:
+            h = requests.get(url + "/health", timeout=2).json()
+        except (requests.RequestException, ValueError):
+            return False
+        return h.get("status") == "ok" or (not need_engine and h.get("database") == "ok")
+
+    wait_until(ok, timeout, f"{url}/health to say ok")
+
+
+def start_worker(env: dict[str, str], log_dir: Path, name: str = "worker") -> Proc:
+    return start(name, [PY, "-m", "celery", "-A", "workers.celery_app", "worker", "--pool=threads",
+                        "--concurrency=4", "--loglevel=INFO", "-n", f"{name}@%h",
+                        "--without-gossip", "--without-mingle"], env, log_dir)
+
+

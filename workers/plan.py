@@ -1,0 +1,63 @@
+"""What one fan-out has to do, read in one short transaction: the utterance, its listeners grouped
+by (language, engine) with whoever already has their message left out, and who wants speech."""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.models import Delivery, Participant, User, Utterance
+
+
+@dataclass(frozen=True)
+class Job:
+    """One group of listeners who get the same text: a target language through one engine
+    ("" when the target is the source: no engine). `kind` is "room" or "solo"."""
+
+    target: str
+    engine: str
+    users: list[str]
+    kind: str
+
+
+@dataclass
+class Plan:
+    utterance: dict[str, Any]
+    jobs: list[Job] = field(default_factory=list)
+    # listener id → (voice, TTS engine), for room listeners with speech on
+    speech: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+def plan(s: Session, utterance_id: str) -> Plan | None:
+    """The plan for `utterance_id`, or None if there is no such utterance. Listeners of the
+    speaker's language come first (they need no engine); each (language, engine) is one job."""
+    u = s.get(Utterance, utterance_id)
+    if u is None:
+        return None
+    speaker = s.get(User, u.speaker_id)
+    done = set(s.scalars(select(Delivery.user_id).where(Delivery.utterance_id == u.id)))
+    out = Plan({"id": u.id, "room_id": u.room_id, "speaker_id": u.speaker_id, "text": u.text,
+                "source": u.source_lang, "solo": u.solo_target_lang, "received": u.received_at,
+                "speech_end": u.speech_end_at,
+                "speaker_name": speaker.display_name if speaker else ""})
+    if u.room_id:
+        rows = s.execute(select(Participant.user_id, Participant.language, User.translation_engine,
+                                User.tts_enabled, User.voice, User.tts_engine)
+                         .join(User, User.id == Participant.user_id)
+                         .where(Participant.room_id == u.room_id, Participant.left_at.is_(None),
+                                Participant.user_id != u.speaker_id)).all()
+        groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for uid, lang, engine, tts_on, voice, tts_engine in rows:
+            if uid not in done:
+                groups[(lang, "" if lang == u.source_lang else engine)].append(uid)
+                if tts_on:
+                    out.speech[uid] = (voice or "", tts_engine)
+        ordered = sorted(groups.items(), key=lambda kv: kv[0][0] != u.source_lang)
+        out.jobs = [Job(lang, engine, users, "room") for (lang, engine), users in ordered]
+    if u.solo_target_lang and u.speaker_id not in done:
+        solo_engine = speaker.translation_engine if speaker else "local"
+        out.jobs.append(Job(u.solo_target_lang, solo_engine, [u.speaker_id], "solo"))
+    return out
