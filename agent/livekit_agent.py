@@ -108,40 +108,33 @@ def _is_mic(publication: Any) -> bool:
                 and not publication.name.startswith(TTS_TRACK_PREFIX))
 
 
-async def entrypoint(ctx: Any) -> None:
-    """One room: subscribe to human microphones, transcribe each speaker, leave when idle."""
-    from livekit import rtc
-    from livekit.agents import AutoSubscribe
+class RoomJob:
+    """One room's job: subscribe to human microphones, a Speaker per track, languages followed."""
 
-    state = _state
-    assert state is not None and state.bridge is not None
-    room_id = ctx.job.room.name
-    with state.lock:
-        duplicate = room_id in state.rooms
-        state.rooms.add(room_id)
-    if not duplicate:
-        state.bridge.beat_now()
-    if duplicate:  # a second dispatch to a room this process already serves
-        logger.info("room already served here; leaving the duplicate job", extra={"room_id": room_id})
-        ctx.shutdown("duplicate dispatch")
-        return
-    speakers: dict[str, Speaker] = {}  # track sid → speaker
-    tasks: set[asyncio.Task[None]] = set()
-    done = asyncio.Event()
+    def __init__(self, ctx: Any, state: AgentState) -> None:
+        assert state.bridge is not None
+        self.ctx = ctx
+        self.state = state
+        self.bridge = state.bridge
+        self.room_id = str(ctx.job.room.name)
+        self.speakers: dict[str, Speaker] = {}  # track sid → speaker
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.done = asyncio.Event()
 
-    def language_of(participant: Any) -> str | None:
+    def language_of(self, participant: Any) -> str | None:
         lang = str(participant.attributes.get("language", "")).strip()
-        if lang and state.stt.supports(lang):
+        if lang and self.state.stt.supports(lang):
             return lang
         logger.warning("speaker has no usable language attribute", extra={
-            "room_id": room_id, "speaker": participant.identity, "language": lang[:16]})
+            "room_id": self.room_id, "speaker": participant.identity, "language": lang[:16]})
         return None
 
-    def consider(publication: Any, participant: Any) -> None:
+    def consider(self, publication: Any, participant: Any) -> None:
         if _is_human(participant) and _is_mic(publication) and not publication.subscribed:
             publication.set_subscribed(True)
 
-    async def pump(track: Any, speaker: Speaker) -> None:
+    async def pump(self, track: Any, speaker: Speaker) -> None:
+        from livekit import rtc
         stream = rtc.AudioStream.from_track(track=track, sample_rate=16000, num_channels=1)
         try:
             async for ev in stream:
@@ -149,60 +142,85 @@ async def entrypoint(ctx: Any) -> None:
         finally:
             await stream.aclose()
 
-    def on_subscribed(track: Any, publication: Any, participant: Any) -> None:
+    def on_subscribed(self, track: Any, publication: Any, participant: Any) -> None:
         # Checked again here: a subscription we did not ask for never reaches STT.
-        if not (_is_human(participant) and _is_mic(publication)) or publication.sid in speakers:
+        if not (_is_human(participant) and _is_mic(publication)) or publication.sid in self.speakers:
             return
-        lang = language_of(participant)
+        lang = self.language_of(participant)
         if lang is None:
             return
-        speaker = Speaker(state.stt, state.bridge, room_id, participant.identity, lang)  # type: ignore[arg-type]
-        speakers[publication.sid] = speaker
-        task = asyncio.ensure_future(pump(track, speaker))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
+        speaker = Speaker(self.state.stt, self.bridge, self.room_id, participant.identity, lang)
+        self.speakers[publication.sid] = speaker
+        task = asyncio.ensure_future(self.pump(track, speaker))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
-    def on_unsubscribed(track: Any, publication: Any, participant: Any) -> None:
-        speaker = speakers.pop(publication.sid, None)
+    def on_unsubscribed(self, track: Any, publication: Any, participant: Any) -> None:
+        speaker = self.speakers.pop(publication.sid, None)
         if speaker is not None:
             speaker.close()
 
-    def on_attributes(changed: dict[str, str], participant: Any) -> None:
+    def on_attributes(self, changed: dict[str, str], participant: Any) -> None:
         if "language" not in changed:
             return
-        lang = language_of(participant)
-        for speaker in speakers.values():
+        lang = self.language_of(participant)
+        for speaker in self.speakers.values():
             if speaker.identity == participant.identity and lang and lang != speaker.language:
                 speaker.set_language(lang)
 
-    ctx.room.on("track_published", consider)
-    ctx.room.on("track_subscribed", on_subscribed)
-    ctx.room.on("track_unsubscribed", on_unsubscribed)
-    ctx.room.on("participant_attributes_changed", on_attributes)
-    ctx.room.on("disconnected", lambda *_: done.set())
-    try:
-        await ctx.connect(auto_subscribe=AutoSubscribe.SUBSCRIBE_NONE)
-        logger.info("agent joined room", extra={"room_id": room_id})
-        for participant in ctx.room.remote_participants.values():
-            for publication in participant.track_publications.values():
-                consider(publication, participant)
+    async def run(self) -> None:
+        """Join, transcribe until the room has had no human for IDLE_LEAVE_S, then leave."""
+        from livekit.agents import AutoSubscribe
+        room = self.ctx.room
+        room.on("track_published", self.consider)
+        room.on("track_subscribed", self.on_subscribed)
+        room.on("track_unsubscribed", self.on_unsubscribed)
+        room.on("participant_attributes_changed", self.on_attributes)
+        room.on("disconnected", lambda *_: self.done.set())
+        try:
+            await self.ctx.connect(auto_subscribe=AutoSubscribe.SUBSCRIBE_NONE)
+            logger.info("agent joined room", extra={"room_id": self.room_id})
+            for participant in room.remote_participants.values():
+                for publication in participant.track_publications.values():
+                    self.consider(publication, participant)
+            await self._until_idle()
+        finally:
+            for speaker in self.speakers.values():
+                speaker.close()  # flushes each speaker's last final
+            for task in self.tasks:
+                task.cancel()
+
+    async def _until_idle(self) -> None:
         idle_since: float | None = None
         loop = asyncio.get_running_loop()
-        while not done.is_set():
-            humans = [p for p in ctx.room.remote_participants.values() if _is_human(p)]
+        while not self.done.is_set():
+            humans = [p for p in self.ctx.room.remote_participants.values() if _is_human(p)]
             idle_since = None if humans else (idle_since or loop.time())
             if idle_since is not None and loop.time() - idle_since > IDLE_LEAVE_S:
-                logger.info("no one left in the room; agent leaving", extra={"room_id": room_id})
-                break
+                logger.info("no one left in the room; agent leaving", extra={"room_id": self.room_id})
+                return
             try:
-                await asyncio.wait_for(done.wait(), timeout=1.0)
+                await asyncio.wait_for(self.done.wait(), timeout=1.0)
             except TimeoutError:
                 pass
+
+
+async def entrypoint(ctx: Any) -> None:
+    """One dispatch: serve the room unless this process already does, then tell the app."""
+    state = _state
+    assert state is not None and state.bridge is not None
+    room_id = ctx.job.room.name
+    with state.lock:
+        duplicate = room_id in state.rooms
+        state.rooms.add(room_id)
+    if duplicate:  # a second dispatch to a room this process already serves
+        logger.info("room already served here; leaving the duplicate job", extra={"room_id": room_id})
+        ctx.shutdown("duplicate dispatch")
+        return
+    state.bridge.beat_now()
+    try:
+        await RoomJob(ctx, state).run()
     finally:
-        for speaker in speakers.values():
-            speaker.close()  # flushes each speaker's last final
-        for task in tasks:
-            task.cancel()
         with state.lock:
             state.rooms.discard(room_id)
         state.bridge.beat_now()

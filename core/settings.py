@@ -3,32 +3,33 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from dotenv import load_dotenv
 
 ROOT = Path(__file__).resolve().parent.parent
+N = TypeVar("N", int, float)
+
+
+def _number(name: str, default: N, kind: Callable[[str], N], what: str) -> N:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise SystemExit(f"setting {name} must be {what}, got {raw!r}") from None
 
 
 def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise SystemExit(f"setting {name} must be a whole number, got {raw!r}") from None
+    return _number(name, default, int, "a whole number")
 
 
 def _float(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise SystemExit(f"setting {name} must be a number, got {raw!r}") from None
+    return _number(name, default, float, "a number")
 
 
 def _secret(var_dir: Path, env: str = "SECRET_KEY", filename: str = "secret.key") -> str:

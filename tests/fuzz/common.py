@@ -154,6 +154,15 @@ def _bad_type(values: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     return values.map(lambda v: (v, "bad_type"))
 
 
+def unparsable(data: bytes) -> bool:
+    """Bytes that are not JSON."""
+    try:
+        json.loads(data)
+    except ValueError:
+        return True
+    return False
+
+
 def unknown_keys(known: set[str]) -> st.SearchStrategy[str]:
     return st.text(max_size=12).filter(lambda k: k not in known)
 

@@ -5,7 +5,6 @@ Every example checks three things: the input gets a clear error (a 4xx JSON
 """
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -43,6 +42,7 @@ from tests.fuzz.common import (
     non_dicts,
     plain,
     unknown_keys,
+    unparsable,
 )
 
 pytestmark = pytest.mark.unit
@@ -52,13 +52,19 @@ def test_database_oracle_covers_every_table() -> None:
     assert set(TABLES) == set(Base.metadata.tables)
 
 
+def _shape_case(draw: st.DrawFn, kind: str, body: dict[str, Any], known: set[str]) -> RestCase:
+    """A body of the wrong shape: an unknown field, not an object, not JSON, or too large."""
+    if kind == "unknown":
+        body[draw(unknown_keys(known))] = draw(json_values)
+        return RestCase(body, "unknown_field")
+    if kind == "not_object":
+        return RestCase(draw(non_dicts.filter(lambda v: v is not None)), "bad_payload")
+    if kind == "not_json":
+        return draw(_not_json())
+    return draw(_oversized())
+
+
 def _not_json(json_ok: bool = True) -> st.SearchStrategy[RestCase]:
-    def unparsable(data: bytes) -> bool:
-        try:
-            json.loads(data)
-        except ValueError:
-            return True
-        return False
 
     return st.one_of(
         st.binary(max_size=40).filter(unparsable).map(Raw),
@@ -84,15 +90,8 @@ def session_cases(draw: st.DrawFn) -> RestCase:
     elif kind == "drop":
         del body[draw(st.sampled_from(sorted(body)))]
         code = "missing_field"
-    elif kind == "unknown":
-        body[draw(unknown_keys({"displayName", "language"}))] = draw(json_values)
-        code = "unknown_field"
-    elif kind == "not_object":
-        return RestCase(draw(non_dicts.filter(lambda v: v is not None)), "bad_payload")
-    elif kind == "not_json":
-        return draw(_not_json())
     else:
-        return draw(_oversized())
+        return _shape_case(draw, kind, body, {"displayName", "language"})
     return RestCase(body, code)
 
 
@@ -132,15 +131,8 @@ def preference_cases(draw: st.DrawFn) -> RestCase:
     kind = draw(st.sampled_from([*BAD_PREFS, "unknown", "not_object", "not_json", "oversized"]))
     if kind in BAD_PREFS:
         body[kind], code = draw(BAD_PREFS[kind])
-    elif kind == "unknown":
-        body[draw(unknown_keys(set(VALID_PREFS)))] = draw(json_values)
-        code = "unknown_field"
-    elif kind == "not_object":
-        return RestCase(draw(non_dicts.filter(lambda v: v is not None)), "bad_payload")
-    elif kind == "not_json":
-        return draw(_not_json())
     else:
-        return draw(_oversized())
+        return _shape_case(draw, kind, body, set(VALID_PREFS))
     return RestCase(body, code)
 
 
