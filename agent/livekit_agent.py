@@ -254,6 +254,7 @@ def build_server(state: AgentState, settings: Settings) -> Any:
 def make_bridge(state: AgentState, settings: Settings) -> BridgeClient:
     """The bridge to the app: APP_URL (default the local web process on PORT), the shared secret
     (BRIDGE_SECRET or var/bridge.key), and an outbox (AGENT_OUTBOX, default under var/)."""
+    assert settings.agent_outbox is not None  # Settings fills it in from var_dir
     return BridgeClient(settings.app_url, settings.bridge_secret, settings.agent_outbox,
                         agent_id=uuid.uuid4().hex[:12], rooms=state.serving)
 

@@ -65,7 +65,7 @@ class Settings:
     var_dir: Path = ROOT / "var"
     # The speech process: its socket, whether the web process starts it (no SPEECH_SOCKET set),
     # whether at once, and its engines.
-    speech_socket: str = str(ROOT / "var" / "speech.sock")
+    speech_socket: str = ""  # default: var_dir/speech.sock
     speech_managed: bool = True
     speech_autostart: bool = True
     stt_engine: str = "local"
@@ -81,7 +81,11 @@ class Settings:
     agent_max_rooms: int = 20
     agent_http_port: int = 0
     app_url: str = ""
-    agent_outbox: Path = ROOT / "var" / "agent-outbox"
+    agent_outbox: Path | None = None  # default: var_dir/agent-outbox
+
+    def __post_init__(self) -> None:
+        self.speech_socket = self.speech_socket or str(self.var_dir / "speech.sock")
+        self.agent_outbox = self.agent_outbox or self.var_dir / "agent-outbox"
 
     @property
     def distributed(self) -> bool:
@@ -106,7 +110,7 @@ class Settings:
             cors_origins=[o for o in os.environ.get("CORS_ORIGINS", "").split(",") if o.strip()],
             log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
             var_dir=var_dir,
-            speech_socket=os.environ.get("SPEECH_SOCKET") or str(var_dir / "speech.sock"),
+            speech_socket=os.environ.get("SPEECH_SOCKET", ""),
             speech_managed=not os.environ.get("SPEECH_SOCKET"),
             speech_autostart=os.environ.get("SPEECH_AUTOSTART", "1") == "1",
             stt_engine=os.environ.get("STT_ENGINE", "local"),
@@ -119,5 +123,5 @@ class Settings:
             agent_max_rooms=max(1, _int("AGENT_MAX_ROOMS", 20)),
             agent_http_port=_int("AGENT_HTTP_PORT", 0),
             app_url=os.environ.get("APP_URL") or f"http://127.0.0.1:{_int('PORT', 5000)}",
-            agent_outbox=Path(os.environ.get("AGENT_OUTBOX") or var_dir / "agent-outbox"),
+            agent_outbox=Path(os.environ["AGENT_OUTBOX"]) if os.environ.get("AGENT_OUTBOX") else None,
         )
