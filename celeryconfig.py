@@ -6,7 +6,8 @@ _redis = os.environ.get("REDIS_URL", "").strip()
 broker_url = _redis or "memory://"
 task_always_eager = not _redis
 # Embedded, Celery's apply() runs a task's retries itself; it can only do so when an eager failure
-# is returned as the result rather than raised (workers.tasks checks the result).
+# is returned as the result rather than raised. Celery logs such a failure; workers.tasks also
+# counts a failed fan-out.
 task_eager_propagates = False
 task_ignore_result = True
 result_backend = None

@@ -55,7 +55,8 @@ class SpeakerStream:
         return self
 
     def feed(self, pcm: bytes) -> None:
-        self.inbox.put(pcm)
+        if self.thread.is_alive() or not self.thread.ident:  # a stream that ended takes no more
+            self.inbox.put(pcm)
 
     def set_language(self, language: str) -> None:
         self.inbox.put(("language", language))

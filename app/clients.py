@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,9 +45,6 @@ class Clients:
 
     def __len__(self) -> int:
         return len(self._by_sid)
-
-    def __iter__(self) -> Iterator[tuple[str, Client]]:
-        return iter(list(self._by_sid.items()))
 
     def snapshot(self) -> dict[str, Client]:
         return dict(self._by_sid)

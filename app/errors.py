@@ -18,7 +18,7 @@ def install(app: Flask, count: Any) -> None:
 
     @app.errorhandler(BadInput)
     def bad_input(exc: BadInput) -> tuple[Response, int]:
-        count(f"bad_input:{request.endpoint}")
+        count(f"bad_input:{'tts' if request.blueprint == 'tts' else request.endpoint}")
         return error_response(exc.code, exc.message, exc.status)
 
     @app.errorhandler(413)

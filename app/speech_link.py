@@ -134,7 +134,12 @@ class SpeechLink:
                 if frame is None:
                     break
                 if frame[0] == "J":
-                    self._result(json.loads(frame[1]))
+                    try:
+                        self._result(json.loads(frame[1]))
+                    except (OSError, ValueError):
+                        raise
+                    except Exception:  # one result failing (a database error) ends no session
+                        logger.exception("a speech result could not be delivered")
         except (OSError, ValueError):
             logger.warning("speech connection failed", exc_info=True)
         self._drop(s)
@@ -174,7 +179,7 @@ class SpeechLink:
                     publish_interim(session.user_id, session.room_id, str(msg["text"])[:5000],
                                     session.language, str(msg["utteranceKey"]))
                 except v.BadInput:
-                    pass  # they left the room while speaking: their final is refused too
+                    pass  # they left the room: no more interims (their final may still count)
         elif kind == "final":
             with self.app.app_context():
                 try:

@@ -15,7 +15,7 @@ MAX_KEYS = 100_000
 class ExpiringKeys:
     def __init__(self, redis_url: str, prefix: str) -> None:
         self.prefix = prefix
-        # value → (value, ttl seconds); it expires ttl seconds after it was set
+        # key → (value, ttl seconds); it expires ttl seconds after it was set
         self._mem: TLRUCache[str, tuple[str, float]] = TLRUCache(
             MAX_KEYS, ttu=lambda _key, item, now: now + item[1], timer=time.monotonic)
         self._lock = threading.Lock()  # cachetools caches are not thread-safe

@@ -86,7 +86,7 @@ class LiveKitService:
 
     def dispatch_agent(self, room: str) -> None:
         """Ask the speech agent (explicit dispatch by name) to join the room. Whether one is
-        needed is the caller's decision (app.voice.ensure_agent)."""
+        needed is the caller's decision (app.agents.ensure_agent)."""
         from livekit import api
         self._call(lambda lk: lk.agent_dispatch.create_dispatch(
             api.CreateAgentDispatchRequest(agent_name=AGENT_NAME, room=room)))

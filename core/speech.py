@@ -57,7 +57,8 @@ def read_frame(sock: socket.socket) -> tuple[str, bytes] | None:
 
 def connect(path: str, wait_s: float, io_timeout_s: float | None = None) -> socket.socket:
     """Connect to the speech process at `path`, waiting up to `wait_s` while it starts (it binds
-    its socket once its models are loaded); the last OSError if it never does."""
+    its socket once its models are loaded: until then, no such file or connection refused); the
+    last error if it never does. Any other OSError (a permission, a bad path) is raised at once."""
     deadline = time.monotonic() + wait_s
     while True:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -65,24 +66,32 @@ def connect(path: str, wait_s: float, io_timeout_s: float | None = None) -> sock
             s.connect(path)
             s.settimeout(io_timeout_s)
             return s
-        except OSError:
+        except (FileNotFoundError, ConnectionRefusedError):
             s.close()
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+        except OSError:
+            s.close()
+            raise
 
 
 def request_tts(path: str, text: str, language: str, voice: str | None, engine: str,
                 timeout_s: float = 20.0, wait_s: float | None = None) -> dict[str, Any]:
     """Synthesize through the speech process at `path` on a connection of its own; returns its
     reply ({ok, wav (base64), durationMs, engine, voice} or {ok: false, code, message}).
-    Waits up to `wait_s` (default `timeout_s`) for the process to listen; TimeoutError when no
-    reply comes within `timeout_s`, another OSError when it cannot be reached."""
+    Waits up to `wait_s` (default `timeout_s`) for the process to listen; TimeoutError when the
+    reply has not come within `timeout_s` of sending, another OSError when it cannot be reached."""
     rid = uuid.uuid4().hex
     with connect(path, timeout_s if wait_s is None else wait_s, io_timeout_s=timeout_s) as s:
         s.sendall(pack_json({"op": "tts", "id": rid, "text": text, "language": language,
                              "voice": voice, "engine": engine}))
+        deadline = time.monotonic() + timeout_s
         while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the speech process did not answer in time")
+            s.settimeout(left)
             frame = read_frame(s)
             if frame is None:
                 raise ConnectionError("the speech process closed the connection")

@@ -5,8 +5,9 @@ people are in it (workers.plan). A listener whose language is the source gets th
 engine call. Each message has a stable id; a Delivery row is written once a listener's message is
 sent, so a task run again after a crash (acks_late) skips whoever already has it.
 
-Plain functions over a Runtime: they enqueue nothing. `fan_out` returns the speech jobs for
-listeners with TTS on, and the Celery task (workers.tasks) enqueues them.
+Plain functions over a Runtime: they enqueue nothing. `fan_out` hands each group's speech job (for
+listeners with TTS on) to the caller's `on_speech` as soon as that group's captions are sent, and
+returns them all; the Celery task (workers.tasks) enqueues them.
 """
 from __future__ import annotations
 
@@ -31,12 +32,7 @@ logger = logging.getLogger(__name__)
 
 
 class RetryableFanoutError(Exception):
-    """A translation failed in a way that may pass; the task should be tried again. Carries the
-    speech jobs of the groups that were sent before it failed."""
-
-    def __init__(self, utterance_id: str, speech: list[SpeechJob]) -> None:
-        super().__init__(utterance_id)
-        self.speech = speech
+    """A translation failed in a way that may pass; the task should be tried again."""
 
 
 @dataclass(frozen=True)
@@ -58,10 +54,12 @@ class Outcome:
 
 
 def fan_out(rt: Runtime, utterance_id: str, enqueued_at: float | None, *,
-            final_attempt: bool = True) -> Outcome:
-    """Run one fan-out: how many messages it sent and the speech to make for them. Raises
-    RetryableFanoutError when a translation failed for a reason that may pass and this is not the
-    final attempt (what was sent before stays sent; the next run skips those listeners)."""
+            final_attempt: bool = True,
+            on_speech: Callable[[SpeechJob], None] = lambda job: None) -> Outcome:
+    """Run one fan-out: how many messages it sent and the speech to make for them (each also
+    handed to `on_speech` right after its group's captions). Raises RetryableFanoutError when a
+    translation failed for a reason that may pass and this is not the final attempt (what was sent
+    before stays sent; the next run skips those listeners)."""
     started = now_ms()
     with session_scope(rt.settings.database_url) as s:
         p = plan(s, utterance_id)
@@ -75,7 +73,8 @@ def fan_out(rt: Runtime, utterance_id: str, enqueued_at: float | None, *,
     # side by side, so the last language's listeners do not wait for the other languages' engines.
     same = [j for j in p.jobs if j.target == u["source"]]
     translated = [j for j in p.jobs if j.target != u["source"]]
-    run = functools.partial(_run_job, rt, p, timings=timings, final_attempt=final_attempt)
+    run = functools.partial(_run_job, rt, p, timings=timings, final_attempt=final_attempt,
+                            on_speech=on_speech)
     results = [run(j) for j in same]
     if len(translated) == 1:
         results.append(run(translated[0]))
@@ -85,7 +84,7 @@ def fan_out(rt: Runtime, utterance_id: str, enqueued_at: float | None, *,
     if total.sent:
         rt.metrics.observe("fanout_latency_seconds", (now_ms() - u["received"]) / 1000.0)
     if any(r.retry for r in results):
-        raise RetryableFanoutError(utterance_id, total.speech)
+        raise RetryableFanoutError(utterance_id)
     return total
 
 
@@ -110,8 +109,8 @@ def _parallel(calls: list[Callable[[], Outcome]]) -> list[Outcome]:
     return results
 
 
-def _run_job(rt: Runtime, p: Plan, job: Job, *, timings: dict[str, Any],
-             final_attempt: bool) -> Outcome:
+def _run_job(rt: Runtime, p: Plan, job: Job, *, timings: dict[str, Any], final_attempt: bool,
+             on_speech: Callable[[SpeechJob], None]) -> Outcome:
     """Translate (if needed) and send one group."""
     u = p.utterance
     try:
@@ -129,6 +128,8 @@ def _run_job(rt: Runtime, p: Plan, job: Job, *, timings: dict[str, Any],
     listeners = [(uid, *p.speech[uid]) for uid in job.users if uid in p.speech]
     speech = [SpeechJob(u["id"], u["room_id"], job.target, text, listeners)] \
         if job.kind == "room" and listeners else []
+    for s in speech:
+        on_speech(s)
     return Outcome(sent, speech)
 
 

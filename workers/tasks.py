@@ -57,10 +57,12 @@ def utterance_lock(rt: Runtime, utterance_id: str) -> Iterator[None]:
         return
     with _local_guard:
         lock_here = _local_locks.setdefault(utterance_id, threading.Lock())
-    with lock_here:
-        yield
-    with _local_guard:
-        _local_locks.pop(utterance_id, None)
+    try:
+        with lock_here:
+            yield
+    finally:
+        with _local_guard:
+            _local_locks.pop(utterance_id, None)
 
 
 def _retry(task: Any, countdown: float, **kw: Any) -> Exception:
@@ -77,13 +79,12 @@ def fanout(self: Any, utterance_id: str, enqueued_at: float | None = None) -> in
     try:
         with utterance_lock(rt, utterance_id):
             outcome = fan_out(rt, utterance_id, enqueued_at,
-                              final_attempt=self.request.retries >= MAX_RETRIES)
+                              final_attempt=self.request.retries >= MAX_RETRIES,
+                              on_speech=lambda job: enqueue_speech(rt, job))
     except Busy:
         raise _retry(self, 1.0, max_retries=BUSY_RETRIES) from None
-    except RetryableFanoutError as exc:
-        enqueue_speech(rt, exc.speech)  # for the groups already sent
+    except RetryableFanoutError:
         raise _retry(self, min(2 ** self.request.retries, 8)) from None
-    enqueue_speech(rt, outcome.speech)
     return outcome.sent
 
 
@@ -96,15 +97,20 @@ def tts_audio(utterance_id: str, room_id: str, target: str, text: str,
                      [(a, b, c) for a, b, c in listeners])
 
 
-def enqueue_speech(rt: Runtime, jobs: list[SpeechJob]) -> None:
-    """After the captions: speech as its own task (Celery when distributed; a thread here when
-    embedded, so captions never wait for audio)."""
-    for job in jobs:
-        args = (job.utterance_id, job.room_id, job.target, job.text, [list(x) for x in job.listeners])
+def enqueue_speech(rt: Runtime, job: SpeechJob) -> None:
+    """Right after a group's captions: its speech as a task of its own (Celery when distributed;
+    a thread here when embedded, so captions never wait for audio). A failure to enqueue costs
+    that audio only, never the captions or their retry."""
+    args = (job.utterance_id, job.room_id, job.target, job.text, [list(x) for x in job.listeners])
+    try:
         if rt.settings.distributed:
             tts_audio.delay(*args)
         else:
             threading.Thread(target=tts_audio.apply, kwargs={"args": args}, daemon=True).start()
+    except Exception:
+        rt.metrics.inc("errors", "tts")
+        logger.warning("could not enqueue speech", exc_info=True,
+                       extra={"utterance_id": job.utterance_id, "language": job.target})
 
 
 def enqueue_fanout(utterance_id: str) -> None:
@@ -121,8 +127,6 @@ def _run_here(utterance_id: str, enqueued: float) -> None:
     """Embedded: Celery's apply() runs the task and its retries (with the task's back-off and
     retry count, so the last attempt reports failures)."""
     result = fanout.apply(args=(utterance_id, enqueued))
-    if not result.successful():
+    if not result.successful():  # Celery has logged the exception with its traceback
         runtime().metrics.inc("errors", "fanout")
-        logger.error("embedded fan-out failed", exc_info=result.result
-                     if isinstance(result.result, BaseException) else None,
-                     extra={"utterance_id": utterance_id})
+        logger.error("embedded fan-out failed", extra={"utterance_id": utterance_id})

@@ -10,7 +10,7 @@ from core.naming import own_room, user_room
 from core.runtime import Runtime
 from engines.errors import EngineConnectionError, UnsupportedLanguageError
 from tests.unit.conftest import Recorder, Scripted, add_room, add_user, add_utterance
-from workers.fanout import RetryableFanoutError, fan_out
+from workers.fanout import RetryableFanoutError, SpeechJob, fan_out
 from workers.plan import plan
 
 pytestmark = pytest.mark.unit
@@ -69,8 +69,9 @@ def test_one_translation_per_group_one_message_per_listener_and_none_twice(rt: R
     rt.registry = type(rt.registry)({"local": lambda: local, "premium": lambda: Scripted("premium")},
                                     default="local")
     uid = add_utterance(url, speaker, "Hello", "en", room)
-    out = fan_out(rt, uid, enqueued_at=None)
-    assert out.sent == 5
+    handed: list[SpeechJob] = []
+    out = fan_out(rt, uid, enqueued_at=None, on_speech=handed.append)
+    assert out.sent == 5 and handed == out.speech
     assert sorted(c[2] for c in local.calls) == ["es", "fr"]  # es once for two listeners
     emitter = rt.emitter
     assert isinstance(emitter, Recorder)
@@ -99,10 +100,11 @@ def test_a_retryable_failure_asks_for_a_retry_unless_final_then_tells_everyone(r
     room = add_room(url, speaker, same, fr)
     local.fail = lambda n: EngineConnectionError("down", engine="local")
     uid = add_utterance(url, speaker, "Hello", "en", room)
-    with pytest.raises(RetryableFanoutError) as err:
-        fan_out(rt, uid, None, final_attempt=False)
-    # The same-language listener was served, and their speech travels with the retry.
-    assert [j.listeners for j in err.value.speech] == [[(same, "", "local")]]
+    handed: list[SpeechJob] = []
+    with pytest.raises(RetryableFanoutError):
+        fan_out(rt, uid, None, final_attempt=False, on_speech=handed.append)
+    # The same-language listener was served, and their speech was handed on before the retry.
+    assert [j.listeners for j in handed] == [[(same, "", "local")]]
     emitter = rt.emitter
     assert isinstance(emitter, Recorder)
     assert [to for _, to in emitter.events("translated-message")] == [user_room(room, same)]
