@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import speech_corpus as corpus  # noqa: E402
 from tests import support  # noqa: E402
-from tests.livekit_client import LkParticipant, speech_end  # noqa: E402
+from tests.support.livekit_client import LkParticipant, speech_end  # noqa: E402
 
 SILENCE = b"\0" * 32000
 
