@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask
 
@@ -47,9 +48,13 @@ def create_app(settings: Settings | None = None, *, async_mode: str | None = Non
         app.register_blueprint(blueprint)
     errors.install(app, lambda label: svc.metrics.inc("errors", label))
 
+    queue: dict[str, Any] = {}
+    if settings.redis_url.startswith(("redis://", "rediss://")):
+        from app.message_queue import OnceRedisManager
+        queue["client_manager"] = OnceRedisManager(settings.redis_url, channel="flask-socketio")
     socketio.init_app(app, async_mode=async_mode, message_queue=settings.redis_url or None,
                       cors_allowed_origins=settings.cors_origins or None,
-                      max_http_buffer_size=1_000_000, ping_interval=10, ping_timeout=10)
+                      max_http_buffer_size=1_000_000, ping_interval=10, ping_timeout=10, **queue)
     svc.speech = speech_link.start_link(app, settings, autostart=start_engines)
     if svc.livekit is not None:
         socketio.start_background_task(agents.watch_agents, svc)
