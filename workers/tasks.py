@@ -130,3 +130,9 @@ def _run_here(utterance_id: str, enqueued: float) -> None:
     if not result.successful():  # Celery has logged the exception with its traceback
         runtime().metrics.inc("errors", "fanout")
         logger.error("embedded fan-out failed", extra={"utterance_id": utterance_id})
+
+
+# Bind the tasks now, in the importing thread. Celery finalizes an app lazily on first use and
+# marks it finalized before binding its tasks, so two threads starting the first fan-outs at once
+# (the embedded web process) could see an unbound task and fail (`request_stack` is None).
+celery.finalize()

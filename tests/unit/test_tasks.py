@@ -4,6 +4,8 @@ lock, and (integration) the Redis lock of the distributed mode."""
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -13,7 +15,7 @@ import pytest
 from core import runtime as core_runtime
 from core.runtime import Runtime
 from engines.errors import EngineConnectionError
-from tests.support import wait_until
+from tests.support import ROOT, wait_until
 from tests.unit.conftest import Recorder, Scripted, add_room, add_user, add_utterance
 from workers import tasks
 
@@ -112,3 +114,14 @@ def test_the_redis_lock_is_exclusive_and_released_only_by_its_holder(rt: Runtime
         with tasks.utterance_lock(dist, "u2"):
             pass
     taken.release()
+
+
+def test_the_tasks_are_bound_as_soon_as_they_are_imported() -> None:
+    """In a fresh process: Celery's lazy finalize marks the app finalized before binding its
+    tasks, so the first two fan-outs started at once on two threads could meet an unbound task."""
+    code = ("from workers import tasks; "
+            "assert tasks.celery.finalized; "
+            "assert type(tasks.celery.tasks['fanout']).request_stack is not None; print('bound')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=str(ROOT))
+    assert out.stdout.strip() == "bound", out.stderr[-2000:]
