@@ -70,6 +70,7 @@ class SpeechLink:
                 self.start()
 
     def start(self) -> None:
+        """Start the speech process if it is ours and not running."""
         with self._start_lock:
             self._start()
 
@@ -88,8 +89,7 @@ class SpeechLink:
         with self._lock:
             if self.sock is not None:
                 return self.sock
-            if self.spawn and (self.proc is None or self.proc.poll() is not None):
-                self.start()
+            self.start()  # (re)starts our child unless it is running; nothing when not ours
             try:
                 s = wire.connect(self.path, wait_s=60)
             except OSError:
@@ -200,8 +200,7 @@ class SpeechLink:
     def synthesize(self, text: str, language: str, voice: str | None, engine: str,
                    timeout_s: float = 20.0) -> dict[str, Any]:
         """Ask the speech process for audio; returns its reply ({ok, wav (base64), ...})."""
-        if self.spawn and (self.proc is None or self.proc.poll() is not None):
-            self.start()
+        self.start()
         try:
             return wire.request_tts(self.path, text, language, voice, engine, timeout_s, wait_s=60)
         except TimeoutError:

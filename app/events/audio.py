@@ -87,7 +87,7 @@ def on_stop_speech(client: Client, *_: Any) -> dict[str, Any]:
 
 def _stop_on_disconnect(sid: str, _: Client) -> None:
     """A socket that goes away stops its audio session, if any."""
-    lk: SpeechLink | None = getattr(services(), "speech", None)
+    lk: SpeechLink | None = services().speech
     if lk is None:
         return
     session_id = lk.by_sid.get(sid)
