@@ -20,7 +20,8 @@ from agent.bridge_client import BridgeClient
 from agent.speaker import SpeakerStream, event_fields
 from core.settings import Settings
 from engines.errors import EngineError
-from engines.stt.base import STT, SpeechEvent
+from engines.stt.base import STT, SpeechEvent, StreamOptions, UsageMeter
+from engines.stt.registry import STTRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -32,13 +33,14 @@ IDLE_LEAVE_S = 30.0  # leave a room that has had no human participant for this l
 class Speaker:
     """One human microphone track: its recognition stream, events to the bridge."""
 
-    def __init__(self, stt: STT, bridge: BridgeClient, room_id: str, identity: str, language: str) -> None:
+    def __init__(self, stt: STT, bridge: BridgeClient, room_id: str, identity: str, language: str,
+                 options: StreamOptions | None = None) -> None:
         self.bridge = bridge
         self.room_id = room_id
         self.identity = identity
         self.stream = SpeakerStream(stt, language, key_prefix=self._prefix, deliver=self._send,
                                     on_error=self._failed, batch_bytes=1280,  # 40 ms: fewer pushes
-                                    name=f"lk-stt-{identity[:8]}").start()
+                                    name=f"lk-stt-{identity[:8]}", options=options).start()
 
     @property
     def language(self) -> str:
@@ -69,7 +71,10 @@ class Speaker:
             payload: dict[str, Any] = {"kind": f["kind"], "speakerId": self.identity,
                                        "roomId": self.room_id, "text": f["text"],
                                        "sourceLang": f["language"]}
-            if e.kind == "final":
+            if e.kind == "notice":  # recognition moved to another engine: the speaker is told
+                payload.update(engine=e.engine, previous=e.previous)
+                self.bridge.interim(payload)
+            elif e.kind == "final":
                 payload["idempotencyKey"] = f["utteranceKey"]
                 if f["speechEndAt"]:
                     payload["speechEndAt"] = f["speechEndAt"]
@@ -80,11 +85,14 @@ class Speaker:
 
 
 class AgentState:
-    """What the jobs of this process share: the STT engine, the bridge, the rooms served."""
+    """What the jobs of this process share: the STT engines, the bridge, the rooms served, and
+    where premium usage is metered (`meter(room, identity)`)."""
 
-    def __init__(self, stt: STT, bridge: BridgeClient | None = None) -> None:
+    def __init__(self, stt: STTRegistry, bridge: BridgeClient | None = None,
+                 meter: Any = None) -> None:
         self.stt = stt
         self.bridge = bridge
+        self.meter = meter
         self.rooms: set[str] = set()
         self.lock = threading.Lock()
 
@@ -121,9 +129,29 @@ class RoomJob:
         self.tasks: set[asyncio.Task[None]] = set()
         self.done = asyncio.Event()
 
+    def engine_of(self, participant: Any) -> STT:
+        """The speaker's recognition preference (`sttEngine` attribute) with the failover order
+        behind it; the default when they have none (or one this process does not know)."""
+        name = str(participant.attributes.get("sttEngine", "")).strip()
+        return self.state.stt.get(name if name in self.state.stt.names() else None)
+
+    def options(self, identity: str) -> StreamOptions:
+        """Key terms from the room's glossary (LiveKit room metadata, set by the app); usage
+        metered to this room and speaker."""
+        import json
+        try:
+            meta = json.loads(self.ctx.room.metadata or "{}")
+            terms = tuple(str(t)[:50] for t in meta.get("glossary") or ())[:100]
+        except (ValueError, AttributeError, TypeError):
+            terms = ()
+        meter: UsageMeter | None = None
+        if self.state.meter is not None:
+            meter = self.state.meter.bound(self.room_id, identity)
+        return StreamOptions(keyterms=terms, on_usage=meter)
+
     def language_of(self, participant: Any) -> str | None:
         lang = str(participant.attributes.get("language", "")).strip()
-        if lang and self.state.stt.supports(lang):
+        if lang and self.engine_of(participant).supports(lang):
             return lang
         logger.warning("speaker has no usable language attribute", extra={
             "room_id": self.room_id, "speaker": participant.identity, "language": lang[:16]})
@@ -133,11 +161,15 @@ class RoomJob:
         if _is_human(participant) and _is_mic(publication) and not publication.subscribed:
             publication.set_subscribed(True)
 
-    async def pump(self, track: Any, speaker: Speaker) -> None:
+    async def pump(self, track: Any, sid: str) -> None:
+        """The track's audio to whichever Speaker serves it now (an engine change replaces it)."""
         from livekit import rtc
         stream = rtc.AudioStream.from_track(track=track, sample_rate=16000, num_channels=1)
         try:
             async for ev in stream:
+                speaker = self.speakers.get(sid)
+                if speaker is None:
+                    return
                 speaker.feed(bytes(ev.frame.data))
         finally:
             await stream.aclose()
@@ -149,9 +181,10 @@ class RoomJob:
         lang = self.language_of(participant)
         if lang is None:
             return
-        speaker = Speaker(self.state.stt, self.bridge, self.room_id, participant.identity, lang)
+        speaker = Speaker(self.engine_of(participant), self.bridge, self.room_id,
+                          participant.identity, lang, self.options(participant.identity))
         self.speakers[publication.sid] = speaker
-        task = asyncio.ensure_future(self.pump(track, speaker))
+        task = asyncio.ensure_future(self.pump(track, publication.sid))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
@@ -161,6 +194,17 @@ class RoomJob:
             speaker.close()
 
     def on_attributes(self, changed: dict[str, str], participant: Any) -> None:
+        if "sttEngine" in changed:
+            # A new recognition engine: the speaker's stream ends (its last final delivered) and
+            # one on the new engine takes the track from the next frame.
+            for sid, speaker in list(self.speakers.items()):
+                if speaker.identity == participant.identity:
+                    speaker.close()
+                    lang = self.language_of(participant) or speaker.language
+                    self.speakers[sid] = Speaker(
+                        self.engine_of(participant), self.bridge, self.room_id,
+                        participant.identity, lang, self.options(participant.identity))
+            return
         if "language" not in changed:
             return
         lang = self.language_of(participant)
@@ -259,9 +303,9 @@ def make_bridge(state: AgentState, settings: Settings) -> BridgeClient:
                         agent_id=uuid.uuid4().hex[:12], rooms=state.serving)
 
 
-def run(stt: STT, settings: Settings) -> None:
+def run(stt: STTRegistry, settings: Settings, meter: Any = None) -> None:
     """Run the agent until the process ends (LIVEKIT_URL, LIVEKIT_API_KEY/SECRET from the env)."""
-    state = AgentState(stt)
+    state = AgentState(stt, meter=meter)
     state.bridge = make_bridge(state, settings)
     state.bridge.start()
     server = build_server(state, settings)

@@ -13,17 +13,18 @@ from typing import Any
 
 from engines.errors import EngineError, UnsupportedLanguageError
 from engines.languages import LANGUAGES
-from engines.stt.base import STT, SpeechEvent
+from engines.stt.base import STT, SpeechEvent, StreamOptions
 
 logger = logging.getLogger(__name__)
 _STOP = object()
 
 
 def event_fields(e: SpeechEvent) -> dict[str, Any]:
-    """A recognition event as the speech process reports it (JSON-ready)."""
+    """A recognition event as the speech process reports it (JSON-ready). A notice's `text` is its
+    code; `engine` is who made the event (a notice: the engine now in use, `previous` the one left)."""
     return {"kind": e.kind, "text": e.text, "language": e.language, "utteranceKey": e.utterance_key,
             "startMs": e.start_ms, "endMs": e.end_ms, "decodeMs": round(e.decode_ms, 1),
-            "speechEndAt": e.speech_end_at}
+            "speechEndAt": e.speech_end_at, "engine": e.engine, "previous": e.previous}
 
 
 class SpeakerStream:
@@ -38,7 +39,7 @@ class SpeakerStream:
                  key_prefix: Callable[[], str], deliver: Callable[[list[SpeechEvent]], None],
                  on_error: Callable[[EngineError], None] | None = None,
                  on_end: Callable[[], None] | None = None, batch_bytes: int = 0,
-                 name: str = "stt") -> None:
+                 name: str = "stt", options: StreamOptions | None = None) -> None:
         self.stt = stt
         self.language = language
         self.rate = rate
@@ -47,6 +48,7 @@ class SpeakerStream:
         self.on_error = on_error
         self.on_end = on_end
         self.batch_bytes = batch_bytes
+        self.options = options
         self.inbox: queue.Queue[Any] = queue.Queue()
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
 
@@ -92,7 +94,13 @@ class SpeakerStream:
         try:
             stream = self._open(self.language)
             while True:
-                item = self.inbox.get()
+                try:  # a remote engine answers on its own time: look for its results in pauses
+                    item = self.inbox.get(timeout=0.1)
+                except queue.Empty:
+                    events = stream.poll()
+                    if events:
+                        self.deliver(events)
+                    continue
                 if item is _STOP or isinstance(item, tuple):  # end, or ("language", code)
                     tail = b""
                     if resampler is not None and item is _STOP:

@@ -19,9 +19,12 @@ from typing import Any
 
 from agent.speaker import SpeakerStream, event_fields
 from core import speech as wire
+from core import usage
+from core.providers import stt_registry, tts_registry
 from core.settings import Settings
 from engines.errors import ConfigurationError, EngineError, UnsupportedLanguageError
-from engines.stt.base import STT, SpeechEvent
+from engines.stt.base import SpeechEvent, StreamOptions, UsageMeter
+from engines.stt.registry import STTRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -29,10 +32,12 @@ logger = logging.getLogger(__name__)
 class Connection:
     """One app connection: reads frames, runs sessions and synthesis requests, writes results."""
 
-    def __init__(self, sock: socket.socket, stt: STT, voices: Voices | None = None) -> None:
+    def __init__(self, sock: socket.socket, stt: STTRegistry, voices: Voices | None = None,
+                 meter: Meter | None = None) -> None:
         self.sock = sock
         self.stt = stt
         self.voices = voices
+        self.meter = meter
         self.sessions: dict[str, SpeakerStream] = {}
         self._send_lock = threading.Lock()
 
@@ -67,18 +72,37 @@ class Connection:
     def _control(self, msg: dict[str, Any]) -> None:
         op, sid = msg.get("op"), str(msg.get("session", ""))
         if op == "start" and sid not in self.sessions and len(sid) == wire.SESSION_ID_LEN:
+            engine = str(msg.get("engine") or "") or None
+            keyterms = tuple(str(t) for t in msg.get("keyterms") or ())[:100]
+            meter = self.meter.bound(msg.get("room"), msg.get("user")) if self.meter else None
             self.sessions[sid] = session = SpeakerStream(
-                self.stt, str(msg["language"]), rate=int(msg["rate"]), key_prefix=lambda: sid,
+                self.stt.get(engine if engine in self.stt.names() else None), str(msg["language"]),
+                rate=int(msg["rate"]), key_prefix=lambda: sid,
                 deliver=lambda events: self._results(sid, events),
                 on_error=lambda exc: self._failed(sid, exc), on_end=lambda: self._ended(sid),
-                name=f"stt-{sid[:8]}")
+                name=f"stt-{sid[:8]}", options=StreamOptions(keyterms=keyterms, on_usage=meter))
             session.start()
         elif op == "stop" and sid in self.sessions:
             self.sessions[sid].close()
         elif op == "ping":
-            self.send({"type": "pong", "status": self.stt.status()})
+            self.send({"type": "pong", "status": dict(self.stt.provider(self.stt.default).status(),
+                                                      engines=self.stt.status())})
         elif op == "tts" and self.voices is not None:
             threading.Thread(target=self._tts, args=(msg,), name="tts", daemon=True).start()
+        elif op == "voices" and self.voices is not None:
+            threading.Thread(target=self._voices, args=(msg,), name="voices", daemon=True).start()
+
+    def _voices(self, msg: dict[str, Any]) -> None:
+        """The voices an engine offers for a language: [{id, name}]."""
+        assert self.voices is not None
+        try:
+            voices = self.voices.list(str(msg.get("engine") or ""), str(msg.get("language") or ""))
+        except EngineError as exc:
+            code = "unknown_engine" if isinstance(exc, ConfigurationError) else "engine_failed"
+            self.send({"type": "voices", "id": msg.get("id"), "ok": False, "code": code,
+                       "message": str(exc) if code == "unknown_engine" else "the voice list is unavailable"})
+            return
+        self.send({"type": "voices", "id": msg.get("id"), "ok": True, "voices": voices})
 
     def _tts(self, msg: dict[str, Any]) -> None:
         """Synthesize (or take from the cache) and answer with the WAV, base64 in the JSON."""
@@ -87,8 +111,8 @@ class Connection:
         rid = msg.get("id")
         assert self.voices is not None
         try:
-            out = self.voices.speak(str(msg["text"]), str(msg["language"]), msg.get("voice"),
-                                    str(msg.get("engine") or ""))
+            out, cached = self.voices.speak(str(msg["text"]), str(msg["language"]), msg.get("voice"),
+                                            str(msg.get("engine") or ""))
         except EngineError as exc:
             code = ("unsupported_language" if isinstance(exc, UnsupportedLanguageError)
                     else "unknown_engine" if isinstance(exc, ConfigurationError) else "engine_failed")
@@ -96,9 +120,11 @@ class Connection:
             return
         self.send({"type": "tts", "id": rid, "ok": True, "wav": base64.b64encode(out.wav).decode(),
                    "durationMs": round(out.duration_ms, 1), "engine": out.engine, "voice": out.voice,
+                   "cached": cached,
                    "elapsedMs": round(out.elapsed_ms, 1)})
 
     def _results(self, sid: str, events: list[SpeechEvent]) -> None:
+        """Each event to the app; a notice's `text` is its code."""
         for e in events:
             fields = event_fields(e)
             self.send({"type": fields.pop("kind"), "session": sid, **fields,
@@ -117,34 +143,54 @@ class Connection:
         self.send({"type": "ended", "session": sid})
 
 
+class Meter:
+    """Premium recognition usage, written where every process reads it (core.usage)."""
+
+    def __init__(self, database_url: str) -> None:
+        self.url = database_url
+
+    def bound(self, room: Any, user: Any) -> UsageMeter:
+        def meter(provider: str, unit: str, amount: float) -> None:
+            try:
+                usage.record(self.url, provider, unit, amount, str(room) if room else None,
+                             str(user) if user else None)
+            except Exception:  # metering must not end a speaker's recognition
+                logger.exception("usage not recorded", extra={"provider": provider})
+        return meter
+
+
 class Voices:
     """Speech synthesis in the speech process: registry by name plus the shared cache."""
 
     def __init__(self, settings: Settings) -> None:
         from engines.tts.cache import TTSCache
-        from engines.tts.registry import TTSRegistry
-        self.registry = TTSRegistry(default=settings.tts_engine)
+        self.registry = tts_registry(settings)
         self.cache = TTSCache(settings.tts_cache_bytes)
 
-    def speak(self, text: str, language: str, voice: Any, engine: str) -> Any:
+    def list(self, engine: str, language: str) -> list[dict[str, str]]:
+        """[{id, name}] of an engine's voices (a premium provider's from its own list)."""
+        name = engine or self.registry.default
+        provider = self.registry.provider(self.registry.check(name))
+        lister = getattr(provider, "voices", None)
+        if callable(lister):
+            return list(lister())
+        return [{"id": v, "name": v} for v in provider.capabilities.voices]
+
+    def speak(self, text: str, language: str, voice: Any, engine: str) -> tuple[Any, bool]:
+        """(the Synthesis, whether it came from the cache: nothing billed)."""
         name = engine or self.registry.default
         self.registry.check(name)
         key = (name, str(voice or ""), language, text)
         hit = self.cache.get(key)
         if hit is not None:
-            return hit
+            return hit, True
         out = self.registry.get(name).synthesize(text, language, str(voice) if voice else None)
         self.cache.put(key, out)
-        return out
+        return out, False
 
 
-def make_stt(settings: Settings) -> STT:
-    """The configured engine (STT_ENGINE, "local" by default), with the local one behind it."""
-    from engines.stt.registry import STTRegistry
-    return STTRegistry(default=settings.stt_engine).get()
-
-
-def serve(path: str, stt: STT, voices: Voices | None = None) -> None:
+def serve(path: str, stt: STTRegistry, voices: Voices | None = None,
+          meter: Meter | None = None) -> None:
     """Listen on a Unix socket at `path` (owner-only) and serve connections until killed."""
     if os.path.exists(path):
         os.unlink(path)
@@ -155,10 +201,10 @@ def serve(path: str, stt: STT, voices: Voices | None = None) -> None:
     finally:
         os.umask(old)
     server.listen(8)
-    logger.info("speech server ready", extra={"socket": path, "stt": stt.status().get("model")})
+    logger.info("speech server ready", extra={"socket": path, "stt": stt.default})
     while True:
         conn, _ = server.accept()
-        threading.Thread(target=Connection(conn, stt, voices).serve, name="speech-conn",
+        threading.Thread(target=Connection(conn, stt, voices, meter).serve, name="speech-conn",
                          daemon=True).start()
 
 
@@ -176,16 +222,18 @@ def main() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     voices = Voices(settings)
     voices.registry.provider(voices.registry.default)  # load piper before the first request
-    stt = make_stt(settings)
+    stt = stt_registry(settings)
+    stt.provider("local")  # load Whisper before the first speaker (every chain ends with it)
+    meter = Meter(settings.database_url)
     if not livekit_configured(settings):
-        serve(args.socket, stt, voices)
+        serve(args.socket, stt, voices, meter)
         return
     # With LiveKit, this process is also the media agent: the Unix socket on a thread, the
     # livekit-agents worker on the main thread's event loop, one Whisper model for both.
-    threading.Thread(target=serve, args=(args.socket, stt, voices), name="speech-socket",
+    threading.Thread(target=serve, args=(args.socket, stt, voices, meter), name="speech-socket",
                      daemon=True).start()
     from agent import livekit_agent
-    livekit_agent.run(stt, settings)
+    livekit_agent.run(stt, settings, meter)
 
 
 def livekit_configured(settings: Settings) -> bool:

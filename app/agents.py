@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from sqlalchemy import select
 
@@ -98,18 +99,34 @@ def watch_agents(svc: Services) -> None:
         ensure_agents(svc)
 
 
-def language_changed(svc: Services, user_id: str, language: str) -> None:
-    """A speaker changed language: update their LiveKit attribute in each voice room they are
-    in, so the agent recognises the new language from their next utterance."""
+def attributes_changed(svc: Services, user_id: str, attributes: dict[str, str]) -> None:
+    """A speaker changed language or recognition engine: update their LiveKit attributes in each
+    voice room they are in, so the agent follows from their next utterance."""
     lk = svc.livekit
     if lk is None:
         return
     for room in clients.voice_rooms(user_id):
         try:
-            lk.set_language(room, user_id, language)
+            lk.set_attributes(room, user_id, attributes)
         except Exception:
-            logger.warning("could not update the speaker's language in LiveKit", exc_info=True,
+            logger.warning("could not update the speaker's attributes in LiveKit", exc_info=True,
                            extra={"room_id": room})
+
+
+def room_metadata(terms: list[str]) -> dict[str, Any]:
+    """A LiveKit room's metadata: the agent reads the glossary (its key terms) from it."""
+    return {"app": "live-translator", "glossary": terms}
+
+
+def glossary_changed(svc: Services, room: str, terms: list[str]) -> None:
+    """The room's glossary changed: tell its LiveKit room, if it has one, for the agent."""
+    if svc.livekit is None or room not in clients.voice_rooms():
+        return
+    try:
+        svc.livekit.set_metadata(room, room_metadata(terms))
+    except Exception:
+        logger.warning("could not update the LiveKit room's glossary", exc_info=True,
+                       extra={"room_id": room})
 
 
 def room_emptied(svc: Services, room: str) -> None:

@@ -1,6 +1,7 @@
 """REST API: guest sessions, preferences, rooms, languages."""
 from __future__ import annotations
 
+import json
 import secrets
 from typing import Any
 
@@ -12,9 +13,10 @@ from app import validation as v
 from app.auth import TokenError
 from app.errors import error_response
 from app.extensions import services, socketio
+from core import usage
 from core.db import session_scope
 from core.models import Participant, Room, Translation, User, Utterance
-from engines.errors import ConfigurationError
+from core.naming import room_channel
 from engines.languages import LANGUAGES, describe, partner, translation_quality
 from engines.translation.routes import installed_routes
 
@@ -50,7 +52,9 @@ def create_session() -> tuple[Response, int]:
     lang = v.language(data, "language")
     svc = services()
     with session_scope(svc.settings.database_url) as s:
-        user = User(display_name=name, language=lang, translation_engine=svc.registry.default)
+        default = svc.engines["default"]
+        user = User(display_name=name, language=lang, translation_engine=default["translation"],
+                    stt_engine=default["stt"], tts_engine=default["tts"])
         s.add(user)
         s.flush()
         out = user.public()
@@ -67,8 +71,8 @@ def get_me() -> Response:
         return jsonify({"user": user.public(), "preferences": user.preferences()})
 
 
-PREFS = {"displayName", "language", "translationEngine", "ttsEnabled", "ttsEngine", "voice",
-         "soloTargetLang"}
+PREFS = {"displayName", "language", "sttEngine", "translationEngine", "ttsEnabled", "ttsEngine",
+         "voice", "soloTargetLang"}
 
 
 @bp.patch("/me")
@@ -82,14 +86,11 @@ def patch_me() -> Response:
         changes["display_name"] = v.text(data, "displayName", max_len=64, single_line=True)
     if "language" in data:
         changes["language"] = v.language(data, "language")
-    if "translationEngine" in data:
-        engine = v.text(data, "translationEngine", max_len=32, single_line=True)
-        try:
-            changes["translation_engine"] = services().registry.check(str(engine))
-        except ConfigurationError as exc:
-            raise v.BadInput("unknown_engine", str(exc)) from None
-    if "ttsEngine" in data:
-        changes["tts_engine"] = tts_engine_name(v.text(data, "ttsEngine", max_len=32, single_line=True))
+    for field, column, kind in (("sttEngine", "stt_engine", "stt"),
+                                ("translationEngine", "translation_engine", "translation"),
+                                ("ttsEngine", "tts_engine", "tts")):
+        if field in data:
+            changes[column] = engine_name(kind, v.text(data, field, max_len=32, single_line=True))
     if "ttsEnabled" in data:
         if not isinstance(data["ttsEnabled"], bool):
             raise v.BadInput("bad_type", "ttsEnabled must be true or false")
@@ -111,19 +112,128 @@ def patch_me() -> Response:
                                                          Participant.left_at.is_(None))):
                 p.language = changes["language"]
         out = jsonify({"user": user.public(), "preferences": user.preferences()})
-    if "language" in changes and services().livekit is not None:
-        from app.agents import language_changed
-        socketio.start_background_task(language_changed, services(), uid, str(changes["language"]))
+    followed = {"language": "language", "stt_engine": "sttEngine"}  # what the agent reads
+    attributes = {followed[k]: str(val) for k, val in changes.items() if k in followed}
+    if attributes and services().livekit is not None:
+        from app.agents import attributes_changed
+        socketio.start_background_task(attributes_changed, services(), uid, attributes)
     return out
 
 
+KIND_NAMES = {"stt": "speech recognition", "translation": "translation", "tts": "speech synthesis"}
+
+
+def engine_name(kind: str, name: str | None) -> str:
+    """An engine of `kind` ("stt", "translation", "tts") that can be used here, else BadInput:
+    `unknown_engine` for a name nobody registered, `engine_unavailable` (with why) for one that
+    cannot run here (a premium provider without its key)."""
+    listed = {c["name"]: c for c in services().engines[kind]}
+    choice = listed.get(str(name))
+    if choice is None:
+        raise v.BadInput("unknown_engine", f"unknown {KIND_NAMES[kind]} engine {str(name)[:32]!r}; "
+                                           f"known: {', '.join(sorted(listed))}")
+    if not choice["available"]:
+        raise v.BadInput("engine_unavailable", f"{choice['label']} {KIND_NAMES[kind]} is not "
+                                               f"available here: {choice['reason']}")
+    return str(name)
+
+
 def tts_engine_name(name: str | None) -> str:
-    """A registered speech synthesis engine name, else BadInput."""
-    from engines.tts.registry import BUILTIN
-    if name not in BUILTIN:
-        raise v.BadInput("unknown_engine", f"unknown speech synthesis engine {str(name)[:32]!r}; "
-                                           f"known: {', '.join(sorted(BUILTIN))}")
-    return name
+    return engine_name("tts", name)
+
+
+@bp.get("/engines")
+def engines() -> Response:
+    """Per kind, every engine: whether it can be used here (and why not), premium or not, in the
+    operator's failover order; and the defaults."""
+    return jsonify(services().engines)
+
+
+@bp.get("/tts/voices")
+def tts_voices() -> Response:
+    """The voices a speech synthesis engine offers (a premium provider's from its own list)."""
+    _require_user()
+    args = dict(request.args)
+    engine = engine_name("tts", args.get("engine") or services().engines["default"]["tts"])
+    language = v.language(args, "language", required=False) or ""
+    reply = services().speech.voices(engine, language)
+    if not reply.get("ok"):
+        raise v.BadInput("voices_unavailable", f"{engine} did not give its voice list; "
+                                               "the default voice is used", 502)
+    return jsonify({"engine": engine, "voices": reply["voices"]})
+
+
+MAX_TERMS = 100
+MAX_TERM_CHARS = 50
+
+
+def _member_room(s: Any, room_id: str, uid: str) -> Room:
+    """The room, if `uid` has joined it (ever); else BadInput 404/403."""
+    room = s.get(Room, room_id) if len(room_id) <= 32 else None
+    if room is None:
+        raise v.BadInput("room_not_found", "no such room", 404)
+    if room.created_by != uid and s.scalars(select(Participant.id).where(
+            Participant.room_id == room_id, Participant.user_id == uid)).first() is None:
+        raise v.BadInput("not_in_room", "only people who joined the room can see this", 403)
+    return room
+
+
+@bp.get("/rooms/<room_id>/glossary")
+def get_glossary(room_id: str) -> Response:
+    uid = _require_user()
+    with session_scope(services().settings.database_url) as s:
+        room = _member_room(s, room_id, uid)
+        return jsonify({"roomId": room.id, "terms": room.terms(), "canEdit": room.created_by == uid})
+
+
+@bp.put("/rooms/<room_id>/glossary")
+def put_glossary(room_id: str) -> Response:
+    """The room's creator sets its glossary: up to 100 terms of up to 50 characters, kept in the
+    order given, duplicates dropped. Everyone in the room is told (`glossary-updated`)."""
+    uid = _require_user()
+    data = _json_body()
+    v.only_keys(data, {"terms"}, "the body")
+    raw = data.get("terms")
+    if not isinstance(raw, list):
+        raise v.BadInput("bad_type", "terms must be a list of strings")
+    if len(raw) > MAX_TERMS:
+        raise v.BadInput("too_many", f"a glossary holds at most {MAX_TERMS} terms")
+    terms: list[str] = []
+    for i, _ in enumerate(raw):
+        term = str(v.text({"term": raw[i]}, "term", max_len=MAX_TERM_CHARS, single_line=True))
+        if term.casefold() not in {t.casefold() for t in terms}:
+            terms.append(term)
+    with session_scope(services().settings.database_url) as s:
+        room = _member_room(s, room_id, uid)
+        if room.created_by != uid:
+            raise v.BadInput("not_room_owner", "only the room's creator can change its glossary", 403)
+        room.glossary = json.dumps(terms, ensure_ascii=False)
+    socketio.emit("glossary-updated", {"roomId": room_id, "terms": terms}, to=room_channel(room_id))
+    if services().livekit is not None:
+        from app.agents import glossary_changed
+        socketio.start_background_task(glossary_changed, services(), room_id, terms)
+    return jsonify({"roomId": room_id, "terms": terms, "canEdit": True})
+
+
+@bp.get("/rooms/<room_id>/usage")
+def get_usage(room_id: str) -> Response:
+    """Today's premium usage in the room (members): totals per provider, per user, and the
+    account's daily budgets."""
+    uid = _require_user()
+    svc = services()
+    with session_scope(svc.settings.database_url) as s:
+        _member_room(s, room_id, uid)
+    out = usage.room_usage(svc.settings.database_url, room_id)
+    with session_scope(svc.settings.database_url) as s:
+        names = dict(s.execute(select(User.id, User.display_name).where(
+            User.id.in_([u["userId"] for u in out["byUser"]]))).all())
+    for row in out["byUser"]:
+        row["displayName"] = names.get(row["userId"], "")
+    budget = {provider: {("audio_minutes" if unit == "audio_seconds" else unit): (
+        {"limit": round(b["limit"] / 60, 3), "used": round(b["used"] / 60, 3)}
+        if unit == "audio_seconds" else b) for unit, b in units.items()}
+        for provider, units in usage.budget(svc.settings).status().items()}
+    return jsonify({"roomId": room_id, "day": usage.today(), **out, "budget": budget})
 
 
 @bp.post("/rooms")
@@ -163,7 +273,8 @@ def languages() -> Response:
         item = describe(code)
         item["partner"] = partner(code, frozenset(routes.get(code, {})))
         out.append(item)
-    return jsonify({"languages": out, "local": local, "engines": services().registry.names()})
+    return jsonify({"languages": out, "local": local,
+                    "engines": [c["name"] for c in services().engines["translation"]]})
 
 
 @bp.get("/rooms/<room_id>/messages")

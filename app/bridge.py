@@ -18,7 +18,7 @@ from app import agents
 from app import validation as v
 from app.errors import error_response
 from app.extensions import services, socketio
-from app.transcripts import TranscriptIn, handle_transcript, publish_interim
+from app.transcripts import TranscriptIn, handle_transcript, publish_interim, publish_notice
 from core.expiring import ExpiringKeys
 from core.signing import sign  # one signature for both sides
 
@@ -105,15 +105,21 @@ def _accept(body: bytes) -> tuple[Response, int]:
     except ValueError:
         raise v.BadInput("bad_json", "the body must be JSON") from None
     v.only_keys(data, {"kind", "idempotencyKey", "speakerId", "roomId", "text", "sourceLang",
-                       "utteranceKey", "speechEndAt", "soloTargetLang"}, "the body")
+                       "utteranceKey", "speechEndAt", "soloTargetLang", "engine", "previous"},
+                "the body")
     kind = data.get("kind", "final")
-    if kind not in ("final", "interim"):
-        raise v.BadInput("bad_kind", "kind must be 'final' or 'interim'")
+    if kind not in ("final", "interim", "notice"):
+        raise v.BadInput("bad_kind", "kind must be 'final', 'interim' or 'notice'")
     speaker = str(v.text(data, "speakerId", max_len=32, single_line=True))
     room = v.text(data, "roomId", max_len=32, required=False, single_line=True)
     text = str(v.text(data, "text", max_len=services().settings.max_transcript_chars))
     lang = str(v.language(data, "sourceLang"))
     solo = v.language(data, "soloTargetLang", required=False)
+    if kind == "notice":  # the speaker's recognition moved to another engine (text: the code)
+        publish_notice(speaker, room, text,
+                       str(v.text(data, "engine", max_len=32, single_line=True)),
+                       str(v.text(data, "previous", max_len=32, required=False, single_line=True) or ""))
+        return jsonify({"ok": True}), 202
     if kind == "interim":
         key = v.text(data, "utteranceKey", max_len=100, required=False, single_line=True)
         publish_interim(speaker, room, text, lang, key or "")

@@ -21,6 +21,7 @@ class Services(Runtime):
     tokens: Tokens
     speech: Any = None  # app.speech_link.SpeechLink, set by the factory
     livekit: Any = None  # core.livekit.LiveKitService, or None when LiveKit is not configured
+    engines: Any = None  # core.providers.choices(): the engines of each kind that can be used
 
 
 def services() -> Services:

@@ -12,6 +12,7 @@ from app.extensions import Services, socketio
 from app.migrate import pending
 from core import runtime
 from core.metrics import make_store
+from core.providers import choices, translator_registry
 from core.settings import Settings
 from engines.translation import TranslatorRegistry
 
@@ -34,9 +35,10 @@ def create_app(settings: Settings | None = None, *, async_mode: str | None = Non
     app = Flask(__name__, static_folder="static")
     app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=64 * 1024,
                       JSON_SORT_KEYS=False)
-    registry = TranslatorRegistry(default=settings.translation_engine)
+    registry = translator_registry(settings)
     svc = Services(settings=settings, registry=registry, metrics=make_store(settings.redis_url),
-                   emitter=socketio, tokens=Tokens(settings.secret_key, settings.token_ttl_s))
+                   emitter=socketio, tokens=Tokens(settings.secret_key, settings.token_ttl_s),
+                   engines=choices(settings))
     app.extensions["live_translator"] = svc
 
     from app import agents, api, bridge, errors, health, livekit_webhook, pages, speech_link, tts

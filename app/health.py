@@ -2,15 +2,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 from sqlalchemy import text
 
 from app.extensions import services
+from core import usage
 from core.db import session_scope
 from core.metrics import StoreCollector
 from core.naming import WORKER_HEARTBEAT_KEY as HEARTBEAT_KEY
@@ -65,10 +69,50 @@ def health() -> tuple[Response, int]:
         from app.clients import clients
         out["livekit"] = {"url": svc.livekit.config.url, "voiceRooms": len(clients.voice_rooms()),
                           "agentLastSeenS": presence(svc).last_seen_s()}
+    out["providers"] = {"grok": _grok(svc)}
     default = out["engines"]["translation"].get(svc.registry.default, {})
     engine_ok = bool(default.get("running"))
     out["status"] = "ok" if healthy and engine_ok and out["database"] == "ok" else "degraded"
     return jsonify(out), 200 if out["database"] == "ok" else 503
+
+
+def _grok(svc: Any) -> dict[str, Any]:
+    """xAI's state: configured or not (never the key), which kinds use it, whether this process's
+    translation is skipping it after a failure, today's usage and budget."""
+    settings = svc.settings
+    out: dict[str, Any] = {"configured": bool(settings.xai_api_key)}
+    if not settings.xai_api_key:
+        return out
+    out["order"] = {"stt": settings.stt_engines, "translation": settings.translation_engines,
+                    "tts": settings.tts_engines}
+    out["translationCoolingDown"] = svc.registry.cooling_down("grok")
+    try:
+        out["usageToday"] = usage.provider_totals(settings.database_url).get("grok", {})
+        out["budget"] = usage.budget(settings).status().get("grok", {})
+    except Exception:
+        out["usageToday"] = None
+    return out
+
+
+class UsageCollector(Collector):
+    """Today's premium usage per provider and unit, and the daily budgets, from the database
+    every process meters into."""
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+
+    def collect(self) -> Iterator[Any]:
+        used = GaugeMetricFamily("lt_premium_usage_today", "Premium provider usage today (UTC)",
+                                 labels=["provider", "unit"])
+        for provider, units in usage.provider_totals(self.settings.database_url).items():
+            for unit, amount in units.items():
+                used.add_metric([provider, unit], amount)
+        yield used
+        limits = GaugeMetricFamily("lt_premium_budget_daily", "Daily budget per provider and unit",
+                                   labels=["provider", "unit"])
+        for (provider, unit), limit in usage.budget(self.settings).limits.items():
+            limits.add_metric([provider, unit], limit)
+        yield limits
 
 
 @bp.get("/metrics")
@@ -76,4 +120,5 @@ def metrics() -> Response:
     from app.clients import clients
     reg = CollectorRegistry()
     reg.register(StoreCollector(services().metrics, {"connected_clients": lambda: len(clients)}))
+    reg.register(UsageCollector(services().settings))
     return Response(generate_latest(reg), mimetype=CONTENT_TYPE_LATEST)

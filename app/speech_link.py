@@ -22,7 +22,7 @@ from flask import Flask
 
 from app import validation as v
 from app.extensions import socketio
-from app.transcripts import TranscriptIn, handle_transcript, publish_interim
+from app.transcripts import TranscriptIn, handle_transcript, publish_interim, publish_notice
 from core import speech as wire
 from core.settings import Settings
 
@@ -40,6 +40,8 @@ class AudioSession:
     language: str
     solo_target: str | None
     rate: int
+    engine: str = ""  # the speaker's recognition preference ("": the default)
+    keyterms: tuple[str, ...] = ()  # the room's glossary
 
 
 class SpeechLink:
@@ -191,6 +193,13 @@ class SpeechLink:
                         speech_end_at=msg.get("speechEndAt")))
                 except v.BadInput as exc:
                     socketio.emit("speech-error", exc.message, to=session.sid)
+        elif kind == "notice":
+            with self.app.app_context():
+                try:
+                    publish_notice(session.user_id, session.room_id, str(msg.get("text")),
+                                   str(msg.get("engine") or "")[:32], str(msg.get("previous") or "")[:32])
+                except v.BadInput:
+                    pass
         elif kind == "error":
             # An engine's own message may say anything; only a refused language is passed on.
             known = msg.get("code") == "unsupported_language"
@@ -209,12 +218,26 @@ class SpeechLink:
             raise v.BadInput("speech_unavailable",
                              "speech synthesis is not available right now", 503) from None
 
+    def voices(self, engine: str, language: str, timeout_s: float = 10.0) -> dict[str, Any]:
+        """The voices an engine offers ({ok, voices: [{id, name}]} or {ok: false, code, message})."""
+        self.start()
+        try:
+            return wire.request(self.path, {"op": "voices", "engine": engine, "language": language},
+                                timeout_s, wait_s=60)
+        except TimeoutError:
+            raise v.BadInput("voices_timeout", "the voice list took too long", 504) from None
+        except (OSError, ValueError):
+            raise v.BadInput("speech_unavailable",
+                             "speech synthesis is not available right now", 503) from None
+
     def begin(self, session: AudioSession) -> None:
         self.sessions[session.session_id] = session
         self.by_sid[session.sid] = session.session_id
         try:
             self.send(wire.pack_json({"op": "start", "session": session.session_id,
-                                      "language": session.language, "rate": session.rate}))
+                                      "language": session.language, "rate": session.rate,
+                                      "engine": session.engine, "keyterms": list(session.keyterms),
+                                      "user": session.user_id, "room": session.room_id}))
         except v.BadInput:
             self.end(session.session_id)
             raise

@@ -110,3 +110,23 @@ def publish_interim(speaker_id: str, room_id: str | None, text: str, language: s
     socketio.emit("interim-transcript", {"speakerId": speaker_id, "text": text,
                                          "sourceLang": language, "utteranceKey": utterance_key},
                   to=room_channel(room_id) if room_id else speaker_channel(speaker_id, None))
+
+
+NOTICES = {
+    "stt_fallback": "{previous} speech recognition is not answering; {engine} recognition took over "
+                    "(nothing you said is lost).",
+    "stt_restored": "{engine} speech recognition is back.",
+    "budget_reached": "Today's {previous} budget is spent; {engine} recognition took over.",
+}
+
+
+def publish_notice(speaker_id: str, room_id: str | None, code: str, engine: str,
+                   previous: str) -> None:
+    """Tell a speaker (only them) that their recognition moved to another engine, or back."""
+    if code not in NOTICES:
+        raise BadInput("bad_notice", "unknown notice code")
+    from core.providers import LABELS
+    names = {"engine": LABELS.get(engine, engine), "previous": LABELS.get(previous, previous)}
+    socketio.emit("speech-notice", {"code": code, "engine": engine, "from": previous,
+                                    "message": NOTICES[code].format(**names)},
+                  to=speaker_channel(speaker_id, room_id))

@@ -58,12 +58,14 @@ class LiveKitService:
     def __init__(self, config: LiveKitConfig) -> None:
         self.config = config
 
-    def token(self, *, user_id: str, name: str, language: str, room: str,
+    def token(self, *, user_id: str, name: str, language: str, room: str, stt_engine: str = "",
               ttl: timedelta = timedelta(hours=2)) -> str:
-        """A token for exactly one room: join, publish the microphone, subscribe."""
+        """A token for exactly one room: join, publish the microphone, subscribe. The agent reads
+        the speaker's `language` and `sttEngine` (recognition preference) attributes."""
         from livekit import api
+        attributes = {"language": language, **({"sttEngine": stt_engine} if stt_engine else {})}
         return (api.AccessToken(self.config.api_key, self.config.api_secret)
-                .with_identity(user_id).with_name(name).with_attributes({"language": language})
+                .with_identity(user_id).with_name(name).with_attributes(attributes)
                 .with_grants(api.VideoGrants(room_join=True, room=room, can_publish=True,
                                              can_subscribe=True, can_publish_data=True))
                 .with_ttl(ttl).to_jwt())
@@ -91,11 +93,17 @@ class LiveKitService:
         self._call(lambda lk: lk.agent_dispatch.create_dispatch(
             api.CreateAgentDispatchRequest(agent_name=AGENT_NAME, room=room)))
 
-    def set_language(self, room: str, identity: str, language: str) -> None:
-        """Update a participant's `language` attribute (the agent follows it)."""
+    def set_attributes(self, room: str, identity: str, attributes: dict[str, str]) -> None:
+        """Update a participant's attributes (`language`, `sttEngine`: the agent follows them)."""
         from livekit import api
         self._call(lambda lk: lk.room.update_participant(api.UpdateParticipantRequest(
-            room=room, identity=identity, attributes={"language": language})))
+            room=room, identity=identity, attributes=attributes)))
+
+    def set_metadata(self, room: str, metadata: dict[str, Any]) -> None:
+        """Replace a room's metadata (the agent reads the glossary from it)."""
+        from livekit import api
+        self._call(lambda lk: lk.room.update_room_metadata(api.UpdateRoomMetadataRequest(
+            room=room, metadata=json.dumps(metadata))))
 
     def participants(self, room: str) -> list[Any]:
         from livekit import api

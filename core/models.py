@@ -30,6 +30,7 @@ class User(Base):
     translation_engine: Mapped[str] = mapped_column(String(32), default="local")
     tts_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     tts_engine: Mapped[str] = mapped_column(String(32), default="local", server_default="local")
+    stt_engine: Mapped[str] = mapped_column(String(32), default="local", server_default="local")
     voice: Mapped[str | None] = mapped_column(String(64), nullable=True)
     solo_target_lang: Mapped[str | None] = mapped_column(String(16), nullable=True)
     created_at: Mapped[float] = mapped_column(Float, default=now_ms)
@@ -38,7 +39,8 @@ class User(Base):
         return {"id": self.id, "displayName": self.display_name, "language": self.language}
 
     def preferences(self) -> dict[str, object]:
-        return {"language": self.language, "translationEngine": self.translation_engine,
+        return {"language": self.language, "sttEngine": self.stt_engine,
+                "translationEngine": self.translation_engine,
                 "ttsEnabled": self.tts_enabled, "ttsEngine": self.tts_engine, "voice": self.voice,
                 "soloTargetLang": self.solo_target_lang}
 
@@ -50,6 +52,17 @@ class Room(Base):
     created_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[float] = mapped_column(Float, default=now_ms)
     closed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # The room's glossary: a JSON list of terms (premium STT key terms, kept verbatim by premium
+    # translation), set by the room's creator.
+    glossary: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
+
+    def terms(self) -> list[str]:
+        import json
+        try:
+            terms = json.loads(self.glossary or "[]")
+        except ValueError:
+            return []
+        return [str(t) for t in terms] if isinstance(terms, list) else []
 
 
 class Participant(Base):
@@ -108,3 +121,16 @@ class Delivery(Base):
 
 
 Index("ix_participants_active", Participant.room_id, Participant.left_at)
+
+
+class Usage(Base):
+    """What premium providers billed, per UTC day, provider, unit ("audio_seconds", "characters",
+    "tokens"), room and user ("" where there is none: solo speech, a voice list)."""
+
+    __tablename__ = "usage"
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    unit: Mapped[str] = mapped_column(String(16), primary_key=True)
+    room_id: Mapped[str] = mapped_column(String(32), primary_key=True, default="")
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True, default="")
+    amount: Mapped[float] = mapped_column(Float, default=0.0)

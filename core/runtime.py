@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from core.metrics import MetricsStore, make_store
+from core.providers import translator_registry
 from core.settings import Settings
 from engines.translation import TranslatorRegistry
 
@@ -49,7 +50,7 @@ def runtime() -> Runtime:
             # Write-only emitter: publishes to the Redis queue the web servers listen on. It must
             # say async_mode="threading", or it silently picks eventlet in a non-eventlet worker.
             emitter = SocketIO(message_queue=settings.redis_url or None, async_mode="threading")
-            _runtime = Runtime(settings, TranslatorRegistry(default=settings.translation_engine),
+            _runtime = Runtime(settings, translator_registry(settings),
                                make_store(settings.redis_url), emitter)
         return _runtime
 

@@ -33,6 +33,11 @@ def _float(name: str, default: float) -> float:
     return _number(name, default, float, "a number")
 
 
+def _names(name: str) -> list[str]:
+    """A comma-separated list of engine names ("grok,local"); empty when unset."""
+    return [n.strip() for n in os.environ.get(name, "").split(",") if n.strip()]
+
+
 def _secret(var_dir: Path, env: str = "SECRET_KEY", filename: str = "secret.key") -> str:
     """The secret in `env`, or one generated once and kept in var/ so it survives a restart (and
     processes of this machine that share var/ share it)."""
@@ -93,10 +98,29 @@ class Settings:
     agent_http_port: int = 0
     app_url: str = ""
     agent_outbox: Path | None = None  # default: var_dir/agent-outbox
+    # Premium providers. Failover orders per kind (a user's preference first, then these in
+    # order); the first available one is the default for new users.
+    stt_engines: list[str] = field(default_factory=list)  # default: [stt_engine]
+    translation_engines: list[str] = field(default_factory=list)
+    tts_engines: list[str] = field(default_factory=list)
+    engine_cooldown_s: float = 30.0
+    xai_api_key: str = field(default="", repr=False)
+    xai_base_url: str = "https://api.x.ai/v1"
+    xai_translation_model: str = "grok-4.3"
+    xai_timeout_s: float = 10.0
+    xai_stall_s: float = 2.5
+    xai_voice: str = "eve"
+    # Daily budgets of the xAI account (0: none): after one is spent, its kind falls back to local.
+    xai_daily_audio_minutes: float = 0.0
+    xai_daily_characters: float = 0.0
+    xai_daily_tokens: float = 0.0
 
     def __post_init__(self) -> None:
         self.speech_socket = self.speech_socket or str(self.var_dir / "speech.sock")
         self.agent_outbox = self.agent_outbox or self.var_dir / "agent-outbox"
+        self.stt_engines = self.stt_engines or [self.stt_engine]
+        self.translation_engines = self.translation_engines or [self.translation_engine]
+        self.tts_engines = self.tts_engines or [self.tts_engine]
 
     @property
     def distributed(self) -> bool:
@@ -135,4 +159,17 @@ class Settings:
             agent_http_port=_int("AGENT_HTTP_PORT", 0),
             app_url=os.environ.get("APP_URL") or f"http://127.0.0.1:{_int('PORT', 5000)}",
             agent_outbox=Path(os.environ["AGENT_OUTBOX"]) if os.environ.get("AGENT_OUTBOX") else None,
+            stt_engines=_names("STT_ENGINES"),
+            translation_engines=_names("TRANSLATION_ENGINES"),
+            tts_engines=_names("TTS_ENGINES"),
+            engine_cooldown_s=_float("ENGINE_COOLDOWN_S", 30.0),
+            xai_api_key=os.environ.get("XAI_API_KEY", "").strip(),
+            xai_base_url=os.environ.get("XAI_BASE_URL", "").strip() or "https://api.x.ai/v1",
+            xai_translation_model=os.environ.get("XAI_TRANSLATION_MODEL", "").strip() or "grok-4.3",
+            xai_timeout_s=_float("XAI_TIMEOUT_S", 10.0),
+            xai_stall_s=_float("XAI_STALL_S", 2.5),
+            xai_voice=os.environ.get("XAI_VOICE", "").strip() or "eve",
+            xai_daily_audio_minutes=_float("XAI_DAILY_AUDIO_MINUTES", 0.0),
+            xai_daily_characters=_float("XAI_DAILY_CHARACTERS", 0.0),
+            xai_daily_tokens=_float("XAI_DAILY_TOKENS", 0.0),
         )

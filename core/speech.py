@@ -76,16 +76,15 @@ def connect(path: str, wait_s: float, io_timeout_s: float | None = None) -> sock
             raise
 
 
-def request_tts(path: str, text: str, language: str, voice: str | None, engine: str,
-                timeout_s: float = 20.0, wait_s: float | None = None) -> dict[str, Any]:
-    """Synthesize through the speech process at `path` on a connection of its own; returns its
-    reply ({ok, wav (base64), durationMs, engine, voice} or {ok: false, code, message}).
-    Waits up to `wait_s` (default `timeout_s`) for the process to listen; TimeoutError when the
-    reply has not come within `timeout_s` of sending, another OSError when it cannot be reached."""
+def request(path: str, msg: dict[str, Any], timeout_s: float = 20.0,
+            wait_s: float | None = None) -> dict[str, Any]:
+    """Send one request (`op` and its fields) to the speech process at `path` on a connection of
+    its own; returns its reply (same `type` as the op, same id). Waits up to `wait_s` (default
+    `timeout_s`) for the process to listen; TimeoutError when the reply has not come within
+    `timeout_s` of sending, another OSError when it cannot be reached."""
     rid = uuid.uuid4().hex
     with connect(path, timeout_s if wait_s is None else wait_s, io_timeout_s=timeout_s) as s:
-        s.sendall(pack_json({"op": "tts", "id": rid, "text": text, "language": language,
-                             "voice": voice, "engine": engine}))
+        s.sendall(pack_json(dict(msg, id=rid)))
         deadline = time.monotonic() + timeout_s
         while True:
             left = deadline - time.monotonic()
@@ -96,6 +95,14 @@ def request_tts(path: str, text: str, language: str, voice: str | None, engine: 
             if frame is None:
                 raise ConnectionError("the speech process closed the connection")
             if frame[0] == "J":
-                msg = json.loads(frame[1])
-                if msg.get("type") == "tts" and msg.get("id") == rid:
-                    return dict(msg)
+                reply = json.loads(frame[1])
+                if reply.get("type") == msg["op"] and reply.get("id") == rid:
+                    return dict(reply)
+
+
+def request_tts(path: str, text: str, language: str, voice: str | None, engine: str,
+                timeout_s: float = 20.0, wait_s: float | None = None) -> dict[str, Any]:
+    """Synthesize through the speech process: its reply ({ok, wav (base64), durationMs, engine,
+    voice} or {ok: false, code, message})."""
+    return request(path, {"op": "tts", "text": text, "language": language, "voice": voice,
+                          "engine": engine}, timeout_s, wait_s)

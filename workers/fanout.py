@@ -21,11 +21,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from core import usage
 from core.db import session_scope
 from core.models import Delivery, Translation, now_ms
 from core.naming import own_room, speaker_channel, user_room
 from core.runtime import Runtime
 from engines.errors import EngineError
+from engines.translation.base import Context
+from engines.translation.base import Translation as Translated
 from workers.plan import Job, Plan, plan
 
 logger = logging.getLogger(__name__)
@@ -73,6 +76,7 @@ def fan_out(rt: Runtime, utterance_id: str, enqueued_at: float | None, *,
     # side by side, so the last language's listeners do not wait for the other languages' engines.
     same = [j for j in p.jobs if j.target == u["source"]]
     translated = [j for j in p.jobs if j.target != u["source"]]
+    _prefetch(rt, u, translated)
     run = functools.partial(_run_job, rt, p, timings=timings, final_attempt=final_attempt,
                             on_speech=on_speech)
     results = [run(j) for j in same]
@@ -133,23 +137,62 @@ def _run_job(rt: Runtime, p: Plan, job: Job, *, timings: dict[str, Any], final_a
     return Outcome(sent, speech)
 
 
-def _translate(rt: Runtime, u: dict[str, Any], target: str, engine: str) -> tuple[str, float]:
-    """The stored translation if a previous run made one, else a new one, stored."""
-    url = rt.settings.database_url
-    with session_scope(url) as s:
-        row = s.scalars(select(Translation).where(Translation.utterance_id == u["id"],
+def _context(u: dict[str, Any]) -> Context:
+    return Context(previous=u.get("previous", ()), glossary=u.get("glossary", ()))
+
+
+def _prefetch(rt: Runtime, u: dict[str, Any], jobs: list[Job]) -> None:
+    """Engines that translate several targets in one request (a premium provider) get all of an
+    utterance's targets at once; the jobs then find their translation stored. A failure here
+    changes nothing: each job translates on its own as usual."""
+    by_engine: dict[str, list[str]] = {}
+    for j in jobs:
+        by_engine.setdefault(j.engine or "local", []).append(j.target)
+    for engine, targets in by_engine.items():
+        translator = rt.registry.get(engine)
+        if len(set(targets)) < 2 or not (translator.batches or any(
+                getattr(p, "batches", False) for p in getattr(translator, "providers", ()))):
+            continue
+        todo = [t for t in dict.fromkeys(targets) if _stored(rt, u["id"], t, engine) is None]
+        if len(todo) < 2:
+            continue
+        try:
+            results = translator.translate_many(u["text"], u["source"], todo, _context(u))
+        except EngineError:
+            continue
+        for target, result in results.items():
+            _keep(rt, u, target, engine, result)
+
+
+def _stored(rt: Runtime, utterance_id: str, target: str, engine: str) -> tuple[str, float] | None:
+    with session_scope(rt.settings.database_url) as s:
+        row = s.scalars(select(Translation).where(Translation.utterance_id == utterance_id,
                                                   Translation.target_lang == target,
                                                   Translation.engine == engine)).first()
-        if row is not None:
-            return row.text, row.elapsed_ms
-    result = rt.registry.get(engine).translate(u["text"], u["source"], target)
+        return (row.text, row.elapsed_ms) if row is not None else None
+
+
+def _keep(rt: Runtime, u: dict[str, Any], target: str, engine: str, result: Translated) -> None:
+    """Store a new translation (once) and meter what a premium provider billed for it."""
     rt.metrics.inc("translations", engine)
     try:
-        with session_scope(url) as s:
+        with session_scope(rt.settings.database_url) as s:
             s.add(Translation(utterance_id=u["id"], target_lang=target, engine=engine,
                               provider=result.engine, text=result.text, elapsed_ms=result.elapsed_ms))
     except IntegrityError:
-        pass  # a concurrent run stored the same translation first; ours is equivalent
+        return  # a concurrent run stored the same translation first; ours is equivalent
+    for unit, amount in result.usage.items():
+        usage.record(rt.settings.database_url, result.engine, unit, amount, u["room_id"],
+                     u["speaker_id"])
+
+
+def _translate(rt: Runtime, u: dict[str, Any], target: str, engine: str) -> tuple[str, float]:
+    """The stored translation if a previous run (or the prefetch) made one, else a new one, stored."""
+    stored = _stored(rt, u["id"], target, engine)
+    if stored is not None:
+        return stored
+    result = rt.registry.get(engine).translate(u["text"], u["source"], target, _context(u))
+    _keep(rt, u, target, engine, result)
     return result.text, result.elapsed_ms
 
 

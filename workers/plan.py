@@ -9,7 +9,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.models import Delivery, Participant, User, Utterance
+from core.models import Delivery, Participant, Room, User, Utterance
+
+CONTEXT_UTTERANCES = 3  # the room's last few utterances, for providers that read context
 
 
 @dataclass(frozen=True)
@@ -39,10 +41,16 @@ def plan(s: Session, utterance_id: str) -> Plan | None:
         return None
     speaker = s.get(User, u.speaker_id)
     done = set(s.scalars(select(Delivery.user_id).where(Delivery.utterance_id == u.id)))
+    room = s.get(Room, u.room_id) if u.room_id else None
+    previous = list(s.scalars(select(Utterance.text).where(
+        Utterance.room_id == u.room_id, Utterance.received_at < u.received_at,
+        Utterance.source_lang == u.source_lang).order_by(Utterance.received_at.desc())
+        .limit(CONTEXT_UTTERANCES))) if u.room_id else []
     out = Plan({"id": u.id, "room_id": u.room_id, "speaker_id": u.speaker_id, "text": u.text,
                 "source": u.source_lang, "solo": u.solo_target_lang, "received": u.received_at,
                 "speech_end": u.speech_end_at,
-                "speaker_name": speaker.display_name if speaker else ""})
+                "speaker_name": speaker.display_name if speaker else "",
+                "previous": tuple(reversed(previous)), "glossary": tuple(room.terms() if room else ())})
     if u.room_id:
         rows = s.execute(select(Participant.user_id, Participant.language, User.translation_engine,
                                 User.tts_enabled, User.voice, User.tts_engine)

@@ -8,20 +8,26 @@ import logging
 import os
 import wave
 from collections import defaultdict
+from collections.abc import Callable
 
+from core import usage
 from core.naming import tts_audio_dir, user_room
 from core.runtime import Runtime
 from core.speech import request_tts
 
 logger = logging.getLogger(__name__)
 
+PREMIUM = {"grok"}  # providers whose synthesis is billed
+
 
 def audio_key(engine: str, voice: str, language: str, text: str) -> str:
     return hashlib.sha256("\x1f".join((engine, voice, language, text)).encode()).hexdigest()
 
 
-def _ensure_audio(rt: Runtime, engine: str, voice: str, language: str, text: str) -> tuple[str, float]:
-    """(key, duration ms) of the audio, synthesizing it only if no file holds it yet."""
+def _ensure_audio(rt: Runtime, engine: str, voice: str, language: str, text: str,
+                  billed: Callable[[str], None]) -> tuple[str, float]:
+    """(key, duration ms) of the audio, synthesizing it only if no file holds it yet; `billed`
+    gets the provider that synthesized it anew."""
     key = audio_key(engine, voice, language, text)
     folder = tts_audio_dir(rt.settings.var_dir)
     path = folder / f"{key}.wav"
@@ -29,6 +35,8 @@ def _ensure_audio(rt: Runtime, engine: str, voice: str, language: str, text: str
         reply = request_tts(rt.settings.speech_socket, text, language, voice or None, engine)
         if not reply.get("ok"):
             raise RuntimeError(str(reply.get("code")))
+        if not reply.get("cached"):
+            billed(str(reply.get("engine")))
         folder.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_bytes(base64.b64decode(reply["wav"]))
@@ -45,8 +53,14 @@ def speak_for(rt: Runtime, utterance_id: str, room_id: str, target: str, text: s
         groups[(engine or "local", voice or "")].append(uid)
     sent = 0
     for (engine, voice), uids in groups.items():
+        def billed(provider: str, uids: list[str] = uids) -> None:
+            if provider in PREMIUM:  # characters, shared among the listeners it was made for
+                for uid in uids:
+                    usage.record(rt.settings.database_url, provider, "characters",
+                                 len(text) / len(uids), room_id, uid)
+
         try:
-            key, duration = _ensure_audio(rt, engine, voice, target, text)
+            key, duration = _ensure_audio(rt, engine, voice, target, text, billed)
         except (OSError, RuntimeError, ValueError, wave.Error):
             rt.metrics.inc("errors", "tts")
             logger.warning("speech synthesis failed", exc_info=True,

@@ -16,6 +16,8 @@ from app.clients import Client, clients, handler
 from app.extensions import services
 from app.speech_link import AudioSession, SpeechLink
 from core import speech as wire
+from core.db import session_scope
+from core.models import Room, User
 
 MAX_CHUNK_BYTES = 64 * 1024  # documented limit for one speech-data chunk (~2 s at 16 kHz)
 SAMPLE_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
@@ -51,11 +53,20 @@ def on_start_speech(client: Client, payload: Any = None) -> dict[str, Any]:
     lk = _link()
     if sid in lk.by_sid:
         raise v.BadInput("already_speaking", "a speech session is already running; stop it first")
-    session = AudioSession(uuid.uuid4().hex, sid, client.user_id,
-                           None if solo else client.room_id, str(language),
-                           solo_target if solo else None, int(rate))
+    room_id = None if solo else client.room_id
+    engine, keyterms = _preferences(client.user_id, room_id)
+    session = AudioSession(uuid.uuid4().hex, sid, client.user_id, room_id, str(language),
+                           solo_target if solo else None, int(rate), engine, keyterms)
     lk.begin(session)
     return {"sessionId": session.session_id, "maxChunkBytes": MAX_CHUNK_BYTES}
+
+
+def _preferences(user_id: str, room_id: str | None) -> tuple[str, tuple[str, ...]]:
+    """The speaker's recognition engine and the room's glossary (its key terms)."""
+    with session_scope(services().settings.database_url) as s:
+        user = s.get(User, user_id)
+        room = s.get(Room, room_id) if room_id else None
+        return (user.stt_engine if user else ""), tuple(room.terms() if room else ())
 
 
 @handler("speech-data", error_event="speech-error")

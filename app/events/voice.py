@@ -13,7 +13,7 @@ from app import validation as v
 from app.clients import Client, clients, handler
 from app.extensions import services, socketio
 from core.db import session_scope
-from core.models import User
+from core.models import Room, User
 from core.naming import room_channel
 
 logger = logging.getLogger(__name__)
@@ -37,9 +37,12 @@ def on_start_voice_session(client: Client, payload: Any = None) -> dict[str, Any
         user = s.get(User, client.user_id)
         assert user is not None
         name, language = user.display_name, language or user.language
+        stt_engine = user.stt_engine
+        app_room = s.get(Room, client.room_id)
+        terms = app_room.terms() if app_room else []
     room = client.room_id
     try:
-        lk.ensure_room(room, {"app": "live-translator"})
+        lk.ensure_room(room, agents.room_metadata(terms))
         agents.ensure_agent(svc, room)
     except Exception:
         logger.exception("LiveKit did not answer", extra={"room_id": room})
@@ -47,7 +50,8 @@ def on_start_voice_session(client: Client, payload: Any = None) -> dict[str, Any
                                                 "Socket.IO audio path (start-speech)", 503) from None
     sid = request.sid  # type: ignore[attr-defined]
     client.voice_room = room
-    token = lk.token(user_id=client.user_id, name=name, language=str(language), room=room)
+    token = lk.token(user_id=client.user_id, name=name, language=str(language), room=room,
+                     stt_engine=stt_engine)
     socketio.emit("voice-session-ready", {"roomId": room, "liveKitToken": token,
                                           "liveKitUrl": lk.config.url}, to=sid)
     socketio.emit("user-started-voice", {"userId": client.user_id, "language": language},

@@ -35,7 +35,7 @@ class SpeechEvent:
     end of speech was detected, so the latency budget can be measured from it.
     """
 
-    kind: Literal["interim", "final"]
+    kind: Literal["interim", "final", "notice"]
     text: str
     language: str
     utterance_key: str
@@ -43,6 +43,27 @@ class SpeechEvent:
     end_ms: float
     decode_ms: float
     speech_end_at: float | None = None
+    engine: str = ""  # the provider that made it (a notice: the one now in use)
+    previous: str = ""  # a notice: the provider left
+
+
+def notice(code: str, language: str, engine: str, previous: str) -> SpeechEvent:
+    """A notice for the speaker, not a transcript: `code` is "stt_fallback" (recognition moved to
+    a fallback provider), "stt_restored" (back on the preferred one) or "budget_reached"."""
+    return SpeechEvent("notice", code, language, "", 0.0, 0.0, 0.0, engine=engine, previous=previous)
+
+
+# (provider, unit, amount): what a provider billed for, e.g. ("grok", "audio_seconds", 2.4).
+UsageMeter = Callable[[str, str, float], None]
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    """Per-stream extras a provider may use: key terms to favour (a room's glossary) and where to
+    report billable usage. Local engines ignore both."""
+
+    keyterms: tuple[str, ...] = ()
+    on_usage: UsageMeter | None = None
 
 
 class STT(ABC):
@@ -60,7 +81,8 @@ class STT(ABC):
         """Decode 16 kHz mono PCM16 audio in `language`; return the text."""
 
     @abstractmethod
-    def stream(self, language: str, key_prefix: str) -> SpeechStream:
+    def stream(self, language: str, key_prefix: str,
+               options: StreamOptions | None = None) -> SpeechStream:
         """A new stream for one speaker."""
 
     def start(self) -> None:
@@ -71,6 +93,11 @@ class STT(ABC):
 
     def supports(self, language: str) -> bool:
         return language in self.capabilities.languages
+
+    def ready(self) -> bool:
+        """Whether it may be used now (a premium provider whose daily budget is spent may not:
+        failover skips it without a cool-down and comes back when this says so)."""
+        return True
 
     def status(self) -> dict[str, Any]:
         caps = self.capabilities
@@ -109,3 +136,17 @@ class SpeechStream(ABC):
     @abstractmethod
     def flush(self) -> list[SpeechEvent]:
         """End of input: return the final of any speech still pending."""
+
+    def poll(self) -> list[SpeechEvent]:
+        """Events that arrived with no new audio (a remote provider answers on its own time);
+        called when the speaker's audio pauses. The default has none."""
+        return []
+
+    @property
+    def idle(self) -> bool:
+        """True between utterances (nothing heard and not yet final): a stream may be swapped
+        for another then without losing audio. The default says yes."""
+        return True
+
+    def close(self) -> None:
+        """Drop the stream without waiting for results (its provider failed or was replaced)."""

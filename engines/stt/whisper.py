@@ -21,7 +21,7 @@ from typing import Any, Literal
 from engines.errors import ConfigurationError, EngineError
 from engines.languages import LANGUAGE_TABLE
 from engines.stt import repetition
-from engines.stt.base import SAMPLE_RATE, STT, SpeechEvent, SpeechStream, STTCapabilities
+from engines.stt.base import SAMPLE_RATE, STT, SpeechEvent, SpeechStream, StreamOptions, STTCapabilities
 from engines.stt.endpointing import looks_finished
 from engines.stt.models import MODELS, assemble
 from engines.stt.vad import CHUNK_BYTES, CHUNK_MS, Segmenter, VadConfig
@@ -209,7 +209,8 @@ class WhisperSTT(STT):
             return "", 0  # faster-whisper's no-speech rule
         return str(tok.decode(ids)).strip(), len(ids)
 
-    def stream(self, language: str, key_prefix: str) -> SpeechStream:
+    def stream(self, language: str, key_prefix: str,
+               options: StreamOptions | None = None) -> SpeechStream:
         return WhisperStream(self, language, key_prefix)
 
 
@@ -300,7 +301,12 @@ class WhisperStream(SpeechStream):
                key: str | None = None) -> SpeechEvent:
         return SpeechEvent(kind, text, self.language, key or self._key, self._start_ms,
                            self._audio_ms, ms,
-                           speech_end_at=(self._last_voice_wall or None) if kind == "final" else None)
+                           speech_end_at=(self._last_voice_wall or None) if kind == "final" else None,
+                           engine=self.stt.name)
+
+    @property
+    def idle(self) -> bool:
+        return not self.seg.in_speech and not self._utterance
 
     def _final(self) -> SpeechEvent | None:
         """End the utterance: its pause's decode if nothing was said since, else a decode now."""

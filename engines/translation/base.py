@@ -22,8 +22,19 @@ class Capabilities:
 
 
 @dataclass(frozen=True)
+class Context:
+    """What a provider that reads context may use: the room's last few utterances (source texts,
+    oldest first; for coherence, never translated themselves) and the room's glossary (terms kept
+    verbatim). Local engines ignore it."""
+
+    previous: tuple[str, ...] = ()
+    glossary: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Translation:
-    """One translated text, with the engine that made it and how long it took."""
+    """One translated text, with the engine that made it and how long it took; `usage` is what a
+    premium provider billed for it ({"tokens": ..., "characters": ...}), empty for local ones."""
 
     text: str
     source: str
@@ -31,6 +42,7 @@ class Translation:
     engine: str
     elapsed_ms: float
     route: tuple[str, ...] = ()
+    usage: dict[str, float] = field(default_factory=dict)
 
 
 class Translator(ABC):
@@ -39,6 +51,7 @@ class Translator(ABC):
 
     name: str = "base"
     max_attempts: int = 2
+    batches: bool = False  # translates several targets of one text in one request
 
     @property
     @abstractmethod
@@ -64,8 +77,16 @@ class Translator(ABC):
         return {"name": self.name, "available": True, "offline": caps.offline,
                 "languages": sorted(caps.languages)}
 
-    def translate(self, text: str, source: str, target: str) -> Translation:
-        """Translate `text`; raises an EngineError subclass, never returns a fake translation."""
+    def translate_many(self, text: str, source: str, targets: list[str],
+                       context: Context | None = None) -> dict[str, Translation]:
+        """`text` into each of `targets`; the default is one translate() per target (all or an
+        EngineError). Providers that batch (`batches`) answer them all in one request."""
+        return {t: self.translate(text, source, t, context) for t in targets}
+
+    def translate(self, text: str, source: str, target: str,
+                  context: Context | None = None) -> Translation:
+        """Translate `text`; raises an EngineError subclass, never returns a fake translation.
+        `context` is for providers that read it (the base ignores it)."""
         if source == target:
             return Translation(text, source, target, self.name, 0.0, (source,))
         if not self.supports(source, target):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from engines.registry import Registry
 from engines.translation.base import Translator
@@ -22,9 +23,9 @@ class TranslatorRegistry(Registry[Translator]):
     kind = "translation engine"
 
     def __init__(self, factories: dict[str, Callable[[], Translator]] | None = None,
-                 default: str = "local") -> None:
-        super().__init__(factories or BUILTIN, default)
+                 default: str = "local", **kw: Any) -> None:
+        super().__init__(factories or BUILTIN, default, **kw)
 
     def _fallback(self, providers: list[Translator]) -> Translator:
         from engines.translation.fallback import FallbackTranslator
-        return FallbackTranslator(providers)
+        return FallbackTranslator(providers, cooldown_s=self.cooldown_s)

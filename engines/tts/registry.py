@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from engines.registry import Registry
 from engines.tts.base import TTS
@@ -23,14 +24,14 @@ BUILTIN: dict[str, Callable[[], TTS]] = {"local": _local, "espeak": _espeak}
 
 
 class TTSRegistry(Registry[TTS]):
-    """TTS engines by name; `get(name)` puts the default behind the chosen one."""
+    """TTS engines by name; `get(name)` puts the rest of the failover order behind the chosen one."""
 
     kind = "speech synthesis engine"
 
     def __init__(self, factories: dict[str, Callable[[], TTS]] | None = None,
-                 default: str = "local") -> None:
-        super().__init__(factories or BUILTIN, default)
+                 default: str = "local", **kw: Any) -> None:
+        super().__init__(factories or BUILTIN, default, **kw)
 
     def _fallback(self, providers: list[TTS]) -> TTS:
         from engines.tts.fallback import FallbackTTS
-        return FallbackTTS(providers)
+        return FallbackTTS(providers, cooldown_s=self.cooldown_s)

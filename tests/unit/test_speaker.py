@@ -4,6 +4,7 @@ last final on close, an unknown language and an engine failure."""
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import numpy as np
 import pytest
@@ -32,7 +33,7 @@ class Counting(STT):
     def _transcribe_impl(self, pcm16: bytes, language: str) -> str:
         return ""
 
-    def stream(self, language: str, key_prefix: str) -> SpeechStream:
+    def stream(self, language: str, key_prefix: str, options: Any = None) -> SpeechStream:
         stt = self
         total = [0]
 
@@ -103,6 +104,8 @@ def test_an_unknown_language_and_a_failing_engine_end_the_stream_through_on_erro
 
 
 def test_events_are_reported_with_every_field_json_ready() -> None:
-    e = SpeechEvent("final", "hola", "es", "k1", 10.0, 900.0, 123.456, speech_end_at=1.5e12)
+    e = SpeechEvent("final", "hola", "es", "k1", 10.0, 900.0, 123.456, speech_end_at=1.5e12,
+                    engine="grok")
     assert event_fields(e) == {"kind": "final", "text": "hola", "language": "es", "utteranceKey": "k1",
-                               "startMs": 10.0, "endMs": 900.0, "decodeMs": 123.5, "speechEndAt": 1.5e12}
+                               "startMs": 10.0, "endMs": 900.0, "decodeMs": 123.5, "speechEndAt": 1.5e12,
+                               "engine": "grok", "previous": ""}

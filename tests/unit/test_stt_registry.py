@@ -5,6 +5,8 @@ test_stt_local.py.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from engines.errors import AllEnginesFailedError, ConfigurationError, EngineConnectionError
@@ -33,7 +35,7 @@ class Scripted(STT):
             raise self.fail
         return self.text
 
-    def stream(self, language: str, key_prefix: str) -> SpeechStream:
+    def stream(self, language: str, key_prefix: str, options: Any = None) -> SpeechStream:
         stt = self
 
         class _S(SpeechStream):

@@ -1,0 +1,83 @@
+"""What the three xAI clients share: the account's settings, the URLs, and turning a refusal into
+an EngineError whose message carries the status and error code only (never the key, which xAI's
+own messages quote in part, nor any text or audio)."""
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from engines.errors import EngineError, EngineStatusError
+
+logger = logging.getLogger(__name__)
+
+NAME = "grok"
+LABEL = "xAI Grok"
+
+
+class BudgetExhaustedError(EngineError):
+    """Today's budget for this provider is spent: the caller falls back and says so. Not a fault of
+    the provider, so no cool-down."""
+
+    retryable = False
+
+
+@dataclass(frozen=True)
+class XAIConfig:
+    """One xAI account. `timeout_s` bounds each HTTP request; `stall_s` how long a speech stream
+    may go without an answer before it is given up as stalled."""
+
+    api_key: str
+    base_url: str = "https://api.x.ai/v1"
+    translation_model: str = "grok-4.3"
+    # docs.x.ai model-capabilities/text/reasoning: "none" answers without a reasoning pass, the
+    # fast setting for translation (low is the default).
+    reasoning_effort: str = "none"
+    timeout_s: float = 10.0
+    connect_timeout_s: float = 5.0
+    stall_s: float = 2.5
+    voice: str = "eve"  # docs.x.ai TTS: the default voice_id
+    # Budget: a callable saying whether today's budget of a unit is spent (None: no budget).
+    spent: Callable[[str], bool] | None = None
+
+    def url(self, path: str) -> str:
+        return self.base_url.rstrip("/") + path
+
+    def ws_url(self, path: str) -> str:
+        """WebSocket endpoints are the same URL with the ws/wss scheme (api.x.ai/v1/stt)."""
+        base = self.base_url.rstrip("/")
+        if base.startswith("https://"):
+            base = "wss://" + base[len("https://"):]
+        elif base.startswith("http://"):
+            base = "ws://" + base[len("http://"):]
+        return base + path
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+    def check_budget(self, unit: str) -> None:
+        if self.spent is not None and self.spent(unit):
+            raise BudgetExhaustedError(f"today's {LABEL} budget ({unit}) is spent", engine=NAME)
+
+
+def error_code(body: bytes | str) -> str:
+    """The `code` of xAI's flat error body `{"code": ..., "error": ...}` (docs.x.ai, API errors),
+    cut short; "" when the body is not that. Only the code: the `error` text quotes the key."""
+    try:
+        data = json.loads(body)
+    except (ValueError, TypeError):
+        return ""
+    code = data.get("code") if isinstance(data, dict) else None
+    return str(code)[:40] if isinstance(code, (str, int)) else ""
+
+
+def refused(what: str, status: int, body: bytes | str) -> EngineStatusError:
+    """An EngineStatusError for an HTTP refusal, logged once. Every refusal cools the provider down
+    (retryable): a wrong key is 400 at xAI, a missing one 401, rate limits 429, outages 5xx."""
+    code = error_code(body)
+    logger.warning("xAI refused a request", extra={"engine": NAME, "request": what, "status": status,
+                                                   "code": code})
+    return EngineStatusError(f"{LABEL} {what} refused: HTTP {status}{' ' + code if code else ''}",
+                             status=status, engine=NAME, retryable=True)

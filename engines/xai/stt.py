@@ -1,0 +1,408 @@
+"""Grok speech recognition: xAI's streaming `/stt` endpoint over a WebSocket, gated by local VAD.
+
+Protocol (docs.x.ai, speech-to-text streaming; also livekit-plugins-xai 1.8.9 `stt.py`, which
+speaks the same endpoint — it takes no base URL, so it cannot be pointed at a test server):
+- every setting is a query parameter: `sample_rate`, `encoding=pcm` (16-bit little-endian),
+  `interim_results=true`, `language`, and `keyterm` repeated once per term (≤ 100 terms);
+- the server speaks first with `{"type": "transcript.created", "id"}`; audio goes after it, as
+  binary frames; the client ends with `{"type": "audio.done"}`;
+- `transcript.partial` carries `text`, `is_final` (false: an interim guess; true: a locked chunk)
+  and `speech_final`; `transcript.done` closes the turn (`text` may be empty when the locked chunks
+  said it all); `error` carries `message`.
+
+Local VAD (Silero, engines.stt.vad) decides where an utterance starts and ends, so silence is never
+sent (what is not sent is not billed): a connection is opened when speech starts, fed that speech
+(with the pre-roll before it), sent `audio.done` when the VAD hears the end, and its final arrives
+while the next utterance may already be under way. One connection per utterance: whether xAI keeps
+a connection for several turns is not documented.
+
+A connection refused, closed early, an `error`, a frame that is not an event, or no answer within
+`stall_s` all raise an EngineError from push/poll/flush: the failover stream above this one then
+replays the utterance to the next engine.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+from engines.errors import EngineConnectionError, EngineError, EngineTimeoutError
+from engines.languages import LANGUAGE_TABLE
+from engines.stt.base import (
+    SAMPLE_RATE,
+    STT,
+    SpeechEvent,
+    SpeechStream,
+    StreamOptions,
+    STTCapabilities,
+)
+from engines.stt.vad import CHUNK_BYTES, CHUNK_MS, Segmenter, VadConfig
+from engines.xai.common import NAME, XAIConfig, refused
+
+logger = logging.getLogger(__name__)
+
+MAX_KEYTERMS = 100  # docs.x.ai: up to 100 key terms
+MAX_KEYTERM_CHARS = 50
+# Languages offered for Grok STT. docs.x.ai lists them on a page we could not read whole; pipecat's
+# xAI docs say "16 supported languages", a reseller's page "24+". These big ones are the ones we
+# offer; a language the provider refuses ends in an `error` event, which falls back like any other.
+# `language` takes a BCP-47 code (videosdk's xAI plugin docs): ours are those.
+LANGUAGES = frozenset({"en", "es", "fr", "de", "it", "pt", "nl", "pl", "ru", "ja", "ko", "ar",
+                       "hi", "tr", "sv", "ca"})
+
+
+class GrokSTT(STT):
+    """xAI streaming STT. `transcribe()` (whole clips) sends the clip as one turn."""
+
+    def __init__(self, config: XAIConfig, vad: VadConfig | None = None) -> None:
+        self.config = config
+        self.name = NAME
+        self.vad_config = vad or VadConfig()
+        self.turns = 0
+        self.failures = 0
+
+    @property
+    def capabilities(self) -> STTCapabilities:
+        return STTCapabilities(streaming=True, interim_results=True, offline=False,
+                               languages=LANGUAGES & frozenset(LANGUAGE_TABLE))
+
+    def status(self) -> dict[str, Any]:
+        return dict(super().status(), premium=True, turns=self.turns, failures=self.failures)
+
+    def ready(self) -> bool:
+        spent = self.config.spent
+        return spent is None or not spent("audio_seconds")
+
+    def stream(self, language: str, key_prefix: str,
+               options: StreamOptions | None = None) -> SpeechStream:
+        return GrokStream(self, language, key_prefix, options or StreamOptions())
+
+    def _transcribe_impl(self, pcm16: bytes, language: str) -> str:
+        turn = _Turn(self, language, ())
+        try:
+            turn.send(pcm16)
+            turn.finish()
+            deadline = time.monotonic() + self.config.stall_s + self.config.connect_timeout_s
+            while turn.result is None:
+                turn.check(deadline)
+                time.sleep(0.01)
+            return turn.result
+        finally:
+            turn.abort()
+
+    def url(self, language: str, keyterms: tuple[str, ...]) -> str:
+        params: list[tuple[str, str]] = [
+            ("sample_rate", str(SAMPLE_RATE)), ("encoding", "pcm"), ("interim_results", "true"),
+            ("language", language)]
+        params += [("keyterm", t[:MAX_KEYTERM_CHARS]) for t in keyterms[:MAX_KEYTERMS]]
+        return self.config.ws_url("/stt") + "?" + urlencode(params)
+
+
+class _Turn:
+    """One utterance on one connection: a reader thread collects its events; `send` queues audio
+    until the server has said `transcript.created`, then writes it in order."""
+
+    def __init__(self, stt: GrokSTT, language: str, keyterms: tuple[str, ...]) -> None:
+        stt.config.check_budget("audio_seconds")
+        self.stt = stt
+        self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.ws: Any = None
+        self.ready = False
+        self.closed = False
+        self.result: str | None = None
+        self.error: EngineError | None = None
+        self.locked: list[str] = []
+        self.sent_bytes = 0
+        self.opened_at = time.monotonic()
+        self.last_heard = self.opened_at
+        self.finished_at: float | None = None
+        self._buffer: list[bytes] = []
+        self._lock = threading.Lock()
+        self._url = stt.url(language, keyterms)
+        stt.turns += 1
+        threading.Thread(target=self._run, name="grok-stt", daemon=True).start()
+
+    def _run(self) -> None:
+        from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
+        from websockets.sync.client import connect
+        cfg = self.stt.config
+        try:
+            ws = connect(self._url, additional_headers=cfg.headers, open_timeout=cfg.connect_timeout_s,
+                         close_timeout=1, max_size=1 << 20, compression=None)
+        except InvalidStatus as exc:
+            self._fail(refused("speech stream", exc.response.status_code, exc.response.body or b""))
+            return
+        except (OSError, TimeoutError, WebSocketException) as exc:
+            self._fail(EngineConnectionError(f"xAI speech stream unreachable: {type(exc).__name__}",
+                                             engine=NAME))
+            return
+        with self._lock:
+            self.ws = ws
+            if self.closed:
+                ws.close()
+                return
+        try:
+            for raw in ws:
+                self.last_heard = time.monotonic()
+                if isinstance(raw, bytes):
+                    raise ValueError("binary frame")
+                msg = json.loads(raw)
+                if not isinstance(msg, dict):
+                    raise ValueError("not an object")
+                if not self._handle(msg):
+                    return
+            raise ConnectionClosed(None, None)
+        except ConnectionClosed:
+            if not self.closed:
+                self._fail(EngineConnectionError("xAI closed the speech stream mid-utterance",
+                                                 engine=NAME))
+        except (ValueError, TypeError, KeyError):
+            self._fail(EngineError("xAI sent a speech event that is not one", engine=NAME,
+                                   retryable=True))
+        except (OSError, WebSocketException):
+            if not self.closed:
+                self._fail(EngineConnectionError("xAI speech stream failed", engine=NAME))
+        finally:
+            ws.close()
+
+    def _handle(self, msg: dict[str, Any]) -> bool:
+        """One server event; False once the turn is over."""
+        kind = msg.get("type")
+        if kind == "transcript.created":
+            with self._lock:
+                self.ready = True
+                for chunk in self._buffer:
+                    self._write(chunk)
+                self._buffer.clear()
+                if self.finished_at is not None:
+                    self.ws.send(json.dumps({"type": "audio.done"}))
+        elif kind == "transcript.partial":
+            text = str(msg["text"]).strip()
+            if msg.get("is_final"):
+                if text:
+                    self.locked.append(text)
+                self.events.put(("interim", " ".join(self.locked)))
+            else:
+                self.events.put(("interim", " ".join([*self.locked, text]).strip()))
+        elif kind == "transcript.done":
+            self.result = _final_text(self.locked, str(msg.get("text") or ""))
+            self.closed = True
+            return False
+        elif kind == "error":
+            # The message is the provider's and may quote what was said: not kept.
+            self._fail(EngineError("xAI reported a speech stream error", engine=NAME, retryable=True))
+            return False
+        return True
+
+    def _write(self, chunk: bytes) -> None:
+        self.ws.send(chunk)
+        self.sent_bytes += len(chunk)
+
+    def send(self, chunk: bytes) -> None:
+        from websockets.exceptions import WebSocketException
+        with self._lock:
+            if self.closed or self.error is not None:
+                return
+            if not self.ready:
+                self._buffer.append(chunk)
+                return
+            try:
+                self._write(chunk)
+            except (OSError, WebSocketException):
+                pass  # the reader sees the connection go and says why
+
+    def finish(self) -> None:
+        """End of the utterance: `audio.done` (sent when the server is ready, if it is not yet)."""
+        from websockets.exceptions import WebSocketException
+        with self._lock:
+            self.finished_at = time.monotonic()
+            if self.ready and not self.closed:
+                try:
+                    self.ws.send(json.dumps({"type": "audio.done"}))
+                except (OSError, WebSocketException):
+                    pass
+
+    def check(self, deadline: float | None = None) -> None:
+        """Raise the turn's error, or EngineTimeoutError if the provider has gone quiet: not
+        connected within connect_timeout_s, or no event for stall_s while audio was flowing or
+        since `audio.done`."""
+        if self.error is not None:
+            raise self.error
+        if self.result is not None:
+            return
+        now = time.monotonic()
+        cfg = self.stt.config
+        if not self.ready and now - self.opened_at > cfg.connect_timeout_s:
+            self._fail(EngineTimeoutError("xAI did not open the speech stream in time", engine=NAME))
+        elif self.ready and now - max(self.last_heard, self.finished_at or 0.0) > cfg.stall_s and (
+                self.finished_at is not None or self.sent_bytes):
+            self._fail(EngineTimeoutError("xAI speech stream stalled", engine=NAME))
+        elif deadline is not None and now > deadline:
+            self._fail(EngineTimeoutError("xAI speech stream stalled", engine=NAME))
+        if self.error is not None:
+            raise self.error
+
+    def _fail(self, exc: EngineError) -> None:
+        if self.error is None and self.result is None:
+            self.error = exc
+            self.stt.failures += 1
+            logger.warning("xAI speech stream failed", extra={"engine": NAME, "reason": str(exc)})
+        self.abort()
+
+    def abort(self) -> None:
+        with self._lock:
+            self.closed = True
+            ws = self.ws
+        if ws is not None:
+            ws.close()
+
+    def drain(self) -> list[tuple[str, Any]]:
+        out = []
+        while True:
+            try:
+                out.append(self.events.get_nowait())
+            except queue.Empty:
+                return out
+
+
+def _final_text(locked: list[str], done: str) -> str:
+    """The utterance's text: the locked chunks, and what `transcript.done` adds. Its `text` is empty
+    when the chunks said it all; when it repeats them (whole), it is taken as the whole."""
+    said = " ".join(locked).strip()
+    done = done.strip()
+    if not done:
+        return said
+    if not said or done.startswith(said) or said in done:
+        return done
+    return f"{said} {done}"
+
+
+class GrokStream(SpeechStream):
+    """One speaker's stream: VAD-gated turns, their interims and finals in order."""
+
+    def __init__(self, stt: GrokSTT, language: str, key_prefix: str, options: StreamOptions) -> None:
+        self.stt = stt
+        self.language = language
+        self.key_prefix = key_prefix
+        self.options = options
+        self.seg = Segmenter(stt.vad_config)
+        self._pending = b""
+        self._pre_roll: list[bytes] = []
+        self._count = 0
+        self._audio_ms = 0.0
+        self._turn: tuple[_Turn, str, float] | None = None  # (turn, key, start ms)
+        # + wall time speech ended, stream time (ms) the utterance ended
+        self._closing: list[tuple[_Turn, str, float, float, float]] = []
+        self._last_voice_wall = 0.0
+        self._voiced_ms = 0.0
+        self.sent_ms = 0.0  # audio sent to the provider (billed)
+        self.heard_ms = 0.0  # audio pushed in
+
+    @property
+    def idle(self) -> bool:
+        return self._turn is None and not self._closing and not self.seg.in_speech
+
+    def push(self, pcm16: bytes) -> list[SpeechEvent]:
+        data = self._pending + pcm16
+        whole = len(data) - len(data) % CHUNK_BYTES
+        self._pending = data[whole:]
+        for i in range(0, whole, CHUNK_BYTES):
+            self._chunk(data[i:i + CHUNK_BYTES])
+        return self.poll()
+
+    def _chunk(self, chunk: bytes) -> None:
+        state = self.seg.feed(chunk)
+        self._audio_ms += CHUNK_MS
+        self.heard_ms += CHUNK_MS
+        cfg = self.stt.vad_config
+        if state == "silence":
+            self._pre_roll.append(chunk)
+            del self._pre_roll[:-int(cfg.pre_roll_ms // CHUNK_MS) or None]
+            return
+        if state == "start":
+            audio = b"".join(self._pre_roll) + chunk
+            self._pre_roll.clear()
+            turn = _Turn(self.stt, self.language, self.options.keyterms)
+            self._turn = (turn, f"{self.key_prefix}:{self._count}", self._audio_ms - len(audio) / 32)
+            self._count += 1
+            self._voiced_ms = 0.0
+            self._send(audio)
+        elif self._turn is not None:
+            self._send(chunk)
+        if self.seg.silent_ms == 0.0:
+            self._last_voice_wall = time.time() * 1000
+        if self._turn is not None:
+            self._voiced_ms += CHUNK_MS
+            if state == "end" or self._voiced_ms >= cfg.max_utterance_ms:
+                self._end_turn()
+
+    def _send(self, audio: bytes) -> None:
+        assert self._turn is not None
+        self._turn[0].send(audio)
+        self.sent_ms += len(audio) / 32
+
+    def _end_turn(self) -> None:
+        assert self._turn is not None
+        turn, key, start = self._turn
+        turn.finish()
+        self._closing.append((turn, key, start, self._last_voice_wall, self._audio_ms))
+        self._turn = None
+        if self.seg.in_speech:
+            self.seg.reset()
+
+    def poll(self) -> list[SpeechEvent]:
+        """Interims of the turns in flight and the finals of those done, oldest first; raises
+        the EngineError of the first turn that failed or stalled."""
+        events: list[SpeechEvent] = []
+        while self._closing:
+            turn, key, start, voice_end, end_ms = self._closing[0]
+            events += self._interims(turn, key, start)
+            turn.check()
+            if turn.result is None:
+                return events
+            self._closing.pop(0)
+            self._billed(turn)
+            if turn.result:
+                decode = (time.monotonic() - (turn.finished_at or time.monotonic())) * 1000
+                events.append(SpeechEvent("final", turn.result, self.language, key, start,
+                                          end_ms, decode, speech_end_at=voice_end or None,
+                                          engine=NAME))
+        if self._turn is not None:
+            turn, key, start = self._turn
+            events += self._interims(turn, key, start)
+            turn.check()
+        return events
+
+    def _interims(self, turn: _Turn, key: str, start: float) -> list[SpeechEvent]:
+        return [SpeechEvent("interim", text, self.language, key, start, self._audio_ms, 0.0, engine=NAME)
+                for kind, text in turn.drain() if kind == "interim" and text]
+
+    def _billed(self, turn: _Turn) -> None:
+        if self.options.on_usage is not None and turn.sent_bytes:
+            self.options.on_usage(NAME, "audio_seconds", turn.sent_bytes / (SAMPLE_RATE * 2))
+            turn.sent_bytes = 0
+
+    def flush(self) -> list[SpeechEvent]:
+        if self._pending and self._turn is not None:
+            self._send(self._pending)
+        self._pending = b""
+        if self._turn is not None:
+            self._end_turn()
+        events: list[SpeechEvent] = []
+        while self._closing:
+            events += self.poll()
+            if self._closing:
+                time.sleep(0.01)
+        return events
+
+    def close(self) -> None:
+        turns = [t for t, *_ in self._closing] + ([self._turn[0]] if self._turn else [])
+        for turn in turns:
+            turn.abort()
+            self._billed(turn)
+        self._closing.clear()
+        self._turn = None

@@ -1,0 +1,115 @@
+"""Grok speech synthesis: xAI `POST /tts`, and the voices offered from `GET /tts/voices`.
+
+Wire (docs.x.ai text-to-speech REST reference): the JSON body has `text` (at most 15,000
+characters), `language` (required; "en", "fr", "de", "it", "es-ES", "es-MX", "pt-BR", "pt-PT", …),
+`voice_id` (default "eve") and `output_format` `{codec, sample_rate}`; the answer's body is the
+audio itself. We ask for `pcm` (16-bit little-endian mono) at 24 kHz and wrap it in a WAV header
+ourselves, so what we hand on never depends on how the provider frames a WAV. The voice list is
+`{"voices": [{"voice_id", "name", ...}]}`, kept for ten minutes.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import threading
+import time
+import wave
+from typing import Any
+
+import httpx
+
+from engines.errors import EngineConnectionError, EngineError, EngineTimeoutError
+from engines.tts.base import TTS, TTSCapabilities
+from engines.xai.common import LABEL, NAME, XAIConfig, refused
+
+logger = logging.getLogger(__name__)
+
+MAX_CHARS = 15000
+SAMPLE_RATE = 24000
+VOICES_TTL_S = 600.0
+# Our codes → the provider's (docs.x.ai lists these; a regional variant is required for es and pt).
+LANGUAGES = {"en": "en", "fr": "fr", "de": "de", "it": "it", "es": "es-ES", "pt": "pt-BR"}
+
+
+class GrokTTS(TTS):
+    def __init__(self, config: XAIConfig) -> None:
+        self.config = config
+        self.name = NAME
+        self._client: httpx.Client | None = None
+        self._lock = threading.Lock()
+        self._voices: tuple[float, list[dict[str, str]]] | None = None
+
+    @property
+    def capabilities(self) -> TTSCapabilities:
+        return TTSCapabilities(offline=False, languages=frozenset(LANGUAGES),
+                               voices=tuple(v["id"] for v in (self._voices or (0, []))[1]))
+
+    def status(self) -> dict[str, Any]:
+        return dict(super().status(), premium=True)
+
+    def client(self) -> httpx.Client:
+        with self._lock:
+            if self._client is None:
+                timeout = httpx.Timeout(self.config.timeout_s, connect=self.config.connect_timeout_s)
+                self._client = httpx.Client(timeout=timeout, headers=self.config.headers)
+            return self._client
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    def _get(self, what: str, path: str) -> httpx.Response:
+        return self._call(what, lambda c: c.get(self.config.url(path)))
+
+    def _call(self, what: str, send: Any) -> httpx.Response:
+        try:
+            r: httpx.Response = send(self.client())
+        except httpx.TimeoutException:
+            logger.warning("xAI request timed out", extra={"engine": NAME, "request": what})
+            raise EngineTimeoutError(f"{LABEL} {what} timed out", engine=NAME) from None
+        except httpx.HTTPError as exc:
+            logger.warning("xAI unreachable", extra={"engine": NAME, "request": what,
+                                                     "error": type(exc).__name__})
+            raise EngineConnectionError(f"{LABEL} unreachable: {type(exc).__name__}",
+                                        engine=NAME) from None
+        if r.status_code != 200:
+            raise refused(what, r.status_code, r.content)
+        return r
+
+    def voices(self) -> list[dict[str, str]]:
+        """[{id, name}] from the provider, kept for VOICES_TTL_S."""
+        cached = self._voices
+        if cached is not None and time.monotonic() - cached[0] < VOICES_TTL_S:
+            return cached[1]
+        r = self._get("voice list", "/tts/voices")
+        try:
+            items = r.json()["voices"]
+            voices = [{"id": str(v["voice_id"])[:64], "name": str(v.get("name") or v["voice_id"])[:64]}
+                      for v in items if isinstance(v, dict) and v.get("voice_id")]
+        except (ValueError, KeyError, TypeError):
+            raise EngineError(f"{LABEL} sent a voice list that is not one", engine=NAME,
+                              retryable=True) from None
+        self._voices = (time.monotonic(), voices)
+        return voices
+
+    def _synthesize_impl(self, text: str, language: str, voice: str | None) -> tuple[bytes, str]:
+        self.config.check_budget("characters")
+        if len(text) > MAX_CHARS:
+            raise EngineError(f"{LABEL} speaks at most {MAX_CHARS} characters at once", engine=NAME)
+        used = voice or self.config.voice
+        body = {"text": text, "language": LANGUAGES[language], "voice_id": used,
+                "output_format": {"codec": "pcm", "sample_rate": SAMPLE_RATE}}
+        r = self._call("speech synthesis", lambda c: c.post(self.config.url("/tts"), json=body))
+        pcm = r.content
+        if len(pcm) < 2 or len(pcm) % 2:
+            raise EngineError(f"{LABEL} sent audio that is not 16-bit PCM", engine=NAME,
+                              retryable=True)
+        out = io.BytesIO()
+        with wave.open(out, "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(SAMPLE_RATE)
+            w.writeframes(pcm)
+        return out.getvalue(), used

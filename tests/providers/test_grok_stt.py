@@ -1,0 +1,206 @@
+"""Grok speech recognition against the local fake of xAI's `/stt`, driven through our real client
+on real recorded English: the handshake, VAD gating, interims and finals; and failover to local
+Whisper when the provider drops, stalls, refuses, garbles or runs out of budget — the utterance
+in flight is completed once, by the next engine, from its start."""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import pytest
+
+from engines.registry import Cooldowns
+from engines.stt.base import SpeechEvent, StreamOptions
+from engines.stt.fallback import FailoverStream
+from engines.stt.whisper import WhisperSTT
+from engines.xai import XAIConfig
+from engines.xai.stt import GrokSTT
+from tests.support.fake_xai import FakeXAI
+from tests.support.speech import clips, normalize, wer
+
+pytestmark = [pytest.mark.integration, pytest.mark.speech]
+
+SILENCE = b"\0" * 32000  # one second
+
+
+@pytest.fixture(scope="module")
+def whisper() -> WhisperSTT:
+    stt = WhisperSTT.from_env()
+    stt.start()
+    return stt
+
+
+@pytest.fixture(scope="module")
+def sentences() -> list[tuple[bytes, str]]:
+    return clips()[:2]
+
+
+def grok(fake: FakeXAI, **kw: Any) -> GrokSTT:
+    return GrokSTT(XAIConfig(api_key=fake.key, base_url=fake.base_url,
+                             **{"stall_s": 1.5, "connect_timeout_s": 2.0, **kw}))
+
+
+def feed(stream: Any, pcm: bytes, chunk_ms: int = 40, pace: float = 0.0) -> list[SpeechEvent]:
+    """Push audio in chunks as a microphone would (`pace` s between chunks), then flush."""
+    events: list[SpeechEvent] = []
+    step = 32 * chunk_ms
+    for i in range(0, len(pcm), step):
+        events += stream.push(pcm[i:i + step])
+        if pace:
+            time.sleep(pace)
+    return events + stream.flush()
+
+
+def finals(events: list[SpeechEvent]) -> list[SpeechEvent]:
+    return [e for e in events if e.kind == "final"]
+
+
+def test_the_handshake_audio_and_events_follow_the_protocol(fake: FakeXAI,
+                                                            sentences: list[tuple[bytes, str]]) -> None:
+    pcm, ref = sentences[0]
+    fake.script = [ref]
+    billed: list[tuple[str, str, float]] = []
+    stream = grok(fake).stream("en", "s1", StreamOptions(
+        keyterms=("LiveKit", "Grok"), on_usage=lambda *a: billed.append(a)))
+    events = feed(stream, SILENCE + pcm + SILENCE * 2, pace=0.002)
+    assert len(fake.stt_turns) == 1
+    turn = fake.stt_turns[0]
+    assert turn["headers"]["Authorization"] == f"Bearer {fake.key}"
+    assert turn["query"] == {"sample_rate": ["16000"], "encoding": ["pcm"],
+                             "interim_results": ["true"], "language": ["en"],
+                             "keyterm": ["LiveKit", "Grok"]}
+    assert turn["done"]
+    # VAD gating: the leading and trailing seconds of silence were never sent.
+    sent_s = turn["audio_bytes"] / 32000
+    assert len(pcm) / 32000 - 0.5 < sent_s < len(pcm) / 32000 + 1.0, sent_s
+    interims = [e for e in events if e.kind == "interim"]
+    assert interims and all(e.utterance_key == "s1:0" for e in interims)
+    [final] = finals(events)
+    assert (final.text, final.utterance_key, final.engine) == (ref, "s1:0", "grok")
+    assert final.speech_end_at is not None
+    assert billed == [("grok", "audio_seconds", pytest.approx(sent_s, abs=0.01))]
+
+
+def test_each_utterance_is_its_own_turn_and_the_text_may_come_in_done(
+        fake: FakeXAI, sentences: list[tuple[bytes, str]]) -> None:
+    fake.script = [r for _, r in sentences]
+    fake.text_in_done = True
+    stream = grok(fake).stream("en", "s2")
+    events = feed(stream, SILENCE.join(p for p, _ in sentences) + SILENCE * 2)
+    assert [e.text for e in finals(events)] == [r for _, r in sentences]
+    assert [e.utterance_key for e in finals(events)] == ["s2:0", "s2:1"]
+    assert len(fake.stt_turns) == 2
+
+
+def failover(fake: FakeXAI, whisper: WhisperSTT, **kw: Any) -> tuple[FailoverStream, Cooldowns]:
+    cooldowns = Cooldowns(kw.pop("cooldown_s", 30.0))
+    return FailoverStream([grok(fake, **kw), whisper], cooldowns, "en", "f", StreamOptions()), cooldowns
+
+
+def assert_completed_once_by_whisper(events: list[SpeechEvent], ref: str) -> None:
+    [final] = finals(events)
+    assert final.engine == "local"
+    edits, words = wer(normalize(ref), normalize(final.text))
+    assert edits / words <= 0.15, (final.text, ref)
+    # The interims the room saw and the final that completes them share one key.
+    keys = {e.utterance_key for e in events if e.kind != "notice"}
+    assert keys == {final.utterance_key}, keys
+    notices = [e for e in events if e.kind == "notice"]
+    assert [(n.text, n.engine, n.previous) for n in notices] == [("stt_fallback", "local", "grok")]
+
+
+def test_a_stream_dropped_mid_sentence_is_completed_once_by_whisper(
+        fake: FakeXAI, whisper: WhisperSTT, sentences: list[tuple[bytes, str]]) -> None:
+    pcm, ref = sentences[0]
+    fake.script = [ref]
+    fake.drop_after_bytes = len(pcm) // 2  # in the middle of the sentence
+    stream, cooldowns = failover(fake, whisper)
+    events = feed(stream, SILENCE + pcm + SILENCE * 2, pace=0.002)
+    assert [e for e in events if e.kind == "interim" and e.engine == "grok"], "no interim before the drop"
+    assert_completed_once_by_whisper(events, ref)
+    assert not cooldowns.up("grok")
+    assert fake.stt_turns[0]["done"] is False
+
+
+def test_an_error_event_or_a_malformed_frame_falls_over_too(
+        fake: FakeXAI, whisper: WhisperSTT, sentences: list[tuple[bytes, str]]) -> None:
+    pcm, ref = sentences[0]
+    for knob in ("error_after_bytes", "malformed"):
+        fake.reset()
+        setattr(fake, knob, 32000 if knob == "error_after_bytes" else True)
+        stream, _ = failover(fake, whisper)
+        assert_completed_once_by_whisper(feed(stream, SILENCE + pcm + SILENCE * 2), ref)
+
+
+def test_a_stall_is_detected_within_the_bound(fake: FakeXAI, whisper: WhisperSTT,
+                                              sentences: list[tuple[bytes, str]]) -> None:
+    pcm, ref = sentences[0]
+    fake.stall = True  # accepts the audio, never answers
+    stream, _ = failover(fake, whisper, stall_s=1.0, connect_timeout_s=1.0)
+    started = time.monotonic()
+    events = feed(stream, SILENCE + pcm + SILENCE * 2)  # faster than real time: all sent at once
+    elapsed = time.monotonic() - started
+    assert_completed_once_by_whisper(events, ref)
+    # Bound: the connect timeout (1 s) or the stall bound (1 s) after the end, plus Whisper's decode.
+    assert elapsed < 8.0, elapsed
+
+
+@pytest.mark.parametrize("status", [401, 429, 500])
+def test_refusals_fall_back_with_a_clear_log_line(status: int, fake: FakeXAI, whisper: WhisperSTT,
+                                                  sentences: list[tuple[bytes, str]],
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    pcm, ref = sentences[0]
+    fake.script = [ref]
+    if status == 401:
+        stream, _ = failover(fake, whisper)
+        stream.providers[0].config = XAIConfig(api_key="", base_url=fake.base_url)  # no header value
+    else:
+        fake.refuse = status
+        stream, _ = failover(fake, whisper)
+    with caplog.at_level(logging.WARNING):
+        events = feed(stream, SILENCE + pcm + SILENCE * 2)
+    assert_completed_once_by_whisper(events, ref)
+    assert fake.refused and fake.refused[0][1] == status
+    lines = [r for r in caplog.records if r.getMessage() == "xAI refused a request"]
+    assert lines and lines[0].status == status  # type: ignore[attr-defined]
+    logged = " ".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    assert fake.key not in logged and "xa***" not in logged
+    assert not any(w in logged.lower() for w in normalize(ref) if len(w) > 5)
+
+
+def test_a_wrong_key_is_refused_like_xai_does(fake: FakeXAI, whisper: WhisperSTT,
+                                              sentences: list[tuple[bytes, str]]) -> None:
+    pcm, ref = sentences[0]
+    stream = FailoverStream([GrokSTT(XAIConfig(api_key="xai-wrong", base_url=fake.base_url)), whisper],
+                            Cooldowns(30), "en", "k", StreamOptions())
+    assert_completed_once_by_whisper(feed(stream, SILENCE + pcm + SILENCE * 2), ref)
+    assert fake.refused == [("stt", 400)]
+
+
+def test_the_budget_cap_stops_sending_audio(fake: FakeXAI, whisper: WhisperSTT,
+                                            sentences: list[tuple[bytes, str]]) -> None:
+    pcm, ref = sentences[0]
+    spent = {"audio_seconds": True}
+    stream, _ = failover(fake, whisper, spent=lambda unit: spent.get(unit, False))
+    events = feed(stream, SILENCE + pcm + SILENCE * 2)
+    assert fake.stt_turns == [] and fake.requests == 0  # nothing sent to the provider
+    [final] = finals(events)
+    assert final.engine == "local"
+    assert [(n.text, n.engine) for n in events if n.kind == "notice"] == [("budget_reached", "local")]
+
+
+def test_recognition_returns_to_grok_between_utterances_after_the_cooldown(
+        fake: FakeXAI, whisper: WhisperSTT, sentences: list[tuple[bytes, str]]) -> None:
+    (one, ref1), (two, ref2) = sentences
+    fake.script = [ref1, ref2]
+    fake.drop_after_bytes = len(one) // 2
+    stream, _ = failover(fake, whisper, cooldown_s=0.5)
+    events = feed(stream, SILENCE + one + SILENCE * 2)
+    fake.drop_after_bytes = None
+    time.sleep(0.6)
+    events += feed(stream, SILENCE + two + SILENCE * 2)
+    got = [(e.kind, e.engine) for e in events if e.kind in ("final", "notice")]
+    assert got == [("notice", "local"), ("final", "local"), ("notice", "grok"), ("final", "grok")]
+    assert finals(events)[1].text == ref2
+    assert len({e.utterance_key for e in finals(events)}) == 2

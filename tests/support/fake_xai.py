@@ -1,0 +1,252 @@
+"""A local fake of the xAI API: a real HTTP/WebSocket server on 127.0.0.1 speaking the wire protocol
+our clients speak to api.x.ai (docs/providers/xai.md), with knobs to refuse, fail, stall, drop,
+send malformed frames and answer slowly, and a record of everything it was sent.
+
+- `WS /v1/stt`: checks the auth header, says `transcript.created`, takes binary PCM, answers with
+  `transcript.partial` (a word more per 0.3 s of audio heard), and on `audio.done` a locked
+  `transcript.partial` (is_final, speech_final) with the whole text and `transcript.done`. What a
+  turn "hears" is the next text of `script` (the last one repeats).
+- `POST /v1/chat/completions`: the OpenAI-compatible answer; the translation of each target asked
+  for in the system prompt's JSON shape is `translate(text, target)`.
+- `POST /v1/tts`: raw 16-bit PCM at the requested rate (a tone, 50 ms per character);
+  `GET /v1/tts/voices`: the voice list.
+
+It runs on its own thread and event loop, so tests in this process and the service's child
+processes can all reach it.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import re
+import struct
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+WRONG_KEY = {"code": "Client specified an invalid argument",
+             "error": "Incorrect API key provided: xa***ng. You can obtain an API key from "
+                      "https://console.x.ai."}
+STATUS_BODIES = {
+    401: {"code": "Unauthenticated", "error": "No API key provided."},
+    429: {"code": "Too many requests", "error": "Rate limit exceeded for model."},
+    500: {"code": "Internal error", "error": "The service encountered an internal error."},
+    503: {"code": "Unavailable", "error": "The service is temporarily unavailable."},
+}
+
+
+class FakeXAI:
+    def __init__(self, key: str = "xai-test-key") -> None:
+        self.key = key
+        # Knobs (set any time; each applies from the next request or frame).
+        self.refuse: int | None = None  # answer every request / upgrade with this status
+        self.stall = False  # accept, then never answer
+        self.drop_after_bytes: int | None = None  # STT: abort the TCP connection after this much audio
+        self.error_after_bytes: int | None = None  # STT: an `error` event after this much audio
+        self.malformed = False  # STT: a frame that is not JSON; chat: content that is not the JSON asked
+        self.delay_s = 0.0  # before every answer and event
+        self.text_in_done = False  # STT: the text in `transcript.done`, no locked partial
+        self.script: list[str] = ["hello world"]
+        self.translate: Callable[[str, str], str] = lambda text, target: f"[{target}] {text}"
+        self.voices = [{"voice_id": "eve", "name": "Eve"}, {"voice_id": "ara", "name": "Ara"},
+                       {"voice_id": "rex", "name": "Rex"}]
+        # Records.
+        self.stt_turns: list[dict[str, Any]] = []
+        self.chat_requests: list[dict[str, Any]] = []
+        self.tts_requests: list[dict[str, Any]] = []
+        self.refused: list[tuple[str, int]] = []
+        self._turn_index = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    # ---- life ----
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> FakeXAI:
+        ready = threading.Event()
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+            app = web.Application()
+            app.router.add_get("/v1/stt", self._stt)
+            app.router.add_post("/v1/chat/completions", self._chat)
+            app.router.add_post("/v1/tts", self._tts)
+            app.router.add_get("/v1/tts/voices", self._voices)
+            self._runner = web.AppRunner(app, handle_signals=False)
+            loop.run_until_complete(self._runner.setup())
+            site = web.TCPSite(self._runner, "127.0.0.1", 0)
+            loop.run_until_complete(site.start())
+            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            ready.set()
+            loop.run_forever()
+
+        self._thread = threading.Thread(target=run, name="fake-xai", daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("the fake xAI server did not start")
+        return self
+
+    def stop(self) -> None:
+        loop, runner = self._loop, self._runner
+        if loop is None or runner is None:
+            return
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def reset(self) -> None:
+        """Knobs back to a healthy provider; records cleared."""
+        self.refuse = self.drop_after_bytes = self.error_after_bytes = None
+        self.stall = self.malformed = self.text_in_done = False
+        self.delay_s = 0.0
+        self.script = ["hello world"]
+        self._turn_index = 0
+        for record in (self.stt_turns, self.chat_requests, self.tts_requests, self.refused):
+            record.clear()
+
+    @property
+    def requests(self) -> int:
+        """Everything that reached it, refused or not."""
+        return len(self.stt_turns) + len(self.chat_requests) + len(self.tts_requests) + len(self.refused)
+
+    # ---- shared ----
+    def _auth(self, request: web.Request, what: str) -> web.Response | None:
+        """The refusal for this request, if any: no/malformed Authorization 401, a wrong key 400
+        (as xAI answers), or the `refuse` knob's status."""
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Bearer ") or not header[7:].strip():
+            status, body = 401, STATUS_BODIES[401]
+        elif header[7:] != self.key:
+            status, body = 400, WRONG_KEY
+        elif self.refuse is not None:
+            status, body = self.refuse, STATUS_BODIES.get(self.refuse, {"code": "error", "error": "refused"})
+        else:
+            return None
+        self.refused.append((what, status))
+        headers = {"Retry-After": "1"} if status == 429 else {}
+        return web.json_response(body, status=status, headers=headers)
+
+    async def _pause(self) -> None:
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        while self.stall:
+            await asyncio.sleep(0.05)
+
+    # ---- speech to text ----
+    async def _stt(self, request: web.Request) -> web.StreamResponse:
+        refusal = self._auth(request, "stt")
+        if refusal is not None:
+            return refusal
+        text = self.script[min(self._turn_index, len(self.script) - 1)]
+        self._turn_index += 1
+        turn: dict[str, Any] = {"headers": dict(request.headers),
+                                "query": {k: request.query.getall(k) for k in request.query},
+                                "audio_bytes": 0, "frames": 0, "done": False, "text": text,
+                                "opened_at": time.time(), "done_at": None}
+        self.stt_turns.append(turn)
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await self._pause()
+        await ws.send_json({"type": "transcript.created", "id": str(uuid.uuid4())})
+        words = text.split()
+        rate = int(request.query.get("sample_rate", "16000"))
+        shown = 0
+        async for msg in ws:
+            if msg.type == WSMsgType.BINARY:
+                turn["audio_bytes"] += len(msg.data)
+                turn["frames"] += 1
+                heard = turn["audio_bytes"]
+                if self.drop_after_bytes is not None and heard >= self.drop_after_bytes:
+                    request.transport.abort()  # type: ignore[union-attr]
+                    return ws
+                if self.error_after_bytes is not None and heard >= self.error_after_bytes:
+                    await ws.send_json({"type": "error", "message": "internal error"})
+                    await ws.close()
+                    return ws
+                if self.malformed:
+                    await ws.send_str("}{ not an event")
+                    continue
+                if self.stall:
+                    continue
+                want = min(len(words) - 1, int(heard / (2 * rate) / 0.3))
+                if want > shown:
+                    shown = want
+                    await self._pause()
+                    await ws.send_json({"type": "transcript.partial", "text": " ".join(words[:shown]),
+                                        "words": [], "is_final": False, "speech_final": False,
+                                        "start": 0.0, "duration": heard / (2 * rate)})
+            elif msg.type == WSMsgType.TEXT:
+                data = json.loads(msg.data)
+                if data.get("type") != "audio.done":
+                    continue
+                turn["done"] = True
+                turn["done_at"] = time.time()
+                await self._pause()
+                duration = turn["audio_bytes"] / (2 * rate)
+                if not self.text_in_done:
+                    await ws.send_json({"type": "transcript.partial", "text": text, "words": [],
+                                        "is_final": True, "speech_final": True, "start": 0.0,
+                                        "duration": duration})
+                await ws.send_json({"type": "transcript.done", "text": text if self.text_in_done else "",
+                                    "words": [], "duration": duration})
+                await ws.close()
+        return ws
+
+    # ---- translation ----
+    async def _chat(self, request: web.Request) -> web.Response:
+        refusal = self._auth(request, "chat")
+        if refusal is not None:
+            return refusal
+        body = await request.json()
+        self.chat_requests.append({"headers": dict(request.headers), "body": body})
+        await self._pause()
+        system = next(m["content"] for m in body["messages"] if m["role"] == "system")
+        text = next(m["content"] for m in body["messages"] if m["role"] == "user")
+        shape = re.search(r'\{"translations": \{(.*?)\}\}', system)
+        targets = re.findall(r'"([a-z]{2,3})": "\.\.\."', shape.group(1) if shape else "")
+        content = ("Sure! Here is the translation you asked for." if self.malformed else
+                   json.dumps({"translations": {t: self.translate(text, t) for t in targets}},
+                              ensure_ascii=False))
+        return web.json_response({
+            "id": str(uuid.uuid4()), "object": "chat.completion", "created": int(time.time()),
+            "model": body.get("model"),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                         "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": len(system + text) // 4, "completion_tokens": len(content) // 4,
+                      "total_tokens": (len(system + text) + len(content)) // 4}})
+
+    # ---- speech synthesis ----
+    async def _tts(self, request: web.Request) -> web.Response:
+        refusal = self._auth(request, "tts")
+        if refusal is not None:
+            return refusal
+        body = await request.json()
+        self.tts_requests.append({"headers": dict(request.headers), "body": body})
+        await self._pause()
+        fmt = body.get("output_format") or {}
+        rate = int(fmt.get("sample_rate", 24000))
+        if self.malformed:
+            return web.Response(body=b"\x01", content_type="application/octet-stream")
+        n = int(rate * 0.05 * max(1, len(str(body.get("text", "")))))
+        pcm = b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 220 * i / rate)))
+                       for i in range(n))
+        return web.Response(body=pcm, content_type="application/octet-stream")
+
+    async def _voices(self, request: web.Request) -> web.Response:
+        refusal = self._auth(request, "voices")
+        if refusal is not None:
+            return refusal
+        await self._pause()
+        return web.json_response({"voices": self.voices})
