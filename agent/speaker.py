@@ -71,7 +71,7 @@ class SpeakerStream:
             raise UnsupportedLanguageError(
                 f"speech recognition does not know {LANGUAGES.get(language, language)}: type instead",
                 engine=self.stt.name)
-        return self.stt.stream(language, self.key_prefix())
+        return self.stt.stream(language, self.key_prefix(), self.options)
 
     def _run(self) -> None:
         import numpy as np

@@ -221,7 +221,8 @@ def main() -> None:
         import ctypes
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     voices = Voices(settings)
-    voices.registry.provider(voices.registry.default)  # load piper before the first request
+    for name in voices.registry.chain():  # load piper before the first request
+        voices.registry.provider(name)
     stt = stt_registry(settings)
     stt.provider("local")  # load Whisper before the first speaker (every chain ends with it)
     meter = Meter(settings.database_url)

@@ -84,7 +84,10 @@ def _forget_stale_presence(settings: Settings) -> None:
 
 
 def _start_engine(registry: TranslatorRegistry) -> None:
-    try:
-        registry.provider(registry.default)
-    except Exception:
-        logger.exception("the default translation engine did not start")
+    """Start every engine of the failover order now (the embedded one loads its pairs), so the
+    first utterance does not wait for it."""
+    for name in registry.chain():
+        try:
+            registry.provider(name)
+        except Exception:
+            logger.exception("a translation engine did not start", extra={"engine": name})

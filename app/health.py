@@ -70,8 +70,9 @@ def health() -> tuple[Response, int]:
         out["livekit"] = {"url": svc.livekit.config.url, "voiceRooms": len(clients.voice_rooms()),
                           "agentLastSeenS": presence(svc).last_seen_s()}
     out["providers"] = {"grok": _grok(svc)}
-    default = out["engines"]["translation"].get(svc.registry.default, {})
-    engine_ok = bool(default.get("running"))
+    # The embedded engine is what every failover order ends with: it must be running.
+    embedded = "local" if "local" in svc.registry.chain() else svc.registry.default
+    engine_ok = bool(out["engines"]["translation"].get(embedded, {}).get("running"))
     out["status"] = "ok" if healthy and engine_ok and out["database"] == "ok" else "degraded"
     return jsonify(out), 200 if out["database"] == "ok" else 503
 

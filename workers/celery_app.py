@@ -15,7 +15,8 @@ def _warm_engines(**_: Any) -> None:
     from core.runtime import runtime
     from workers.heartbeat import start_heartbeat
     rt = runtime()
-    rt.registry.provider(rt.registry.default)
+    for name in rt.registry.chain():  # the whole failover order, the embedded engine included
+        rt.registry.provider(name)
     start_heartbeat(rt)
 
 

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from tests import support
 from tests.support.fake_xai import FakeXAI
 
 
@@ -21,3 +23,27 @@ def fake(fake_server: FakeXAI) -> Iterator[FakeXAI]:
     fake_server.reset()
     yield fake_server
     fake_server.reset()  # a stalled handler lets go
+
+
+@pytest.fixture
+def grok_service(request: pytest.FixtureRequest, fake: FakeXAI, tmp_path: Path,
+                 log_dir: Path) -> Iterator[support.Service]:
+    """The whole service on the embedded default (speech process started at once) with xAI
+    configured against the fake: Grok first in every failover order. `@pytest.mark.env(...)`
+    adds to or overrides the environment (XAI_API_KEY="" for a deployment without a key); tests
+    marked `livekit` get a real LiveKit server."""
+    extra = {"XAI_API_KEY": fake.key, "XAI_BASE_URL": fake.base_url, "XAI_STALL_S": "1.5",
+             "STT_ENGINES": "grok,local", "TRANSLATION_ENGINES": "grok,local",
+             "TTS_ENGINES": "grok,local"}
+    if request.node.get_closest_marker("livekit"):
+        extra.update(request.getfixturevalue("livekit_env"))
+    marker = request.node.get_closest_marker("env")
+    extra.update(marker.kwargs if marker else {})
+    env = support.base_env(tmp_path, SPEECH_AUTOSTART="1", **extra)
+    support.migrate(env)
+    web = support.start_web(env, log_dir)
+    try:
+        support.wait_healthy(web.url, web)  # type: ignore[attr-defined]
+        yield support.Service(web.url, env, log_dir, [web])  # type: ignore[attr-defined]
+    finally:
+        web.stop()

@@ -16,7 +16,8 @@ class Peer:
     EVENTS = ("joined-room", "user-joined", "user-left", "recognized-speech", "translated-message",
               "interim-transcript", "tts-audio", "voice-session-ready", "voice-session-ended",
               "user-started-voice", "user-stopped-voice", "voice-presence",
-              "solo-translated", "speech-error", "app-error", "translation-failed")
+              "solo-translated", "speech-error", "app-error", "translation-failed", "speech-notice",
+              "glossary-updated")
 
     def __init__(self, base_url: str, name: str, language: str,
                  session: dict[str, Any] | None = None) -> None:

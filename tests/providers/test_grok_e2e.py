@@ -1,0 +1,188 @@
+"""e2e: the whole service with xAI configured against the local fake. Real recorded English goes
+through the Socket.IO audio path (and LiveKit) to Grok STT; a Spanish listener gets Grok's
+translation and Grok's voice; the fake dropping the stream mid-sentence costs nothing said; with
+no key nothing tries to reach the provider; a spent budget stops audio going to it."""
+from __future__ import annotations
+
+import io
+import time
+import wave
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from tests.support import Peer, Service, room_with
+from tests.support.fake_xai import FakeXAI
+from tests.support.livekit_client import LkParticipant
+from tests.support.speech import clips, normalize, wer
+
+pytestmark = [pytest.mark.e2e, pytest.mark.speech]
+
+SILENCE = b"\0" * 32000  # one second
+
+
+def _prefs(p: Peer, **prefs: object) -> dict:
+    r = requests.patch(p.base_url + "/api/me", json=prefs, headers=p.headers(), timeout=10)
+    assert r.status_code == 200, r.text
+    return dict(r.json()["preferences"])
+
+
+def _speak(p: Peer, pcm: bytes, realtime: bool = True) -> None:
+    assert p.call("start-speech", {"languageCode": "en"})["ok"]
+    step = 32 * 40
+    for i in range(0, len(pcm), step):
+        p.sio.emit("speech-data", pcm[i:i + step])
+        if realtime:
+            time.sleep(0.04)
+    assert p.call("stop-speech")["ok"]
+
+
+def _grok_room(svc: Service, peers: list[Peer]) -> tuple[Peer, Peer, str]:
+    ann, bob = room_with(svc.url, peers, ("Ann", "en"), ("Bob", "es"))
+    _prefs(ann, sttEngine="grok")
+    _prefs(bob, translationEngine="grok", ttsEnabled=True, ttsEngine="grok", voice="ara")
+    room = ann.got("joined-room")[0]["roomId"]
+    return ann, bob, room
+
+
+def test_recorded_speech_is_heard_translated_and_voiced_by_grok(grok_service: Service, fake: FakeXAI,
+                                                                 peers: list[Peer]) -> None:
+    ann, bob, room = _grok_room(grok_service, peers)
+    r = requests.put(f"{grok_service.url}/api/rooms/{room}/glossary", headers=ann.headers(),
+                     json={"terms": ["LiveKit", "Grok Voice"]}, timeout=10)
+    assert r.status_code == 200, r.text
+    assert bob.wait_for("glossary-updated")[0] == {"roomId": room, "terms": ["LiveKit", "Grok Voice"]}
+    pcm, ref = clips()[0]
+    fake.script = [ref]
+    _speak(ann, SILENCE + pcm + SILENCE * 2)
+    [final] = ann.wait_for("recognized-speech", timeout=30)
+    assert final["text"] == ref
+    # The documented handshake, and only speech on the wire.
+    [turn] = fake.stt_turns
+    assert turn["headers"]["Authorization"] == f"Bearer {fake.key}"
+    assert turn["query"]["sample_rate"] == ["16000"] and turn["query"]["encoding"] == ["pcm"]
+    assert turn["query"]["language"] == ["en"] and turn["query"]["keyterm"] == ["LiveKit", "Grok Voice"]
+    assert turn["audio_bytes"] < len(pcm) + 32000
+    interims = bob.got("interim-transcript")
+    assert interims and all(i["speakerId"] == ann.id for i in interims)
+    [msg] = bob.wait_for("translated-message", timeout=30)
+    assert msg["translatedText"] == f"[es] {ref}" and msg["utteranceId"] == final["utteranceId"]
+    [chat] = fake.chat_requests
+    assert "LiveKit" in chat["body"]["messages"][0]["content"]
+    [audio] = bob.wait_for("tts-audio", timeout=30)
+    wav = requests.get(grok_service.url + audio["url"], headers=bob.headers(), timeout=10)
+    assert wav.status_code == 200
+    with wave.open(io.BytesIO(wav.content)) as w:
+        assert w.getframerate() == 24000 and w.getnframes() > 0
+    assert fake.tts_requests[0]["body"]["voice_id"] == "ara"
+    assert fake.tts_requests[0]["body"]["language"] == "es-ES"
+    # Usage, per provider, room and user; in /metrics too.
+    usage = requests.get(f"{grok_service.url}/api/rooms/{room}/usage", headers=bob.headers(),
+                         timeout=10).json()
+    grok = usage["totals"]["grok"]
+    assert grok["audio_seconds"] == pytest.approx(turn["audio_bytes"] / 32000, abs=0.05)
+    assert grok["tokens"] > 0 and grok["characters"] >= 2 * len(ref)
+    by_user = {(u["userId"], u["provider"]): u for u in usage["byUser"]}
+    assert by_user[(ann.id, "grok")]["audio_seconds"] > 0 and by_user[(bob.id, "grok")]["characters"] > 0
+    metrics = requests.get(grok_service.url + "/metrics", timeout=10).text
+    assert 'lt_premium_usage_today{provider="grok",unit="audio_seconds"}' in metrics
+    health = grok_service.health()
+    assert health["providers"]["grok"]["configured"] is True
+    assert fake.key not in requests.get(grok_service.url + "/health", timeout=10).text
+    # Voices offered come from the provider's list.
+    voices = requests.get(grok_service.url + "/api/tts/voices", params={"engine": "grok", "language": "es"},
+                          headers=bob.headers(), timeout=10).json()
+    assert [v["id"] for v in voices["voices"]] == ["eve", "ara", "rex"]
+
+
+def test_a_stream_dropped_mid_sentence_still_gives_one_complete_caption(
+        grok_service: Service, fake: FakeXAI, peers: list[Peer]) -> None:
+    ann, bob, _ = _grok_room(grok_service, peers)
+    pcm, ref = clips()[0]
+    fake.script = [ref]
+    fake.drop_after_bytes = len(pcm) // 2
+    _speak(ann, SILENCE + pcm + SILENCE * 2)
+    notice = ann.wait_for("speech-notice", timeout=20)[0]
+    assert notice["code"] == "stt_fallback" and notice["engine"] == "local" and notice["from"] == "grok"
+    [final] = ann.wait_for("recognized-speech", timeout=40)
+    edits, words = wer(normalize(ref), normalize(final["text"]))
+    assert edits / words <= 0.15, final["text"]
+    [msg] = bob.wait_for("translated-message", timeout=30)
+    assert msg["utteranceId"] == final["utteranceId"]
+    time.sleep(2)
+    assert len(ann.got("recognized-speech")) == 1 and len(bob.got("translated-message")) == 1
+    assert not bob.got("speech-notice"), "the notice is for the speaker only"
+
+
+@pytest.mark.env(XAI_DAILY_AUDIO_MINUTES="0.02")  # 1.2 s of audio a day
+def test_the_budget_cap_stops_sending_audio_to_the_provider(grok_service: Service, fake: FakeXAI,
+                                                            peers: list[Peer]) -> None:
+    ann, bob, _ = _grok_room(grok_service, peers)
+    (one, ref1), (two, ref2) = clips()[:2]
+    fake.script = [ref1, ref2]
+    _speak(ann, SILENCE + one + SILENCE * 4 + two + SILENCE * 2)
+    finals = ann.wait_for("recognized-speech", count=2, timeout=60)
+    assert finals[0]["text"] == ref1  # Grok, within budget
+    assert finals[1]["text"] != ref2 or len(fake.stt_turns) == 1  # the second is not Grok's
+    assert len(fake.stt_turns) == 1, "audio went to the provider after the budget was spent"
+    notice = ann.wait_for("speech-notice", timeout=10)[0]
+    assert notice["code"] == "budget_reached" and "budget" in notice["message"]
+    assert grok_service.health()["providers"]["grok"]["budget"]["audio_seconds"]["limit"] == 1.2
+
+
+@pytest.mark.env(XAI_API_KEY="")
+def test_without_a_key_grok_is_unavailable_and_never_contacted(grok_service: Service, fake: FakeXAI,
+                                                               peers: list[Peer]) -> None:
+    engines = requests.get(grok_service.url + "/api/engines", timeout=10).json()
+    for kind in ("stt", "translation", "tts"):
+        grok = next(c for c in engines[kind] if c["name"] == "grok")
+        assert grok["available"] is False and "XAI_API_KEY" in grok["reason"]
+        assert engines["default"][kind] == "local"
+    ann, bob = room_with(grok_service.url, peers, ("Ann", "en"), ("Bob", "es"))
+    r = requests.patch(ann.base_url + "/api/me", json={"sttEngine": "grok"}, headers=ann.headers(),
+                       timeout=10)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "engine_unavailable"
+    _prefs(bob, ttsEnabled=True)
+    pcm, ref = clips()[0]
+    _speak(ann, SILENCE + pcm + SILENCE, realtime=False)
+    [final] = ann.wait_for("recognized-speech", timeout=40)
+    assert wer(normalize(ref), normalize(final["text"]))[0] <= 2
+    bob.wait_for("translated-message", timeout=30)
+    bob.wait_for("tts-audio", timeout=30)
+    assert grok_service.health()["providers"]["grok"] == {"configured": False}
+    assert fake.requests == 0, "something tried to reach xAI without a key"
+
+
+@pytest.fixture
+def lk_peers() -> Iterator[list[LkParticipant]]:
+    made: list[LkParticipant] = []
+    yield made
+    for p in made:
+        p.close()
+
+
+@pytest.mark.livekit
+def test_recorded_speech_over_livekit_is_heard_by_grok(grok_service: Service, fake: FakeXAI,
+                                                       peers: list[Peer],
+                                                       lk_peers: list[LkParticipant]) -> None:
+    ann, bob, room = _grok_room(grok_service, peers)
+    r = requests.put(f"{grok_service.url}/api/rooms/{room}/glossary", headers=ann.headers(),
+                     json={"terms": ["LiveKit"]}, timeout=10)
+    assert r.status_code == 200
+    pcm, ref = clips()[0]
+    fake.script = [ref]
+    assert ann.call("start-voice-session", {"languageCode": "en"})["ok"]
+    ready = ann.wait_for("voice-session-ready")[-1]
+    mic = LkParticipant(ready["liveKitUrl"], ready["liveKitToken"]).connect()
+    lk_peers.append(mic)
+    mic.publish()
+    mic.wait_for_agent()
+    mic.play(SILENCE + pcm + SILENCE * 2)
+    [msg] = bob.wait_for("translated-message", timeout=30)
+    assert msg["originalText"] == ref and msg["translatedText"] == f"[es] {ref}"
+    assert bob.got("interim-transcript")
+    turn = fake.stt_turns[0]
+    assert turn["headers"]["Authorization"] == f"Bearer {fake.key}"
+    assert turn["query"]["sample_rate"] == ["16000"] and turn["query"]["keyterm"] == ["LiveKit"]
+    assert turn["audio_bytes"] < len(pcm) + 32000  # the silence around it was not sent
