@@ -3,11 +3,13 @@
 import { io } from "socket.io-client";
 import { Room, RoomEvent, Track } from "livekit-client";
 import { toJSON, toSRT, toVTT } from "./export.js";
+import { chosenEngine, engineText, parseTerms, usageLines } from "./premium.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const S = {
   token: localStorage.getItem("lt.token"), user: null, prefs: {}, languages: [], local: {}, health: {},
+  engineList: null, glossary: null, usage: { at: 0, timer: 0 },
   socket: null, room: null, participants: new Map(), captions: new Map(), interims: new Map(),
   watermark: 0, latencies: [], mic: null, tts: { queue: [], seen: new Set(), playing: false },
 };
@@ -20,6 +22,14 @@ function showError(message) {
   el.textContent = message; el.hidden = false;
   clearTimeout(errorTimer);
   errorTimer = setTimeout(() => { el.hidden = true; }, 10000);
+}
+// Something worth knowing that is not an error (e.g. recognition moved to another engine).
+let noticeTimer = 0;
+function showNotice(message, code = "") {
+  const el = $("notice");
+  el.textContent = message; el.dataset.code = code; el.hidden = false;
+  clearTimeout(noticeTimer);
+  noticeTimer = setTimeout(() => { el.hidden = true; }, 6000);
 }
 function pill(el, text, kind) { el.textContent = text; el.className = "pill" + (kind ? " " + kind : ""); }
 function show(section) { for (const id of ["signin", "lobby", "room"]) $(id).hidden = id !== section; }
@@ -155,6 +165,8 @@ function connectSocket() {
   socket.on("interim-transcript", (i) => showInterim(i));
   socket.on("tts-audio", (t) => queueSpeech(t));
   socket.on("voice-presence", ({ userId, inVoice }) => { const p = S.participants.get(userId); if (p) { p.inVoice = inVoice; renderPeople(); } });
+  socket.on("glossary-updated", (g) => { if (S.room && g.roomId === S.room.id) renderGlossary({ ...S.glossary, terms: g.terms }); });
+  socket.on("speech-notice", (n) => showNotice((n && n.message) || "Speech recognition changed engine.", (n && n.code) || ""));
   socket.on("speech-error", (msg) => { showError(typeof msg === "string" ? msg : "speech failed"); });
   socket.on("app-error", (e) => showError((e && e.message) || String(e)));
   setInterval(probeLatency, 5000);
@@ -180,12 +192,77 @@ function onJoined({ roomId, code, participants }) {
   history.replaceState(null, "", `/?room=${code}`);
   renderPeople(); show("room"); $("say").focus();
   if (fresh) fillIn();
+  loadGlossary(); // on every join: a reconnect may have missed an update
+  loadUsage();
 }
 
 async function leaveRoom() {
   await stopMic();
   try { await call("leave-room"); } catch (e) { /* already out */ }
-  S.room = null; history.replaceState(null, "", "/"); show("lobby");
+  S.room = null; S.glossary = null; history.replaceState(null, "", "/"); show("lobby");
+  $("glossary").hidden = true; $("usage").hidden = true;
+}
+
+// ---- glossary --------------------------------------------------------------------------------
+async function loadGlossary() {
+  const roomId = S.room.id;
+  try {
+    const g = await api(`/api/rooms/${roomId}/glossary`);
+    if (S.room && S.room.id === roomId) renderGlossary(g);
+  } catch (e) {
+    $("glossary").hidden = true;
+    showError("Could not load the room's glossary: " + e.message);
+  }
+}
+
+// The editor keeps what its owner is typing; it follows the saved list only while untouched
+// (or, with `reset`, just after the owner saved).
+function renderGlossary(g, reset = false) {
+  const input = $("glossary-input");
+  const untouched = reset || !S.glossary || input.value === S.glossary.terms.join("\n");
+  S.glossary = { terms: g.terms || [], canEdit: !!g.canEdit };
+  const ul = $("glossary-terms"); ul.innerHTML = "";
+  for (const t of S.glossary.terms) {
+    const li = document.createElement("li"); li.textContent = t; ul.append(li);
+  }
+  $("glossary-empty").hidden = S.glossary.terms.length > 0;
+  $("glossary-form").hidden = !S.glossary.canEdit;
+  if (S.glossary.canEdit && untouched) input.value = S.glossary.terms.join("\n");
+  $("glossary").hidden = false;
+}
+
+async function saveGlossary(ev) {
+  ev.preventDefault();
+  const { terms, error } = parseTerms($("glossary-input").value);
+  if (error) { showError(error); return; }
+  const btn = $("glossary-save");
+  btn.disabled = true;
+  try {
+    renderGlossary(await api(`/api/rooms/${S.room.id}/glossary`, { method: "PUT", body: { terms } }), true);
+  } catch (e) { showError(e.message); } finally { btn.disabled = false; }
+}
+
+// ---- premium usage ---------------------------------------------------------------------------
+// Checked on joining and, at most twice a minute, as captions arrive: the line shows up once the
+// room has used a premium engine, and is read afresh each time it is opened.
+async function loadUsage() {
+  if (!S.room) return;
+  const roomId = S.room.id;
+  S.usage.at = Date.now();
+  let u;
+  try { u = await api(`/api/rooms/${roomId}/usage`); } catch (e) { $("usage").hidden = true; return; }
+  if (!S.room || S.room.id !== roomId) return;
+  const lines = usageLines(u, engineLabel);
+  const ul = $("usage-list"); ul.innerHTML = "";
+  for (const line of lines) { const li = document.createElement("li"); li.textContent = line; ul.append(li); }
+  $("usage-day").textContent = u.day ? `Used in this room on ${u.day}.` : "";
+  $("usage").hidden = lines.length === 0;
+}
+
+function usageSoon() {
+  if (!S.room || S.usage.timer) return;
+  const wait = Math.max(0, S.usage.at + 30000 - Date.now());
+  S.usage.timer = setTimeout(() => { S.usage.timer = 0; loadUsage(); }, wait);
 }
 
 function renderPeople() {
@@ -242,6 +319,7 @@ function addCaption(c) {
     S.latencies.push(c.latency); S.latencies = S.latencies.slice(-10); renderLatency();
   }
   const el = renderCaption(c);
+  usageSoon();
   // Keep time order: history can arrive after newer live captions.
   const after = [...S.captions.values()].filter((o) => o !== c && o.el && o.at > c.at).sort((a, b) => a.at - b.at)[0];
   if (after) list.insertBefore(el, after.el); else list.insertBefore(el, list.querySelector("li.interim"));
@@ -512,30 +590,83 @@ async function loadHealth() {
   try { S.health = await (await fetch("/health")).json(); } catch (e) { S.health = {}; }
 }
 
-function fillSettings() {
-  const engines = (S.health.engines && S.health.engines.translation) || {};
-  const sel = $("translation-engine"); sel.innerHTML = "";
-  for (const name of S.engines || Object.keys(engines)) {
-    const info = engines[name] || {};
-    const opt = new Option(name + (info.available === false ? " (unavailable)" : ""), name);
-    opt.disabled = info.available === false;
+// The engines of each kind, as GET /api/engines lists them (no sign-in needed). Should that fail,
+// what /api/languages and /health say is enough to keep the page usable with the local engines.
+async function loadEngines() {
+  try {
+    const res = await fetch("/api/engines");
+    if (!res.ok) throw new Error(`${res.status} ${res.statusText}`);
+    S.engineList = await res.json();
+  } catch (e) { S.engineList = null; }
+}
+
+function engines() { return S.engineList || legacyEngines(); }
+
+function legacyEngines() {
+  const health = (S.health.engines && S.health.engines.translation) || {};
+  const item = (name, info = {}) => ({ name, label: name, premium: false, available: info.available !== false,
+    reason: info.available === false ? "not configured" : "" });
+  return { stt: [item("local")], translation: (S.engines || Object.keys(health)).map((n) => item(n, health[n])),
+    tts: ["local", "espeak"].map((n) => item(n)), default: { stt: "local", translation: "local", tts: "local" } };
+}
+
+function engineLabel(name) {
+  const { stt = [], translation = [], tts = [] } = engines();
+  const all = [...stt, ...translation, ...tts];
+  const e = all.find((x) => x.name === name);
+  return e ? e.label : name;
+}
+
+// Unavailable engines are listed, disabled, with why; premium ones are marked.
+function fillEngines(id, kind, preferred) {
+  const list = engines()[kind] || [];
+  const sel = $(id); sel.innerHTML = "";
+  for (const e of list) {
+    const opt = new Option(engineText(e), e.name);
+    opt.disabled = e.available === false;
+    opt.dataset.premium = String(!!e.premium);
+    if (e.reason) opt.title = e.reason;
     sel.add(opt);
   }
-  sel.value = S.prefs.translationEngine || "local";
-  const local = engines.local || {};
+  sel.value = chosenEngine(list, preferred, (engines().default || {})[kind]);
+}
+
+function fillSettings() {
+  fillEngines("stt-engine", "stt", S.prefs.sttEngine);
+  fillEngines("translation-engine", "translation", S.prefs.translationEngine);
+  fillEngines("tts-engine", "tts", S.prefs.ttsEngine);
+  const local = ((S.health.engines && S.health.engines.translation) || {}).local || {};
   $("engine-note").textContent = local.note || "";
-  const tts = $("tts-engine"); tts.innerHTML = "";
-  for (const name of ["local", "espeak"]) tts.add(new Option(name, name));
-  tts.value = S.prefs.ttsEngine || "local";
   $("tts").checked = !!S.prefs.ttsEnabled;
-  $("voice").value = S.prefs.voice || "";
+  fillVoices();
   fillSoloTargets();
   $("audio-path").value = params.get("audio") || "auto";
 }
 
+// The voices the chosen speech engine has for your language. "Default voice" is always there (and
+// alone if the list cannot be had); a saved voice the engine lacks shows as the default.
+let voicesAsked = 0;
+async function fillVoices() {
+  const ask = ++voicesAsked;
+  const sel = $("voice");
+  const engine = $("tts-engine").value;
+  let voices = [];
+  if (engine && S.user) {
+    try {
+      const q = new URLSearchParams({ engine, language: S.user.language });
+      voices = (await api(`/api/tts/voices?${q}`)).voices || [];
+    } catch (e) { voices = []; }
+  }
+  if (ask !== voicesAsked) return; // a newer fill is under way
+  sel.innerHTML = "";
+  sel.add(new Option("Default voice", ""));
+  for (const v of voices) sel.add(new Option(v.name || v.id, v.id));
+  sel.value = voices.some((v) => v.id === S.prefs.voice) ? S.prefs.voice : "";
+}
+
 async function savePref(body) {
-  try { const out = await api("/api/me", { method: "PATCH", body }); S.prefs = out.preferences; }
-  catch (e) { showError(e.message); fillSettings(); }
+  try { const out = await api("/api/me", { method: "PATCH", body }); S.prefs = out.preferences; return true; }
+  catch (e) { showError(e.message); fillSettings(); return false; }
 }
 
 function download(name, type, text) {
@@ -570,14 +701,17 @@ async function main() {
   list.addEventListener("scroll", () => { if (nearBottom(list)) $("jump").hidden = true; });
   $("jump").addEventListener("click", () => { list.scrollTop = list.scrollHeight; $("jump").hidden = true; });
   $("tts").addEventListener("change", () => savePref({ ttsEnabled: $("tts").checked }));
-  $("tts-engine").addEventListener("change", () => savePref({ ttsEngine: $("tts-engine").value }));
-  $("voice").addEventListener("change", () => savePref({ voice: $("voice").value.trim() || null }));
+  $("tts-engine").addEventListener("change", async () => { if (await savePref({ ttsEngine: $("tts-engine").value })) fillVoices(); });
+  $("voice").addEventListener("change", () => savePref({ voice: $("voice").value || null }));
+  $("stt-engine").addEventListener("change", () => savePref({ sttEngine: $("stt-engine").value }));
   $("translation-engine").addEventListener("change", () => savePref({ translationEngine: $("translation-engine").value }));
+  $("glossary-form").addEventListener("submit", saveGlossary);
+  $("usage").addEventListener("toggle", () => { if ($("usage").open) loadUsage(); });
   $("language").addEventListener("change", () => { describeLanguage(); if (!S.user) fillSoloTargets(); });
   $("solo-target").addEventListener("change", () => savePref({ soloTargetLang: $("solo-target").value }));
   for (const b of document.querySelectorAll("[data-export]")) b.addEventListener("click", () => exportAs(b.dataset.export));
 
-  await Promise.all([loadLanguages(), loadHealth()]);
+  await Promise.all([loadLanguages(), loadHealth(), loadEngines()]);
   if (S.token) {
     try { await loadMe(); } catch (e) { S.token = null; localStorage.removeItem("lt.token"); }
   }
