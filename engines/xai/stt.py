@@ -3,7 +3,8 @@
 Protocol (docs.x.ai, speech-to-text streaming; also livekit-plugins-xai 1.8.9 `stt.py`, which
 speaks the same endpoint — it takes no base URL, so it cannot be pointed at a test server):
 - every setting is a query parameter: `sample_rate`, `encoding=pcm` (16-bit little-endian),
-  `interim_results=true`, `language`, and `keyterm` repeated once per term (≤ 100 terms);
+  `interim_results=true`, `endpointing` (ms of pause before `speech_final`, 0-5000), `language`,
+  and `keyterm` repeated once per term (≤ 100 terms);
 - the server speaks first with `{"type": "transcript.created", "id"}`; audio goes after it, as
   binary frames; the client ends with `{"type": "audio.done"}`;
 - `transcript.partial` carries `text`, `is_final` (false: an interim guess; true: a locked chunk)
@@ -12,9 +13,11 @@ speaks the same endpoint — it takes no base URL, so it cannot be pointed at a 
 
 Local VAD (Silero, engines.stt.vad) decides where an utterance starts and ends, so silence is never
 sent (what is not sent is not billed): a connection is opened when speech starts, fed that speech
-(with the pre-roll before it), sent `audio.done` when the VAD hears the end, and its final arrives
-while the next utterance may already be under way. One connection per utterance: whether xAI keeps
-a connection for several turns is not documented.
+(with the pre-roll before it), sent `audio.done` when the VAD hears the end (a long pause, or a
+short one the provider marks `speech_final`), and its final arrives while the next utterance may
+already be under way. One connection per utterance: whether xAI keeps a connection for several
+turns is not documented (pipecat keeps one open and lets the server find the turns; that bills the
+silence too).
 
 A connection refused, closed early, an `error`, a frame that is not an event, or no answer within
 `stall_s` all raise an EngineError from push/poll/flush: the failover stream above this one then
@@ -95,9 +98,10 @@ class GrokSTT(STT):
             turn.abort()
 
     def url(self, language: str, keyterms: tuple[str, ...]) -> str:
+        # `endpointing`: the pause (ms) after which the provider marks `speech_final`.
         params: list[tuple[str, str]] = [
             ("sample_rate", str(SAMPLE_RATE)), ("encoding", "pcm"), ("interim_results", "true"),
-            ("language", language)]
+            ("endpointing", str(int(self.vad_config.min_silence_ms))), ("language", language)]
         params += [("keyterm", t[:MAX_KEYTERM_CHARS]) for t in keyterms[:MAX_KEYTERMS]]
         return self.config.ws_url("/stt") + "?" + urlencode(params)
 
@@ -116,6 +120,7 @@ class _Turn:
         self.result: str | None = None
         self.error: EngineError | None = None
         self.locked: list[str] = []
+        self.speech_final = False  # the provider's endpointing says the speaker stopped
         self.sent_bytes = 0
         self.opened_at = time.monotonic()
         self.last_heard = self.opened_at
@@ -186,6 +191,7 @@ class _Turn:
                 if text:
                     self.locked.append(text)
                 self.events.put(("interim", " ".join(self.locked)))
+                self.speech_final = bool(msg.get("speech_final"))
             else:
                 self.events.put(("interim", " ".join([*self.locked, text]).strip()))
         elif kind == "transcript.done":
@@ -337,7 +343,10 @@ class GrokStream(SpeechStream):
             self._last_voice_wall = time.time() * 1000
         if self._turn is not None:
             self._voiced_ms += CHUNK_MS
-            if state == "end" or self._voiced_ms >= cfg.max_utterance_ms:
+            # The end: our VAD's long pause; or a short one that the provider's own endpointing
+            # agrees is the end of speech (its `speech_final`), which saves ~400 ms.
+            early = self.seg.silent_ms >= cfg.min_silence_ms and self._turn[0].speech_final
+            if state == "end" or early or self._voiced_ms >= cfg.max_utterance_ms:
                 self._end_turn()
 
     def _send(self, audio: bytes) -> None:

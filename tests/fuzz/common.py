@@ -27,7 +27,7 @@ from app.auth import SALT
 from core.db import get_engine
 from engines.languages import LANGUAGES
 
-TABLES = ("users", "rooms", "participants", "utterances", "translations", "deliveries")
+TABLES = ("users", "rooms", "participants", "utterances", "translations", "deliveries", "usage")
 SECRET = "x"
 TTL_S = 86400
 MB = "x" * 1_000_000
@@ -50,10 +50,11 @@ class World:
     url: str
     lobby_token: str  # a user in no room
     lobby_id: str
-    member_token: str  # a user who has joined `room_code`
+    member_token: str  # a user who created and joined `room_code`
     room_code: str
     lobby: SocketIOTestClient
     member: SocketIOTestClient
+    room_id: str = ""
 
     def engines(self) -> list[str]:
         return list(self.app.extensions["live_translator"].registry.names())

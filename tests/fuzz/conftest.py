@@ -34,7 +34,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     lobby.get_received()
     member.get_received()
     yield World(app, http, cfg.database_url, lobby_token, lobby_id, member_token,
-                room.get_json()["code"], lobby, member)
+                room.get_json()["code"], lobby, member, room.get_json()["roomId"])
     for client in (lobby, member):
         if client.is_connected():
             client.disconnect()

@@ -106,17 +106,28 @@ def test_sign_up_with_bad_body_is_refused_and_creates_no_user(world: World, case
     _assert_refused(resp, case.status, case.code)
 
 
+def _bad_engine() -> st.SearchStrategy[Any]:
+    """A bad engine name: not text, a name nobody registered, or a premium one without its key
+    (the fuzzed app has no XAI_API_KEY)."""
+    return st.one_of(
+        bad_text(32, single_line=True),
+        plain.filter(lambda s: s.strip() not in ("local", "espeak", "grok")).map(
+            lambda v: (v, "unknown_engine")),
+        st.just(("grok", "engine_unavailable")))
+
+
 VALID_PREFS: dict[str, st.SearchStrategy[Any]] = {
     "displayName": plain, "language": known_languages, "translationEngine": st.just("local"),
+    "sttEngine": st.just("local"), "ttsEngine": st.sampled_from(["local", "espeak"]),
     "ttsEnabled": st.booleans(), "voice": st.none() | plain,
     "soloTargetLang": st.none() | known_languages,
 }
 BAD_PREFS: dict[str, st.SearchStrategy[Any]] = {
     "displayName": bad_text(64, single_line=True),
     "language": bad_language(required=True),
-    "translationEngine": st.one_of(
-        bad_text(32, single_line=True),
-        plain.filter(lambda s: s.strip() != "local").map(lambda v: (v, "unknown_engine"))),
+    "translationEngine": _bad_engine(),
+    "sttEngine": _bad_engine(),
+    "ttsEngine": _bad_engine(),
     "ttsEnabled": _bad_type(st.one_of(st.none(), st.integers(), st.text(max_size=5),
                                       st.floats(allow_nan=False), st.lists(st.booleans(), max_size=2))),
     "voice": bad_text(64, single_line=True, required=False),
@@ -141,6 +152,7 @@ def preference_cases(draw: st.DrawFn) -> RestCase:
 @example(case=RestCase({"displayName": "Ana", "voice": MB}, "too_large"))
 @example(case=RestCase({"language": "de", "soloTargetLang": "tlh"}, "unsupported_language"))
 @example(case=RestCase({"ttsEnabled": True, "translationEngine": "babelfish"}, "unknown_engine"))
+@example(case=RestCase({"language": "fr", "sttEngine": "grok"}, "engine_unavailable"))
 def test_preferences_with_any_bad_field_are_refused_and_none_applied(world: World, case: RestCase) -> None:
     with db_unchanged(world):
         resp = _send(world.http, "PATCH", "/api/me", case.body, world.lobby_token)
@@ -237,3 +249,68 @@ def test_rest_calls_without_a_valid_token_are_refused_401(world: World, kind: st
     with db_unchanged(world):
         resp = world.http.open(path, method=method, headers=headers, json=body)
     _assert_refused(resp, 401, code)
+
+
+@st.composite
+def glossary_cases(draw: st.DrawFn) -> RestCase:
+    """A glossary body with one thing wrong: nothing of it may be applied."""
+    body: dict[str, Any] = {"terms": draw(st.lists(plain, max_size=4))}
+    kind = draw(st.sampled_from(["terms", "term", "too_many", "unknown", "not_object", "not_json",
+                                 "oversized"]))
+    if kind == "terms":
+        body["terms"] = draw(st.one_of(st.none(), st.integers(), st.text(max_size=5),
+                                       st.dictionaries(st.text(max_size=3), st.integers(), max_size=2)))
+        return RestCase(body, "bad_type")
+    if kind == "term":
+        bad, code = draw(bad_text(50, single_line=True))
+        body["terms"].insert(draw(st.integers(0, len(body["terms"]))), bad)
+        return RestCase(body, code)
+    if kind == "too_many":
+        return RestCase({"terms": [f"term {i}" for i in range(101)]}, "too_many")
+    return _shape_case(draw, kind, body, {"terms"})
+
+
+@FUZZ
+@given(case=glossary_cases())
+@example(case=RestCase({"terms": ["ok", "x" * 51]}, "too_long"))
+@example(case=RestCase({"terms": ["a\nb"]}, "bad_characters"))
+def test_a_bad_glossary_is_refused_and_changes_nothing(world: World, case: RestCase) -> None:
+    with db_unchanged(world):
+        resp = _send(world.http, "PUT", f"/api/rooms/{world.room_id}/glossary", case.body,
+                     world.member_token)
+    _assert_refused(resp, case.status, case.code)
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("GET", "/api/rooms/{room}/glossary", None), ("PUT", "/api/rooms/{room}/glossary", {"terms": ["x"]}),
+    ("GET", "/api/rooms/{room}/usage", None)])
+def test_room_glossary_and_usage_are_for_members_only(world: World, method: str, path: str,
+                                                      body: Any) -> None:
+    """Someone who never joined gets 403; an unknown room 404; no token 401; nothing changes."""
+    with db_unchanged(world):
+        outsider = _send(world.http, method, path.format(room=world.room_id), body, world.lobby_token)
+        unknown = _send(world.http, method, path.format(room="0" * 32), body, world.member_token)
+        anonymous = world.http.open(path.format(room=world.room_id), method=method, json=body)
+    _assert_refused(outsider, 403, "not_in_room")
+    _assert_refused(unknown, 404, "room_not_found")
+    _assert_refused(anonymous, 401, "unauthorized")
+
+
+def test_only_the_rooms_creator_sets_its_glossary(world: World) -> None:
+    """Control and the owner rule: a member who did not create the room is refused; the creator's
+    well-formed glossary is accepted, trimmed and de-duplicated."""
+    token, _ = _sign_up(world.http, "Guest", "fr")
+    guest = socketio.test_client(world.app, auth={"token": token})
+    try:
+        assert guest.emit("join-room", world.room_code, callback=True)["ok"]
+        with db_unchanged(world):
+            resp = _send(world.http, "PUT", f"/api/rooms/{world.room_id}/glossary", {"terms": ["a"]}, token)
+        _assert_refused(resp, 403, "not_room_owner")
+        ok = _send(world.http, "PUT", f"/api/rooms/{world.room_id}/glossary",
+                   {"terms": [" LiveKit ", "livekit", "Grok"]}, world.member_token)
+        assert ok.status_code == 200 and ok.get_json()["terms"] == ["LiveKit", "Grok"]
+        seen = _send(world.http, "GET", f"/api/rooms/{world.room_id}/glossary", None, token)
+        assert seen.get_json() == {"roomId": world.room_id, "terms": ["LiveKit", "Grok"], "canEdit": False}
+    finally:
+        _send(world.http, "PUT", f"/api/rooms/{world.room_id}/glossary", {"terms": []}, world.member_token)
+        guest.disconnect()

@@ -68,7 +68,7 @@ def test_the_handshake_audio_and_events_follow_the_protocol(fake: FakeXAI,
     turn = fake.stt_turns[0]
     assert turn["headers"]["Authorization"] == f"Bearer {fake.key}"
     assert turn["query"] == {"sample_rate": ["16000"], "encoding": ["pcm"],
-                             "interim_results": ["true"], "language": ["en"],
+                             "interim_results": ["true"], "endpointing": ["256"], "language": ["en"],
                              "keyterm": ["LiveKit", "Grok"]}
     assert turn["done"]
     # VAD gating: the leading and trailing seconds of silence were never sent.
@@ -91,6 +91,24 @@ def test_each_utterance_is_its_own_turn_and_the_text_may_come_in_done(
     assert [e.text for e in finals(events)] == [r for _, r in sentences]
     assert [e.utterance_key for e in finals(events)] == ["s2:0", "s2:1"]
     assert len(fake.stt_turns) == 2
+
+
+def test_the_providers_endpointing_ends_an_utterance_sooner(
+        fake: FakeXAI, sentences: list[tuple[bytes, str]]) -> None:
+    """With `speech_final` after a short pause, `audio.done` goes ~400 ms sooner than our VAD's
+    long pause alone would send it; without it, the long pause decides."""
+    pcm, ref = sentences[0]
+    fake.script = [ref]
+    sent: dict[bool, float] = {}
+    for endpointing in (False, True):
+        fake.reset()
+        fake.script = [ref]
+        fake.endpointing = endpointing
+        stream = grok(fake).stream("en", "e")
+        events = feed(stream, SILENCE + pcm + SILENCE * 2, pace=0.003)
+        assert [e.text for e in finals(events)] == [ref]
+        sent[endpointing] = fake.stt_turns[0]["audio_bytes"] / 32
+    assert sent[False] - sent[True] > 200, sent  # ms of trailing pause not sent (nor waited for)
 
 
 def failover(fake: FakeXAI, whisper: WhisperSTT, **kw: Any) -> tuple[FailoverStream, Cooldowns]:

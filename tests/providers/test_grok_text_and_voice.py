@@ -43,7 +43,8 @@ def test_all_targets_go_in_one_request_with_context_and_glossary(fake: FakeXAI) 
     ctx = Context(previous=("We met at the LiveKit office.", "It was raining."),
                   glossary=("LiveKit", "Grok Voice"))
     out = grok.translate_many("Grok Voice is ready.", "en", ["es", "fr", "de"], ctx)
-    assert {t: r.text for t, r in out.items()} == {t: f"[{t}] Grok Voice is ready." for t in ("es", "fr", "de")}
+    assert {t: r.text for t, r in out.items()} == {
+        t: f"[{t}] Grok Voice is ready." for t in ("es", "fr", "de")}
     assert all(r.engine == "grok" and r.usage["tokens"] > 0 for r in out.values())
     [req] = fake.chat_requests
     body = req["body"]

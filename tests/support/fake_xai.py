@@ -50,7 +50,9 @@ class FakeXAI:
         self.error_after_bytes: int | None = None  # STT: an `error` event after this much audio
         self.malformed = False  # STT: a frame that is not JSON; chat: content that is not the JSON asked
         self.delay_s = 0.0  # before every answer and event
+        self.delays: dict[str, float] = {}  # per kind ("stt", "chat", "tts"), instead of delay_s
         self.text_in_done = False  # STT: the text in `transcript.done`, no locked partial
+        self.endpointing = False  # STT: lock the text (speech_final) after `endpointing` ms of quiet
         self.script: list[str] = ["hello world"]
         self.translate: Callable[[str, str], str] = lambda text, target: f"[{target}] {text}"
         self.voices = [{"voice_id": "eve", "name": "Eve"}, {"voice_id": "ara", "name": "Ara"},
@@ -109,8 +111,9 @@ class FakeXAI:
     def reset(self) -> None:
         """Knobs back to a healthy provider; records cleared."""
         self.refuse = self.drop_after_bytes = self.error_after_bytes = None
-        self.stall = self.malformed = self.text_in_done = False
+        self.stall = self.malformed = self.text_in_done = self.endpointing = False
         self.delay_s = 0.0
+        self.delays = {}
         self.script = ["hello world"]
         self._turn_index = 0
         for record in (self.stt_turns, self.chat_requests, self.tts_requests, self.refused):
@@ -138,9 +141,10 @@ class FakeXAI:
         headers = {"Retry-After": "1"} if status == 429 else {}
         return web.json_response(body, status=status, headers=headers)
 
-    async def _pause(self) -> None:
-        if self.delay_s:
-            await asyncio.sleep(self.delay_s)
+    async def _pause(self, kind: str = "") -> None:
+        delay = self.delays.get(kind, self.delay_s)
+        if delay:
+            await asyncio.sleep(delay)
         while self.stall:
             await asyncio.sleep(0.05)
 
@@ -154,7 +158,7 @@ class FakeXAI:
         turn: dict[str, Any] = {"headers": dict(request.headers),
                                 "query": {k: request.query.getall(k) for k in request.query},
                                 "audio_bytes": 0, "frames": 0, "done": False, "text": text,
-                                "opened_at": time.time(), "done_at": None}
+                                "opened_at": time.time(), "done_at": None, "answered_at": None}
         self.stt_turns.append(turn)
         ws = web.WebSocketResponse()
         await ws.prepare(request)
@@ -163,11 +167,17 @@ class FakeXAI:
         words = text.split()
         rate = int(request.query.get("sample_rate", "16000"))
         shown = 0
+        quiet_ms = 0.0
+        pause_ms = float(request.query.get("endpointing", "0") or 0)
+        locked = False
         async for msg in ws:
             if msg.type == WSMsgType.BINARY:
                 turn["audio_bytes"] += len(msg.data)
                 turn["frames"] += 1
                 heard = turn["audio_bytes"]
+                samples = struct.unpack(f"<{len(msg.data) // 2}h", msg.data[:len(msg.data) // 2 * 2])
+                loud = max((abs(x) for x in samples), default=0) > 500
+                quiet_ms = 0.0 if loud else quiet_ms + len(samples) * 1000 / rate
                 if self.drop_after_bytes is not None and heard >= self.drop_after_bytes:
                     request.transport.abort()  # type: ignore[union-attr]
                     return ws
@@ -179,6 +189,16 @@ class FakeXAI:
                     await ws.send_str("}{ not an event")
                     continue
                 if self.stall:
+                    continue
+                if self.endpointing and pause_ms and not locked and shown and quiet_ms >= pause_ms:
+                    locked = True  # the provider's endpointing: the speaker stopped
+                    await self._pause("stt")
+                    await ws.send_json({"type": "transcript.partial", "text": text, "words": [],
+                                        "is_final": True, "speech_final": True, "start": 0.0,
+                                        "duration": heard / (2 * rate)})
+                    turn["locked_at"] = time.time()
+                    continue
+                if locked:
                     continue
                 want = min(len(words) - 1, int(heard / (2 * rate) / 0.3))
                 if want > shown:
@@ -193,14 +213,15 @@ class FakeXAI:
                     continue
                 turn["done"] = True
                 turn["done_at"] = time.time()
-                await self._pause()
+                await self._pause("stt")
                 duration = turn["audio_bytes"] / (2 * rate)
-                if not self.text_in_done:
+                if not self.text_in_done and not locked:
                     await ws.send_json({"type": "transcript.partial", "text": text, "words": [],
                                         "is_final": True, "speech_final": True, "start": 0.0,
                                         "duration": duration})
                 await ws.send_json({"type": "transcript.done", "text": text if self.text_in_done else "",
                                     "words": [], "duration": duration})
+                turn["answered_at"] = time.time()
                 await ws.close()
         return ws
 
@@ -210,8 +231,9 @@ class FakeXAI:
         if refusal is not None:
             return refusal
         body = await request.json()
-        self.chat_requests.append({"headers": dict(request.headers), "body": body})
-        await self._pause()
+        record = {"headers": dict(request.headers), "body": body, "at": time.time(), "answered_at": None}
+        self.chat_requests.append(record)
+        await self._pause("chat")
         system = next(m["content"] for m in body["messages"] if m["role"] == "system")
         text = next(m["content"] for m in body["messages"] if m["role"] == "user")
         shape = re.search(r'\{"translations": \{(.*?)\}\}', system)
@@ -219,6 +241,7 @@ class FakeXAI:
         content = ("Sure! Here is the translation you asked for." if self.malformed else
                    json.dumps({"translations": {t: self.translate(text, t) for t in targets}},
                               ensure_ascii=False))
+        record["answered_at"] = time.time()
         return web.json_response({
             "id": str(uuid.uuid4()), "object": "chat.completion", "created": int(time.time()),
             "model": body.get("model"),
@@ -234,7 +257,7 @@ class FakeXAI:
             return refusal
         body = await request.json()
         self.tts_requests.append({"headers": dict(request.headers), "body": body})
-        await self._pause()
+        await self._pause("tts")
         fmt = body.get("output_format") or {}
         rate = int(fmt.get("sample_rate", 24000))
         if self.malformed:
