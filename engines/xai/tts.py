@@ -99,6 +99,11 @@ class GrokTTS(TTS):
         if len(text) > MAX_CHARS:
             raise EngineError(f"{LABEL} speaks at most {MAX_CHARS} characters at once", engine=NAME)
         used = voice or self.config.voice
+        try:  # a voice the provider does not offer (another engine's) would be refused: default
+            if used not in {v["id"] for v in self.voices()}:
+                used = self.config.voice
+        except EngineError:
+            pass  # the list is unavailable: ask with the voice as given
         body = {"text": text, "language": LANGUAGES[language], "voice_id": used,
                 "output_format": {"codec": "pcm", "sample_rate": SAMPLE_RATE}}
         r = self._call("speech synthesis", lambda c: c.post(self.config.url("/tts"), json=body))

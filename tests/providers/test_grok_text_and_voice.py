@@ -135,6 +135,11 @@ def test_speech_is_synthesized_as_a_wav_in_the_voice_asked(fake: FakeXAI) -> Non
                            "output_format": {"codec": "pcm", "sample_rate": 24000}}
 
 
+def test_a_voice_the_provider_does_not_offer_is_replaced_by_its_default(fake: FakeXAI) -> None:
+    out = GrokTTS(config(fake)).synthesize("Hello.", "en", "joe")  # piper's voice, not xAI's
+    assert out.voice == "eve" and fake.tts_requests[0]["body"]["voice_id"] == "eve"
+
+
 def test_voices_come_from_the_provider(fake: FakeXAI) -> None:
     assert GrokTTS(config(fake)).voices() == [{"id": "eve", "name": "Eve"}, {"id": "ara", "name": "Ara"},
                                               {"id": "rex", "name": "Rex"}]
