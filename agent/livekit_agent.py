@@ -200,10 +200,10 @@ class RoomJob:
             for sid, speaker in list(self.speakers.items()):
                 if speaker.identity == participant.identity:
                     speaker.close()
-                    lang = self.language_of(participant) or speaker.language
                     self.speakers[sid] = Speaker(
-                        self.engine_of(participant), self.bridge, self.room_id,
-                        participant.identity, lang, self.options(participant.identity))
+                        self.engine_of(participant), self.bridge, self.room_id, participant.identity,
+                        self.language_of(participant) or speaker.language,
+                        self.options(participant.identity))
             return
         if "language" not in changed:
             return

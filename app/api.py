@@ -169,7 +169,7 @@ MAX_TERM_CHARS = 50
 
 def _member_room(s: Any, room_id: str, uid: str) -> Room:
     """The room, if `uid` has joined it (ever); else BadInput 404/403."""
-    room = s.get(Room, room_id) if len(room_id) <= 32 else None
+    room: Room | None = s.get(Room, room_id) if len(room_id) <= 32 else None
     if room is None:
         raise v.BadInput("room_not_found", "no such room", 404)
     if room.created_by != uid and s.scalars(select(Participant.id).where(

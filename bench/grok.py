@@ -117,8 +117,8 @@ def vad(sets: list[str]) -> dict[str, Any]:
     import numpy as np
 
     from engines.stt.base import StreamOptions
+    from engines.stt.grok import GrokStream, GrokSTT
     from engines.xai import XAIConfig
-    from engines.xai.stt import GrokStream, GrokSTT
 
     class Measured(GrokStream):
         """GrokStream recording where in the stream each sent chunk lies (ms)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.settings import Settings
+from engines.registry import Registry
 from engines.stt.registry import BUILTIN as STT_BUILTIN
 from engines.stt.registry import STTRegistry
 from engines.translation.registry import BUILTIN as TRANSLATION_BUILTIN
@@ -37,7 +38,7 @@ def _premium(settings: Settings) -> dict[str, str]:
 
 def stt_registry(settings: Settings) -> STTRegistry:
     def grok() -> Any:
-        from engines.xai.stt import GrokSTT
+        from engines.stt.grok import GrokSTT
         return GrokSTT(xai_config(settings))
     return STTRegistry(dict(STT_BUILTIN, grok=grok), default=settings.stt_engine,
                        order=settings.stt_engines, unavailable=_premium(settings),
@@ -46,7 +47,7 @@ def stt_registry(settings: Settings) -> STTRegistry:
 
 def translator_registry(settings: Settings) -> TranslatorRegistry:
     def grok() -> Any:
-        from engines.xai.translate import GrokTranslator
+        from engines.translation.grok import GrokTranslator
         return GrokTranslator(xai_config(settings))
     return TranslatorRegistry(dict(TRANSLATION_BUILTIN, grok=grok),
                               default=settings.translation_engine,
@@ -56,7 +57,7 @@ def translator_registry(settings: Settings) -> TranslatorRegistry:
 
 def tts_registry(settings: Settings) -> TTSRegistry:
     def grok() -> Any:
-        from engines.xai.tts import GrokTTS
+        from engines.tts.grok import GrokTTS
         return GrokTTS(xai_config(settings))
     return TTSRegistry(dict(TTS_BUILTIN, grok=grok), default=settings.tts_engine,
                        order=settings.tts_engines, unavailable=_premium(settings),
@@ -66,8 +67,9 @@ def tts_registry(settings: Settings) -> TTSRegistry:
 def choices(settings: Settings) -> dict[str, Any]:
     """What /api/engines shows: per kind, every engine, whether it can be used here (and if not
     why), premium or not; and each kind's default."""
-    regs = {"stt": stt_registry(settings), "translation": translator_registry(settings),
-            "tts": tts_registry(settings)}
+    regs: dict[str, Registry[Any]] = {"stt": stt_registry(settings),
+                                      "translation": translator_registry(settings),
+                                      "tts": tts_registry(settings)}
     out: dict[str, Any] = {"default": {k: r.default for k, r in regs.items()}}
     for kind, reg in regs.items():
         out[kind] = [dict(c, label=LABELS.get(c["name"], c["name"]), premium=c["name"] == GROK)

@@ -13,9 +13,9 @@ import pytest
 from engines.registry import Cooldowns
 from engines.stt.base import SpeechEvent, StreamOptions
 from engines.stt.fallback import FailoverStream
+from engines.stt.grok import GrokSTT
 from engines.stt.whisper import WhisperSTT
 from engines.xai import XAIConfig
-from engines.xai.stt import GrokSTT
 from tests.support.fake_xai import FakeXAI
 from tests.support.speech import clips, normalize, wer
 

@@ -16,11 +16,11 @@ from engines.errors import EngineError
 from engines.translation.apertium import ApertiumTranslator, ApyProcess
 from engines.translation.base import Context
 from engines.translation.fallback import FallbackTranslator
+from engines.translation.grok import GrokTranslator, validate
 from engines.tts.espeak import EspeakTTS
 from engines.tts.fallback import FallbackTTS
+from engines.tts.grok import GrokTTS
 from engines.xai import XAIConfig
-from engines.xai.translate import GrokTranslator, validate
-from engines.xai.tts import GrokTTS
 from tests.support.fake_xai import FakeXAI
 
 pytestmark = pytest.mark.integration

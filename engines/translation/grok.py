@@ -29,7 +29,7 @@ from engines.errors import (
 )
 from engines.languages import LANGUAGE_TABLE
 from engines.translation.base import Capabilities, Context, Translation, Translator
-from engines.xai.common import LABEL, NAME, XAIConfig, refused
+from engines.xai import LABEL, NAME, XAIConfig, refused
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ import httpx
 
 from engines.errors import EngineConnectionError, EngineError, EngineTimeoutError
 from engines.tts.base import TTS, TTSCapabilities
-from engines.xai.common import LABEL, NAME, XAIConfig, refused
+from engines.xai import LABEL, NAME, XAIConfig, refused
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,7 @@
-"""What the three xAI clients share: the account's settings, the URLs, and turning a refusal into
-an EngineError whose message carries the status and error code only (never the key, which xAI's
-own messages quote in part, nor any text or audio)."""
+"""xAI Grok, a premium provider of all three kinds (stt/grok.py, translation/grok.py, tts/grok.py):
+what they share — the account's settings, the URLs, and turning a refusal into an EngineError
+whose message carries the status and error code only (never the key, which xAI's own messages
+quote in part, nor any text or audio). Wire facts and their sources: docs/providers/xai.md."""
 from __future__ import annotations
 
 import json

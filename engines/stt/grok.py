@@ -44,7 +44,7 @@ from engines.stt.base import (
     STTCapabilities,
 )
 from engines.stt.vad import CHUNK_BYTES, CHUNK_MS, Segmenter, VadConfig
-from engines.xai.common import NAME, XAIConfig, refused
+from engines.xai import NAME, XAIConfig, refused
 
 logger = logging.getLogger(__name__)
 
