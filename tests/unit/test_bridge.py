@@ -99,3 +99,23 @@ def test_an_interim_for_a_room_the_speaker_is_not_in_is_refused(app: App) -> Non
                     "sourceLang": "en", "utteranceKey": "u1"})
     assert (r.status_code, r.get_json()["error"]["code"]) == (403, "not_in_room")
     assert not received(b, "interim-transcript")
+
+
+def test_a_notice_reaches_the_speaker_only_and_an_unknown_code_is_refused(app: App) -> None:
+    ann, bob = app.sign_up("Ann", "en"), app.sign_up("Bob", "es")
+    code = app.room(ann)
+    a, b = app.connect(ann), app.connect(bob)
+    room = a.emit("join-room", code, callback=True)["roomId"]
+    b.emit("join-room", code, callback=True)
+    a.get_received()
+    b.get_received()
+    notice = {"kind": "notice", "speakerId": ann, "roomId": room, "text": "stt_fallback",
+              "sourceLang": "en", "engine": "local", "previous": "grok"}
+    assert _post(app, notice).status_code == 202
+    [got] = received(a, "speech-notice")
+    assert (got["code"], got["engine"], got["from"]) == ("stt_fallback", "local", "grok")
+    assert "xAI Grok" in got["message"] and "Local" in got["message"]
+    assert not received(b, "speech-notice")
+    r = _post(app, dict(notice, text="you_are_hacked"))
+    assert (r.status_code, r.get_json()["error"]["code"]) == (400, "bad_notice")
+    assert not received(a, "speech-notice")
