@@ -193,17 +193,26 @@ class RoomJob:
         if speaker is not None:
             speaker.close()
 
+    def restart(self, identity: str | None = None) -> None:
+        """New recognition streams (a new engine, or new key terms) for a speaker, or everyone:
+        each old stream ends (its last final delivered) and the new one takes the track from the
+        next frame."""
+        for sid, speaker in list(self.speakers.items()):
+            participant = self.ctx.room.remote_participants.get(speaker.identity)
+            if participant is None or identity not in (None, speaker.identity):
+                continue
+            speaker.close()
+            self.speakers[sid] = Speaker(
+                self.engine_of(participant), self.bridge, self.room_id, speaker.identity,
+                self.language_of(participant) or speaker.language, self.options(speaker.identity))
+
+    def on_metadata(self, *_: Any) -> None:
+        """The room's glossary changed (the app sets the room's metadata): new key terms."""
+        self.restart()
+
     def on_attributes(self, changed: dict[str, str], participant: Any) -> None:
         if "sttEngine" in changed:
-            # A new recognition engine: the speaker's stream ends (its last final delivered) and
-            # one on the new engine takes the track from the next frame.
-            for sid, speaker in list(self.speakers.items()):
-                if speaker.identity == participant.identity:
-                    speaker.close()
-                    self.speakers[sid] = Speaker(
-                        self.engine_of(participant), self.bridge, self.room_id, participant.identity,
-                        self.language_of(participant) or speaker.language,
-                        self.options(participant.identity))
+            self.restart(participant.identity)
             return
         if "language" not in changed:
             return
@@ -220,6 +229,7 @@ class RoomJob:
         room.on("track_subscribed", self.on_subscribed)
         room.on("track_unsubscribed", self.on_unsubscribed)
         room.on("participant_attributes_changed", self.on_attributes)
+        room.on("room_metadata_changed", self.on_metadata)
         room.on("disconnected", lambda *_: self.done.set())
         try:
             await self.ctx.connect(auto_subscribe=AutoSubscribe.SUBSCRIBE_NONE)

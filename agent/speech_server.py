@@ -73,7 +73,8 @@ class Connection:
         op, sid = msg.get("op"), str(msg.get("session", ""))
         if op == "start" and sid not in self.sessions and len(sid) == wire.SESSION_ID_LEN:
             engine = str(msg.get("engine") or "") or None
-            keyterms = tuple(str(t) for t in msg.get("keyterms") or ())[:100]
+            terms = msg.get("keyterms")
+            keyterms = tuple(str(t) for t in terms)[:100] if isinstance(terms, list) else ()
             meter = self.meter.bound(msg.get("room"), msg.get("user")) if self.meter else None
             self.sessions[sid] = session = SpeakerStream(
                 self.stt.get(engine if engine in self.stt.names() else None), str(msg["language"]),
@@ -151,11 +152,8 @@ class Meter:
 
     def bound(self, room: Any, user: Any) -> UsageMeter:
         def meter(provider: str, unit: str, amount: float) -> None:
-            try:
-                usage.record(self.url, provider, unit, amount, str(room) if room else None,
-                             str(user) if user else None)
-            except Exception:  # metering must not end a speaker's recognition
-                logger.exception("usage not recorded", extra={"provider": provider})
+            usage.record(self.url, provider, unit, amount, str(room) if room else None,
+                         str(user) if user else None)
         return meter
 
 
@@ -185,7 +183,8 @@ class Voices:
         if hit is not None:
             return hit, True
         out = self.registry.get(name).synthesize(text, language, str(voice) if voice else None)
-        self.cache.put(key, out)
+        if out.engine == name:  # a fallback's audio is not the asked engine's: not kept as it
+            self.cache.put(key, out)
         return out, False
 
 

@@ -119,11 +119,13 @@ def room_metadata(terms: list[str]) -> dict[str, Any]:
 
 
 def glossary_changed(svc: Services, room: str, terms: list[str]) -> None:
-    """The room's glossary changed: tell its LiveKit room, if it has one, for the agent."""
-    if svc.livekit is None or room not in clients.voice_rooms():
+    """The room's glossary changed: tell its LiveKit room, if it has one (whichever web process
+    holds its voice sessions), for the agent."""
+    if svc.livekit is None:
         return
     try:
-        svc.livekit.set_metadata(room, room_metadata(terms))
+        if room in svc.livekit.list_rooms():
+            svc.livekit.set_metadata(room, room_metadata(terms))
     except Exception:
         logger.warning("could not update the LiveKit room's glossary", exc_info=True,
                        extra={"room_id": room})

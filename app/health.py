@@ -103,9 +103,13 @@ class UsageCollector(Collector):
         self.settings = settings
 
     def collect(self) -> Iterator[Any]:
+        try:
+            totals = usage.provider_totals(self.settings.database_url)
+        except Exception:  # the database is away: /metrics still answers, without these
+            return
         used = GaugeMetricFamily("lt_premium_usage_today", "Premium provider usage today (UTC)",
                                  labels=["provider", "unit"])
-        for provider, units in usage.provider_totals(self.settings.database_url).items():
+        for provider, units in totals.items():
             for unit, amount in units.items():
                 used.add_metric([provider, unit], amount)
         yield used

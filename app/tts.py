@@ -12,9 +12,11 @@ from app import validation as v
 from app.api import _json_body, _require_user, tts_engine_name
 from app.errors import error_response
 from app.extensions import services
+from core import usage
 from core.db import session_scope
 from core.models import User
 from core.naming import tts_audio_dir
+from core.providers import PREMIUM
 
 bp = Blueprint("tts", __name__, url_prefix="/api")
 
@@ -75,6 +77,9 @@ def synthesize() -> Response | tuple[Response, int]:
     if not reply.get("ok"):
         status = 400 if reply.get("code") in ("unsupported_language", "unknown_engine") else 502
         return error_response(str(reply.get("code")), str(reply.get("message", ""))[:300], status)
+    if reply.get("engine") in PREMIUM and not reply.get("cached"):
+        usage.record(services().settings.database_url, str(reply["engine"]), "characters",
+                     len(text), None, uid)
     resp = Response(base64.b64decode(reply["wav"]), mimetype="audio/wav")
     resp.headers["X-Duration-Ms"] = str(reply["durationMs"])
     resp.headers["X-TTS-Engine"] = f"{reply['engine']}:{reply['voice']}"

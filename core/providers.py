@@ -17,6 +17,7 @@ from engines.tts.registry import TTSRegistry
 from engines.xai import XAIConfig
 
 GROK = "grok"
+PREMIUM = frozenset({GROK})  # providers whose use is billed (and metered, core.usage)
 NO_KEY = "no XAI_API_KEY configured"
 LABELS = {"local": "Local", GROK: "xAI Grok", "espeak": "espeak-ng"}
 KINDS = ("stt", "translation", "tts")

@@ -28,9 +28,18 @@ def today() -> str:
 
 def record(url: str, provider: str, unit: str, amount: float, room_id: str | None = None,
            user_id: str | None = None) -> None:
-    """Add `amount` of `unit` to today's row for (provider, room, user)."""
+    """Add `amount` of `unit` to today's row for (provider, room, user). Metering never fails
+    its caller (a caption or a voice must not be lost to it): a database error is logged."""
     if amount <= 0:
         return
+    try:
+        _add(url, provider, unit, amount, room_id, user_id)
+    except Exception:
+        logger.exception("usage could not be recorded", extra={"provider": provider, "unit": unit})
+
+
+def _add(url: str, provider: str, unit: str, amount: float, room_id: str | None,
+         user_id: str | None) -> None:
     key = {"day": today(), "provider": provider, "unit": unit, "room_id": room_id or "",
            "user_id": user_id or ""}
     for _ in range(3):

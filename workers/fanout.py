@@ -76,10 +76,10 @@ def fan_out(rt: Runtime, utterance_id: str, enqueued_at: float | None, *,
     # side by side, so the last language's listeners do not wait for the other languages' engines.
     same = [j for j in p.jobs if j.target == u["source"]]
     translated = [j for j in p.jobs if j.target != u["source"]]
-    _prefetch(rt, u, translated)
     run = functools.partial(_run_job, rt, p, timings=timings, final_attempt=final_attempt,
                             on_speech=on_speech)
     results = [run(j) for j in same]
+    _prefetch(rt, u, translated)
     if len(translated) == 1:
         results.append(run(translated[0]))
     elif translated:
@@ -149,19 +149,27 @@ def _prefetch(rt: Runtime, u: dict[str, Any], jobs: list[Job]) -> None:
     for j in jobs:
         by_engine.setdefault(j.engine or "local", []).append(j.target)
     for engine, targets in by_engine.items():
-        translator = rt.registry.get(engine)
-        if len(set(targets)) < 2 or not (translator.batches or any(
-                getattr(p, "batches", False) for p in getattr(translator, "providers", ()))):
-            continue
-        todo = [t for t in dict.fromkeys(targets) if _stored(rt, u["id"], t, engine) is None]
-        if len(todo) < 2:
-            continue
         try:
-            results = translator.translate_many(u["text"], u["source"], todo, _context(u))
-        except EngineError:
-            continue
-        for target, result in results.items():
-            _keep(rt, u, target, engine, result)
+            _prefetch_one(rt, u, engine, targets)
+        except Exception:  # only the batching is lost: each job translates on its own
+            logger.exception("translation prefetch failed", extra={"utterance_id": u["id"]})
+
+
+def _prefetch_one(rt: Runtime, u: dict[str, Any], engine: str, targets: list[str]) -> None:
+    """One engine's targets in one request, stored; nothing when it does not batch."""
+    translator = rt.registry.get(engine)
+    if len(set(targets)) < 2 or not (translator.batches or any(
+            getattr(p, "batches", False) for p in getattr(translator, "providers", ()))):
+        return
+    todo = [t for t in dict.fromkeys(targets) if _stored(rt, u["id"], t, engine) is None]
+    if len(todo) < 2:
+        return
+    try:
+        results = translator.translate_many(u["text"], u["source"], todo, _context(u))
+    except EngineError:
+        return
+    for target, result in results.items():
+        _keep(rt, u, target, engine, result)
 
 
 def _stored(rt: Runtime, utterance_id: str, target: str, engine: str) -> tuple[str, float] | None:

@@ -12,12 +12,11 @@ from collections.abc import Callable
 
 from core import usage
 from core.naming import tts_audio_dir, user_room
+from core.providers import PREMIUM
 from core.runtime import Runtime
 from core.speech import request_tts
 
 logger = logging.getLogger(__name__)
-
-PREMIUM = {"grok"}  # providers whose synthesis is billed
 
 
 def audio_key(engine: str, voice: str, language: str, text: str) -> str:
@@ -27,7 +26,8 @@ def audio_key(engine: str, voice: str, language: str, text: str) -> str:
 def _ensure_audio(rt: Runtime, engine: str, voice: str, language: str, text: str,
                   billed: Callable[[str], None]) -> tuple[str, float]:
     """(key, duration ms) of the audio, synthesizing it only if no file holds it yet; `billed`
-    gets the provider that synthesized it anew."""
+    gets the provider that synthesized it anew. Audio a fallback engine made is filed under that
+    engine's name, so the asked engine is asked again next time."""
     key = audio_key(engine, voice, language, text)
     folder = tts_audio_dir(rt.settings.var_dir)
     path = folder / f"{key}.wav"
@@ -35,12 +35,16 @@ def _ensure_audio(rt: Runtime, engine: str, voice: str, language: str, text: str
         reply = request_tts(rt.settings.speech_socket, text, language, voice or None, engine)
         if not reply.get("ok"):
             raise RuntimeError(str(reply.get("code")))
-        if not reply.get("cached"):
-            billed(str(reply.get("engine")))
+        made_by = str(reply.get("engine"))
+        if made_by != engine:
+            key = audio_key(made_by, str(reply.get("voice") or ""), language, text)
+            path = folder / f"{key}.wav"
         folder.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_bytes(base64.b64decode(reply["wav"]))
         os.replace(tmp, path)
+        if not reply.get("cached"):
+            billed(made_by)
     with wave.open(str(path)) as w:
         return key, w.getnframes() * 1000.0 / w.getframerate()
 

@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 # Audio kept for a replay: everything since the last final, up to this much (longer than the
 # longest utterance, 20 s, plus a final still in flight).
 RETAIN_BYTES = 45 * 32000
+RESTORE_TAIL_BYTES = int(0.3 * 32000)  # ~ the VAD's pre-roll
 
 
 class FallbackSTT(STT):
@@ -124,14 +125,14 @@ class FailoverStream(SpeechStream):
         return self._stream is None or self._stream.idle
 
     def _run(self, step: str, audio: bytes = b"") -> list[SpeechEvent]:
-        """push/poll/flush on the current stream; when it fails, the next provider is fed the
-        audio retained since the last final (which already holds `audio`), and flushed too if
-        this was the end."""
+        """push/poll/flush (or "replay": push what is retained) on the current stream; when it
+        fails, the next provider is fed the audio retained since the last final (which already
+        holds `audio`), and flushed too if this was the end."""
         replay = False
         while True:
             assert self._stream is not None
             try:
-                if not replay:
+                if not replay and step != "replay":
                     events = (self._stream.push(audio) if step == "push"
                               else self._stream.flush() if step == "flush" else self._stream.poll())
                 else:
@@ -160,8 +161,8 @@ class FailoverStream(SpeechStream):
             if e.kind == "interim" and key not in self._open_keys and key not in self._rename.values():
                 self._open_keys.append(key)
             if e.kind == "final":
-                if key in self._open_keys:
-                    self._open_keys.remove(key)
+                if key in self._open_keys:  # and any before it: those ended without a final
+                    del self._open_keys[:self._open_keys.index(key) + 1]
                 drop = max(0, int((e.end_ms - self._base_ms) * 16) * 2)
                 del self._retained[:drop]
                 self._base_ms = max(self._base_ms, e.end_ms)
@@ -192,13 +193,14 @@ class FailoverStream(SpeechStream):
         best = self._best()
         if best >= self._index or self._stream is None or not self._stream.idle:
             return []
-        tail = self._pass(self._stream.flush())
+        events = self._pass(self._stream.flush())
         self._stream.close()
-        self._retained.clear()
+        # The last moments heard go along: speech may have begun before the VAD was sure.
+        del self._retained[:-RESTORE_TAIL_BYTES]
         self._open_keys.clear()
         self._base_ms = 0.0
         self._open(best, reason="stt_restored")
-        return tail + self._pass([])
+        return events + self._run("replay")
 
 
 def _rekey(e: SpeechEvent, key: str) -> SpeechEvent:

@@ -47,6 +47,10 @@ from engines.stt.vad import CHUNK_BYTES, CHUNK_MS, Segmenter, VadConfig
 from engines.xai import NAME, XAIConfig, refused
 
 logger = logging.getLogger(__name__)
+# websockets logs every handshake header at DEBUG, the Authorization header included: its own
+# logger for our connections, never below WARNING.
+_WS_LOG = logging.getLogger(__name__ + ".websocket")
+_WS_LOG.setLevel(logging.WARNING)
 
 MAX_KEYTERMS = 100  # docs.x.ai: up to 100 key terms
 MAX_KEYTERM_CHARS = 50
@@ -120,10 +124,11 @@ class _Turn:
         self.result: str | None = None
         self.error: EngineError | None = None
         self.locked: list[str] = []
-        self.speech_final = False  # the provider's endpointing says the speaker stopped
+        self.speech_final_at = 0.0  # when the provider's endpointing last said the speaker stopped
         self.sent_bytes = 0
         self.opened_at = time.monotonic()
         self.last_heard = self.opened_at
+        self.last_sent = 0.0
         self.finished_at: float | None = None
         self._buffer: list[bytes] = []
         self._lock = threading.Lock()
@@ -137,7 +142,7 @@ class _Turn:
         cfg = self.stt.config
         try:
             ws = connect(self._url, additional_headers=cfg.headers, open_timeout=cfg.connect_timeout_s,
-                         close_timeout=1, max_size=1 << 20, compression=None)
+                         close_timeout=1, max_size=1 << 20, compression=None, logger=_WS_LOG)
         except InvalidStatus as exc:
             self._fail(refused("speech stream", exc.response.status_code, exc.response.body or b""))
             return
@@ -191,7 +196,8 @@ class _Turn:
                 if text:
                     self.locked.append(text)
                 self.events.put(("interim", " ".join(self.locked)))
-                self.speech_final = bool(msg.get("speech_final"))
+                if msg.get("speech_final"):
+                    self.speech_final_at = time.monotonic()
             else:
                 self.events.put(("interim", " ".join([*self.locked, text]).strip()))
         elif kind == "transcript.done":
@@ -207,6 +213,7 @@ class _Turn:
     def _write(self, chunk: bytes) -> None:
         self.ws.send(chunk)
         self.sent_bytes += len(chunk)
+        self.last_sent = time.monotonic()
 
     def send(self, chunk: bytes) -> None:
         from websockets.exceptions import WebSocketException
@@ -244,13 +251,22 @@ class _Turn:
         cfg = self.stt.config
         if not self.ready and now - self.opened_at > cfg.connect_timeout_s:
             self._fail(EngineTimeoutError("xAI did not open the speech stream in time", engine=NAME))
-        elif self.ready and now - max(self.last_heard, self.finished_at or 0.0) > cfg.stall_s and (
-                self.finished_at is not None or self.sent_bytes):
+        elif self.ready and self._stalled(now, cfg.stall_s):
             self._fail(EngineTimeoutError("xAI speech stream stalled", engine=NAME))
         elif deadline is not None and now > deadline:
             self._fail(EngineTimeoutError("xAI speech stream stalled", engine=NAME))
         if self.error is not None:
             raise self.error
+
+    def _stalled(self, now: float, stall_s: float) -> bool:
+        """Quiet for `stall_s` since the end was sent (and never more than twice that after it,
+        whatever else it says), or since the last event while audio was still going out (a pause
+        in our own audio is not the provider's fault)."""
+        if self.finished_at is not None:
+            return (now - max(self.last_heard, self.finished_at) > stall_s
+                    or now - self.finished_at > 2 * stall_s)
+        return (self.last_sent > self.last_heard and now - self.last_heard > stall_s
+                and now - self.last_sent < 1.0)
 
     def _fail(self, exc: EngineError) -> None:
         if self.error is None and self.result is None:
@@ -304,6 +320,7 @@ class GrokStream(SpeechStream):
         # + wall time speech ended, stream time (ms) the utterance ended
         self._closing: list[tuple[_Turn, str, float, float, float]] = []
         self._last_voice_wall = 0.0
+        self._voice_at = 0.0  # monotonic time voice was last heard
         self._voiced_ms = 0.0
         self.sent_ms = 0.0  # audio sent to the provider (billed)
         self.heard_ms = 0.0  # audio pushed in
@@ -341,11 +358,13 @@ class GrokStream(SpeechStream):
             self._send(chunk)
         if self.seg.silent_ms == 0.0:
             self._last_voice_wall = time.time() * 1000
+            self._voice_at = time.monotonic()
         if self._turn is not None:
             self._voiced_ms += CHUNK_MS
             # The end: our VAD's long pause; or a short one that the provider's own endpointing
             # agrees is the end of speech (its `speech_final`), which saves ~400 ms.
-            early = self.seg.silent_ms >= cfg.min_silence_ms and self._turn[0].speech_final
+            early = (self.seg.silent_ms >= cfg.min_silence_ms
+                     and self._turn[0].speech_final_at > self._voice_at)
             if state == "end" or early or self._voiced_ms >= cfg.max_utterance_ms:
                 self._end_turn()
 

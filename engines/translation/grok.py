@@ -107,7 +107,8 @@ class GrokTranslator(Translator):
     def request(self, text: str, source: str, targets: list[str],
                 context: Context | None) -> tuple[dict[str, str], dict[str, float]]:
         """One chat completion for all `targets`: ({target: text}, usage)."""
-        self.config.check_budget("characters")
+        self.config.check_budget("characters")  # shared with Grok speech: one account's characters
+        self.config.check_budget("tokens")
         body = {
             "model": self.config.translation_model,
             "reasoning_effort": self.config.reasoning_effort,

@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 MAX_CHARS = 15000
 SAMPLE_RATE = 24000
 VOICES_TTL_S = 600.0
+VOICES_RETRY_S = 60.0  # a list that could not be had is not asked for again sooner
 # Our codes → the provider's (docs.x.ai lists these; a regional variant is required for es and pt).
 LANGUAGES = {"en": "en", "fr": "fr", "de": "de", "it": "it", "es": "es-ES", "pt": "pt-BR"}
 
@@ -38,6 +39,7 @@ class GrokTTS(TTS):
         self._client: httpx.Client | None = None
         self._lock = threading.Lock()
         self._voices: tuple[float, list[dict[str, str]]] | None = None
+        self._voices_failed_at = -VOICES_RETRY_S
 
     @property
     def capabilities(self) -> TTSCapabilities:
@@ -83,6 +85,15 @@ class GrokTTS(TTS):
         cached = self._voices
         if cached is not None and time.monotonic() - cached[0] < VOICES_TTL_S:
             return cached[1]
+        if time.monotonic() - self._voices_failed_at < VOICES_RETRY_S:
+            raise EngineError(f"{LABEL} voice list unavailable", engine=NAME, retryable=True)
+        try:
+            return self._fetch_voices()
+        except EngineError:
+            self._voices_failed_at = time.monotonic()
+            raise
+
+    def _fetch_voices(self) -> list[dict[str, str]]:
         r = self._get("voice list", "/tts/voices")
         try:
             items = r.json()["voices"]
@@ -100,7 +111,7 @@ class GrokTTS(TTS):
             raise EngineError(f"{LABEL} speaks at most {MAX_CHARS} characters at once", engine=NAME)
         used = voice or self.config.voice
         try:  # a voice the provider does not offer (another engine's) would be refused: default
-            if used not in {v["id"] for v in self.voices()}:
+            if used != self.config.voice and used not in {v["id"] for v in self.voices()}:
                 used = self.config.voice
         except EngineError:
             pass  # the list is unavailable: ask with the voice as given
