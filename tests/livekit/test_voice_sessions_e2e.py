@@ -23,7 +23,7 @@ def test_member_gets_a_token_for_exactly_their_room(embedded: Service, peers: li
     claims = api.TokenVerifier(embedded.env["LIVEKIT_API_KEY"],
                                embedded.env["LIVEKIT_API_SECRET"]).verify(ready["liveKitToken"])
     assert claims.identity == a.id and claims.name == "Ann"
-    assert claims.attributes == {"language": "en"}
+    assert claims.attributes == {"language": "en", "sttEngine": "local"}
     assert claims.video.room == room and claims.video.room_join and not claims.video.room_admin
     assert b.wait_for("user-started-voice")[0] == {"userId": a.id, "language": "en"}
     lk = livekit_client.service(embedded.env)

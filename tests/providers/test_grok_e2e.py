@@ -90,10 +90,22 @@ def test_recorded_speech_is_heard_translated_and_voiced_by_grok(grok_service: Se
     health = grok_service.health()
     assert health["providers"]["grok"]["configured"] is True
     assert fake.key not in requests.get(grok_service.url + "/health", timeout=10).text
+    # Speech asked for directly (POST /api/tts) on Grok is metered too.
+    before = _metric(grok_service, "characters")
+    spoken = requests.post(grok_service.url + "/api/tts", headers=bob.headers(), timeout=20,
+                           json={"text": "Hasta luego.", "language": "es", "engine": "grok"})
+    assert spoken.status_code == 200 and spoken.headers["X-TTS-Engine"].startswith("grok:")
+    assert _metric(grok_service, "characters") == pytest.approx(before + len("Hasta luego."))
     # Voices offered come from the provider's list.
     voices = requests.get(grok_service.url + "/api/tts/voices", params={"engine": "grok", "language": "es"},
                           headers=bob.headers(), timeout=10).json()
     assert [v["id"] for v in voices["voices"]] == ["eve", "ara", "rex"]
+
+
+def _metric(svc: Service, unit: str) -> float:
+    text = requests.get(svc.url + "/metrics", timeout=10).text
+    line = f'lt_premium_usage_today{{provider="grok",unit="{unit}"}} '
+    return float(next(ln for ln in text.splitlines() if ln.startswith(line)).split()[-1])
 
 
 def test_a_stream_dropped_mid_sentence_still_gives_one_complete_caption(
@@ -178,6 +190,8 @@ def test_recorded_speech_over_livekit_is_heard_by_grok(grok_service: Service, fa
     lk_peers.append(mic)
     mic.publish()
     mic.wait_for_agent()
+    (pcm2, ref2) = clips()[1]
+    fake.script = [ref, ref2]
     mic.play(SILENCE + pcm + SILENCE * 2)
     [msg] = bob.wait_for("translated-message", timeout=30)
     assert msg["originalText"] == ref and msg["translatedText"] == f"[es] {ref}"
@@ -186,3 +200,12 @@ def test_recorded_speech_over_livekit_is_heard_by_grok(grok_service: Service, fa
     assert turn["headers"]["Authorization"] == f"Bearer {fake.key}"
     assert turn["query"]["sample_rate"] == ["16000"] and turn["query"]["keyterm"] == ["LiveKit"]
     assert turn["audio_bytes"] < len(pcm) + 32000  # the silence around it was not sent
+    # The owner edits the glossary mid-session: the agent's next utterance carries the new terms.
+    r = requests.put(f"{grok_service.url}/api/rooms/{room}/glossary", headers=ann.headers(),
+                     json={"terms": ["LiveKit", "Grok"]}, timeout=10)
+    assert r.status_code == 200
+    time.sleep(2)
+    mic.play(SILENCE + pcm2 + SILENCE * 2)
+    second = bob.wait_for("translated-message", count=2, timeout=30)[1]
+    assert second["originalText"] == ref2
+    assert fake.stt_turns[-1]["query"]["keyterm"] == ["LiveKit", "Grok"]

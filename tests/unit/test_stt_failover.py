@@ -11,7 +11,7 @@ import pytest
 
 from engines.errors import EngineConnectionError
 from engines.registry import Cooldowns
-from engines.stt.base import STT, SpeechEvent, SpeechStream, STTCapabilities, StreamOptions
+from engines.stt.base import STT, SpeechEvent, SpeechStream, StreamOptions, STTCapabilities
 from engines.stt.fallback import FailoverStream
 
 pytestmark = pytest.mark.unit
