@@ -5,6 +5,7 @@ hands each SpeechEvent on; closing it flushes the last final. And the one serial
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
@@ -17,6 +18,7 @@ from engines.stt.base import STT, SpeechEvent, StreamOptions
 
 logger = logging.getLogger(__name__)
 _STOP = object()
+_POLL = object()
 
 
 def event_fields(e: SpeechEvent) -> dict[str, Any]:
@@ -48,7 +50,9 @@ class SpeakerStream:
         self.on_error = on_error
         self.on_end = on_end
         self.batch_bytes = batch_bytes
-        self.options = options
+        # A remote engine's results wake the loop at once (a poll), not at the next chunk.
+        self.options = dataclasses.replace(options or StreamOptions(),
+                                           wake=lambda: self.inbox.put(_POLL))
         self.inbox: queue.Queue[Any] = queue.Queue()
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
 
@@ -97,6 +101,8 @@ class SpeakerStream:
                 try:  # a remote engine answers on its own time: look for its results in pauses
                     item = self.inbox.get(timeout=0.1)
                 except queue.Empty:
+                    item = _POLL
+                if item is _POLL:
                     events = stream.poll()
                     if events:
                         self.deliver(events)

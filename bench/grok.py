@@ -4,7 +4,8 @@
 embedded service and the Socket.IO audio path, real recordings at real-time pace (one second of
 room silence between them). The fake answers after `--stt-delay` / `--chat-delay` seconds, so what
 is left is ours. Per utterance (wall clock, one machine):
-  endpoint      WAV speech end → `audio.done` at the provider (our VAD hears the pause: 256-640 ms)
+  endpoint      WAV speech end → `audio.done` at the provider (our VAD's long pause, 640 ms, or
+                with `--endpointing` the provider's `speech_final` after a 256 ms pause)
   provider STT  `audio.done` → `transcript.done` (the fake's answer time)
   ours (STT)    `transcript.done` → the translation request at the provider (our client, the speech
                 process → web link, handle_transcript, the fan-out)
@@ -19,7 +20,7 @@ with one second of pause between them, and a meeting where the speaker talks a q
 (its 10 ms frames above 5 % of the clip's peak) was sent: what is not sent is not billed, and
 must not be lost either.
 
-    .venv/bin/python bench/grok.py latency [--stt-delay 0.15 --chat-delay 0.3] [--repeat 2]
+    .venv/bin/python bench/grok.py latency [--stt-delay 0.15 --chat-delay 0.3] [--endpointing] [--repeat 2]
     .venv/bin/python bench/grok.py vad [--sets librivox,cards,alsa,asterisk-en]
 """
 from __future__ import annotations
@@ -36,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import speech_corpus as corpus  # noqa: E402
+from bench.livekit_e2e import pct  # noqa: E402
 from tests import support  # noqa: E402
 from tests.support.fake_xai import FakeXAI  # noqa: E402
 from tests.support.livekit_client import speech_end  # noqa: E402
@@ -43,12 +45,8 @@ from tests.support.livekit_client import speech_end  # noqa: E402
 SILENCE = b"\0" * 32000
 
 
-def pct(values: list[float], p: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))] if s else float("nan")
-
-
-def latency(sets: list[str], repeat: int, stt_delay: float, chat_delay: float) -> dict[str, Any]:
+def latency(sets: list[str], repeat: int, stt_delay: float, chat_delay: float,
+            endpointing: bool) -> dict[str, Any]:
     import requests
 
     clips = [c for c in corpus.load(sets) if c.language == "en"] * repeat
@@ -68,6 +66,7 @@ def latency(sets: list[str], repeat: int, stt_delay: float, chat_delay: float) -
             assert requests.patch(web.url + "/api/me", json=prefs, headers=p.headers(), timeout=10).ok
         fake.script = [c.ref or "hello" for c in clips]
         fake.delays = {"stt": stt_delay, "chat": chat_delay}
+        fake.endpointing = endpointing
         assert ann.call("start-speech", {"languageCode": "en"})["ok"]
         step = 32 * 40
         for i, clip in enumerate(clips):
@@ -101,7 +100,8 @@ def latency(sets: list[str], repeat: int, stt_delay: float, chat_delay: float) -
             p.close()
         web.stop()
         fake.stop()
-    return summarize(rows, {"utterances": len(rows), "stt_delay_s": stt_delay, "chat_delay_s": chat_delay})
+    return summarize(rows, {"utterances": len(rows), "stt_delay_s": stt_delay,
+                            "chat_delay_s": chat_delay, "provider_endpointing": endpointing})
 
 
 def summarize(rows: list[dict[str, float]], head: dict[str, Any]) -> dict[str, Any]:
@@ -189,14 +189,16 @@ def main() -> None:
     lat.add_argument("--repeat", type=int, default=1)
     lat.add_argument("--stt-delay", type=float, default=0.0)
     lat.add_argument("--chat-delay", type=float, default=0.0)
+    lat.add_argument("--endpointing", action="store_true",
+                     help="the fake marks speech_final after the pause asked for, as xAI does")
     v = sub.add_parser("vad")
     v.add_argument("--sets", default="librivox,cards,alsa,asterisk-en")
     for p in (lat, v):
         p.add_argument("--json", type=Path)
     args = parser.parse_args()
     sets = args.sets.split(",")
-    result = (latency(sets, args.repeat, args.stt_delay, args.chat_delay) if args.what == "latency"
-              else vad(sets))
+    result = (latency(sets, args.repeat, args.stt_delay, args.chat_delay, args.endpointing)
+              if args.what == "latency" else vad(sets))
     print(json.dumps(result, indent=1))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n")

@@ -4,6 +4,8 @@ failover order, with the daily budget behind Grok. The web process, the workers 
 process all build theirs here."""
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from typing import Any
 
 from core.settings import Settings
@@ -37,32 +39,31 @@ def _premium(settings: Settings) -> dict[str, str]:
     return {} if settings.xai_api_key else {GROK: NO_KEY}
 
 
+def _grok(module: str, cls: str, settings: Settings) -> Callable[[], Any]:
+    """A factory of the Grok provider of one kind, imported when first made."""
+    def make() -> Any:
+        return getattr(importlib.import_module(module), cls)(xai_config(settings))
+    return make
+
+
 def stt_registry(settings: Settings) -> STTRegistry:
-    def grok() -> Any:
-        from engines.stt.grok import GrokSTT
-        return GrokSTT(xai_config(settings))
-    return STTRegistry(dict(STT_BUILTIN, grok=grok), default=settings.stt_engine,
-                       order=settings.stt_engines, unavailable=_premium(settings),
-                       cooldown_s=settings.engine_cooldown_s)
+    return STTRegistry(dict(STT_BUILTIN, grok=_grok("engines.stt.grok", "GrokSTT", settings)),
+                       default=settings.stt_engine, order=settings.stt_engines,
+                       unavailable=_premium(settings), cooldown_s=settings.engine_cooldown_s)
 
 
 def translator_registry(settings: Settings) -> TranslatorRegistry:
-    def grok() -> Any:
-        from engines.translation.grok import GrokTranslator
-        return GrokTranslator(xai_config(settings))
-    return TranslatorRegistry(dict(TRANSLATION_BUILTIN, grok=grok),
-                              default=settings.translation_engine,
+    factories = dict(TRANSLATION_BUILTIN,
+                     grok=_grok("engines.translation.grok", "GrokTranslator", settings))
+    return TranslatorRegistry(factories, default=settings.translation_engine,
                               order=settings.translation_engines, unavailable=_premium(settings),
                               cooldown_s=settings.engine_cooldown_s)
 
 
 def tts_registry(settings: Settings) -> TTSRegistry:
-    def grok() -> Any:
-        from engines.tts.grok import GrokTTS
-        return GrokTTS(xai_config(settings))
-    return TTSRegistry(dict(TTS_BUILTIN, grok=grok), default=settings.tts_engine,
-                       order=settings.tts_engines, unavailable=_premium(settings),
-                       cooldown_s=settings.engine_cooldown_s)
+    return TTSRegistry(dict(TTS_BUILTIN, grok=_grok("engines.tts.grok", "GrokTTS", settings)),
+                       default=settings.tts_engine, order=settings.tts_engines,
+                       unavailable=_premium(settings), cooldown_s=settings.engine_cooldown_s)
 
 
 def choices(settings: Settings) -> dict[str, Any]:

@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from engines.errors import EngineError, EngineStatusError
+import httpx
+
+from engines.errors import EngineConnectionError, EngineError, EngineStatusError, EngineTimeoutError
 
 logger = logging.getLogger(__name__)
 
@@ -82,3 +86,42 @@ def refused(what: str, status: int, body: bytes | str) -> EngineStatusError:
                                                    "code": code})
     return EngineStatusError(f"{LABEL} {what} refused: HTTP {status}{' ' + code if code else ''}",
                              status=status, engine=NAME, retryable=True)
+
+
+class XAIHttp:
+    """The REST side of one xAI provider: an httpx client made on first use, and every failure
+    turned into an EngineError (a timeout, an unreachable host, a refusal) and logged once."""
+
+    def __init__(self, config: XAIConfig) -> None:
+        self.config = config
+        self._client: httpx.Client | None = None
+        self._lock = threading.Lock()
+
+    def _http(self) -> httpx.Client:
+        with self._lock:
+            if self._client is None:
+                timeout = httpx.Timeout(self.config.timeout_s, connect=self.config.connect_timeout_s)
+                self._client = httpx.Client(timeout=timeout, headers=self.config.headers)
+            return self._client
+
+    def request(self, what: str, method: str, path: str, **kw: Any) -> httpx.Response:
+        """`method` `path` (under the base URL); the 200 answer, else an EngineError."""
+        try:
+            r = self._http().request(method, self.config.url(path), **kw)
+        except httpx.TimeoutException:
+            logger.warning("xAI request timed out", extra={"engine": NAME, "request": what})
+            raise EngineTimeoutError(f"{LABEL} {what} timed out", engine=NAME) from None
+        except httpx.HTTPError as exc:
+            logger.warning("xAI unreachable", extra={"engine": NAME, "request": what,
+                                                     "error": type(exc).__name__})
+            raise EngineConnectionError(f"{LABEL} unreachable: {type(exc).__name__}",
+                                        engine=NAME) from None
+        if r.status_code != 200:
+            raise refused(what, r.status_code, r.content)
+        return r
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None

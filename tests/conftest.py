@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,13 +52,8 @@ def embedded(request: pytest.FixtureRequest, tmp_path: Path,
     marker = request.node.get_closest_marker("env")
     extra = {**extra, **(marker.kwargs if marker else {})}
     env = support.base_env(tmp_path, SPEECH_AUTOSTART="1" if speech else "0", **extra)
-    support.migrate(env)
-    web = support.start_web(env, log_dir)
-    try:
-        support.wait_healthy(web.url, web)  # type: ignore[attr-defined]
-        yield support.Service(web.url, env, log_dir, [web])  # type: ignore[attr-defined]
-    finally:
-        web.stop()
+    with support.embedded_service(env, log_dir) as svc:
+        yield svc
 
 
 @pytest.fixture
@@ -77,6 +73,15 @@ def distributed(tmp_path: Path, log_dir: Path, redis_url: str) -> Iterator[suppo
     finally:
         for p in svc.procs:
             p.stop()
+
+
+@pytest.fixture
+def lk_peers() -> Iterator[list[Any]]:
+    """LiveKit participants a test made (tests.support.livekit_client.LkParticipant), closed after."""
+    made: list[Any] = []
+    yield made
+    for p in made:
+        p.close()
 
 
 @pytest.fixture

@@ -59,11 +59,14 @@ UsageMeter = Callable[[str, str, float], None]
 
 @dataclass(frozen=True)
 class StreamOptions:
-    """Per-stream extras a provider may use: key terms to favour (a room's glossary) and where to
-    report billable usage. Local engines ignore both."""
+    """Per-stream extras a provider may use: key terms to favour (a room's glossary), where to
+    report billable usage, and how to ask for a poll. Local engines ignore them."""
 
     keyterms: tuple[str, ...] = ()
     on_usage: UsageMeter | None = None
+    # Called from any thread when a remote provider's results are ready with no new audio, so the
+    # caller polls now rather than at its next chunk (tens of ms sooner on every final).
+    wake: Callable[[], None] | None = None
 
 
 class STT(ABC):

@@ -30,6 +30,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -114,8 +115,10 @@ class _Turn:
     """One utterance on one connection: a reader thread collects its events; `send` queues audio
     until the server has said `transcript.created`, then writes it in order."""
 
-    def __init__(self, stt: GrokSTT, language: str, keyterms: tuple[str, ...]) -> None:
+    def __init__(self, stt: GrokSTT, language: str, keyterms: tuple[str, ...],
+                 wake: Callable[[], None] | None = None) -> None:
         stt.config.check_budget("audio_seconds")
+        self.wake = wake or (lambda: None)
         self.stt = stt
         self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self.ws: Any = None
@@ -163,7 +166,9 @@ class _Turn:
                 msg = json.loads(raw)
                 if not isinstance(msg, dict):
                     raise ValueError("not an object")
-                if not self._handle(msg):
+                more = self._handle(msg)
+                self.wake()
+                if not more:
                     return
             raise ConnectionClosed(None, None)
         except ConnectionClosed:
@@ -273,6 +278,7 @@ class _Turn:
             self.error = exc
             self.stt.failures += 1
             logger.warning("xAI speech stream failed", extra={"engine": NAME, "reason": str(exc)})
+            self.wake()
         self.abort()
 
     def abort(self) -> None:
@@ -349,7 +355,7 @@ class GrokStream(SpeechStream):
         if state == "start":
             audio = b"".join(self._pre_roll) + chunk
             self._pre_roll.clear()
-            turn = _Turn(self.stt, self.language, self.options.keyterms)
+            turn = _Turn(self.stt, self.language, self.options.keyterms, self.options.wake)
             self._turn = (turn, f"{self.key_prefix}:{self._count}", self._audio_ms - len(audio) / 32)
             self._count += 1
             self._voiced_ms = 0.0

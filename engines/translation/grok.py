@@ -15,21 +15,16 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 import time
 from typing import Any
 
-import httpx
-
 from engines.errors import (
-    EngineConnectionError,
     EngineError,
-    EngineTimeoutError,
     UnsupportedLanguageError,
 )
 from engines.languages import LANGUAGE_TABLE
 from engines.translation.base import Capabilities, Context, Translation, Translator
-from engines.xai import LABEL, NAME, XAIConfig, refused
+from engines.xai import LABEL, NAME, XAIConfig, XAIHttp
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +42,7 @@ class GrokTranslator(Translator):
     def __init__(self, config: XAIConfig) -> None:
         self.config = config
         self.name = NAME
-        self._client: httpx.Client | None = None
-        self._lock = threading.Lock()
+        self.http = XAIHttp(config)
         self.requests = 0
         self.rejected = 0  # replies that were not a translation
 
@@ -65,17 +59,7 @@ class GrokTranslator(Translator):
                     requests=self.requests, rejected=self.rejected)
 
     def close(self) -> None:
-        with self._lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
-
-    def client(self) -> httpx.Client:
-        with self._lock:
-            if self._client is None:
-                timeout = httpx.Timeout(self.config.timeout_s, connect=self.config.connect_timeout_s)
-                self._client = httpx.Client(timeout=timeout, headers=self.config.headers)
-            return self._client
+        self.http.close()
 
     def _translate_impl(self, text: str, source: str, target: str) -> tuple[str, tuple[str, ...]]:
         return self.request(text, source, [target], None)[0][target], (source, target)
@@ -118,18 +102,7 @@ class GrokTranslator(Translator):
             "messages": messages(text, source, targets, context or Context()),
         }
         self.requests += 1
-        try:
-            r = self.client().post(self.config.url("/chat/completions"), json=body)
-        except httpx.TimeoutException:
-            logger.warning("xAI translation timed out", extra={"engine": NAME})
-            raise EngineTimeoutError(f"{LABEL} translation timed out", engine=NAME) from None
-        except httpx.HTTPError as exc:
-            logger.warning("xAI translation unreachable", extra={"engine": NAME,
-                                                                 "error": type(exc).__name__})
-            raise EngineConnectionError(f"{LABEL} unreachable: {type(exc).__name__}",
-                                        engine=NAME) from None
-        if r.status_code != 200:
-            raise refused("translation", r.status_code, r.content)
+        r = self.http.request("translation", "POST", "/chat/completions", json=body)
         try:
             reply = r.json()
             content = reply["choices"][0]["message"]["content"]

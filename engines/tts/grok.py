@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import io
 import logging
-import threading
 import time
 import wave
 from typing import Any
 
-import httpx
-
-from engines.errors import EngineConnectionError, EngineError, EngineTimeoutError
+from engines.errors import EngineError
 from engines.tts.base import TTS, TTSCapabilities
-from engines.xai import LABEL, NAME, XAIConfig, refused
+from engines.xai import LABEL, NAME, XAIConfig, XAIHttp
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +33,7 @@ class GrokTTS(TTS):
     def __init__(self, config: XAIConfig) -> None:
         self.config = config
         self.name = NAME
-        self._client: httpx.Client | None = None
-        self._lock = threading.Lock()
+        self.http = XAIHttp(config)
         self._voices: tuple[float, list[dict[str, str]]] | None = None
         self._voices_failed_at = -VOICES_RETRY_S
 
@@ -49,36 +45,8 @@ class GrokTTS(TTS):
     def status(self) -> dict[str, Any]:
         return dict(super().status(), premium=True)
 
-    def client(self) -> httpx.Client:
-        with self._lock:
-            if self._client is None:
-                timeout = httpx.Timeout(self.config.timeout_s, connect=self.config.connect_timeout_s)
-                self._client = httpx.Client(timeout=timeout, headers=self.config.headers)
-            return self._client
-
     def close(self) -> None:
-        with self._lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
-
-    def _get(self, what: str, path: str) -> httpx.Response:
-        return self._call(what, lambda c: c.get(self.config.url(path)))
-
-    def _call(self, what: str, send: Any) -> httpx.Response:
-        try:
-            r: httpx.Response = send(self.client())
-        except httpx.TimeoutException:
-            logger.warning("xAI request timed out", extra={"engine": NAME, "request": what})
-            raise EngineTimeoutError(f"{LABEL} {what} timed out", engine=NAME) from None
-        except httpx.HTTPError as exc:
-            logger.warning("xAI unreachable", extra={"engine": NAME, "request": what,
-                                                     "error": type(exc).__name__})
-            raise EngineConnectionError(f"{LABEL} unreachable: {type(exc).__name__}",
-                                        engine=NAME) from None
-        if r.status_code != 200:
-            raise refused(what, r.status_code, r.content)
-        return r
+        self.http.close()
 
     def voices(self) -> list[dict[str, str]]:
         """[{id, name}] from the provider, kept for VOICES_TTL_S."""
@@ -94,7 +62,7 @@ class GrokTTS(TTS):
             raise
 
     def _fetch_voices(self) -> list[dict[str, str]]:
-        r = self._get("voice list", "/tts/voices")
+        r = self.http.request("voice list", "GET", "/tts/voices")
         try:
             items = r.json()["voices"]
             voices = [{"id": str(v["voice_id"])[:64], "name": str(v.get("name") or v["voice_id"])[:64]}
@@ -117,7 +85,7 @@ class GrokTTS(TTS):
             pass  # the list is unavailable: ask with the voice as given
         body = {"text": text, "language": LANGUAGES[language], "voice_id": used,
                 "output_format": {"codec": "pcm", "sample_rate": SAMPLE_RATE}}
-        r = self._call("speech synthesis", lambda c: c.post(self.config.url("/tts"), json=body))
+        r = self.http.request("speech synthesis", "POST", "/tts", json=body)
         pcm = r.content
         if len(pcm) < 2 or len(pcm) % 2:
             raise EngineError(f"{LABEL} sent audio that is not 16-bit PCM", engine=NAME,

@@ -12,12 +12,11 @@ from typing import Any
 import pytest
 
 from tests.conftest import ARTIFACTS
-from tests.support import Service
+from tests.support import Service, browser
 from tests.support.speech import clips
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
@@ -36,18 +35,10 @@ def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def chromium(speech_wav: Path) -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is missing: `make test` installs Debian's chromium package")
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--allow-loopback-in-peer-connection", "--autoplay-policy=no-user-gesture-required",
-            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={speech_wav}"])
-        yield browser
-        browser.close()
+    with browser.chromium("--allow-loopback-in-peer-connection",
+                          "--autoplay-policy=no-user-gesture-required",
+                          f"--use-file-for-fake-audio-capture={speech_wav}") as launched:
+        yield launched
 
 
 class Person:
@@ -93,14 +84,6 @@ class Person:
 
     def close(self) -> None:
         self.context.close()
-
-
-@pytest.fixture
-def people() -> Iterator[list[Person]]:
-    made: list[Person] = []
-    yield made
-    for p in made:
-        p.close()
 
 
 def _room_of_three(svc: Service, chromium: Any, people: list[Person],

@@ -4,13 +4,12 @@ reaches everyone in the room. The service runs without an xAI key, so Grok is li
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.test_browser_e2e import CHROMIUM, Person
-from tests.support import Service
+from tests.browser.test_browser_e2e import Person
+from tests.support import Service, browser
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.env(XAI_API_KEY="")]
 
@@ -20,24 +19,8 @@ ENGINE_SELECTS = {"stt-engine": "Speech recognition", "translation-engine": "Tra
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is missing: `make test` installs Debian's chromium package")
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"])
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def people() -> Iterator[list[Person]]:
-    made: list[Person] = []
-    yield made
-    for p in made:
-        p.close()
+    with browser.chromium() as launched:
+        yield launched
 
 
 def _options(page: Any, select_id: str) -> dict[str, dict[str, Any]]:

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,14 +22,6 @@ from tests.support.speech import clips, normalize, wer
 pytestmark = [pytest.mark.e2e, pytest.mark.speech, pytest.mark.livekit]
 
 SILENCE = b"\0" * 32000  # one second
-
-
-@pytest.fixture
-def lk_peers() -> Iterator[list[LkParticipant]]:
-    made: list[LkParticipant] = []
-    yield made
-    for p in made:
-        p.close()
 
 
 def _voice(svc: Service, peer: Peer, lk_peers: list[LkParticipant], lang: str = "en") -> LkParticipant:

@@ -39,11 +39,6 @@ def grok_service(request: pytest.FixtureRequest, fake: FakeXAI, tmp_path: Path,
         extra.update(request.getfixturevalue("livekit_env"))
     marker = request.node.get_closest_marker("env")
     extra.update(marker.kwargs if marker else {})
-    env = support.base_env(tmp_path, SPEECH_AUTOSTART="1", **extra)
-    support.migrate(env)
-    web = support.start_web(env, log_dir)
-    try:
-        support.wait_healthy(web.url, web)  # type: ignore[attr-defined]
-        yield support.Service(web.url, env, log_dir, [web])  # type: ignore[attr-defined]
-    finally:
-        web.stop()
+    with support.embedded_service(support.base_env(tmp_path, SPEECH_AUTOSTART="1", **extra),
+                                  log_dir) as svc:
+        yield svc

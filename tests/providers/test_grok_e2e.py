@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import time
 import wave
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -164,14 +163,6 @@ def test_without_a_key_grok_is_unavailable_and_never_contacted(grok_service: Ser
     bob.wait_for("tts-audio", timeout=30)
     assert grok_service.health()["providers"]["grok"] == {"configured": False}
     assert fake.requests == 0, "something tried to reach xAI without a key"
-
-
-@pytest.fixture
-def lk_peers() -> Iterator[list[LkParticipant]]:
-    made: list[LkParticipant] = []
-    yield made
-    for p in made:
-        p.close()
 
 
 @pytest.mark.livekit

@@ -18,12 +18,13 @@ from tests.support.processes import (
 from tests.support.service import (
     Service,
     base_env,
+    embedded_service,
     migrate,
     start_web,
     start_worker,
     wait_healthy,
 )
 
-__all__ = ["PY", "ROOT", "Peer", "Proc", "Service", "base_env", "free_port", "migrate", "room_with",
-           "start", "start_livekit", "start_postgres", "start_redis", "start_web", "start_worker",
-           "wait_healthy", "wait_until", "when_quiet"]
+__all__ = ["PY", "ROOT", "Peer", "Proc", "Service", "base_env", "embedded_service", "free_port",
+           "migrate", "room_with", "start", "start_livekit", "start_postgres", "start_redis",
+           "start_web", "start_worker", "wait_healthy", "wait_until", "when_quiet"]

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,3 +69,16 @@ def start_worker(env: dict[str, str], log_dir: Path, name: str = "worker") -> Pr
                         "--without-gossip", "--without-mingle"], env, log_dir)
 
 
+
+
+@contextmanager
+def embedded_service(env: dict[str, str], log_dir: Path) -> Iterator[Service]:
+    """The whole service on the embedded default, as a process: migrated, started, healthy;
+    stopped on the way out."""
+    migrate(env)
+    web = start_web(env, log_dir)
+    try:
+        wait_healthy(web.url, web)  # type: ignore[attr-defined]
+        yield Service(web.url, env, log_dir, [web])  # type: ignore[attr-defined]
+    finally:
+        web.stop()
