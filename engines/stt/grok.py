@@ -44,6 +44,7 @@ from engines.stt.base import (
     StreamOptions,
     STTCapabilities,
 )
+from engines.stt.endpointing import looks_finished
 from engines.stt.vad import CHUNK_BYTES, CHUNK_MS, Segmenter, VadConfig
 from engines.xai import NAME, XAIConfig, refused
 
@@ -368,9 +369,11 @@ class GrokStream(SpeechStream):
         if self._turn is not None:
             self._voiced_ms += CHUNK_MS
             # The end: our VAD's long pause; or a short one that the provider's own endpointing
-            # agrees is the end of speech (its `speech_final`), which saves ~400 ms.
-            early = (self.seg.silent_ms >= cfg.min_silence_ms
-                     and self._turn[0].speech_final_at > self._voice_at)
+            # calls the end of speech (`speech_final`) after words that look finished (as the
+            # local engine judges a short pause: "Front … Left" stays one), ~400 ms sooner.
+            turn = self._turn[0]
+            early = (self.seg.silent_ms >= cfg.min_silence_ms and turn.speech_final_at > self._voice_at
+                     and looks_finished(" ".join(turn.locked), self.language))
             if state == "end" or early or self._voiced_ms >= cfg.max_utterance_ms:
                 self._end_turn()
 

@@ -95,20 +95,22 @@ def test_each_utterance_is_its_own_turn_and_the_text_may_come_in_done(
 
 def test_the_providers_endpointing_ends_an_utterance_sooner(
         fake: FakeXAI, sentences: list[tuple[bytes, str]]) -> None:
-    """With `speech_final` after a short pause, `audio.done` goes ~400 ms sooner than our VAD's
-    long pause alone would send it; without it, the long pause decides."""
+    """With `speech_final` after a short pause on words that look finished, `audio.done` goes
+    ~400 ms sooner than our VAD's long pause would send it; on words that stop short ("Turn to
+    the …") the long pause still decides, as for the local engine."""
     pcm, ref = sentences[0]
-    fake.script = [ref]
-    sent: dict[bool, float] = {}
-    for endpointing in (False, True):
+    sent: dict[tuple[bool, str], float] = {}
+    for endpointing, said in ((False, ref), (True, ref), (True, "Turn to the")):
         fake.reset()
-        fake.script = [ref]
+        fake.script = [said]
         fake.endpointing = endpointing
         stream = grok(fake).stream("en", "e")
         events = feed(stream, SILENCE + pcm + SILENCE * 2, pace=0.003)
-        assert [e.text for e in finals(events)] == [ref]
-        sent[endpointing] = fake.stt_turns[0]["audio_bytes"] / 32
-    assert sent[False] - sent[True] > 200, sent  # ms of trailing pause not sent (nor waited for)
+        assert [e.text for e in finals(events)] == [said + ("." if endpointing else "")]
+        sent[(endpointing, said)] = fake.stt_turns[0]["audio_bytes"] / 32
+    long_pause = sent[(False, ref)]
+    assert long_pause - sent[(True, ref)] > 200, sent  # ms of trailing pause not sent nor waited for
+    assert abs(long_pause - sent[(True, "Turn to the")]) < 100, sent
 
 
 def failover(fake: FakeXAI, whisper: WhisperSTT, **kw: Any) -> tuple[FailoverStream, Cooldowns]:

@@ -52,7 +52,8 @@ class FakeXAI:
         self.delay_s = 0.0  # before every answer and event
         self.delays: dict[str, float] = {}  # per kind ("stt", "chat", "tts"), instead of delay_s
         self.text_in_done = False  # STT: the text in `transcript.done`, no locked partial
-        self.endpointing = False  # STT: lock the text (speech_final) after `endpointing` ms of quiet
+        # STT: lock the text, formatted (a full stop), with speech_final after `endpointing` ms of quiet
+        self.endpointing = False
         self.script: list[str] = ["hello world"]
         self.translate: Callable[[str, str], str] = lambda text, target: f"[{target}] {text}"
         self.voices = [{"voice_id": "eve", "name": "Eve"}, {"voice_id": "ara", "name": "Ara"},
@@ -193,9 +194,9 @@ class FakeXAI:
                 if self.endpointing and pause_ms and not locked and shown and quiet_ms >= pause_ms:
                     locked = True  # the provider's endpointing: the speaker stopped
                     await self._pause("stt")
-                    await ws.send_json({"type": "transcript.partial", "text": text, "words": [],
-                                        "is_final": True, "speech_final": True, "start": 0.0,
-                                        "duration": heard / (2 * rate)})
+                    await ws.send_json({"type": "transcript.partial", "text": text + ".",
+                                        "words": [], "is_final": True, "speech_final": True,
+                                        "start": 0.0, "duration": heard / (2 * rate)})
                     turn["locked_at"] = time.time()
                     continue
                 if locked:
