@@ -135,15 +135,19 @@ class RoomJob:
         name = str(participant.attributes.get("sttEngine", "")).strip()
         return self.state.stt.get(name if name in self.state.stt.names() else None)
 
-    def options(self, identity: str) -> StreamOptions:
-        """Key terms from the room's glossary (LiveKit room metadata, set by the app); usage
-        metered to this room and speaker."""
+    def keyterms(self) -> tuple[str, ...]:
+        """The room's glossary, from the LiveKit room's metadata (set by the app)."""
         import json
         try:
             meta = json.loads(self.ctx.room.metadata or "{}")
-            terms = tuple(str(t)[:50] for t in meta.get("glossary") or ())[:100]
+            return tuple(str(t)[:50] for t in meta.get("glossary") or ())[:100]
         except (ValueError, AttributeError, TypeError):
-            terms = ()
+            return ()
+
+    def options(self, identity: str) -> StreamOptions:
+        """Key terms from the room's glossary (LiveKit room metadata, set by the app); usage
+        metered to this room and speaker."""
+        terms = self.keyterms()
         meter: UsageMeter | None = None
         if self.state.meter is not None:
             meter = self.state.meter.bound(self.room_id, identity)
@@ -194,9 +198,8 @@ class RoomJob:
             speaker.close()
 
     def restart(self, identity: str | None = None) -> None:
-        """New recognition streams (a new engine, or new key terms) for a speaker, or everyone:
-        each old stream ends (its last final delivered) and the new one takes the track from the
-        next frame."""
+        """New recognition streams (a new engine) for a speaker, or everyone: each old stream ends
+        (its last final delivered) and the new one takes the track from the next frame."""
         for sid, speaker in list(self.speakers.items()):
             participant = self.ctx.room.remote_participants.get(speaker.identity)
             if participant is None or identity not in (None, speaker.identity):
@@ -207,8 +210,11 @@ class RoomJob:
                 self.language_of(participant) or speaker.language, self.options(speaker.identity))
 
     def on_metadata(self, *_: Any) -> None:
-        """The room's glossary changed (the app sets the room's metadata): new key terms."""
-        self.restart()
+        """The room's glossary changed (the app sets the room's metadata): every speaker's key
+        terms, from their next utterance on."""
+        terms = self.keyterms()
+        for speaker in self.speakers.values():
+            speaker.stream.set_keyterms(terms)
 
     def on_attributes(self, changed: dict[str, str], participant: Any) -> None:
         if "sttEngine" in changed:

@@ -67,6 +67,10 @@ class SpeakerStream:
     def set_language(self, language: str) -> None:
         self.inbox.put(("language", language))
 
+    def set_keyterms(self, terms: tuple[str, ...]) -> None:
+        """New key terms (the room's glossary changed), used from the next utterance on."""
+        self.inbox.put(("keyterms", tuple(terms)))
+
     def close(self) -> None:
         self.inbox.put(_STOP)
 
@@ -106,6 +110,10 @@ class SpeakerStream:
                     events = stream.poll()
                     if events:
                         self.deliver(events)
+                    continue
+                if isinstance(item, tuple) and item[0] == "keyterms":  # from the next utterance on
+                    self.options = dataclasses.replace(self.options, keyterms=item[1])
+                    stream.set_keyterms(item[1])
                     continue
                 if item is _STOP or isinstance(item, tuple):  # end, or ("language", code)
                     tail = b""

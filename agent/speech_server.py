@@ -85,6 +85,8 @@ class Connection:
             session.start()
         elif op == "stop" and sid in self.sessions:
             self.sessions[sid].close()
+        elif op == "keyterms" and sid in self.sessions and isinstance(msg.get("keyterms"), list):
+            self.sessions[sid].set_keyterms(tuple(str(t) for t in msg["keyterms"])[:100])
         elif op == "ping":
             self.send({"type": "pong", "status": dict(self.stt.provider(self.stt.default).status(),
                                                       engines=self.stt.status())})

@@ -209,6 +209,7 @@ def put_glossary(room_id: str) -> Response:
             raise v.BadInput("not_room_owner", "only the room's creator can change its glossary", 403)
         room.glossary = json.dumps(terms, ensure_ascii=False)
     socketio.emit("glossary-updated", {"roomId": room_id, "terms": terms}, to=room_channel(room_id))
+    services().speech.set_keyterms(room_id, terms)
     if services().livekit is not None:
         from app.agents import glossary_changed
         socketio.start_background_task(glossary_changed, services(), room_id, terms)

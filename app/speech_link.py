@@ -242,6 +242,16 @@ class SpeechLink:
             self.end(session.session_id)
             raise
 
+    def set_keyterms(self, room_id: str, terms: list[str]) -> None:
+        """The room's glossary changed: its speakers' sessions use it from their next utterance."""
+        for session in [s for s in self.sessions.values() if s.room_id == room_id]:
+            session.keyterms = tuple(terms)
+            try:
+                self.send(wire.pack_json({"op": "keyterms", "session": session.session_id,
+                                          "keyterms": terms}))
+            except v.BadInput:
+                return  # the speech process is away: its sessions end and start anew with them
+
     def end(self, session_id: str) -> None:
         session = self.sessions.pop(session_id, None)
         if session is not None and self.by_sid.get(session.sid) == session_id:

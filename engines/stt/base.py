@@ -151,5 +151,8 @@ class SpeechStream(ABC):
         for another then without losing audio. The default says yes."""
         return True
 
+    def set_keyterms(self, terms: tuple[str, ...]) -> None:
+        """New key terms from the next utterance on; the default ignores them."""
+
     def close(self) -> None:
         """Drop the stream without waiting for results (its provider failed or was replaced)."""

@@ -2,6 +2,7 @@
 mid-utterance without losing or repeating what was said."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from engines.errors import AllEnginesFailedError, EngineError
@@ -183,6 +184,11 @@ class FailoverStream(SpeechStream):
 
     def flush(self) -> list[SpeechEvent]:
         return self._run("flush")
+
+    def set_keyterms(self, terms: tuple[str, ...]) -> None:
+        self.options = dataclasses.replace(self.options, keyterms=tuple(terms))
+        if self._stream is not None:
+            self._stream.set_keyterms(self.options.keyterms)
 
     def close(self) -> None:
         if self._stream is not None:

@@ -25,6 +25,7 @@ replays the utterance to the next engine.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import queue
@@ -435,6 +436,9 @@ class GrokStream(SpeechStream):
             if self._closing:
                 time.sleep(0.01)
         return events
+
+    def set_keyterms(self, terms: tuple[str, ...]) -> None:
+        self.options = dataclasses.replace(self.options, keyterms=tuple(terms))
 
     def close(self) -> None:
         turns = [t for t, *_ in self._closing] + ([self._turn[0]] if self._turn else [])

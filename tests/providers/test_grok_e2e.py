@@ -101,6 +101,29 @@ def test_recorded_speech_is_heard_translated_and_voiced_by_grok(grok_service: Se
     assert [v["id"] for v in voices["voices"]] == ["eve", "ara", "rex"]
 
 
+def test_a_glossary_edit_reaches_a_running_speech_session(grok_service: Service, fake: FakeXAI,
+                                                          peers: list[Peer]) -> None:
+    ann, bob, room = _grok_room(grok_service, peers)
+    (one, ref1), (two, ref2) = clips()[:2]
+    fake.script = [ref1, ref2]
+    assert ann.call("start-speech", {"languageCode": "en"})["ok"]
+    pcm = SILENCE + one + SILENCE * 2
+    for i in range(0, len(pcm), 32 * 40):
+        ann.sio.emit("speech-data", pcm[i:i + 32 * 40])
+    ann.wait_for("recognized-speech", timeout=30)
+    r = requests.put(f"{grok_service.url}/api/rooms/{room}/glossary", headers=ann.headers(),
+                     json={"terms": ["Grok"]}, timeout=10)
+    assert r.status_code == 200
+    time.sleep(0.5)
+    pcm = two + SILENCE * 2
+    for i in range(0, len(pcm), 32 * 40):
+        ann.sio.emit("speech-data", pcm[i:i + 32 * 40])
+    assert ann.call("stop-speech")["ok"]
+    assert [f["text"] for f in ann.wait_for("recognized-speech", count=2, timeout=30)] == [ref1, ref2]
+    assert "keyterm" not in fake.stt_turns[0]["query"]
+    assert fake.stt_turns[1]["query"]["keyterm"] == ["Grok"]
+
+
 def _metric(svc: Service, unit: str) -> float:
     text = requests.get(svc.url + "/metrics", timeout=10).text
     line = f'lt_premium_usage_today{{provider="grok",unit="{unit}"}} '
