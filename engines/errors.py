@@ -40,6 +40,13 @@ class UnsupportedLanguageError(EngineError):
     retryable = False
 
 
+class BudgetExhaustedError(EngineError):
+    """Today's budget for a premium provider is spent: the caller falls back and says so. Not a
+    fault of the provider, so no cool-down."""
+
+    retryable = False
+
+
 class ConfigurationError(EngineError):
     """An engine name or setting is wrong; raised at start-up, never silently defaulted."""
 

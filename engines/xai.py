@@ -13,19 +13,17 @@ from typing import Any
 
 import httpx
 
-from engines.errors import EngineConnectionError, EngineError, EngineStatusError, EngineTimeoutError
+from engines.errors import (
+    BudgetExhaustedError,
+    EngineConnectionError,
+    EngineStatusError,
+    EngineTimeoutError,
+)
 
 logger = logging.getLogger(__name__)
 
 NAME = "grok"
 LABEL = "xAI Grok"
-
-
-class BudgetExhaustedError(EngineError):
-    """Today's budget for this provider is spent: the caller falls back and says so. Not a fault of
-    the provider, so no cool-down."""
-
-    retryable = False
 
 
 @dataclass(frozen=True)
@@ -62,8 +60,11 @@ class XAIConfig:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"}
 
+    def within_budget(self, unit: str) -> bool:
+        return self.spent is None or not self.spent(unit)
+
     def check_budget(self, unit: str) -> None:
-        if self.spent is not None and self.spent(unit):
+        if not self.within_budget(unit):
             raise BudgetExhaustedError(f"today's {LABEL} budget ({unit}) is spent", engine=NAME)
 
 

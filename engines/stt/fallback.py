@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from engines.errors import AllEnginesFailedError, EngineError
+from engines.errors import AllEnginesFailedError, BudgetExhaustedError, EngineError
 from engines.registry import Cooldowns, try_in_order
 from engines.stt.base import (
     STT,
@@ -145,7 +145,7 @@ class FailoverStream(SpeechStream):
                 failed = self.providers[self._index]
                 self._failed(failed, exc)
                 self._stream.close()
-                code = "budget_reached" if type(exc).__name__ == "BudgetExhaustedError" else "stt_fallback"
+                code = "budget_reached" if isinstance(exc, BudgetExhaustedError) else "stt_fallback"
                 self._open(self._index + 1, reason=code)
                 self._base_ms, replay = 0.0, True  # the new stream's time 0 is retained[0]
 
@@ -167,7 +167,7 @@ class FailoverStream(SpeechStream):
                 drop = max(0, int((e.end_ms - self._base_ms) * 16) * 2)
                 del self._retained[:drop]
                 self._base_ms = max(self._base_ms, e.end_ms)
-            out.append(_rekey(e, key) if key != e.utterance_key else e)
+            out.append(dataclasses.replace(e, utterance_key=key) if key != e.utterance_key else e)
         return out
 
     def push(self, pcm16: bytes) -> list[SpeechEvent]:
@@ -208,7 +208,3 @@ class FailoverStream(SpeechStream):
         self._open(best, reason="stt_restored")
         return events + self._run("replay")
 
-
-def _rekey(e: SpeechEvent, key: str) -> SpeechEvent:
-    return SpeechEvent(e.kind, e.text, e.language, key, e.start_ms, e.end_ms, e.decode_ms,
-                       e.speech_end_at, e.engine, e.previous)

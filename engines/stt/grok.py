@@ -84,8 +84,7 @@ class GrokSTT(STT):
         return dict(super().status(), premium=True, turns=self.turns, failures=self.failures)
 
     def ready(self) -> bool:
-        spent = self.config.spent
-        return spent is None or not spent("audio_seconds")
+        return self.config.within_budget("audio_seconds")
 
     def stream(self, language: str, key_prefix: str,
                options: StreamOptions | None = None) -> SpeechStream:

@@ -82,6 +82,15 @@ def test_the_handshake_audio_and_events_follow_the_protocol(fake: FakeXAI,
     assert billed == [("grok", "audio_seconds", pytest.approx(sent_s, abs=0.01))]
 
 
+def test_a_whole_clip_is_one_turn(fake: FakeXAI, sentences: list[tuple[bytes, str]]) -> None:
+    pcm, ref = sentences[0]
+    fake.script = [ref]
+    text, _ = grok(fake).transcribe(pcm, "en")
+    assert text == ref
+    [turn] = fake.stt_turns
+    assert turn["done"] and turn["audio_bytes"] == len(pcm)
+
+
 def test_each_utterance_is_its_own_turn_and_the_text_may_come_in_done(
         fake: FakeXAI, sentences: list[tuple[bytes, str]]) -> None:
     fake.script = [r for _, r in sentences]
@@ -153,17 +162,27 @@ def test_an_error_event_or_a_malformed_frame_falls_over_too(
         assert_completed_once_by_whisper(feed(stream, SILENCE + pcm + SILENCE * 2), ref)
 
 
-def test_a_stall_is_detected_within_the_bound(fake: FakeXAI, whisper: WhisperSTT,
-                                              sentences: list[tuple[bytes, str]]) -> None:
+@pytest.mark.parametrize("where", ["before the stream opens", "after the end was sent"])
+def test_a_stall_is_detected_within_the_bound(where: str, fake: FakeXAI, whisper: WhisperSTT,
+                                              sentences: list[tuple[bytes, str]],
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    """Bound: the connect timeout (1 s) when the provider never says `transcript.created`; the
+    stall bound (1 s) after `audio.done` when it goes quiet then. Whisper's replay comes after."""
     pcm, ref = sentences[0]
-    fake.stall = True  # accepts the audio, never answers
+    fake.script = [ref]
     stream, _ = failover(fake, whisper, stall_s=1.0, connect_timeout_s=1.0)
-    started = time.monotonic()
-    events = feed(stream, SILENCE + pcm + SILENCE * 2)  # faster than real time: all sent at once
-    elapsed = time.monotonic() - started
+    if where == "before the stream opens":
+        fake.stall = True  # accepts the connection, never speaks
+    else:
+        fake.delays = {"stt": 30.0}  # takes the audio, then nothing after audio.done
+    with caplog.at_level(logging.WARNING):
+        events = feed(stream, SILENCE + pcm + SILENCE * 2)  # faster than real time
     assert_completed_once_by_whisper(events, ref)
-    # Bound: the connect timeout (1 s) or the stall bound (1 s) after the end, plus Whisper's decode.
-    assert elapsed < 8.0, elapsed
+    [failed] = [r for r in caplog.records if r.getMessage() == "xAI speech stream failed"]
+    waited = failed.created - (fake.stt_turns[0]["opened_at"] if where.startswith("before")
+                               else fake.stt_turns[0]["done_at"])
+    assert 0.5 < waited < 1.6, waited  # (the fake notes a turn a little after we open it)
+    assert "stalled" in failed.reason or "in time" in failed.reason  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("status", [401, 429, 500])
