@@ -91,6 +91,7 @@ class Budget:
         self.refresh_s = refresh_s
         self._totals: dict[str, dict[str, float]] = {}
         self._read_at = 0.0
+        self._told: set[tuple[str, str, str]] = set()
         self._lock = threading.Lock()
 
     def _current(self) -> dict[str, dict[str, float]]:
@@ -107,7 +108,15 @@ class Budget:
         limit = self.limits.get((provider, unit))
         if limit is None:
             return False
-        return self._current().get(provider, {}).get(unit, 0.0) >= limit
+        used = self._current().get(provider, {}).get(unit, 0.0)
+        if used < limit:
+            return False
+        if (provider, unit, today()) not in self._told:  # the operator hears of it once a day
+            self._told.add((provider, unit, today()))
+            logger.warning("daily budget spent: falling back to the local engine until tomorrow",
+                           extra={"provider": provider, "unit": unit, "limit": limit,
+                                  "used": round(used, 3)})
+        return True
 
     def status(self) -> dict[str, dict[str, dict[str, float]]]:
         """{provider: {unit: {limit, used}}} for the limits set."""
