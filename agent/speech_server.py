@@ -168,7 +168,8 @@ class Voices:
         self.cache = TTSCache(settings.tts_cache_bytes)
 
     def list(self, engine: str, language: str) -> list[dict[str, str]]:
-        """[{id, name}] of an engine's voices (a premium provider's from its own list)."""
+        """[{id, name}] of an engine's voices (a premium provider's from its own list; the engines
+        here offer the same voices whatever the language, so `language` does not narrow it)."""
         name = engine or self.registry.default
         provider = self.registry.provider(self.registry.check(name))
         lister = getattr(provider, "voices", None)

@@ -4,7 +4,7 @@ The web process never runs a model: audio sessions of the Socket.IO audio path (
 are multiplexed over one local socket (green I/O under eventlet). Results come back on the same
 connection: interims go to the room as `interim-transcript`, finals go through handle_transcript()
 with an idempotency key per utterance, exactly like typed text. Speech synthesis (/api/tts) takes a
-connection of its own per request (core.speech.request_tts).
+connection of its own per request (core.speech.request).
 """
 from __future__ import annotations
 
@@ -209,23 +209,21 @@ class SpeechLink:
     def synthesize(self, text: str, language: str, voice: str | None, engine: str,
                    timeout_s: float = 20.0) -> dict[str, Any]:
         """Ask the speech process for audio; returns its reply ({ok, wav (base64), ...})."""
-        self.start()
-        try:
-            return wire.request_tts(self.path, text, language, voice, engine, timeout_s, wait_s=60)
-        except TimeoutError:
-            raise v.BadInput("tts_timeout", "speech synthesis took too long", 504) from None
-        except (OSError, ValueError):
-            raise v.BadInput("speech_unavailable",
-                             "speech synthesis is not available right now", 503) from None
+        return self._ask({"op": "tts", "text": text, "language": language, "voice": voice,
+                          "engine": engine}, timeout_s, "speech synthesis", "tts_timeout")
 
     def voices(self, engine: str, language: str, timeout_s: float = 10.0) -> dict[str, Any]:
         """The voices an engine offers ({ok, voices: [{id, name}]} or {ok: false, code, message})."""
+        return self._ask({"op": "voices", "engine": engine, "language": language}, timeout_s,
+                         "the voice list", "voices_timeout")
+
+    def _ask(self, msg: dict[str, Any], timeout_s: float, what: str, timeout_code: str) -> dict[str, Any]:
+        """One request on a connection of its own (starting our child if needed); its reply."""
         self.start()
         try:
-            return wire.request(self.path, {"op": "voices", "engine": engine, "language": language},
-                                timeout_s, wait_s=60)
+            return wire.request(self.path, msg, timeout_s, wait_s=60)
         except TimeoutError:
-            raise v.BadInput("voices_timeout", "the voice list took too long", 504) from None
+            raise v.BadInput(timeout_code, f"{what} took too long", 504) from None
         except (OSError, ValueError):
             raise v.BadInput("speech_unavailable",
                              "speech synthesis is not available right now", 503) from None
