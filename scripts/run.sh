@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# `make run`: the whole service on the embedded default. When the LiveKit server is present
-# (bin/livekit-server, built by `WITH_LIVEKIT=1 make run` or `make test`) and LIVEKIT_URL is not
-# set, it is started too, on loopback, with keys generated once into var/, and the app uses it:
-# voice sessions then go through LiveKit and the speech agent. Ctrl-C stops both.
+# `make run`: the whole service on the embedded default, the LiveKit server included (set-up builds
+# bin/livekit-server once): unless LIVEKIT_URL points at another one or LIVEKIT=off, it is started
+# on loopback with keys generated once into var/, and the app uses it: voice sessions go through
+# LiveKit and the speech agent. Ctrl-C stops both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p var

@@ -48,9 +48,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
   echo "$digest" > "$stamp"
 fi
 
-# The LiveKit server (media plane), built from the Go module proxy into a project-local bin/.
+# The LiveKit server (media plane), built once from the Go module proxy into a project-local bin/:
+# the tests need it, and `make run` starts it by default (LIVEKIT=off: neither built nor started).
 LIVEKIT_VERSION=v1.13.5
-if [ "$want" = test ] || [ -n "${WITH_LIVEKIT:-}" ]; then
+if [ "$want" = test ] || [ "${LIVEKIT:-on}" != off ]; then
   if ! bin/livekit-server --version 2>/dev/null | grep -q "${LIVEKIT_VERSION#v}"; then
     echo "setup: building livekit-server ${LIVEKIT_VERSION} (go install, a few minutes once)"
     mkdir -p bin

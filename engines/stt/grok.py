@@ -266,12 +266,13 @@ class _Turn:
 
     def _stalled(self, now: float, stall_s: float) -> bool:
         """Quiet for `stall_s` since the end was sent (and never more than twice that after it,
-        whatever else it says), or since the last event while audio was still going out (a pause
-        in our own audio is not the provider's fault)."""
+        whatever else it says); or, while audio is still going out, for three times that (partials
+        come about every 500 ms, but a provider may say nothing new for a while mid-sentence, and
+        a false stall costs a failover and a cool-down; a pause in our own audio is not its fault)."""
         if self.finished_at is not None:
             return (now - max(self.last_heard, self.finished_at) > stall_s
                     or now - self.finished_at > 2 * stall_s)
-        return (self.last_sent > self.last_heard and now - self.last_heard > stall_s
+        return (self.last_sent > self.last_heard and now - self.last_heard > 3 * stall_s
                 and now - self.last_sent < 1.0)
 
     def _fail(self, exc: EngineError) -> None:

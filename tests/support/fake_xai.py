@@ -3,7 +3,8 @@ our clients speak to api.x.ai (docs/providers/xai.md), with knobs to refuse, fai
 send malformed frames and answer slowly, and a record of everything it was sent.
 
 - `WS /v1/stt`: checks the auth header, says `transcript.created`, takes binary PCM, answers with
-  `transcript.partial` (a word more per 0.3 s of audio heard), and on `audio.done` a locked
+  `transcript.partial` (a word more per 0.3 s of audio heard, and at least one per 0.5 s of audio,
+  as xAI's partials come "about every 500 ms"), and on `audio.done` a locked
   `transcript.partial` (is_final, speech_final) with the whole text and `transcript.done`. What a
   turn "hears" is the next text of `script` (the last one repeats).
 - `POST /v1/chat/completions`: the OpenAI-compatible answer; the translation of each target asked
@@ -167,7 +168,7 @@ class FakeXAI:
         await ws.send_json({"type": "transcript.created", "id": str(uuid.uuid4())})
         words = text.split()
         rate = int(request.query.get("sample_rate", "16000"))
-        shown = 0
+        shown = told = 0
         quiet_ms = 0.0
         pause_ms = float(request.query.get("endpointing", "0") or 0)
         locked = False
@@ -202,8 +203,9 @@ class FakeXAI:
                 if locked:
                     continue
                 want = min(len(words) - 1, int(heard / (2 * rate) / 0.3))
-                if want > shown:
-                    shown = want
+                # A partial every 0.5 s of audio heard, a word more where there is one.
+                if want > shown or heard - told >= rate:
+                    shown, told = max(shown, want), heard
                     await self._pause()
                     await ws.send_json({"type": "transcript.partial", "text": " ".join(words[:shown]),
                                         "words": [], "is_final": False, "speech_final": False,
