@@ -5,6 +5,12 @@ never to agent participants or `tts-*` tracks (the feedback guard) — reads the
 from the participant's `language` attribute and follows changes, runs VAD + STT from the engines
 package on a thread per speaker, and posts interims and finals to the app's signed bridge.
 
+It also speaks: one `tts-<lang>` track per language of the room's human participants
+(agent.voice_out), each listener allowed to subscribe to their own language's track only (track
+subscription permissions). The workers hand it each translation to speak (`AgentState.say`,
+through the speech process's socket); it answers at once with the listeners it covers, whom the
+workers then leave out of the Socket.IO `tts-audio` path.
+
 Jobs run on threads of this process (not child processes), so every room shares the one Whisper
 model already loaded for the Socket.IO audio path.
 """
@@ -12,14 +18,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 import uuid
+from collections import Counter
+from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from agent.bridge_client import BridgeClient
 from agent.speaker import SpeakerStream, event_fields
+from agent.voice_out import RATE, TOPIC, LagPolicy, Line, Voice, packet, to_pcm
+from core import usage
+from core.providers import PREMIUM
 from core.settings import Settings
 from engines.errors import EngineError
+from engines.languages import LANGUAGES
 from engines.stt.base import STT, SpeechEvent, StreamOptions, UsageMeter
 from engines.stt.registry import STTRegistry
 
@@ -84,21 +99,74 @@ class Speaker:
                 self.bridge.interim(payload)
 
 
+@dataclass(frozen=True)
+class SayRequest:
+    """One translation to speak in a voice room, from the workers: `listeners` are the room's
+    listeners of `language` with speech on, as (user id, voice, TTS engine)."""
+
+    room: str
+    utterance: str
+    language: str
+    source: str
+    speaker: str
+    text: str
+    at: float  # when it was said (epoch ms): the order lines play in
+    listeners: tuple[tuple[str, str, str], ...]
+
+    @classmethod
+    def parse(cls, msg: dict[str, Any]) -> SayRequest:
+        """ValueError unless every field has its type and a sane size."""
+        def text(name: str, limit: int) -> str:
+            value = msg.get(name)
+            if not isinstance(value, str) or len(value) > limit:
+                raise ValueError(f"bad {name}")
+            return value
+
+        at = msg.get("at")
+        if not isinstance(at, int | float) or not math.isfinite(at):
+            raise ValueError("bad at")
+        raw = msg.get("listeners")
+        if not isinstance(raw, list) or len(raw) > 1000 or not all(
+                isinstance(x, list) and len(x) == 3 and all(isinstance(y, str) and len(y) <= 200 for y in x)
+                for x in raw):
+            raise ValueError("bad listeners")
+        req = cls(text("room", 200), text("utterance", 200), text("language", 16),
+                  text("source", 16), text("speaker", 200), text("text", 5000), float(at),
+                  tuple((a, b, c) for a, b, c in raw))
+        if req.language not in LANGUAGES or not req.text.strip():
+            raise ValueError("bad language or empty text")
+        return req
+
+
 class AgentState:
-    """What the jobs of this process share: the STT engines, the bridge, the rooms served, and
+    """What the jobs of this process share: the STT engines, the bridge, the rooms served (and
+    their jobs), speech synthesis (`voices`, agent.speech_server.Voices), the lag policy, and
     where premium usage is metered (`meter(room, identity)`)."""
 
     def __init__(self, stt: STTRegistry, bridge: BridgeClient | None = None,
-                 meter: Any = None) -> None:
+                 meter: Any = None, voices: Any = None, policy: LagPolicy | None = None) -> None:
         self.stt = stt
         self.bridge = bridge
         self.meter = meter
+        self.voices = voices
+        self.policy = policy or LagPolicy()
         self.rooms: set[str] = set()
+        self.jobs: dict[str, RoomJob] = {}
         self.lock = threading.Lock()
 
     def serving(self) -> list[str]:
         with self.lock:
             return sorted(self.rooms)
+
+    def say(self, msg: dict[str, Any], timeout_s: float = 5.0) -> list[str]:
+        """Queue a translation on its room's `tts-<lang>` track (from any thread); the listeners
+        it reaches that way. None reached when this process does not serve the room."""
+        req = SayRequest.parse(msg)
+        with self.lock:
+            job = self.jobs.get(req.room)
+        if job is None or job.loop is None or self.voices is None:
+            return []
+        return asyncio.run_coroutine_threadsafe(job.say(req), job.loop).result(timeout_s)
 
 
 _state: AgentState | None = None
@@ -128,6 +196,10 @@ class RoomJob:
         self.speakers: dict[str, Speaker] = {}  # track sid → speaker
         self.tasks: set[asyncio.Task[None]] = set()
         self.done = asyncio.Event()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.voices: dict[str, Voice] = {}  # language → its published tts-<lang> track
+        self.sids: dict[str, str] = {}  # language → that track's sid
+        self._publishing: dict[str, asyncio.Future[Voice]] = {}
 
     def engine_of(self, participant: Any) -> STT:
         """The speaker's recognition preference (`sttEngine` attribute) with the failover order
@@ -216,7 +288,121 @@ class RoomJob:
         for speaker in self.speakers.values():
             speaker.stream.set_keyterms(terms)
 
+    # ---- speaking: tts-<lang> tracks ---------------------------------------------------------
+    def humans(self) -> dict[str, Any]:
+        return {p.identity: p for p in self.ctx.room.remote_participants.values() if _is_human(p)}
+
+    def wanted(self) -> set[str]:
+        """The languages of the room's human participants: each gets a track."""
+        return {lang for p in self.humans().values()
+                if (lang := str(p.attributes.get("language", ""))) in LANGUAGES}
+
+    def follow_languages(self, *_: Any) -> None:
+        """A participant came, went or changed language: tracks for every language wanted,
+        permissions to match."""
+        if self.state.voices is None:
+            return
+        for lang in self.wanted() - set(self.voices):
+            self._spawn(self.voice(lang))
+        self.permit()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def voice(self, lang: str) -> Voice:
+        """The language's track, published the first time it is needed (once, however many ask)."""
+        if lang in self.voices:
+            return self.voices[lang]
+        pending = self._publishing.get(lang)
+        if pending is None:
+            pending = self._publishing[lang] = asyncio.ensure_future(self._publish(lang))
+        return await asyncio.shield(pending)
+
+    async def _publish(self, lang: str) -> Voice:
+        from livekit import rtc
+        source = rtc.AudioSource(RATE, 1, queue_size_ms=200)
+        track = rtc.LocalAudioTrack.create_audio_track(f"{TTS_TRACK_PREFIX}{lang}", source)
+        pub = await self.ctx.room.local_participant.publish_track(
+            track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_UNKNOWN, dtx=False))
+        voice = Voice(lang, source, self.state.policy, self.notify).start()
+        self.voices[lang], self.sids[lang] = voice, pub.sid
+        self.permit()
+        logger.info("speaking a language in the room", extra={"room_id": self.room_id, "language": lang})
+        return voice
+
+    def permit(self) -> None:
+        """Each human may subscribe to their own language's track and nothing else of ours."""
+        from livekit import rtc
+        perms = []
+        for identity, p in self.humans().items():
+            sid = self.sids.get(str(p.attributes.get("language", "")))
+            perms.append(rtc.ParticipantTrackPermission(
+                participant_identity=identity, allow_all=False, allowed_track_sids=[sid] if sid else []))
+        try:
+            self.ctx.room.local_participant.set_track_subscription_permissions(
+                allow_all_participants=False, participant_permissions=perms)
+        except Exception:  # noqa: BLE001 - the room may be closing; the next change sets them again
+            logger.warning("could not set track permissions", exc_info=True, extra={"room_id": self.room_id})
+
+    async def notify(self, lang: str, message: dict[str, Any]) -> None:
+        """A data packet to the listeners of `lang` (what plays now, how far behind)."""
+        to = [i for i, p in self.humans().items() if p.attributes.get("language") == lang]
+        if not to:
+            return
+        try:
+            await self.ctx.room.local_participant.publish_data(
+                packet(message), reliable=True, destination_identities=to, topic=TOPIC)
+        except Exception:  # noqa: BLE001 - a status line; the audio matters, not this
+            logger.debug("could not send a playback notice", exc_info=True)
+
+    def _publishes_mic(self, identity: str) -> bool:
+        p = self.ctx.room.remote_participants.get(identity)
+        return p is not None and any(_is_mic(pub) for pub in p.track_publications.values())
+
+    async def say(self, req: SayRequest) -> list[str]:
+        """Queue one translation on its language's track; the listeners it reaches (those in
+        this LiveKit room in that language). A listener of the speaker's own language who hears
+        the speaker's microphone here needs nothing more; a line the track already has is not
+        synthesized again."""
+        humans = self.humans()
+        here = [x for x in req.listeners
+                if x[0] in humans and humans[x[0]].attributes.get("language") == req.language]
+        if not here:
+            return []
+        covered = [uid for uid, _, _ in here]
+        if req.language == req.source and self._publishes_mic(req.speaker):
+            return covered
+        voice = await self.voice(req.language)
+        if req.utterance in voice.lineup.seen:
+            return covered
+        (engine, name), _ = Counter((e or "", v or "") for _, v, e in here).most_common(1)[0]
+        loop = asyncio.get_running_loop()
+        audio = loop.run_in_executor(None, self._synthesize, req, engine, name, covered)
+        voice.add(Line(req.utterance, req.text, req.at, audio=audio))
+        return covered
+
+    def _synthesize(self, req: SayRequest, engine: str, voice: str,
+                    listeners: list[str]) -> np.ndarray | None:
+        """The line's audio at the track's rate (None if no engine could make it); premium
+        characters metered to the listeners it was made for."""
+        try:
+            out, cached = self.state.voices.speak(req.text, req.language, voice or None, engine)
+            pcm = to_pcm(out.wav)
+        except Exception:  # noqa: BLE001 - the caption stays; this line has no audio
+            logger.warning("could not synthesize a translated line", exc_info=True,
+                           extra={"room_id": self.room_id, "language": req.language})
+            return None
+        if not cached and out.engine in PREMIUM and self.state.meter is not None:
+            for uid in listeners:
+                usage.record(self.state.meter.url, out.engine, "characters",
+                             len(req.text) / len(listeners), self.room_id, uid)
+        return pcm
+
     def on_attributes(self, changed: dict[str, str], participant: Any) -> None:
+        if "language" in changed:
+            self.follow_languages()
         if "sttEngine" in changed:
             self.restart(participant.identity)
             return
@@ -236,19 +422,25 @@ class RoomJob:
         room.on("track_unsubscribed", self.on_unsubscribed)
         room.on("participant_attributes_changed", self.on_attributes)
         room.on("room_metadata_changed", self.on_metadata)
+        room.on("participant_connected", self.follow_languages)
+        room.on("participant_disconnected", self.follow_languages)
         room.on("disconnected", lambda *_: self.done.set())
+        self.loop = asyncio.get_running_loop()
         try:
             await self.ctx.connect(auto_subscribe=AutoSubscribe.SUBSCRIBE_NONE)
             logger.info("agent joined room", extra={"room_id": self.room_id})
             for participant in room.remote_participants.values():
                 for publication in participant.track_publications.values():
                     self.consider(publication, participant)
+            self.follow_languages()
             await self._until_idle()
         finally:
             for speaker in self.speakers.values():
                 speaker.close()  # flushes each speaker's last final
             for task in self.tasks:
                 task.cancel()
+            for voice in self.voices.values():
+                await voice.aclose()
 
     async def _until_idle(self) -> None:
         idle_since: float | None = None
@@ -278,11 +470,15 @@ async def entrypoint(ctx: Any) -> None:
         ctx.shutdown("duplicate dispatch")
         return
     state.bridge.beat_now()
+    job = RoomJob(ctx, state)
+    with state.lock:
+        state.jobs[room_id] = job
     try:
-        await RoomJob(ctx, state).run()
+        await job.run()
     finally:
         with state.lock:
             state.rooms.discard(room_id)
+            state.jobs.pop(room_id, None)
         state.bridge.beat_now()
         ctx.shutdown("room idle")
 
@@ -319,9 +515,8 @@ def make_bridge(state: AgentState, settings: Settings) -> BridgeClient:
                         agent_id=uuid.uuid4().hex[:12], rooms=state.serving)
 
 
-def run(stt: STTRegistry, settings: Settings, meter: Any = None) -> None:
+def run(state: AgentState, settings: Settings) -> None:
     """Run the agent until the process ends (LIVEKIT_URL, LIVEKIT_API_KEY/SECRET from the env)."""
-    state = AgentState(stt, meter=meter)
     state.bridge = make_bridge(state, settings)
     state.bridge.start()
     server = build_server(state, settings)

@@ -33,11 +33,12 @@ class Connection:
     """One app connection: reads frames, runs sessions and synthesis requests, writes results."""
 
     def __init__(self, sock: socket.socket, stt: STTRegistry, voices: Voices | None = None,
-                 meter: Meter | None = None) -> None:
+                 meter: Meter | None = None, media: Any = None) -> None:
         self.sock = sock
         self.stt = stt
         self.voices = voices
         self.meter = meter
+        self.media = media  # the LiveKit agent's state (`say`), when this process runs it
         self.sessions: dict[str, SpeakerStream] = {}
         self._send_lock = threading.Lock()
 
@@ -94,6 +95,26 @@ class Connection:
             threading.Thread(target=self._tts, args=(msg,), name="tts", daemon=True).start()
         elif op == "voices" and self.voices is not None:
             threading.Thread(target=self._voices, args=(msg,), name="voices", daemon=True).start()
+        elif op == "say":
+            threading.Thread(target=self._say, args=(msg,), name="say", daemon=True).start()
+
+    def _say(self, msg: dict[str, Any]) -> None:
+        """A translation for a voice room's `tts-<lang>` track; answers with the listeners that
+        track reaches (the workers send the others `tts-audio`)."""
+        reply: dict[str, Any] = {"type": "say", "id": msg.get("id")}
+        if self.media is None:
+            self.send(dict(reply, ok=False, code="no_voice_rooms"))
+            return
+        try:
+            covered = self.media.say(msg)
+        except ValueError:
+            self.send(dict(reply, ok=False, code="bad_request"))
+            return
+        except Exception:  # noqa: BLE001 - the room's job is gone or slow: tts-audio instead
+            logger.warning("could not queue a line on a voice room's track", exc_info=True)
+            self.send(dict(reply, ok=False, code="agent_failed"))
+            return
+        self.send(dict(reply, ok=True, covered=covered))
 
     def _voices(self, msg: dict[str, Any]) -> None:
         """The voices an engine offers for a language: [{id, name}]."""
@@ -192,7 +213,7 @@ class Voices:
 
 
 def serve(path: str, stt: STTRegistry, voices: Voices | None = None,
-          meter: Meter | None = None) -> None:
+          meter: Meter | None = None, media: Any = None) -> None:
     """Listen on a Unix socket at `path` (owner-only) and serve connections until killed."""
     if os.path.exists(path):
         os.unlink(path)
@@ -206,7 +227,7 @@ def serve(path: str, stt: STTRegistry, voices: Voices | None = None,
     logger.info("speech server ready", extra={"socket": path, "stt": stt.default})
     while True:
         conn, _ = server.accept()
-        threading.Thread(target=Connection(conn, stt, voices, meter).serve, name="speech-conn",
+        threading.Thread(target=Connection(conn, stt, voices, meter, media).serve, name="speech-conn",
                          daemon=True).start()
 
 
@@ -232,11 +253,15 @@ def main() -> None:
         serve(args.socket, stt, voices, meter)
         return
     # With LiveKit, this process is also the media agent: the Unix socket on a thread, the
-    # livekit-agents worker on the main thread's event loop, one Whisper model for both.
-    threading.Thread(target=serve, args=(args.socket, stt, voices, meter), name="speech-socket",
-                     daemon=True).start()
+    # livekit-agents worker on the main thread's event loop, one Whisper model for both; the
+    # socket's `say` reaches the agent's rooms.
     from agent import livekit_agent
-    livekit_agent.run(stt, settings, meter)
+    from agent.voice_out import LagPolicy
+    state = livekit_agent.AgentState(stt, meter=meter, voices=voices, policy=LagPolicy(
+        settings.voice_speedup_s, settings.voice_skip_s, settings.voice_max_speed))
+    threading.Thread(target=serve, args=(args.socket, stt, voices, meter, state),
+                     name="speech-socket", daemon=True).start()
+    livekit_agent.run(state, settings)
 
 
 def livekit_configured(settings: Settings) -> bool:

@@ -59,15 +59,18 @@ class LiveKitService:
         self.config = config
 
     def token(self, *, user_id: str, name: str, language: str, room: str, stt_engine: str = "",
-              ttl: timedelta = timedelta(hours=2)) -> str:
-        """A token for exactly one room: join, publish the microphone, subscribe. The agent reads
-        the speaker's `language` and `sttEngine` (recognition preference) attributes."""
+              listen_only: bool = False, ttl: timedelta = timedelta(hours=2)) -> str:
+        """A token for exactly one room: join, subscribe, and (unless `listen_only`) publish the
+        microphone. The agent reads the participant's `language` (which track they may hear,
+        what they speak) and `sttEngine` (recognition preference) attributes."""
         from livekit import api
         attributes = {"language": language, **({"sttEngine": stt_engine} if stt_engine else {})}
         return (api.AccessToken(self.config.api_key, self.config.api_secret)
                 .with_identity(user_id).with_name(name).with_attributes(attributes)
-                .with_grants(api.VideoGrants(room_join=True, room=room, can_publish=True,
-                                             can_subscribe=True, can_publish_data=True))
+                .with_grants(api.VideoGrants(
+                    room_join=True, room=room, can_publish=not listen_only, can_subscribe=True,
+                    can_publish_data=not listen_only,
+                    can_publish_sources=["microphone"] if not listen_only else []))
                 .with_ttl(ttl).to_jwt())
 
     def _call(self, make: Callable[[Any], Awaitable[T]]) -> T:

@@ -98,6 +98,11 @@ class Settings:
     agent_http_port: int = 0
     app_url: str = ""
     agent_outbox: Path | None = None  # default: var_dir/agent-outbox
+    # Translated speech on tts-<lang> tracks: past VOICE_SPEEDUP_S of backlog a language plays
+    # faster (up to VOICE_MAX_SPEED at VOICE_SKIP_S); past VOICE_SKIP_S its oldest lines are skipped.
+    voice_speedup_s: float = 3.0
+    voice_skip_s: float = 10.0
+    voice_max_speed: float = 1.4
     # Premium providers. Failover orders per kind (a user's preference first, then these in
     # order); the first available one is the default for new users.
     stt_engines: list[str] = field(default_factory=list)  # default: [stt_engine]
@@ -159,6 +164,9 @@ class Settings:
             agent_http_port=_int("AGENT_HTTP_PORT", 0),
             app_url=os.environ.get("APP_URL") or f"http://127.0.0.1:{_int('PORT', 5000)}",
             agent_outbox=Path(os.environ["AGENT_OUTBOX"]) if os.environ.get("AGENT_OUTBOX") else None,
+            voice_speedup_s=_float("VOICE_SPEEDUP_S", 3.0),
+            voice_skip_s=_float("VOICE_SKIP_S", 10.0),
+            voice_max_speed=min(2.0, max(1.0, _float("VOICE_MAX_SPEED", 1.4))),
             stt_engines=_names("STT_ENGINES"),
             translation_engines=_names("TRANSLATION_ENGINES"),
             tts_engines=_names("TTS_ENGINES"),

@@ -106,3 +106,20 @@ def request_tts(path: str, text: str, language: str, voice: str | None, engine: 
     voice} or {ok: false, code, message})."""
     return request(path, {"op": "tts", "text": text, "language": language, "voice": voice,
                           "engine": engine}, timeout_s, wait_s)
+
+
+def request_say(path: str, room: str, utterance: str, language: str, source: str, speaker: str,
+                text: str, at: float, listeners: list[tuple[str, str, str]],
+                timeout_s: float = 5.0) -> list[str]:
+    """Hand a translation to the LiveKit agent in the speech process, for the room's
+    `tts-<language>` track: the listeners it reaches that way (none when the process is not
+    there, runs no agent or does not serve the room)."""
+    try:
+        reply = request(path, {"op": "say", "room": room, "utterance": utterance,
+                               "language": language, "source": source, "speaker": speaker,
+                               "text": text, "at": at, "listeners": [list(x) for x in listeners]},
+                        timeout_s, wait_s=0)
+    except (OSError, ValueError):
+        return []
+    covered = reply.get("covered") if reply.get("ok") else None
+    return [str(x) for x in covered] if isinstance(covered, list) else []

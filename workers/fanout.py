@@ -47,6 +47,9 @@ class SpeechJob:
     target: str
     text: str
     listeners: list[tuple[str, str, str]]
+    source: str = ""  # the language it was said in
+    speaker: str = ""
+    at: float = 0.0  # when it was said (epoch ms): the order a voice room's track plays it in
 
 
 @dataclass
@@ -130,7 +133,8 @@ def _run_job(rt: Runtime, p: Plan, job: Job, *, timings: dict[str, Any], final_a
     stamp = dict(timings, translated=now_ms(), translationMs=round(elapsed, 2))
     sent = _send(rt, u, job, text, stamp)
     listeners = [(uid, *p.speech[uid]) for uid in job.users if uid in p.speech]
-    speech = [SpeechJob(u["id"], u["room_id"], job.target, text, listeners)] \
+    speech = [SpeechJob(u["id"], u["room_id"], job.target, text, listeners, u["source"],
+                        u["speaker_id"], float(u["speech_end"] or u["received"]))] \
         if job.kind == "room" and listeners else []
     for s in speech:
         on_speech(s)

@@ -1,5 +1,7 @@
-"""Speech for listeners who turned TTS on: one synthesis per (engine, voice, language, text),
-however many listen, stored as a file named by that key and announced with `tts-audio`."""
+"""Speech for listeners who turned TTS on. Those in the room's voice session hear it on the
+LiveKit agent's `tts-<lang>` track (handed to the agent first, which says whom it reaches); for the
+others, one synthesis per (engine, voice, language, text), however many listen, stored as a file
+named by that key and announced with `tts-audio`."""
 from __future__ import annotations
 
 import base64
@@ -14,7 +16,7 @@ from core import usage
 from core.naming import tts_audio_dir, user_room
 from core.providers import PREMIUM
 from core.runtime import Runtime
-from core.speech import request_tts
+from core.speech import request_say, request_tts
 
 logger = logging.getLogger(__name__)
 
@@ -50,10 +52,17 @@ def _ensure_audio(rt: Runtime, engine: str, voice: str, language: str, text: str
 
 
 def speak_for(rt: Runtime, utterance_id: str, room_id: str, target: str, text: str,
-              listeners: list[tuple[str, str, str]]) -> int:
-    """listeners: (user id, voice, engine). Emits `tts-audio` to each; returns how many."""
+              listeners: list[tuple[str, str, str]], *, source: str = "", speaker: str = "",
+              at: float = 0.0) -> int:
+    """listeners: (user id, voice, engine). Those the voice room's agent reaches hear it on its
+    track; the others get `tts-audio`. Returns how many were served either way."""
+    on_track = set(request_say(rt.settings.speech_socket, room_id, utterance_id, target, source,
+                               speaker, text, at, listeners)) if listeners else set()
+    rt.metrics.inc("messages", "tts_track", len(on_track))
     groups: dict[tuple[str, str], list[str]] = defaultdict(list)
     for uid, voice, engine in listeners:
+        if uid in on_track:
+            continue
         groups[(engine or "local", voice or "")].append(uid)
     sent = 0
     for (engine, voice), uids in groups.items():
@@ -76,4 +85,4 @@ def speak_for(rt: Runtime, utterance_id: str, room_id: str, target: str, text: s
                                           "durationMs": round(duration, 1)}, to=user_room(room_id, uid))
             sent += 1
     rt.metrics.inc("messages", "tts", sent)
-    return sent
+    return sent + len(on_track)

@@ -22,9 +22,11 @@ logger = logging.getLogger(__name__)
 @handler("start-voice-session", error_event="speech-error")
 def on_start_voice_session(client: Client, payload: Any = None) -> dict[str, Any]:
     data = v.as_object(payload if payload is not None else {}, "start-voice-session")
-    v.only_keys(data, {"roomId", "languageCode", "soloMode", "soloTargetLang"}, "start-voice-session")
+    v.only_keys(data, {"roomId", "languageCode", "soloMode", "soloTargetLang", "listenOnly"},
+                "start-voice-session")
     language = v.language(data, "languageCode", required=False)
     v.boolean(data, "soloMode")
+    listen_only = bool(v.boolean(data, "listenOnly"))
     v.language(data, "soloTargetLang", required=False)
     svc = services()
     lk = svc.livekit
@@ -51,12 +53,14 @@ def on_start_voice_session(client: Client, payload: Any = None) -> dict[str, Any
     sid = request.sid  # type: ignore[attr-defined]
     client.voice_room = room
     token = lk.token(user_id=client.user_id, name=name, language=str(language), room=room,
-                     stt_engine=stt_engine)
+                     stt_engine=stt_engine, listen_only=listen_only)
     socketio.emit("voice-session-ready", {"roomId": room, "liveKitToken": token,
-                                          "liveKitUrl": lk.config.url}, to=sid)
-    socketio.emit("user-started-voice", {"userId": client.user_id, "language": language},
+                                          "liveKitUrl": lk.config.url, "listenOnly": listen_only},
+                  to=sid)
+    socketio.emit("user-started-voice", {"userId": client.user_id, "language": language,
+                                         "listenOnly": listen_only},
                   to=room_channel(room), skip_sid=sid)
-    return {"roomId": room}
+    return {"roomId": room, "listenOnly": listen_only}
 
 
 def _end_voice(sid: str, client: Client) -> str | None:

@@ -14,6 +14,9 @@ FRAME_MS = 10
 FRAME_SAMPLES = RATE * FRAME_MS // 1000
 
 
+LOUD = 300.0  # RMS (PCM16) above which a 20 ms frame of received speech counts as sound
+
+
 class LkParticipant:
     def __init__(self, url: str, token: str) -> None:
         self.url = url
@@ -23,9 +26,75 @@ class LkParticipant:
         self._thread.start()
         self.room: rtc.Room = self._run(self._make_room())
         self.sources: dict[str, rtc.AudioSource] = {}
+        # What arrives: per received track name, (epoch ms, RMS) of each frame; data packets
+        # (epoch ms, topic, JSON); tracks whose subscription was refused.
+        self.levels: dict[str, list[tuple[float, float]]] = {}
+        self.packets: list[tuple[float, str, Any]] = []
+        self.refused: list[str] = []
+        self.subscribed: list[str] = []
 
     async def _make_room(self) -> rtc.Room:
-        return rtc.Room(loop=self.loop)
+        room = rtc.Room(loop=self.loop)
+        room.on("track_subscribed", self._on_track)
+        room.on("track_subscription_failed", lambda p, sid, err: self.refused.append(sid))
+        room.on("data_received", self._on_data)
+        return room
+
+    def _on_data(self, data: Any) -> None:
+        import json
+        try:
+            body = json.loads(bytes(data.data))
+        except ValueError:
+            body = None
+        self.packets.append((time.time() * 1000, str(data.topic), body))
+
+    def _on_track(self, track: Any, publication: Any, participant: Any) -> None:
+        self.subscribed.append(publication.name)
+        self.levels.setdefault(publication.name, [])
+        asyncio.ensure_future(self._record(track, publication.name))
+
+    async def _record(self, track: Any, name: str) -> None:
+        import numpy as np
+        stream = rtc.AudioStream.from_track(track=track, sample_rate=RATE, num_channels=1,
+                                            frame_size_ms=20)
+        async for ev in stream:
+            a = np.frombuffer(bytes(ev.frame.data), dtype=np.int16).astype(np.float64)
+            self.levels[name].append((time.time() * 1000, float(np.sqrt((a * a).mean())) if len(a) else 0.0))
+
+    def remote_tracks(self) -> dict[str, Any]:
+        """Every remote track publication by name, with its participant's identity."""
+        async def look() -> dict[str, Any]:
+            return {pub.name: pub for p in self.room.remote_participants.values()
+                    for pub in p.track_publications.values()}
+        return dict(self._run(look()))
+
+    def listen(self, name: str, timeout: float = 30) -> None:
+        """Subscribe to the remote track called `name` once it is published."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pub = self.remote_tracks().get(name)
+            if pub is not None:
+                self.loop.call_soon_threadsafe(pub.set_subscribed, True)
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"no track {name} was published within {timeout} s")
+
+    def sounds(self, name: str, since: float = 0.0, min_ms: float = 200, gap_ms: float = 120) -> list[tuple[float, float]]:
+        """(start, end) epoch ms of each stretch of sound received on track `name` after `since`:
+        frames above LOUD, merged across gaps shorter than `gap_ms`, at least `min_ms` long."""
+        out: list[tuple[float, float]] = []
+        start = last = None
+        for at, rms in self.levels.get(name, []):
+            if at < since or rms < LOUD:
+                continue
+            if start is not None and last is not None and at - last > gap_ms:
+                out.append((start, last))
+                start = None
+            start = at if start is None else start
+            last = at
+        if start is not None and last is not None:
+            out.append((start, last))
+        return [(a, b) for a, b in out if b - a >= min_ms]
 
     def _run(self, coro: Any, timeout: float = 30) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)

@@ -1,0 +1,152 @@
+"""e2e: translated speech in the media plane. The real agent (inside the service's speech process)
+publishes one `tts-<lang>` track per language of the voice room and speaks each translation on it;
+listeners made with the LiveKit Python SDK join listen-only, subscribe to their own language's
+track and measure the sound that arrives."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Any
+
+import pytest
+import requests
+
+from core.speech import request_say
+from tests.support import Peer, Service, room_with
+from tests.support.livekit_client import LkParticipant
+from tests.support.processes import wait_until
+from tests.support.speech import clips
+
+pytestmark = [pytest.mark.e2e, pytest.mark.speech, pytest.mark.livekit]
+
+SILENCE = b"\0" * 32000  # one second
+
+
+def _join(peer: Peer, lk_peers: list[LkParticipant], listen_only: bool) -> LkParticipant:
+    assert peer.call("start-voice-session", {"listenOnly": listen_only})["ok"]
+    ready = peer.wait_for("voice-session-ready")[-1]
+    assert ready["listenOnly"] is listen_only
+    p = LkParticipant(ready["liveKitUrl"], ready["liveKitToken"]).connect()
+    lk_peers.append(p)
+    return p
+
+
+def _speech_on(svc: Service, *peers: Peer) -> None:
+    for p in peers:
+        r = requests.patch(svc.url + "/api/me", json={"ttsEnabled": True}, headers=p.headers(), timeout=10)
+        assert r.status_code == 200
+
+
+def _playing(lk: LkParticipant, language: str) -> list[dict[str, Any]]:
+    return [body for _, topic, body in lk.packets
+            if topic == "lt.tts" and isinstance(body, dict) and body.get("type") == "playing"
+            and body.get("language") == language]
+
+
+def _heard(lk: LkParticipant, track: str, line: dict[str, Any], at: float) -> float:
+    """Milliseconds of sound received on `track` while `line` (a playing notice received at `at`)
+    was on air."""
+    window = (at - 200, at + line["durationMs"] + 1500)
+    return sum(min(b, window[1]) - max(a, window[0]) for a, b in lk.sounds(track)
+               if b > window[0] and a < window[1])
+
+
+def _lines(lk: LkParticipant, language: str) -> list[tuple[float, dict[str, Any]]]:
+    return [(at, body) for at, topic, body in lk.packets
+            if topic == "lt.tts" and isinstance(body, dict) and body.get("type") == "playing"
+            and body.get("language") == language]
+
+
+def test_each_language_hears_every_translation_once_in_order_on_its_own_track(
+        embedded: Service, peers: list[Peer], lk_peers: list[LkParticipant]) -> None:
+    ann, bob, cat = room_with(embedded.url, peers, ("Ann", "en"), ("Bob", "es"), ("Cat", "fr"))
+    _speech_on(embedded, ann, bob, cat)
+    mic = _join(ann, lk_peers, listen_only=False)
+    mic.publish()
+    mic.wait_for_agent()
+    es = _join(bob, lk_peers, listen_only=True)
+    fr = _join(cat, lk_peers, listen_only=True)
+    with pytest.raises(Exception):  # noqa: B017 - a listen-only token cannot publish
+        es.publish()
+    es.listen("tts-es")
+    fr.listen("tts-fr")
+    mic.listen("tts-en")  # Ann's own language: nothing of hers may ever come back on it
+    fr.listen("tts-es")  # asks for another language's track: the agent's permissions refuse it
+    wait_until(lambda: "tts-es" in es.subscribed and "tts-fr" in fr.subscribed, 20, "subscriptions")
+
+    data = clips()[:3]
+    # Three sentences back to back, as a talkative speaker says them: both languages at once.
+    mic.play(SILENCE + b"".join(pcm + SILENCE for pcm, _ in data) + SILENCE)
+    said = bob.wait_for("translated-message", count=3, timeout=60)
+    order = [m["utteranceId"] for m in sorted(said, key=lambda m: m["timings"]["speechEnd"])]
+    for lk, lang in ((es, "es"), (fr, "fr")):
+        wait_until(lambda lk=lk, lang=lang: len(_playing(lk, lang)) >= 3, 60, f"three lines in {lang}")
+    time.sleep(3)  # anything extra (a repeat, a line in the wrong language) would arrive by now
+
+    for lk, lang in ((es, "es"), (fr, "fr")):
+        lines = _lines(lk, lang)
+        assert [b["utteranceId"] for _, b in lines] == order, (lang, lines)  # in order, each once
+        for at, line in lines:
+            assert line["durationMs"] > 500
+            heard = _heard(lk, f"tts-{lang}", line, at)
+            assert heard >= 0.4 * line["durationMs"], (lang, line, heard)
+        sound = sum(b - a for a, b in lk.sounds(f"tts-{lang}"))
+        assert sound <= sum(b["durationMs"] for _, b in lines) + 1500, "more sound than lines: a repeat"
+    assert "tts-es" not in fr.subscribed and not fr.levels.get("tts-es")
+    assert mic.sounds("tts-en") == [] and not _playing(mic, "en")
+    # Listeners on a track get no second copy as a file; the speaker gets nothing of their own.
+    assert not bob.got("tts-audio") and not cat.got("tts-audio") and not ann.got("tts-audio")
+    # The agent's tracks were never transcribed: the room heard Ann's three sentences only.
+    assert len(ann.got("recognized-speech")) == 3
+    assert {m["fromUserId"] for m in bob.got("translated-message")} == {ann.id}
+
+    # The same line handed over again (a task redelivered after a worker crash) is not said twice.
+    first = said[0]
+    covered = request_say(str(embedded.env["VAR_DIR"]) + "/speech.sock", mic.name, first["utteranceId"],
+                          "es", "en", ann.id, first["translatedText"], first["timings"]["speechEnd"],
+                          [(bob.id, "", "local")])
+    assert covered == [bob.id]
+    time.sleep(3)
+    assert len(_playing(es, "es")) == 3
+
+
+def _speech_pid(web_pid: int) -> int:
+    import subprocess
+    out = subprocess.run(["pgrep", "-P", str(web_pid), "-f", "agent.speech_server"],
+                         capture_output=True, text=True).stdout.split()
+    assert out, "the speech process is not running"
+    return int(out[0])
+
+
+def test_tracks_come_back_after_the_agent_is_killed_mid_speech(
+        embedded: Service, peers: list[Peer], lk_peers: list[LkParticipant]) -> None:
+    ann, bob = room_with(embedded.url, peers, ("Ann", "en"), ("Bob", "es"))
+    _speech_on(embedded, bob)
+    mic = _join(ann, lk_peers, listen_only=False)
+    mic.publish()
+    first_agent = mic.wait_for_agent()
+    es = _join(bob, lk_peers, listen_only=True)
+    es.listen("tts-es")
+    data = clips()
+    mic.play(SILENCE + data[0][0] + SILENCE)
+    wait_until(lambda: len(_playing(es, "es")) == 1, 60, "the first line")
+    old_sid = es.remote_tracks()["tts-es"].sid
+
+    pid = _speech_pid(embedded.procs[0].popen.pid)
+    half = len(data[1][0]) // 2 // 2 * 2
+    mic.play(data[1][0][:half])
+    os.kill(pid, signal.SIGKILL)  # mid-utterance
+    mic.play(data[1][0][half:] + SILENCE)
+    mic.wait_for_agent(timeout=90, not_in=(first_agent,))
+    wait_until(lambda: "tts-es" in es.remote_tracks() and es.remote_tracks()["tts-es"].sid != old_sid,
+               60, "a new tts-es track")
+    es.listen("tts-es")
+    wait_until(lambda: es.subscribed.count("tts-es") == 2, 20, "the new track subscribed")
+    since = time.time() * 1000
+    mic.play(SILENCE + data[2][0] + SILENCE)
+    msg = bob.wait_for("translated-message", lambda m: m["timings"]["speechEnd"] > since, timeout=60)[0]
+    wait_until(lambda: any(b["utteranceId"] == msg["utteranceId"] for b in _playing(es, "es")), 60,
+               "the later line on the new track")
+    at, line = next((a, b) for a, b in _lines(es, "es") if b["utteranceId"] == msg["utteranceId"])
+    assert _heard(es, "tts-es", line, at) >= 0.4 * line["durationMs"]
