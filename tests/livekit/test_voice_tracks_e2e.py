@@ -149,4 +149,5 @@ def test_tracks_come_back_after_the_agent_is_killed_mid_speech(
     wait_until(lambda: any(b["utteranceId"] == msg["utteranceId"] for b in _playing(es, "es")), 60,
                "the later line on the new track")
     at, line = next((a, b) for a, b in _lines(es, "es") if b["utteranceId"] == msg["utteranceId"])
+    time.sleep(max(0.0, at + line["durationMs"] + 1500 - time.time() * 1000) / 1000)  # until played
     assert _heard(es, "tts-es", line, at) >= 0.4 * line["durationMs"]

@@ -1,9 +1,10 @@
 // Live Translator browser client. Bundled at set-up by esbuild (with socket.io-client and
 // livekit-client from npm) into app/static/vendor/app.bundle.js; nothing is fetched from a CDN.
 import { io } from "socket.io-client";
-import { Room, RoomEvent, Track } from "livekit-client";
+import { ParticipantKind, Room, RoomEvent, Track } from "livekit-client";
 import { toJSON, toSRT, toVTT } from "./export.js";
 import { chosenEngine, engineText, parseTerms, usageLines } from "./premium.js";
+import { Mixer } from "./voice.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -191,6 +192,7 @@ function onJoined({ roomId, code, participants }) {
   $("say-lang").textContent = langName(S.user.language);
   history.replaceState(null, "", `/?room=${code}`);
   renderPeople(); show("room"); $("say").focus();
+  $("voice-room").hidden = !S.health.livekit; // voice rooms need the server's LiveKit
   if (fresh) fillIn();
   loadGlossary(); // on every join: a reconnect may have missed an update
   loadUsage();
@@ -198,6 +200,7 @@ function onJoined({ roomId, code, participants }) {
 
 async function leaveRoom() {
   await stopMic();
+  await leaveVoice();
   try { await call("leave-room"); } catch (e) { /* already out */ }
   S.room = null; S.glossary = null; history.replaceState(null, "", "/"); show("lobby");
   $("glossary").hidden = true; $("usage").hidden = true;
@@ -462,7 +465,7 @@ async function toggleMic() {
   try {
     if (audioPath() === "livekit") {
       try { await startLiveKit(); }
-      catch (e) { showError(`Voice over LiveKit failed (${e.message}); using the direct audio path.`); await stopMic(); await startSocketAudio(); }
+      catch (e) { showError(`Voice over LiveKit failed (${e.message}); using the direct audio path.`); await stopMic(); await leaveVoice(); await startSocketAudio(); }
     } else {
       await startSocketAudio();
     }
@@ -493,21 +496,110 @@ async function startSocketAudio() {
   src.connect(node);
 }
 
-async function startLiveKit() {
+// ---- voice room (LiveKit) ------------------------------------------------------------------------
+// One LiveKit session per page: listen-only (no microphone; a token that cannot publish) or with
+// the microphone. You hear everyone else's microphone and, with "Read translations aloud" on, the
+// agent's tts-<your language> track; the originals are lowered while a translation plays.
+function duckSettings() {
+  return { duck: Number($("duck").value) / 100, mute: $("mute-originals").checked };
+}
+
+async function joinVoice(listenOnly) {
+  if (S.voice && (listenOnly || !S.voice.listenOnly)) return S.voice; // already in, able enough
+  if (S.voice) await leaveVoice({ quiet: true });
   const ready = new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error("no answer from the server")), 15000);
     S.socket.once("voice-session-ready", (r) => { clearTimeout(t); resolve(r); });
   });
-  await call("start-voice-session", { languageCode: S.user.language, ...solo() });
+  await call("start-voice-session", { languageCode: S.user.language, listenOnly, ...(listenOnly ? {} : solo()) });
   const { liveKitUrl, liveKitToken } = await ready;
   const room = new Room({ audioCaptureDefaults: { echoCancellation: true, noiseSuppression: true, autoGainControl: true } });
-  S.mic = { kind: "livekit", room };
-  room.on(RoomEvent.Disconnected, () => { if (S.mic && S.mic.room === room) { micState("disconnected", "bad"); } });
-  room.on(RoomEvent.Reconnecting, () => micState("reconnecting…", "warn"));
-  room.on(RoomEvent.Reconnected, () => micState("live", "ok"));
+  const voice = { room, listenOnly, mixer: new Mixer(duckSettings()), lines: [], lag: null };
+  S.voice = voice;
+  room.on(RoomEvent.TrackPublished, (pub, p) => considerTrack(pub, p));
+  room.on(RoomEvent.TrackSubscribed, (track, pub, p) => {
+    voice.mixer.add(pub.trackSid, track.mediaStreamTrack, isAgent(p) ? "translation" : "original");
+  });
+  room.on(RoomEvent.TrackUnsubscribed, (track, pub) => voice.mixer.remove(pub.trackSid));
+  room.on(RoomEvent.DataReceived, (payload, p, kind, topic) => { if (topic === "lt.tts") onPlayback(voice, payload); });
+  room.on(RoomEvent.Disconnected, () => { if (S.voice === voice) { voiceState("disconnected", "bad"); if (S.mic && S.mic.kind === "livekit") micState("disconnected", "bad"); } });
+  room.on(RoomEvent.Reconnecting, () => voiceState("reconnecting…", "warn"));
+  room.on(RoomEvent.Reconnected, () => voiceState(voice.listenOnly ? "listening" : "in voice", "ok"));
   await room.connect(liveKitUrl, liveKitToken, { autoSubscribe: false });
-  await room.localParticipant.setMicrophoneEnabled(true);
-  const pub = room.localParticipant.getTrackPublication(Track.Source.Microphone);
+  for (const p of room.remoteParticipants.values()) for (const pub of p.trackPublications.values()) considerTrack(pub, p);
+  voiceState(listenOnly ? "listening" : "in voice", "ok");
+  $("listen").textContent = "Leave voice"; $("listen").setAttribute("aria-pressed", "true");
+  return voice;
+}
+
+function isAgent(p) { return p.kind === ParticipantKind.AGENT || p.isAgent === true; }
+
+// Originals: every human microphone. Translation: the agent's track of your language only, and
+// only while you want translations read aloud (the agent refuses you any other language's).
+function considerTrack(pub, p) {
+  if (pub.kind !== Track.Kind.Audio) return;
+  if (isAgent(p)) {
+    if (pub.trackName.startsWith("tts-")) pub.setSubscribed(pub.trackName === `tts-${S.user.language}` && $("tts").checked);
+    return;
+  }
+  if (pub.source === Track.Source.Microphone) pub.setSubscribed(true);
+}
+
+function syncTranslationTrack() {
+  if (!S.voice) return;
+  for (const p of S.voice.room.remoteParticipants.values()) for (const pub of p.trackPublications.values()) considerTrack(pub, p);
+}
+
+// The agent says which line of your language plays now and how far behind the room it is.
+function onPlayback(voice, payload) {
+  let m;
+  try { m = JSON.parse(new TextDecoder().decode(payload)); } catch (e) { return; }
+  if (!m || typeof m !== "object") return;
+  voice.lines.push(m);
+  if (voice.lines.length > 500) voice.lines.shift();
+  if (m.type === "playing") {
+    voice.lag = m.lagMs;
+    const s = (m.lagMs / 1000).toFixed(1);
+    pill($("voice-lag"), `spoken ${s} s behind${m.speed > 1 ? ` · ${m.speed.toFixed(2)}×` : ""}`,
+      m.lagMs < 2500 ? "ok" : m.lagMs < 6000 ? "warn" : "bad");
+    $("voice-lag").hidden = false;
+    const li = document.querySelector(`#captions li[data-id="${CSS.escape(String(m.utteranceId))}"]`);
+    if (li) { li.classList.add("speaking"); setTimeout(() => li.classList.remove("speaking"), m.durationMs || 2000); }
+  } else if (m.type === "skipped") {
+    for (const id of m.utteranceIds || []) {
+      const li = document.querySelector(`#captions li[data-id="${CSS.escape(String(id))}"]`);
+      if (li) { li.classList.add("unspoken"); li.title = "Not read aloud: skipped to catch up with the room"; }
+    }
+  }
+}
+
+function voiceState(text, kind) { pill($("voice-state"), text, kind); }
+
+async function leaveVoice({ quiet = false } = {}) {
+  const voice = S.voice; S.voice = null;
+  $("listen").textContent = "Listen in voice"; $("listen").setAttribute("aria-pressed", "false");
+  voiceState("off"); $("voice-lag").hidden = true;
+  if (!voice) return;
+  await voice.room.disconnect().catch(() => {});
+  await voice.mixer.close();
+  if (!quiet) { try { await call("stop-voice-session"); } catch (e) { /* ended already */ } }
+}
+
+async function toggleListen() {
+  const btn = $("listen");
+  btn.disabled = true;
+  try {
+    if (S.voice) { await stopMic(); await leaveVoice(); }
+    else { voiceState("connecting…", "warn"); await joinVoice(true); }
+  } catch (e) { await leaveVoice(); showError(`Could not join the voice room: ${e.message}`); }
+  finally { btn.disabled = false; }
+}
+
+async function startLiveKit() {
+  const voice = await joinVoice(false);
+  S.mic = { kind: "livekit", room: voice.room };
+  await voice.room.localParticipant.setMicrophoneEnabled(true);
+  const pub = voice.room.localParticipant.getTrackPublication(Track.Source.Microphone);
   if (pub && pub.track) meter(new MediaStream([pub.track.mediaStreamTrack]));
 }
 
@@ -538,9 +630,9 @@ async function stopMic() {
     await mic.ctx.close().catch(() => {});
     try { await call("stop-speech"); } catch (e) { /* the session may already be gone */ }
   } else {
+    // The microphone goes off; you stay in the voice room, listening, until you leave it.
     if (mic.meterCtx) await mic.meterCtx.close().catch(() => {});
-    await mic.room.disconnect().catch(() => {});
-    try { await call("stop-voice-session"); } catch (e) { /* ended already */ }
+    await mic.room.localParticipant.setMicrophoneEnabled(false).catch(() => {});
   }
 }
 
@@ -550,7 +642,9 @@ async function stopMic() {
 const TTS_WAIT_MS = 4000;
 
 function expectSpeech(c) {
-  if ($("tts").checked && !c.mine && c.speakerId !== S.user.id) S.tts.queue.push({ id: c.id, at: c.at, since: Date.now(), url: null });
+  // In a voice room translations come on your language's track; a file comes only if the agent
+  // could not take it, and is played when it does, with nothing to wait for.
+  if ($("tts").checked && !S.voice && !c.mine && c.speakerId !== S.user.id) S.tts.queue.push({ id: c.id, at: c.at, since: Date.now(), url: null });
 }
 
 function queueSpeech(t) {
@@ -700,7 +794,19 @@ async function main() {
   const list = $("captions");
   list.addEventListener("scroll", () => { if (nearBottom(list)) $("jump").hidden = true; });
   $("jump").addEventListener("click", () => { list.scrollTop = list.scrollHeight; $("jump").hidden = true; });
-  $("tts").addEventListener("change", () => savePref({ ttsEnabled: $("tts").checked }));
+  $("tts").addEventListener("change", () => { savePref({ ttsEnabled: $("tts").checked }); syncTranslationTrack(); });
+  $("listen").addEventListener("click", toggleListen);
+  $("duck").value = localStorage.getItem("lt.duck") || "25";
+  $("mute-originals").checked = localStorage.getItem("lt.muteOriginals") === "1";
+  const duck = () => {
+    $("duck-value").textContent = `${$("duck").value} %`;
+    localStorage.setItem("lt.duck", $("duck").value);
+    localStorage.setItem("lt.muteOriginals", $("mute-originals").checked ? "1" : "0");
+    if (S.voice) S.voice.mixer.set(duckSettings());
+  };
+  duck();
+  $("duck").addEventListener("input", duck);
+  $("mute-originals").addEventListener("change", duck);
   $("tts-engine").addEventListener("change", async () => { if (await savePref({ ttsEngine: $("tts-engine").value })) fillVoices(); });
   $("voice").addEventListener("change", () => savePref({ voice: $("voice").value || null }));
   $("stt-engine").addEventListener("change", () => savePref({ sttEngine: $("stt-engine").value }));
