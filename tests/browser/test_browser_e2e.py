@@ -262,3 +262,78 @@ def test_the_page_marks_what_a_language_gets_and_solo_defaults_to_its_partner(
         p.create_room()
         p.page.locator("#settings summary").click()
         assert p.page.get_by_label("Into").input_value() == partner, lang
+
+
+def _speech_on(p: Person) -> None:
+    p.page.locator("#settings summary").click()
+    with p.page.expect_response(lambda r: r.url.endswith("/api/me") and r.request.method == "PATCH"):
+        p.page.get_by_label("Read translations aloud").check()
+
+
+def _levels(p: Person) -> list[dict[str, Any]]:
+    return list(p.page.evaluate("window.__lt.voice ? window.__lt.voice.mixer.samples : []"))
+
+
+PLAYING = 0.01  # the page's own threshold for "a translation is playing" (web/src/voice.js)
+
+
+@pytest.mark.speech
+@pytest.mark.livekit
+def test_a_voice_room_sounds_like_an_interpreted_meeting(embedded: Service, chromium: Any,
+                                                         people: list[Person]) -> None:
+    """Ann (en) speaks into her microphone over LiveKit; Bea (es) and Cy (fr) only listen. Each
+    listener's page receives their own language's tts track (measured with WebAudio), never
+    another's; Ann's speech never comes back to her; Bea hears Ann's original lowered while the
+    Spanish plays."""
+    ann = Person(chromium, embedded.url, "Ann", "en")
+    people.append(ann)
+    code = ann.create_room()
+    bea = Person(chromium, embedded.url, "Bea", "es", f"/?room={code}")
+    cy = Person(chromium, embedded.url, "Cy", "fr", f"/?room={code}")
+    people.extend((bea, cy))
+    for p in (ann, bea, cy):
+        p.page.locator("#room").wait_for()
+        _speech_on(p)
+    for p in (bea, cy):
+        p.page.get_by_role("button", name="Listen in voice").click()
+        p.page.locator("#voice-state", has_text="listening").wait_for(timeout=30000)
+    ann.page.get_by_role("button", name="Start microphone").click()
+    ann.page.locator("#mic-state", has_text="live").wait_for(timeout=30000)
+
+    got = bea.wait_captions(lambda cs: any("Dashwood" in c["orig"] for c in cs), 60)
+    first = next(c for c in got if "Dashwood" in c["orig"])
+    said_at = bea.page.evaluate("id => window.__lt.captions.get(id).at", first["id"])
+    bea.page.wait_for_function("at => window.__lt.voice.mixer.samples.some(s => s.t > at && s.tts > 0.01)",
+                               arg=said_at, timeout=20000)
+    heard_at = min(s["t"] for s in _levels(bea) if s["t"] > said_at and s["tts"] > PLAYING)
+    assert heard_at - said_at < 8000, f"Spanish speech came {heard_at - said_at:.0f} ms after Ann stopped"
+    cy.page.wait_for_function("() => window.__lt.voice.mixer.samples.some(s => s.tts > 0.01)", timeout=30000)
+    bea.page.wait_for_timeout(15000)  # more of Ann's speech, and its translations over it
+    bea.shot("voice-listener")
+
+    # Each page took its own language's track: the agent's permissions refuse any other.
+    assert bea.page.evaluate("window.__lt.voice.heard").count("tts-es") == 1
+    assert "tts-fr" in cy.page.evaluate("window.__lt.voice.heard")
+    cy.page.evaluate("""() => { for (const p of window.__lt.voice.room.remoteParticipants.values())
+        for (const pub of p.trackPublications.values()) if (pub.trackName === 'tts-es') pub.setSubscribed(true); }""")
+    cy.page.wait_for_timeout(3000)
+    assert "tts-es" not in cy.page.evaluate("window.__lt.voice.heard")
+    # Ann hears no translation of her own speech, in any form.
+    assert not any(s["tts"] > PLAYING for s in _levels(ann))
+    assert ann.page.evaluate("window.__lt.voice.lines.length") == 0
+    assert ann.page.evaluate("(window.__lt.tts.log || []).length") == 0
+    # Ducking: where Ann's original is loud, it reaches Bea's ears at about the chosen 25 % while
+    # the Spanish plays, and whole when it does not.
+    levels = [s for s in _levels(bea) if s["orig"] > 0.01]
+    ducked = sorted(s["out"] / s["orig"] for s in levels if s["playing"] and s["gain"] < 0.5)
+    open_ = sorted(s["out"] / s["orig"] for s in levels if not s["playing"] and s["gain"] > 0.95)
+    assert len(ducked) >= 10 and len(open_) >= 10, (len(ducked), len(open_))
+    assert 0.1 < ducked[len(ducked) // 2] < 0.4 and open_[len(open_) // 2] > 0.8, (ducked, open_)
+    assert any(s["playing"] for s in levels) and any(s["tts"] > PLAYING for s in _levels(bea))
+    # "Mute originals": nothing of Ann's voice reaches Bea, translation or not.
+    bea.page.get_by_label("Mute originals").check()
+    bea.page.wait_for_timeout(3000)
+    since = bea.page.evaluate("Date.now()") - 2000
+    muted = [s for s in _levels(bea) if s["t"] > since and s["orig"] > 0.01]
+    assert muted and all(s["out"] < 0.05 * s["orig"] for s in muted)
+    assert bea.page.locator("#voice-lag").inner_text().startswith("spoken")

@@ -514,10 +514,12 @@ async function joinVoice(listenOnly) {
   await call("start-voice-session", { languageCode: S.user.language, listenOnly, ...(listenOnly ? {} : solo()) });
   const { liveKitUrl, liveKitToken } = await ready;
   const room = new Room({ audioCaptureDefaults: { echoCancellation: true, noiseSuppression: true, autoGainControl: true } });
-  const voice = { room, listenOnly, mixer: new Mixer(duckSettings()), lines: [], lag: null };
+  // heard: the names of the tracks this page has subscribed to (shown to tests, never sent)
+  const voice = { room, listenOnly, mixer: new Mixer(duckSettings()), lines: [], lag: null, heard: [] };
   S.voice = voice;
   room.on(RoomEvent.TrackPublished, (pub, p) => considerTrack(pub, p));
   room.on(RoomEvent.TrackSubscribed, (track, pub, p) => {
+    voice.heard.push(pub.trackName);
     voice.mixer.add(pub.trackSid, track.mediaStreamTrack, isAgent(p) ? "translation" : "original");
   });
   room.on(RoomEvent.TrackUnsubscribed, (track, pub) => voice.mixer.remove(pub.trackSid));
