@@ -5,8 +5,9 @@ things were said, one line at a time.
 A `Line` is one translation to speak. `Lineup` (pure, no LiveKit) keeps a language's lines in the
 order they were said, refuses a line it already has, and applies the lag policy: when more than
 `speedup_s` of audio waits behind the line about to play, it plays faster (up to `max_speed`,
-pitch kept: sox's `tempo`), and past `skip_s` the oldest waiting lines are dropped (their captions are on screen already) so the
-language catches up with the room instead of drifting further behind. `Voice` is one published
+pitch kept: sox's `tempo`), and past `skip_s` the oldest waiting lines are dropped (their
+captions are on screen already) so the language catches up with the room instead of drifting
+further behind. `Voice` is one published
 track with its player task.
 """
 from __future__ import annotations

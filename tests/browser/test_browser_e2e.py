@@ -314,8 +314,11 @@ def test_a_voice_room_sounds_like_an_interpreted_meeting(embedded: Service, chro
     # Each page took its own language's track: the agent's permissions refuse any other.
     assert bea.page.evaluate("window.__lt.voice.heard").count("tts-es") == 1
     assert "tts-fr" in cy.page.evaluate("window.__lt.voice.heard")
-    cy.page.evaluate("""() => { for (const p of window.__lt.voice.room.remoteParticipants.values())
-        for (const pub of p.trackPublications.values()) if (pub.trackName === 'tts-es') pub.setSubscribed(true); }""")
+    cy.page.evaluate("""() => {
+        for (const p of window.__lt.voice.room.remoteParticipants.values())
+          for (const pub of p.trackPublications.values())
+            if (pub.trackName === 'tts-es') pub.setSubscribed(true);
+      }""")
     cy.page.wait_for_timeout(3000)
     assert "tts-es" not in cy.page.evaluate("window.__lt.voice.heard")
     # Ann hears no translation of her own speech, in any form.

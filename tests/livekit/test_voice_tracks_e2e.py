@@ -60,13 +60,16 @@ def _lines(lk: LkParticipant, language: str) -> list[tuple[float, dict[str, Any]
 
 def test_each_language_hears_every_translation_once_in_order_on_its_own_track(
         embedded: Service, peers: list[Peer], lk_peers: list[LkParticipant]) -> None:
-    ann, bob, cat = room_with(embedded.url, peers, ("Ann", "en"), ("Bob", "es"), ("Cat", "fr"))
-    _speech_on(embedded, ann, bob, cat)
+    ann, bob, cat, dan, eve = room_with(embedded.url, peers, ("Ann", "en"), ("Bob", "es"), ("Cat", "fr"),
+                                        ("Dan", "en"), ("Eve", "es"))
+    _speech_on(embedded, ann, bob, cat, dan, eve)  # Eve stays out of the voice room
     mic = _join(ann, lk_peers, listen_only=False)
     mic.publish()
     mic.wait_for_agent()
     es = _join(bob, lk_peers, listen_only=True)
     fr = _join(cat, lk_peers, listen_only=True)
+    same = _join(dan, lk_peers, listen_only=True)  # Ann's language: hears her microphone itself
+    same.listen("tts-en")
     with pytest.raises(Exception):  # noqa: B017 - a listen-only token cannot publish
         es.publish()
     es.listen("tts-es")
@@ -95,8 +98,12 @@ def test_each_language_hears_every_translation_once_in_order_on_its_own_track(
         assert sound <= sum(b["durationMs"] for _, b in lines) + 1500, "more sound than lines: a repeat"
     assert "tts-es" not in fr.subscribed and not fr.levels.get("tts-es")
     assert mic.sounds("tts-en") == [] and not _playing(mic, "en")
-    # Listeners on a track get no second copy as a file; the speaker gets nothing of their own.
+    assert same.sounds("tts-en") == [] and not _playing(same, "en") and not dan.got("tts-audio")
+    # Listeners on a track get no second copy as a file; the speaker gets nothing of their own;
+    # a listener outside the voice room still gets every line as a file.
     assert not bob.got("tts-audio") and not cat.got("tts-audio") and not ann.got("tts-audio")
+    files = eve.wait_for("tts-audio", count=3, timeout=30)
+    assert sorted(f["messageId"] for f in files) == sorted(f"{u}:es" for u in order)
     # The agent's tracks were never transcribed: the room heard Ann's three sentences only.
     assert len(ann.got("recognized-speech")) == 3
     assert {m["fromUserId"] for m in bob.got("translated-message")} == {ann.id}

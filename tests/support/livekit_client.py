@@ -79,7 +79,8 @@ class LkParticipant:
             time.sleep(0.2)
         raise AssertionError(f"no track {name} was published within {timeout} s")
 
-    def sounds(self, name: str, since: float = 0.0, min_ms: float = 200, gap_ms: float = 120) -> list[tuple[float, float]]:
+    def sounds(self, name: str, since: float = 0.0, min_ms: float = 200,
+               gap_ms: float = 120) -> list[tuple[float, float]]:
         """(start, end) epoch ms of each stretch of sound received on track `name` after `since`:
         frames above LOUD, merged across gaps shorter than `gap_ms`, at least `min_ms` long."""
         out: list[tuple[float, float]] = []
