@@ -23,11 +23,13 @@ subscribes to the agent's `tts-es` track and measures what it receives, 20 ms fr
 Lines wait for the ones before them: `audio` when the track was idle is given apart.
 
 `--minutes N` instead plays the recordings back to back (0.3 s apart) for N minutes, as a speaker
-who never stops, and reports how far the Spanish speech is behind (each line's lag when it starts,
-per minute), how many lines were sped up or skipped, and the backlog at the end.
+who never stops (`--faster 1.3`: a fast talker, the recordings sped up with sox `tempo`), and
+reports how far the Spanish speech is behind (each line's lag when it starts, per minute), how many
+lines were sped up or skipped, and the backlog at the end. `--env VOICE_SKIP_S=100000` (and
+`VOICE_SPEEDUP_S`) turns lag control off, for comparison.
 
     .venv/bin/python bench/livekit_e2e.py [--sets librivox,alsa,cards,asterisk-en] [--asterisk-every 16]
-    .venv/bin/python bench/livekit_e2e.py --minutes 5
+    .venv/bin/python bench/livekit_e2e.py --minutes 5 [--faster 1.3] [--env KEY=VALUE ...]
 """
 from __future__ import annotations
 
@@ -65,10 +67,11 @@ def _onset(lk: LkParticipant, since: float) -> float | None:
     return next((at for at, rms in lk.levels.get("tts-es", []) if at >= since and rms >= LOUD), None)
 
 
-def run(sets: list[str], every: int, repeat: int, minutes: float = 0.0) -> dict[str, Any]:
+def run(sets: list[str], every: int, repeat: int, minutes: float = 0.0,
+        extra: dict[str, str] | None = None, faster: float = 1.0) -> dict[str, Any]:
     log_dir = Path(tempfile.mkdtemp(prefix="lt-bench-lk-"))
     lk_proc, lk_env = support.start_livekit(log_dir)
-    env = support.base_env(log_dir / "var", SPEECH_AUTOSTART="1", **lk_env)
+    env = support.base_env(log_dir / "var", SPEECH_AUTOSTART="1", **lk_env, **(extra or {}))
     support.migrate(env)
     web = support.start_web(env, log_dir)
     peers: list[support.Peer] = []
@@ -93,7 +96,7 @@ def run(sets: list[str], every: int, repeat: int, minutes: float = 0.0) -> dict[
         ear.listen("tts-es")
         support.wait_until(lambda: "tts-es" in ear.subscribed, 20, "tts-es subscribed")  # type: ignore[union-attr]
         if minutes:
-            return _continuous(mic, ear, bob, sets, every, minutes)
+            return _continuous(mic, ear, bob, sets, every, minutes, faster)
         recordings = corpus.load(sets, asterisk_every=every) * repeat
         pcm, offsets = bytearray(SILENCE), []
         for clip in recordings:
@@ -145,15 +148,26 @@ def run(sets: list[str], every: int, repeat: int, minutes: float = 0.0) -> dict[
         lk_proc.stop()
 
 
+def _faster(pcm: bytes, speed: float) -> bytes:
+    """16 kHz PCM16 spoken `speed` times as fast, pitch kept (sox tempo): a fast talker."""
+    import subprocess
+    if speed == 1.0:
+        return pcm
+    fmt = ["-t", "raw", "-r", "16000", "-e", "signed", "-b", "16", "-c", "1"]
+    return subprocess.run(["sox", *fmt, "-", *fmt, "-", "tempo", "-s", str(speed)], input=pcm,
+                          capture_output=True, check=True).stdout
+
+
 def _continuous(mic: LkParticipant, ear: LkParticipant, bob: Any, sets: list[str], every: int,
-                minutes: float) -> dict[str, Any]:
-    """A speaker who never stops: recordings back to back, 0.3 s apart, for `minutes`."""
-    recordings = corpus.load(sets, asterisk_every=every)
+                minutes: float, faster: float = 1.0) -> dict[str, Any]:
+    """A speaker who never stops: recordings back to back, 0.3 s apart, for `minutes` (each
+    recording `faster` times as fast as it was recorded)."""
+    recordings = [_faster(c.pcm, faster) for c in corpus.load(sets, asterisk_every=every)]
     gap = b"\0" * 9600
     pcm = bytearray()
     while len(pcm) < minutes * 60 * 32000:
         for clip in recordings:
-            pcm += clip.pcm + gap
+            pcm += clip + gap
     pcm = pcm[:int(minutes * 60 * 32000)]
     start = time.time() * 1000
     mic.play(bytes(pcm), timeout=minutes * 60 + 120)
@@ -186,10 +200,18 @@ def main() -> None:
     ap.add_argument("--asterisk-every", type=int, default=16, help="every n-th telephone prompt")
     ap.add_argument("--repeat", type=int, default=1, help="times the recordings are played")
     ap.add_argument("--minutes", type=float, default=0.0, help="continuous speech for this long instead")
+    ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                    help="a setting for the service (e.g. VOICE_SKIP_S=1000 to see the lag unbounded)")
+    ap.add_argument("--name", default="", help="results file name (default from the mode)")
+    ap.add_argument("--faster", type=float, default=1.0,
+                    help="with --minutes: recordings played this many times as fast (a fast talker)")
     args = ap.parse_args()
-    result = run(args.sets.split(","), args.asterisk_every, args.repeat, args.minutes)
+    extra = dict(kv.split("=", 1) for kv in args.env)
+    result = run(args.sets.split(","), args.asterisk_every, args.repeat, args.minutes, extra, args.faster)
+    result.update(env=extra, faster=args.faster)
     print(json.dumps(result, indent=2), flush=True)
-    name = f"livekit_continuous_{args.minutes:g}min.json" if args.minutes else "livekit_e2e.json"
+    default = f"livekit_continuous_{args.minutes:g}min.json" if args.minutes else "livekit_e2e.json"
+    name = args.name or default
     out = ROOT / "bench" / "results" / name
     out.write_text(json.dumps(dict(result, date=time.strftime("%Y-%m-%d")), indent=2) + "\n")
 
