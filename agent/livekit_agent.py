@@ -29,7 +29,7 @@ import numpy as np
 
 from agent.bridge_client import BridgeClient
 from agent.speaker import SpeakerStream, event_fields
-from agent.voice_out import RATE, TOPIC, LagPolicy, Line, Voice, packet, to_pcm
+from agent.voice_out import RATE, TOPIC, LagPolicy, Line, Voice, packet, to_pcm, trim
 from core import usage
 from core.providers import PREMIUM
 from core.settings import Settings
@@ -389,7 +389,7 @@ class RoomJob:
         characters metered to the listeners it was made for."""
         try:
             out, cached = self.state.voices.speak(req.text, req.language, voice or None, engine)
-            pcm = to_pcm(out.wav)
+            pcm = trim(to_pcm(out.wav))
         except Exception:  # noqa: BLE001 - the caption stays; this line has no audio
             logger.warning("could not synthesize a translated line", exc_info=True,
                            extra={"room_id": self.room_id, "language": req.language})

@@ -126,6 +126,18 @@ def to_pcm(wav: bytes) -> np.ndarray:
     return np.asarray(soxr.resample(raw, rate, RATE), dtype=np.int16)
 
 
+def trim(pcm: np.ndarray, threshold: int = 200, lead_ms: int = 20, tail_ms: int = 100) -> np.ndarray:
+    """The audio without the silence engines put around speech (espeak-ng ends each line with
+    ~300 ms of it) beyond `lead_ms` before and `tail_ms` after: silence is lag, and GAP_S already
+    separates lines."""
+    loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > threshold)
+    if not len(loud):
+        return pcm[:0]
+    start = max(0, int(loud[0]) - RATE * lead_ms // 1000)
+    end = min(len(pcm), int(loud[-1]) + RATE * tail_ms // 1000)
+    return pcm[start:end]
+
+
 def tempo(pcm: np.ndarray, speed: float) -> np.ndarray:
     """`pcm` played `speed` times faster, pitch kept (sox's WSOLA `tempo`, tuned for speech).
     The original when sox fails: late is better than nothing."""

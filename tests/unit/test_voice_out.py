@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from agent.livekit_agent import SayRequest
-from agent.voice_out import RATE, LagPolicy, Line, Lineup, tempo
+from agent.voice_out import RATE, LagPolicy, Line, Lineup, tempo, trim
 
 pytestmark = pytest.mark.unit
 
@@ -98,3 +98,12 @@ def test_what_the_workers_hand_the_agent_is_checked(change: dict[str, object], w
     assert SayRequest.parse(GOOD).listeners == (("b", "", "local"),)
     with pytest.raises(ValueError):
         SayRequest.parse({**GOOD, **change})
+
+
+def test_silence_around_synthesized_speech_is_trimmed_to_a_margin() -> None:
+    speech = (np.sin(np.arange(RATE) / 10) * 5000).astype(np.int16)  # one second of sound
+    quiet = np.zeros(RATE // 2, dtype=np.int16)
+    out = trim(np.concatenate([quiet, speech, quiet]))
+    assert len(out) == pytest.approx(RATE + RATE * 0.12, abs=RATE * 0.01)  # 20 ms before, 100 after
+    assert np.abs(out[:RATE // 50]).max() <= 200 and np.abs(out[RATE // 50 + 10:RATE // 50 + 100]).max() > 200
+    assert len(trim(quiet)) == 0
