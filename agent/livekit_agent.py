@@ -20,6 +20,7 @@ import asyncio
 import logging
 import math
 import threading
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ logger = logging.getLogger(__name__)
 AGENT_NAME = "live-translator"
 TTS_TRACK_PREFIX = "tts-"
 IDLE_LEAVE_S = 30.0  # leave a room that has had no human participant for this long
+SAY_TIMEOUT_S = 3.0  # a line not queued by then is not queued (the workers wait longer: 6 s)
 
 
 class Speaker:
@@ -112,6 +114,7 @@ class SayRequest:
     text: str
     at: float  # when it was said (epoch ms): the order lines play in
     listeners: tuple[tuple[str, str, str], ...]
+    heard: bool = False  # it was spoken into a LiveKit microphone (the room heard the original)
 
     @classmethod
     def parse(cls, msg: dict[str, Any]) -> SayRequest:
@@ -123,7 +126,7 @@ class SayRequest:
             return value
 
         at = msg.get("at")
-        if not isinstance(at, int | float) or not math.isfinite(at):
+        if not isinstance(at, int | float) or not math.isfinite(at) or not 0 <= at < 1e15:
             raise ValueError("bad at")
         raw = msg.get("listeners")
         if not isinstance(raw, list) or len(raw) > 1000 or not all(
@@ -132,7 +135,7 @@ class SayRequest:
             raise ValueError("bad listeners")
         req = cls(text("room", 200), text("utterance", 200), text("language", 16),
                   text("source", 16), text("speaker", 200), text("text", 5000), float(at),
-                  tuple((a, b, c) for a, b, c in raw))
+                  tuple((a, b, c) for a, b, c in raw), msg.get("heard") is True)
         if req.language not in LANGUAGES or not req.text.strip():
             raise ValueError("bad language or empty text")
         return req
@@ -158,15 +161,22 @@ class AgentState:
         with self.lock:
             return sorted(self.rooms)
 
-    def say(self, msg: dict[str, Any], timeout_s: float = 5.0) -> list[str]:
+    def say(self, msg: dict[str, Any], timeout_s: float = SAY_TIMEOUT_S) -> list[str]:
         """Queue a translation on its room's `tts-<lang>` track (from any thread); the listeners
-        it reaches that way. None reached when this process does not serve the room."""
+        it reaches that way. None reached when this process does not serve the room, or did not
+        decide within `timeout_s` (then the line is not queued either: the caller sends files)."""
         req = SayRequest.parse(msg)
         with self.lock:
             job = self.jobs.get(req.room)
         if job is None or job.loop is None or self.voices is None:
             return []
-        return asyncio.run_coroutine_threadsafe(job.say(req), job.loop).result(timeout_s)
+        deadline = time.monotonic() + timeout_s
+        fut = asyncio.run_coroutine_threadsafe(job.say(req, deadline), job.loop)
+        try:
+            return fut.result(timeout_s)
+        except TimeoutError:
+            fut.cancel()
+            raise
 
 
 _state: AgentState | None = None
@@ -200,6 +210,7 @@ class RoomJob:
         self.voices: dict[str, Voice] = {}  # language → its published tts-<lang> track
         self.sids: dict[str, str] = {}  # language → that track's sid
         self._publishing: dict[str, asyncio.Future[Voice]] = {}
+        self.closing = False  # set when the job ends: no new lines, no new tracks
 
     def engine_of(self, participant: Any) -> STT:
         """The speaker's recognition preference (`sttEngine` attribute) with the failover order
@@ -300,16 +311,21 @@ class RoomJob:
     def follow_languages(self, *_: Any) -> None:
         """A participant came, went or changed language: tracks for every language wanted,
         permissions to match."""
-        if self.state.voices is None:
+        if self.state.voices is None or self.closing:
             return
-        for lang in self.wanted() - set(self.voices):
+        for lang in self.wanted() - set(self.voices) - set(self._publishing):
             self._spawn(self.voice(lang))
         self.permit()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
         self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        task.add_done_callback(self._reap)
+
+    def _reap(self, task: asyncio.Task[Any]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: a failed publish is logged by _published
 
     async def voice(self, lang: str) -> Voice:
         """The language's track, published the first time it is needed (once, however many ask)."""
@@ -318,7 +334,16 @@ class RoomJob:
         pending = self._publishing.get(lang)
         if pending is None:
             pending = self._publishing[lang] = asyncio.ensure_future(self._publish(lang))
+            pending.add_done_callback(lambda f: self._published(lang, f))
         return await asyncio.shield(pending)
+
+    def _published(self, lang: str, done: asyncio.Future[Voice]) -> None:
+        """A failed publish is forgotten (and logged), so the next line or participant tries again."""
+        if done.cancelled() or done.exception() is not None:
+            self._publishing.pop(lang, None)
+            if not done.cancelled():
+                logger.warning("could not publish a language's track", exc_info=done.exception(),
+                               extra={"room_id": self.room_id, "language": lang})
 
     async def _publish(self, lang: str) -> Voice:
         from livekit import rtc
@@ -357,36 +382,47 @@ class RoomJob:
         except Exception:  # noqa: BLE001 - a status line; the audio matters, not this
             logger.debug("could not send a playback notice", exc_info=True)
 
-    def _publishes_mic(self, identity: str) -> bool:
+    def _speaking_here(self, identity: str) -> bool:
+        """Whether `identity` has an unmuted microphone in this room (everyone hears it)."""
         p = self.ctx.room.remote_participants.get(identity)
-        return p is not None and any(_is_mic(pub) for pub in p.track_publications.values())
+        return p is not None and any(_is_mic(pub) and not pub.muted
+                                     for pub in p.track_publications.values())
 
-    async def say(self, req: SayRequest) -> list[str]:
+    async def say(self, req: SayRequest, deadline: float = math.inf) -> list[str]:
         """Queue one translation on its language's track; the listeners it reaches (those in
-        this LiveKit room in that language). A listener of the speaker's own language who hears
-        the speaker's microphone here needs nothing more; a line the track already has is not
-        synthesized again."""
+        this LiveKit room in that language). None when it cannot go on the track:
+        - the speaker is here in that language (a shared track would give them their own words);
+        - it is in the language it was said in: a listener who heard it from the speaker's
+          microphone here needs nothing more (all covered); typed or said elsewhere, the
+          listeners get files (the speaker may be on that language's track);
+        - the job is ending, or the caller has stopped waiting (`deadline`, monotonic).
+        A line the track already has is not synthesized again."""
         humans = self.humans()
         here = [x for x in req.listeners
                 if x[0] in humans and humans[x[0]].attributes.get("language") == req.language]
-        if not here:
+        speaker = humans.get(req.speaker)
+        if not here or self.closing or (
+                speaker is not None and speaker.attributes.get("language") == req.language
+                and req.language != req.source):
             return []
         covered = [uid for uid, _, _ in here]
-        if req.language == req.source and self._publishes_mic(req.speaker):
-            return covered
+        if req.language == req.source:
+            return covered if req.heard and self._speaking_here(req.speaker) else []
         voice = await self.voice(req.language)
+        if self.closing or time.monotonic() > deadline or voice.task is None or voice.task.done():
+            return []
         if req.utterance in voice.lineup.seen:
             return covered
         (engine, name), _ = Counter((e or "", v or "") for _, v, e in here).most_common(1)[0]
         loop = asyncio.get_running_loop()
-        audio = loop.run_in_executor(None, self._synthesize, req, engine, name, covered)
+        audio = loop.run_in_executor(None, self._synthesize, req, engine, name, here)
         voice.add(Line(req.utterance, req.text, req.at, audio=audio))
         return covered
 
     def _synthesize(self, req: SayRequest, engine: str, voice: str,
-                    listeners: list[str]) -> np.ndarray | None:
+                    here: list[tuple[str, str, str]]) -> np.ndarray | None:
         """The line's audio at the track's rate (None if no engine could make it); premium
-        characters metered to the listeners it was made for."""
+        characters metered to the listeners who asked for the engine that made it."""
         try:
             out, cached = self.state.voices.speak(req.text, req.language, voice or None, engine)
             pcm = trim(to_pcm(out.wav))
@@ -395,9 +431,10 @@ class RoomJob:
                            extra={"room_id": self.room_id, "language": req.language})
             return None
         if not cached and out.engine in PREMIUM and self.state.meter is not None:
-            for uid in listeners:
+            payers = [uid for uid, _, e in here if (e or "local") == out.engine] or [u for u, _, _ in here]
+            for uid in payers:
                 usage.record(self.state.meter.url, out.engine, "characters",
-                             len(req.text) / len(listeners), self.room_id, uid)
+                             len(req.text) / len(payers), self.room_id, uid)
         return pcm
 
     def on_attributes(self, changed: dict[str, str], participant: Any) -> None:
@@ -435,11 +472,12 @@ class RoomJob:
             self.follow_languages()
             await self._until_idle()
         finally:
+            self.closing = True
             for speaker in self.speakers.values():
                 speaker.close()  # flushes each speaker's last final
-            for task in self.tasks:
+            for task in list(self.tasks):
                 task.cancel()
-            for voice in self.voices.values():
+            for voice in list(self.voices.values()):
                 await voice.aclose()
 
     async def _until_idle(self) -> None:

@@ -201,8 +201,14 @@ class Voice:
             try:
                 line.pcm = await asyncio.wait_for(line.audio, SYNTH_WAIT_S)
             except TimeoutError:
+                logger.warning("a translated line took too long to synthesize; skipped",
+                               extra={"language": self.language})
                 line.pcm = None
             if line.pcm is None:  # synthesis failed or too slow: the caption stays, no audio
+                line.skipped = True
+                self.lineup.skipped += 1
+                await self.notify(self.language, {"type": "skipped", "language": self.language,
+                                                  "utteranceIds": [line.key]})
                 return
         pcm = line.pcm if line.pcm is not None else np.zeros(0, dtype=np.int16)
         # What waits behind this line decides its speed: one long sentence alone plays as it is.

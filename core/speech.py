@@ -109,15 +109,18 @@ def request_tts(path: str, text: str, language: str, voice: str | None, engine: 
 
 
 def request_say(path: str, room: str, utterance: str, language: str, source: str, speaker: str,
-                text: str, at: float, listeners: list[tuple[str, str, str]],
-                timeout_s: float = 5.0) -> list[str]:
+                text: str, at: float, listeners: list[tuple[str, str, str]], heard: bool = False,
+                timeout_s: float = 6.0) -> list[str]:
     """Hand a translation to the LiveKit agent in the speech process, for the room's
     `tts-<language>` track: the listeners it reaches that way (none when the process is not
-    there, runs no agent or does not serve the room)."""
+    there, runs no agent or does not serve the room). `heard`: it was spoken into a LiveKit
+    microphone. The agent decides within 3 s or queues nothing, so waiting `timeout_s` (longer)
+    never leaves a line both on the track and in a file."""
     try:
         reply = request(path, {"op": "say", "room": room, "utterance": utterance,
                                "language": language, "source": source, "speaker": speaker,
-                               "text": text, "at": at, "listeners": [list(x) for x in listeners]},
+                               "text": text, "at": at, "listeners": [list(x) for x in listeners],
+                               "heard": heard},
                         timeout_s, wait_s=0)
     except (OSError, ValueError):
         return []

@@ -50,6 +50,7 @@ class SpeechJob:
     source: str = ""  # the language it was said in
     speaker: str = ""
     at: float = 0.0  # when it was said (epoch ms): the order a voice room's track plays it in
+    heard: bool = False  # spoken into a LiveKit microphone: the voice room heard the original
 
 
 @dataclass
@@ -134,7 +135,8 @@ def _run_job(rt: Runtime, p: Plan, job: Job, *, timings: dict[str, Any], final_a
     sent = _send(rt, u, job, text, stamp)
     listeners = [(uid, *p.speech[uid]) for uid in job.users if uid in p.speech]
     speech = [SpeechJob(u["id"], u["room_id"], job.target, text, listeners, u["source"],
-                        u["speaker_id"], float(u["speech_end"] or u["received"]))] \
+                        u["speaker_id"], float(u["speech_end"] or u["received"]),
+                        bool(u.get("heard")))] \
         if job.kind == "room" and listeners else []
     for s in speech:
         on_speech(s)

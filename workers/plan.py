@@ -49,6 +49,8 @@ def plan(s: Session, utterance_id: str) -> Plan | None:
     out = Plan({"id": u.id, "room_id": u.room_id, "speaker_id": u.speaker_id, "text": u.text,
                 "source": u.source_lang, "solo": u.solo_target_lang, "received": u.received_at,
                 "speech_end": u.speech_end_at,
+                # spoken into a LiveKit microphone (the agent's bridge keys): the room heard it
+                "heard": (u.idempotency_key or "").startswith("agent:"),
                 "speaker_name": speaker.display_name if speaker else "",
                 "previous": tuple(reversed(previous)), "glossary": tuple(room.terms() if room else ())})
     if u.room_id:

@@ -91,12 +91,13 @@ def fanout(self: Any, utterance_id: str, enqueued_at: float | None = None) -> in
 @celery.task(name="tts_audio", acks_late=True, ignore_result=True)
 def tts_audio(utterance_id: str, room_id: str, target: str, text: str,
               listeners: list[list[str]], source: str = "", speaker: str = "",
-              at: float = 0.0) -> int:
+              at: float = 0.0, heard: bool = False) -> int:
     """Speak a translated message: on the voice room's `tts-<lang>` track for listeners in it,
     else synthesized once per (engine, voice) and sent as `tts-audio`."""
     from workers.tts import speak_for
     return speak_for(runtime(), utterance_id, room_id, target, text,
-                     [(a, b, c) for a, b, c in listeners], source=source, speaker=speaker, at=at)
+                     [(a, b, c) for a, b, c in listeners], source=source, speaker=speaker, at=at,
+                     heard=heard)
 
 
 def enqueue_speech(rt: Runtime, job: SpeechJob) -> None:
@@ -104,7 +105,7 @@ def enqueue_speech(rt: Runtime, job: SpeechJob) -> None:
     a thread here when embedded, so captions never wait for audio). A failure to enqueue costs
     that audio only, never the captions or their retry."""
     args = (job.utterance_id, job.room_id, job.target, job.text, [list(x) for x in job.listeners],
-            job.source, job.speaker, job.at)
+            job.source, job.speaker, job.at, job.heard)
     try:
         if rt.settings.distributed:
             tts_audio.delay(*args)

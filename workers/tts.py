@@ -53,11 +53,11 @@ def _ensure_audio(rt: Runtime, engine: str, voice: str, language: str, text: str
 
 def speak_for(rt: Runtime, utterance_id: str, room_id: str, target: str, text: str,
               listeners: list[tuple[str, str, str]], *, source: str = "", speaker: str = "",
-              at: float = 0.0) -> int:
+              at: float = 0.0, heard: bool = False) -> int:
     """listeners: (user id, voice, engine). Those the voice room's agent reaches hear it on its
     track; the others get `tts-audio`. Returns how many were served either way."""
     on_track = set(request_say(rt.settings.speech_socket, room_id, utterance_id, target, source,
-                               speaker, text, at, listeners)) if listeners else set()
+                               speaker, text, at, listeners, heard)) if listeners else set()
     rt.metrics.inc("messages", "tts_track", len(on_track))
     groups: dict[tuple[str, str], list[str]] = defaultdict(list)
     for uid, voice, engine in listeners:

@@ -460,7 +460,7 @@ function audioPath() {
 async function toggleMic() {
   if (S.mic) { await stopMic(); return; }
   const btn = $("mic");
-  btn.disabled = true;
+  btn.disabled = true; $("listen").disabled = true; // one voice-room change at a time
   micState("connecting…", "warn");
   try {
     if (audioPath() === "livekit") {
@@ -475,7 +475,7 @@ async function toggleMic() {
     await stopMic();
     micState("error", "bad");
     showError(e.name === "NotAllowedError" ? "Microphone access was refused; allow it in the browser to speak." : e.message);
-  } finally { btn.disabled = false; }
+  } finally { btn.disabled = false; $("listen").disabled = false; }
 }
 
 function solo() { return $("solo").checked ? { soloMode: true, soloTargetLang: $("solo-target").value } : {}; }
@@ -520,10 +520,14 @@ async function joinVoice(listenOnly) {
   room.on(RoomEvent.TrackPublished, (pub, p) => considerTrack(pub, p));
   room.on(RoomEvent.TrackSubscribed, (track, pub, p) => {
     voice.heard.push(pub.trackName);
-    voice.mixer.add(pub.trackSid, track.mediaStreamTrack, isAgent(p) ? "translation" : "original");
+    // Someone who speaks your language has no translation: "Mute originals" leaves them audible.
+    const kind = isAgent(p) ? "translation" : (p.attributes || {}).language === myLanguage(voice) ? "same" : "original";
+    voice.mixer.add(pub.trackSid, track.mediaStreamTrack, kind);
   });
+  // Your language changed (the server updates your attributes): the other language's track.
+  room.on(RoomEvent.ParticipantAttributesChanged, (changed, p) => { if (p === room.localParticipant && "language" in changed) syncTranslationTrack(); });
   room.on(RoomEvent.TrackUnsubscribed, (track, pub) => voice.mixer.remove(pub.trackSid));
-  room.on(RoomEvent.DataReceived, (payload, p, kind, topic) => { if (topic === "lt.tts") onPlayback(voice, payload); });
+  room.on(RoomEvent.DataReceived, (payload, p, kind, topic) => { if (topic === "lt.tts" && p && isAgent(p)) onPlayback(voice, payload); });
   room.on(RoomEvent.Disconnected, () => { if (S.voice === voice) { voiceState("disconnected", "bad"); if (S.mic && S.mic.kind === "livekit") micState("disconnected", "bad"); } });
   room.on(RoomEvent.Reconnecting, () => voiceState("reconnecting…", "warn"));
   room.on(RoomEvent.Reconnected, () => voiceState(voice.listenOnly ? "listening" : "in voice", "ok"));
@@ -535,13 +539,14 @@ async function joinVoice(listenOnly) {
 }
 
 function isAgent(p) { return p.kind === ParticipantKind.AGENT || p.isAgent === true; }
+function myLanguage(voice) { return (voice.room.localParticipant.attributes || {}).language || S.user.language; }
 
 // Originals: every human microphone. Translation: the agent's track of your language only, and
 // only while you want translations read aloud (the agent refuses you any other language's).
 function considerTrack(pub, p) {
   if (pub.kind !== Track.Kind.Audio) return;
   if (isAgent(p)) {
-    if (pub.trackName.startsWith("tts-")) pub.setSubscribed(pub.trackName === `tts-${S.user.language}` && $("tts").checked);
+    if (pub.trackName.startsWith("tts-")) pub.setSubscribed(pub.trackName === `tts-${myLanguage(S.voice)}` && $("tts").checked);
     return;
   }
   if (pub.source === Track.Source.Microphone) pub.setSubscribed(true);
@@ -556,10 +561,10 @@ function syncTranslationTrack() {
 function onPlayback(voice, payload) {
   let m;
   try { m = JSON.parse(new TextDecoder().decode(payload)); } catch (e) { return; }
-  if (!m || typeof m !== "object") return;
+  if (!m || typeof m !== "object" || typeof m.type !== "string") return;
   voice.lines.push(m);
   if (voice.lines.length > 500) voice.lines.shift();
-  if (m.type === "playing") {
+  if (m.type === "playing" && Number.isFinite(m.lagMs) && Number.isFinite(m.speed)) {
     voice.lag = m.lagMs;
     const s = (m.lagMs / 1000).toFixed(1);
     pill($("voice-lag"), `spoken ${s} s behind${m.speed > 1 ? ` · ${m.speed.toFixed(2)}×` : ""}`,
@@ -567,8 +572,8 @@ function onPlayback(voice, payload) {
     $("voice-lag").hidden = false;
     const li = document.querySelector(`#captions li[data-id="${CSS.escape(String(m.utteranceId))}"]`);
     if (li) { li.classList.add("speaking"); setTimeout(() => li.classList.remove("speaking"), m.durationMs || 2000); }
-  } else if (m.type === "skipped") {
-    for (const id of m.utteranceIds || []) {
+  } else if (m.type === "skipped" && Array.isArray(m.utteranceIds)) {
+    for (const id of m.utteranceIds) {
       const li = document.querySelector(`#captions li[data-id="${CSS.escape(String(id))}"]`);
       if (li) { li.classList.add("unspoken"); li.title = "Not read aloud: skipped to catch up with the room"; }
     }
@@ -589,12 +594,13 @@ async function leaveVoice({ quiet = false } = {}) {
 
 async function toggleListen() {
   const btn = $("listen");
-  btn.disabled = true;
+  if (btn.disabled) return;
+  btn.disabled = true; $("mic").disabled = true; // one voice-room change at a time
   try {
-    if (S.voice) { await stopMic(); await leaveVoice(); }
+    if (S.voice) { if (S.mic && S.mic.kind === "livekit") await stopMic(); await leaveVoice(); }
     else { voiceState("connecting…", "warn"); await joinVoice(true); }
   } catch (e) { await leaveVoice(); showError(`Could not join the voice room: ${e.message}`); }
-  finally { btn.disabled = false; }
+  finally { btn.disabled = false; $("mic").disabled = false; }
 }
 
 async function startLiveKit() {
