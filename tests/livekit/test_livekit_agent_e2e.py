@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -16,7 +14,7 @@ import requests
 from livekit import api
 
 from tests.support import Peer, Service, room_with
-from tests.support.livekit_client import LkParticipant, service
+from tests.support.livekit_client import LkParticipant, kill_agent_mid_utterance, service, speech_pid
 from tests.support.speech import clips, normalize, wer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.speech, pytest.mark.livekit]
@@ -154,13 +152,6 @@ def test_agent_and_tts_tracks_are_never_transcribed(embedded: Service, peers: li
     assert all(i["speakerId"] == ann.id for i in bob.got("interim-transcript"))
 
 
-def _speech_pid(web_pid: int) -> int:
-    out = subprocess.run(["pgrep", "-P", str(web_pid), "-f", "agent.speech_server"],
-                         capture_output=True, text=True).stdout.split()
-    assert out, "the speech process is not running"
-    return int(out[0])
-
-
 def test_killed_agent_is_redispatched_and_later_speech_is_transcribed(
         embedded: Service, peers: list[Peer], lk_peers: list[LkParticipant]) -> None:
     ann, bob = room_with(embedded.url, peers, ("Ann", "en"), ("Bob", "es"))
@@ -170,13 +161,9 @@ def test_killed_agent_is_redispatched_and_later_speech_is_transcribed(
     data = clips()
     mic.play(SILENCE + data[0][0] + SILENCE)
     bob.wait_for("translated-message", timeout=30)
-    pid = _speech_pid(embedded.procs[0].popen.pid)
-    half = len(data[1][0]) // 2 // 2 * 2
-    mic.play(data[1][0][:half])
-    os.kill(pid, signal.SIGKILL)  # mid-utterance
-    mic.play(data[1][0][half:] + SILENCE)
-    mic.wait_for_agent(timeout=90, not_in=(first_agent,))
-    assert _speech_pid(embedded.procs[0].popen.pid) != pid
+    web_pid = embedded.procs[0].popen.pid
+    pid = kill_agent_mid_utterance(web_pid, mic, data[1][0], first_agent)
+    assert speech_pid(web_pid) != pid
     mic.play(SILENCE + data[2][0] + SILENCE)
     got = bob.wait_for("translated-message", lambda m: _wer(data[2][1], m["originalText"]) <= 0.15,
                        timeout=40)

@@ -4,8 +4,6 @@ listeners made with the LiveKit Python SDK join listen-only, subscribe to their 
 track and measure the sound that arrives."""
 from __future__ import annotations
 
-import os
-import signal
 import time
 from typing import Any
 
@@ -14,7 +12,7 @@ import requests
 
 from core.speech import request_say
 from tests.support import Peer, Service, room_with
-from tests.support.livekit_client import LkParticipant
+from tests.support.livekit_client import LkParticipant, kill_agent_mid_utterance
 from tests.support.processes import wait_until
 from tests.support.speech import clips
 
@@ -133,14 +131,6 @@ def test_each_language_hears_every_translation_once_in_order_on_its_own_track(
     assert [b["utteranceId"] for b in _playing(es, "es")].count(first["utteranceId"]) == 1
 
 
-def _speech_pid(web_pid: int) -> int:
-    import subprocess
-    out = subprocess.run(["pgrep", "-P", str(web_pid), "-f", "agent.speech_server"],
-                         capture_output=True, text=True).stdout.split()
-    assert out, "the speech process is not running"
-    return int(out[0])
-
-
 def test_tracks_come_back_after_the_agent_is_killed_mid_speech(
         embedded: Service, peers: list[Peer], lk_peers: list[LkParticipant]) -> None:
     ann, bob = room_with(embedded.url, peers, ("Ann", "en"), ("Bob", "es"))
@@ -155,12 +145,7 @@ def test_tracks_come_back_after_the_agent_is_killed_mid_speech(
     wait_until(lambda: len(_playing(es, "es")) == 1, 60, "the first line")
     old_sid = es.remote_tracks()["tts-es"].sid
 
-    pid = _speech_pid(embedded.procs[0].popen.pid)
-    half = len(data[1][0]) // 2 // 2 * 2
-    mic.play(data[1][0][:half])
-    os.kill(pid, signal.SIGKILL)  # mid-utterance
-    mic.play(data[1][0][half:] + SILENCE)
-    mic.wait_for_agent(timeout=90, not_in=(first_agent,))
+    kill_agent_mid_utterance(embedded.procs[0].popen.pid, mic, data[1][0], first_agent)
     wait_until(lambda: "tts-es" in es.remote_tracks() and es.remote_tracks()["tts-es"].sid != old_sid,
                60, "a new tts-es track")
     es.listen("tts-es")

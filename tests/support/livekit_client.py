@@ -179,3 +179,26 @@ def speech_end(pcm: bytes, threshold: float = 0.05) -> int:
     frames = len(a) // FRAME_SAMPLES
     loud = [k for k in range(frames) if a[k * FRAME_SAMPLES:(k + 1) * FRAME_SAMPLES].max() > threshold * peak]
     return ((loud[-1] + 1) * FRAME_SAMPLES * 2) if loud else 0
+
+
+def speech_pid(web_pid: int) -> int:
+    """The pid of the speech process (the LiveKit agent) the web process `web_pid` started."""
+    import subprocess
+    out = subprocess.run(["pgrep", "-P", str(web_pid), "-f", "agent.speech_server"],
+                         capture_output=True, text=True).stdout.split()
+    assert out, "the speech process is not running"
+    return int(out[0])
+
+
+def kill_agent_mid_utterance(web_pid: int, mic: LkParticipant, pcm: bytes, agent: str) -> int:
+    """SIGKILL the speech process halfway through `mic` playing `pcm` (then the rest of it and a
+    second of silence); wait until a new agent has joined. Returns the killed pid."""
+    import os
+    import signal
+    pid = speech_pid(web_pid)
+    half = len(pcm) // 2 // 2 * 2
+    mic.play(pcm[:half])
+    os.kill(pid, signal.SIGKILL)
+    mic.play(pcm[half:] + b"\0" * 32000)
+    mic.wait_for_agent(timeout=90, not_in=(agent,))
+    return pid
