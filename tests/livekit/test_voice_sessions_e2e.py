@@ -17,7 +17,7 @@ def test_member_gets_a_token_for_exactly_their_room(embedded: Service, peers: li
     a, b = room_with(embedded.url, peers, ("Ann", "en"), ("Bob", "es"))
     room = a.got("joined-room")[0]["roomId"]
     ack = a.call("start-voice-session", {"languageCode": "en"})
-    assert ack == {"ok": True, "roomId": room}
+    assert ack == {"ok": True, "roomId": room, "listenOnly": False}
     ready = a.wait_for("voice-session-ready")[0]
     assert ready["roomId"] == room and ready["liveKitUrl"] == embedded.env["LIVEKIT_URL"]
     claims = api.TokenVerifier(embedded.env["LIVEKIT_API_KEY"],
@@ -25,7 +25,16 @@ def test_member_gets_a_token_for_exactly_their_room(embedded: Service, peers: li
     assert claims.identity == a.id and claims.name == "Ann"
     assert claims.attributes == {"language": "en", "sttEngine": "local"}
     assert claims.video.room == room and claims.video.room_join and not claims.video.room_admin
-    assert b.wait_for("user-started-voice")[0] == {"userId": a.id, "language": "en"}
+    assert claims.video.can_publish and claims.video.can_publish_sources == ["microphone"]
+    assert b.wait_for("user-started-voice")[0] == {"userId": a.id, "language": "en", "listenOnly": False}
+    # Someone who only listens gets a token that can subscribe and nothing more.
+    ack = b.call("start-voice-session", {"listenOnly": True})
+    assert ack == {"ok": True, "roomId": room, "listenOnly": True}
+    heard = api.TokenVerifier(embedded.env["LIVEKIT_API_KEY"], embedded.env["LIVEKIT_API_SECRET"]).verify(
+        b.wait_for("voice-session-ready")[0]["liveKitToken"])
+    assert heard.video.can_subscribe and not heard.video.can_publish and not heard.video.can_publish_data
+    assert a.wait_for("user-started-voice")[0]["listenOnly"] is True
+    assert b.call("start-voice-session", {"listenOnly": "yes"})["error"]["code"] == "bad_type"
     lk = livekit_client.service(embedded.env)
     assert room in lk.list_rooms()
     assert a.call("stop-voice-session")["ok"]
