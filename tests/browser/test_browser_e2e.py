@@ -335,8 +335,11 @@ def test_a_voice_room_sounds_like_an_interpreted_meeting(embedded: Service, chro
     assert any(s["playing"] for s in levels) and any(s["tts"] > PLAYING for s in _levels(bea))
     # "Mute originals": nothing of Ann's voice reaches Bea, translation or not.
     bea.page.get_by_label("Mute originals").check()
-    bea.page.wait_for_timeout(3000)
-    since = bea.page.evaluate("Date.now()") - 2000
+    since = bea.page.evaluate("Date.now()") + 500  # the gain has settled by then
+    # Ann's recording has pauses: wait for a second of her speaking after that.
+    bea.page.wait_for_function(
+        "t => window.__lt.voice.mixer.samples.filter(s => s.t > t && s.orig > 0.01).length >= 20",
+        arg=since, timeout=30000)
     muted = [s for s in _levels(bea) if s["t"] > since and s["orig"] > 0.01]
-    assert muted and all(s["out"] < 0.05 * s["orig"] for s in muted)
+    assert len(muted) >= 20 and all(s["out"] < 0.05 * s["orig"] for s in muted)
     assert bea.page.locator("#voice-lag").inner_text().startswith("spoken")
