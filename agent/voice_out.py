@@ -7,8 +7,7 @@ order they were said, refuses a line it already has, and applies the lag policy:
 `speedup_s` of audio waits behind the line about to play, it plays faster (up to `max_speed`,
 pitch kept: sox's `tempo`), and past `skip_s` the oldest waiting lines are dropped (their
 captions are on screen already) so the language catches up with the room instead of drifting
-further behind. `Voice` is one published
-track with its player task.
+further behind. `Voice` is one published track with its player task.
 """
 from __future__ import annotations
 
@@ -138,12 +137,12 @@ def trim(pcm: np.ndarray, threshold: int = 200, lead_ms: int = 20, tail_ms: int 
     return pcm[start:end]
 
 
-def tempo(pcm: np.ndarray, speed: float) -> np.ndarray:
-    """`pcm` played `speed` times faster, pitch kept (sox's WSOLA `tempo`, tuned for speech).
-    The original when sox fails: late is better than nothing."""
+def tempo(pcm: np.ndarray, speed: float, rate: int = RATE) -> np.ndarray:
+    """`pcm` (mono PCM16 at `rate`) played `speed` times faster, pitch kept (sox's WSOLA `tempo`,
+    tuned for speech). The original when sox fails: late is better than nothing."""
     if speed <= 1.001 or not len(pcm):
         return pcm
-    fmt = ["-t", "raw", "-r", str(RATE), "-e", "signed", "-b", "16", "-c", "1"]
+    fmt = ["-t", "raw", "-r", str(rate), "-e", "signed", "-b", "16", "-c", "1"]
     try:
         out = subprocess.run(["sox", *fmt, "-", *fmt, "-", "tempo", "-s", f"{speed:.3f}"],
                              input=pcm.tobytes(), capture_output=True, timeout=10, check=True).stdout
@@ -187,14 +186,18 @@ class Voice:
                 await self.wake.wait()
                 continue
             if dropped:
-                await self.notify(self.language, {"type": "skipped", "language": self.language,
-                                                  "utteranceIds": [x.key for x in dropped]})
+                await self._skipped(dropped)
             try:
                 await self._play(line)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.exception("could not play a translated line", extra={"language": self.language})
+
+    async def _skipped(self, lines: list[Line]) -> None:
+        """Tell the language's listeners which lines will not be read aloud."""
+        await self.notify(self.language, {"type": "skipped", "language": self.language,
+                                          "utteranceIds": [x.key for x in lines]})
 
     async def _play(self, line: Line) -> None:
         if line.audio is not None and line.pcm is None:
@@ -207,8 +210,7 @@ class Voice:
             if line.pcm is None:  # synthesis failed or too slow: the caption stays, no audio
                 line.skipped = True
                 self.lineup.skipped += 1
-                await self.notify(self.language, {"type": "skipped", "language": self.language,
-                                                  "utteranceIds": [line.key]})
+                await self._skipped([line])
                 return
         pcm = line.pcm if line.pcm is not None else np.zeros(0, dtype=np.int16)
         # What waits behind this line decides its speed: one long sentence alone plays as it is.

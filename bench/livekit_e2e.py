@@ -149,13 +149,12 @@ def run(sets: list[str], every: int, repeat: int, minutes: float = 0.0,
 
 
 def _faster(pcm: bytes, speed: float) -> bytes:
-    """16 kHz PCM16 spoken `speed` times as fast, pitch kept (sox tempo): a fast talker."""
-    import subprocess
-    if speed == 1.0:
-        return pcm
-    fmt = ["-t", "raw", "-r", "16000", "-e", "signed", "-b", "16", "-c", "1"]
-    return subprocess.run(["sox", *fmt, "-", *fmt, "-", "tempo", "-s", str(speed)], input=pcm,
-                          capture_output=True, check=True).stdout
+    """16 kHz PCM16 spoken `speed` times as fast, pitch kept, as the agent speeds lines up: a
+    fast talker."""
+    import numpy as np
+
+    from agent.voice_out import tempo
+    return tempo(np.frombuffer(pcm, dtype=np.int16), speed, rate=16000).tobytes()
 
 
 def _continuous(mic: LkParticipant, ear: LkParticipant, bob: Any, sets: list[str], every: int,
