@@ -13,7 +13,7 @@ from app import validation as v
 from app.auth import TokenError
 from app.errors import error_response
 from app.extensions import services, socketio
-from core import usage
+from core import membership, usage
 from core.db import session_scope
 from core.models import Participant, Room, Translation, User, Utterance
 from core.naming import room_channel
@@ -282,8 +282,9 @@ def languages() -> Response:
 def room_messages(room_id: str) -> Response:
     """The room's finals after `since` (epoch ms of receipt), oldest first, each with its
     translation into the caller's language where one was made: a reconnecting client fills in
-    what it missed (dropping ids it has), and transcript export reads it. Members only (anyone
-    who has joined the room); `limit` at most 500, `more` says whether to page on."""
+    what it missed (dropping ids it has), and transcript export reads it. Only what was said
+    while the caller was in the room (between each join and its leave); `limit` at most 500,
+    `more` says whether to page on."""
     uid = _require_user()
     args = {}
     for key in ("since", "limit"):
@@ -298,15 +299,14 @@ def room_messages(room_id: str) -> Response:
     if len(room_id) > 32:
         raise v.BadInput("room_not_found", "no such room", 404)
     with session_scope(services().settings.database_url) as s:
-        me = s.scalars(select(Participant).where(Participant.room_id == room_id,
-                                                 Participant.user_id == uid)).first()
         user = s.get(User, uid)
-        if me is None or user is None:
+        if user is None or not membership.ever_present(s, room_id, uid):
             raise v.BadInput("not_in_room", "only people who joined the room can read it", 403)
         lang = user.language
         rows = s.execute(
             select(Utterance, User.display_name).join(User, User.id == Utterance.speaker_id)
-            .where(Utterance.room_id == room_id, Utterance.received_at > since)
+            .where(Utterance.room_id == room_id, Utterance.received_at > since,
+                   membership.present(room_id, uid, Utterance.received_at))
             .order_by(Utterance.received_at, Utterance.id).limit(limit + 1)).all()
         more = len(rows) > limit
         rows = rows[:limit]

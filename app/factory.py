@@ -68,6 +68,9 @@ def create_app(settings: Settings | None = None, *, async_mode: str | None = Non
         _forget_stale_presence(settings)
         if start_engines:
             socketio.start_background_task(_start_engine, registry)
+    if start_engines:
+        from app.recovery import sweep_forever
+        socketio.start_background_task(sweep_forever, settings, socketio.sleep)
     logger.info("app ready", extra={"mode": "distributed" if settings.distributed else "embedded"})
     return app
 
@@ -77,10 +80,13 @@ def _forget_stale_presence(settings: Settings) -> None:
     a previous run that ended without its disconnect handlers, so mark them gone."""
     from sqlalchemy import update
 
+    from core import membership
     from core.db import session_scope
     from core.models import Participant, now_ms
     with session_scope(settings.database_url) as s:
-        s.execute(update(Participant).where(Participant.left_at.is_(None)).values(left_at=now_ms()))
+        at = now_ms()
+        s.execute(update(Participant).where(Participant.left_at.is_(None)).values(left_at=at))
+        membership.close_all(s, at)
 
 
 def _start_engine(registry: TranslatorRegistry) -> None:

@@ -132,19 +132,31 @@ class SpeechLink:
     def _read(self, s: socket.socket) -> None:
         try:
             while True:
-                frame = wire.read_frame(s)
+                frame = wire.read_frame(s)  # raises only when the connection itself is broken
                 if frame is None:
                     break
                 if frame[0] == "J":
-                    try:
-                        self._result(json.loads(frame[1]))
-                    except (OSError, ValueError):
-                        raise
-                    except Exception:  # one result failing (a database error) ends no session
-                        logger.exception("a speech result could not be delivered")
+                    self._one(frame[1])
         except (OSError, ValueError):
             logger.warning("speech connection failed", exc_info=True)
         self._drop(s)
+
+    def _one(self, body: Any) -> None:
+        """Handle one message. Whatever goes wrong with it (not JSON, a database or queue error
+        while storing a final) is logged and that message dropped: the reader goes on, or no
+        speech result, synthesis reply or health answer would be read for anyone again."""
+        try:
+            msg = json.loads(body)
+            if not isinstance(msg, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            logger.warning("a message from the speech process was not a JSON object; dropped")
+            return
+        try:
+            self._result(msg)
+        except Exception:
+            logger.exception("a speech result could not be delivered",
+                             extra={"type": str(msg.get("type"))[:16]})
 
     def status(self) -> dict[str, Any]:
         """For /health: is the speech process there, and what does its engine say."""
@@ -190,7 +202,7 @@ class SpeechLink:
                         source_lang=session.language, room_id=session.room_id,
                         solo_target_lang=session.solo_target, engine="local-stt",
                         idempotency_key=f"speech:{msg['utteranceKey']}",
-                        speech_end_at=msg.get("speechEndAt")))
+                        speech_end_at=msg.get("speechEndAt"), sender_retries=False))
                 except v.BadInput as exc:
                     socketio.emit("speech-error", exc.message, to=session.sid)
         elif kind == "notice":

@@ -40,6 +40,9 @@ class TranscriptIn:
     engine: str = "text"
     idempotency_key: str | None = None
     speech_end_at: float | None = None
+    # Whether the sender retries when the fan-out cannot be handed on (a typed message's page, the
+    # agent's outbox): then it is told so (503). The speech link does not; recovery resumes it.
+    sender_retries: bool = True
 
 
 def handle_transcript(t: TranscriptIn) -> dict[str, object]:
@@ -61,7 +64,15 @@ def handle_transcript(t: TranscriptIn) -> dict[str, object]:
     if not duplicate:
         svc.metrics.inc("utterances", u.engine)
         socketio.emit("recognized-speech", payload, to=speaker_channel(u.speaker_id, u.room_id))
-    enqueue_fanout(u.id)
+    try:
+        enqueue_fanout(u.id)
+    except Exception as exc:
+        svc.metrics.inc("errors", "enqueue")
+        logger.warning("could not enqueue a fan-out", extra={"utterance_id": u.id,
+                                                            "error": type(exc).__name__})
+        if t.sender_retries:  # stored: the retry (same key) enqueues it without a second copy
+            raise BadInput("queue_unavailable", "the message is saved but not sent yet; "
+                                                "send it again", 503) from None
     logger.info("transcript accepted", extra={"utterance_id": u.id, "room_id": u.room_id,
                                               "chars": len(u.text), "duplicate": duplicate})
     return payload

@@ -78,6 +78,19 @@ class Participant(Base):
     left_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
+class Presence(Base):
+    """One stretch of a user's membership of a room, from joining to leaving (open while they are
+    in it). A reconnect within the disconnect grace is the same stretch. What was said in a room
+    is for those present when it was said: the fan-out's listeners, the history each may read."""
+
+    __tablename__ = "presence"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    room_id: Mapped[str] = mapped_column(ForeignKey("rooms.id"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    joined_at: Mapped[float] = mapped_column(Float, default=now_ms)
+    left_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
 class Utterance(Base):
     """One final transcript, with the timestamps of each stage it went through."""
 
@@ -92,7 +105,10 @@ class Utterance(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True, nullable=True)
     speech_end_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     received_at: Mapped[float] = mapped_column(Float, default=now_ms)
+    # When its fan-out was last handed on, and when it finished (every listener served or told
+    # it failed). One received a while ago and not finished is resumed (app/recovery.py).
     enqueued_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    fanned_out_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class Translation(Base):
@@ -121,6 +137,8 @@ class Delivery(Base):
 
 
 Index("ix_participants_active", Participant.room_id, Participant.left_at)
+Index("ix_presence_room", Presence.room_id, Presence.joined_at)
+Index("ix_utterances_unfinished", Utterance.fanned_out_at, Utterance.received_at)
 
 
 class Usage(Base):

@@ -92,6 +92,10 @@ class Settings:
     disconnect_grace_s: float = 15.0
     empty_room_grace_s: float = 30.0
     fanout_lock_ttl_ms: int = 15000
+    # A fan-out handed on this long ago and not finished (its task lost with Redis, its process
+    # killed) is handed on again; utterances older than the horizon are left as they are.
+    resume_after_s: float = 30.0
+    resume_horizon_s: float = 3600.0
     # The LiveKit agent inside the speech process.
     agent_enabled: bool = True
     agent_max_rooms: int = 20
@@ -159,6 +163,8 @@ class Settings:
             disconnect_grace_s=_float("DISCONNECT_GRACE_S", 15.0),
             empty_room_grace_s=_float("LIVEKIT_EMPTY_ROOM_GRACE_S", 30.0),
             fanout_lock_ttl_ms=_int("FANOUT_LOCK_TTL_MS", 15000),
+            resume_after_s=max(1.0, _float("RESUME_AFTER_S", 30.0)),
+            resume_horizon_s=_float("RESUME_HORIZON_S", 3600.0),
             agent_enabled=os.environ.get("AGENT_DISABLED") != "1",
             agent_max_rooms=max(1, _int("AGENT_MAX_ROOMS", 20)),
             agent_http_port=_int("AGENT_HTTP_PORT", 0),

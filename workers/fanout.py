@@ -18,12 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from core import usage
 from core.db import session_scope
-from core.models import Delivery, Translation, now_ms
+from core.models import Delivery, Translation, Utterance, now_ms
 from core.naming import own_room, speaker_channel, user_room
 from core.runtime import Runtime
 from engines.errors import EngineError
@@ -93,7 +93,15 @@ def fan_out(rt: Runtime, utterance_id: str, enqueued_at: float | None, *,
         rt.metrics.observe("fanout_latency_seconds", (now_ms() - u["received"]) / 1000.0)
     if any(r.retry for r in results):
         raise RetryableFanoutError(utterance_id)
+    _finished(rt, utterance_id)
     return total
+
+
+def _finished(rt: Runtime, utterance_id: str) -> None:
+    """Every listener has their message or was told it failed: nothing left to resume."""
+    with session_scope(rt.settings.database_url) as s:
+        s.execute(update(Utterance).where(Utterance.id == utterance_id)
+                  .values(fanned_out_at=now_ms()))
 
 
 def _parallel(calls: list[Callable[[], Outcome]]) -> list[Outcome]:

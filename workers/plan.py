@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.membership import present
 from core.models import Delivery, Participant, Room, User, Utterance
 
 CONTEXT_UTTERANCES = 3  # the room's last few utterances, for providers that read context
@@ -57,8 +58,10 @@ def plan(s: Session, utterance_id: str) -> Plan | None:
         rows = s.execute(select(Participant.user_id, Participant.language, User.translation_engine,
                                 User.tts_enabled, User.voice, User.tts_engine)
                          .join(User, User.id == Participant.user_id)
-                         .where(Participant.room_id == u.room_id, Participant.left_at.is_(None),
-                                Participant.user_id != u.speaker_id)).all()
+                         .where(Participant.room_id == u.room_id,
+                                Participant.user_id != u.speaker_id,
+                                # those in the room when it was said (a resumed fan-out too)
+                                present(u.room_id, Participant.user_id, u.received_at))).all()
         groups: dict[tuple[str, str], list[str]] = defaultdict(list)
         for uid, lang, engine, tts_on, voice, tts_engine in rows:
             if uid not in done:

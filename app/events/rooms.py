@@ -17,6 +17,7 @@ from app import validation as v
 from app.auth import TokenError
 from app.clients import Client, clients, handler
 from app.extensions import Services, services, socketio
+from core import membership
 from core.db import session_scope
 from core.models import Participant, Room, User, now_ms
 from core.naming import own_room, room_channel, user_room
@@ -66,6 +67,7 @@ def _depart(svc: Services, user_id: str, room_id: str, unless_back_since: float 
             return
         if p is not None:
             p.left_at = now_ms()
+            membership.close_stretch(s, room_id, user_id, p.left_at)
         empty = s.scalars(select(Participant.id).where(Participant.room_id == room_id,
                                                        Participant.left_at.is_(None))).first() is None
     socketio.emit("user-left", {"userId": user_id}, to=room_channel(room_id))
@@ -99,6 +101,7 @@ def on_join_room(client: Client, payload: Any = None) -> dict[str, Any]:
             p = Participant(room_id=room.id, user_id=user.id, language=user.language)
             s.add(p)
         p.language, p.left_at, p.joined_at = user.language, None, now_ms()
+        membership.open_stretch(s, room.id, user.id, p.joined_at)
         s.flush()
         me = {"userId": user.id, "displayName": user.display_name, "language": user.language}
         participants = _participants(s, room.id)

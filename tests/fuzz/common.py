@@ -27,7 +27,8 @@ from app.auth import SALT
 from core.db import get_engine
 from engines.languages import LANGUAGES
 
-TABLES = ("users", "rooms", "participants", "utterances", "translations", "deliveries", "usage")
+TABLES = ("users", "rooms", "participants", "presence", "utterances", "translations", "deliveries",
+          "usage")
 SECRET = "x"
 TTL_S = 86400
 MB = "x" * 1_000_000

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +18,7 @@ class Peer:
               "interim-transcript", "tts-audio", "voice-session-ready", "voice-session-ended",
               "user-started-voice", "user-stopped-voice", "voice-presence",
               "solo-translated", "speech-error", "app-error", "translation-failed", "speech-notice",
-              "glossary-updated")
+              "glossary-updated", "resync")
 
     def __init__(self, base_url: str, name: str, language: str,
                  session: dict[str, Any] | None = None) -> None:
@@ -31,6 +32,8 @@ class Peer:
         self.token: str = body["token"]
         self.user: dict[str, Any] = body["user"]
         self.events: list[tuple[str, Any, float]] = []
+        self.filled: dict[str, dict[str, Any]] = {}  # what history gave, by utterance id
+        self.room_id: str | None = None
         self._cond = threading.Condition()
         self.sio = socketio.Client(reconnection=False)
         for ev in self.EVENTS:
@@ -41,7 +44,44 @@ class Peer:
             with self._cond:
                 self.events.append((ev, data, time.time() * 1000))
                 self._cond.notify_all()
+            if ev == "resync":  # as the page does: read what was missed (not on this thread)
+                threading.Thread(target=self.fill_in, daemon=True).start()
         return record
+
+    def fill_in(self, since: float = 0.0) -> list[dict[str, Any]]:
+        """What the page does after a reconnect or a `resync`: read the room's history and keep
+        each message by id (a later read replaces an earlier one)."""
+        got: list[dict[str, Any]] = []
+        for _ in range(50):
+            r = requests.get(f"{self.base_url}/api/rooms/{self.room_id}/messages",
+                             params={"since": since}, headers=self.headers(), timeout=10)
+            assert r.status_code == 200, r.text
+            body = r.json()
+            got += body["messages"]
+            with self._cond:
+                for m in body["messages"]:
+                    self.filled[m["utteranceId"]] = m
+                self._cond.notify_all()
+            if not body["more"] or not body["messages"]:
+                break
+            since = body["messages"][-1]["receivedAt"]
+        return got
+
+    def captions(self) -> dict[str, str | None]:
+        """Utterance id → the translated text this user has, live or from history (the page
+        shows one caption per id)."""
+        with self._cond:
+            out: dict[str, str | None] = {k: m.get("translatedText") for k, m in self.filled.items()}
+            for e, d, _ in self.events:
+                if e == "translated-message" and (out.get(d["utteranceId"]) is None):
+                    out[d["utteranceId"]] = d["translatedText"]
+            return out
+
+    def live_duplicates(self) -> dict[str, int]:
+        """Utterance ids that arrived live more than once."""
+        with self._cond:
+            ids = Counter(d["utteranceId"] for e, d, _ in self.events if e == "translated-message")
+        return {k: n for k, n in ids.items() if n > 1}
 
     @property
     def id(self) -> str:
@@ -66,7 +106,8 @@ class Peer:
     def join(self, code: str) -> dict[str, Any]:
         ack = self.call("join-room", code)
         assert ack["ok"], ack
-        self.wait_for("joined-room")
+        joined = self.wait_for("joined-room")[-1]
+        self.room_id = joined["roomId"]
         return dict(ack)
 
     def say(self, text: str, lang: str, **extra: Any) -> dict[str, Any]:

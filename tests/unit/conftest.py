@@ -15,6 +15,7 @@ from app.extensions import Services
 from app.factory import create_app
 from core.db import dispose_all, get_engine, session_scope
 from core.metrics import make_store
+from core import membership
 from core.models import Base, Participant, Room, User, Utterance, now_ms
 from core.runtime import Runtime
 from core.settings import Settings
@@ -98,6 +99,7 @@ def add_room(url: str, owner: str, *members: str) -> str:
             user = s.get(User, uid)
             assert user is not None
             s.add(Participant(room_id=room.id, user_id=uid, language=user.language))
+            membership.open_stretch(s, room.id, uid, now_ms())
         return room.id
 
 

@@ -163,6 +163,8 @@ function connectSocket() {
     addCaption({ id: m.utteranceId, speakerId: m.fromUserId, speakerName: m.speakerName, sourceLang: m.sourceLang,
       original: m.originalText, targetLang: m.targetLang, translated: null, at: Date.now(), failed: m.reason });
   });
+  // The server lost messages it may have had for us (its message queue came back): read them.
+  socket.on("resync", (r) => { if (S.room) fillIn(r && r.since); });
   socket.on("interim-transcript", (i) => showInterim(i));
   socket.on("tts-audio", (t) => queueSpeech(t));
   socket.on("voice-presence", ({ userId, inVoice }) => { const p = S.participants.get(userId); if (p) { p.inVoice = inVoice; renderPeople(); } });
@@ -385,10 +387,10 @@ function clearInterim(speakerId) {
   if (it) { it.el.remove(); S.interims.delete(speakerId); }
 }
 
-async function fillIn() {
+async function fillIn(lostAt) {
   if (!S.room) return;
   // A minute of overlap: a message received earlier may have been delivered later; ids dedupe.
-  let since = Math.max(0, S.watermark - 60000);
+  let since = Math.max(0, Math.min(S.watermark, typeof lostAt === "number" ? lostAt : Infinity) - 60000);
   for (let page = 0; page < 20; page++) {
     let out;
     try { out = await api(`/api/rooms/${S.room.id}/messages?since=${since}`); }
@@ -425,8 +427,24 @@ async function say(ev) {
   const payload = { transcript: text, sourceLang: S.user.language, clientId: crypto.randomUUID ? crypto.randomUUID() : String(Math.random()) };
   if (solo) Object.assign(payload, { soloMode: true, soloTargetLang: $("solo-target").value });
   input.value = ""; // at once: the next message can be typed while this one is on its way
-  try { await call("speech-transcript", payload); }
+  try { await send("speech-transcript", payload); }
   catch (e) { showError(e.message); if (!input.value) input.value = text; }
+}
+
+// Errors that say "not yet" rather than "no": the same payload (same clientId, so never twice) is
+// sent again, a little later each time, for up to two minutes.
+const RETRYABLE = new Set(["queue_unavailable", "internal", "busy", "rate_limited"]);
+async function send(event, payload) {
+  const until = Date.now() + 120000;
+  for (let wait = 500; ; wait = Math.min(wait * 2, 5000)) {
+    try { const ack = await call(event, payload); if (S.socket.connected) pill($("conn"), "online", "ok"); return ack; }
+    catch (e) {
+      if ((e.code && !RETRYABLE.has(e.code)) || Date.now() + wait > until) throw e;
+      pill($("conn"), "sending…", "warn");
+      await new Promise((r) => setTimeout(r, wait));
+      while (!S.socket.connected && Date.now() < until) await new Promise((r) => setTimeout(r, 250));
+    }
+  }
 }
 
 // ---- microphone ------------------------------------------------------------------------------

@@ -1,0 +1,39 @@
+"""Membership windows: each stretch of a user's presence in a room (models.Presence), opened when
+they join and closed when they leave. What was said in a room is for those present when it was
+said: the fan-out's listeners and each reader's history follow these windows."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.orm import Session
+
+from core.models import Presence
+
+
+def open_stretch(s: Session, room_id: str, user_id: str, at: float) -> None:
+    """They are in the room from `at` on, unless a stretch is open already (a reconnect)."""
+    if s.scalars(select(Presence.id).where(Presence.room_id == room_id, Presence.user_id == user_id,
+                                           Presence.left_at.is_(None))).first() is None:
+        s.add(Presence(room_id=room_id, user_id=user_id, joined_at=at))
+
+
+def close_stretch(s: Session, room_id: str, user_id: str, at: float) -> None:
+    s.execute(update(Presence).where(Presence.room_id == room_id, Presence.user_id == user_id,
+                                     Presence.left_at.is_(None)).values(left_at=at))
+
+
+def close_all(s: Session, at: float) -> None:
+    s.execute(update(Presence).where(Presence.left_at.is_(None)).values(left_at=at))
+
+
+def present(room_id: Any, user_id: Any, at: Any) -> Any:
+    """A SQL condition: `user_id` was in `room_id` at `at` (columns or values)."""
+    return exists().where(Presence.room_id == room_id, Presence.user_id == user_id,
+                          Presence.joined_at <= at,
+                          or_(Presence.left_at.is_(None), Presence.left_at >= at))
+
+
+def ever_present(s: Session, room_id: str, user_id: str) -> bool:
+    return s.scalars(select(Presence.id).where(and_(Presence.room_id == room_id,
+                                                    Presence.user_id == user_id))).first() is not None
