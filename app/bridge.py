@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import math
 import time
 
 from flask import Blueprint, Response, jsonify, request
@@ -50,10 +51,12 @@ def _verified() -> bytes | tuple[Response, int]:
     if not hmac.compare_digest(expected, given.encode("utf-8", "surrogatepass")):
         return _refuse("bad_signature", "the signature does not match", 401)
     try:
-        age = abs(time.time() - float(ts))
+        stamp = float(ts)
     except ValueError:
+        stamp = math.nan
+    if not math.isfinite(stamp):  # "nan" would pass any comparison with the window
         return _refuse("bad_timestamp", "X-LT-Timestamp must be Unix seconds", 401)
-    if age > WINDOW_S:
+    if abs(time.time() - stamp) > WINDOW_S:
         return _refuse("stale", f"the timestamp is more than {WINDOW_S} s off", 401)
     if _seen is None:
         _seen = ExpiringKeys(svc.settings.redis_url, "lt:bridge:seen:")

@@ -195,6 +195,7 @@ class SpeechLink:
                 except v.BadInput:
                     pass  # they left the room: no more interims (their final may still count)
         elif kind == "final":
+            end = msg.get("speechEndAt")
             with self.app.app_context():
                 try:
                     handle_transcript(TranscriptIn(
@@ -202,7 +203,8 @@ class SpeechLink:
                         source_lang=session.language, room_id=session.room_id,
                         solo_target_lang=session.solo_target, engine="local-stt",
                         idempotency_key=f"speech:{msg['utteranceKey']}",
-                        speech_end_at=msg.get("speechEndAt"), sender_retries=False))
+                        speech_end_at=float(end) if type(end) in (int, float) else None,
+                        sender_retries=False))
                 except v.BadInput as exc:
                     socketio.emit("speech-error", exc.message, to=session.sid)
         elif kind == "notice":

@@ -8,6 +8,8 @@ agent bridge (LiveKit) all call it.
 from __future__ import annotations
 
 import logging
+import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,12 +102,36 @@ def _store(url: str, t: TranscriptIn) -> tuple[Utterance, bool, str]:
                 if existing.speaker_id != t.speaker_id:
                     raise BadInput("bad_idempotency_key", "that idempotency key is someone else's")
                 return existing, True, speaker.display_name
-        u = Utterance(speaker_id=t.speaker_id, room_id=t.room_id, text=t.text,
+        if not one_line(t.text):
+            raise BadInput("empty_transcript", "the transcript is empty")
+        received = now_ms()
+        u = Utterance(speaker_id=t.speaker_id, room_id=t.room_id, text=one_line(t.text),
                       source_lang=t.source_lang, engine=t.engine,
                       solo_target_lang=t.solo_target_lang, idempotency_key=t.idempotency_key,
-                      speech_end_at=t.speech_end_at, received_at=now_ms())
+                      speech_end_at=_speech_end(t, received), received_at=received)
         s.add(u)
         return u, False, speaker.display_name
+
+
+# A typed message's speechEndAt is the browser's clock: kept (for latency) only when plausible.
+CLIENT_SKEW_MS = 30_000
+LINE_BREAKS = re.compile(r"[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]+")
+
+
+def one_line(text: str) -> str:
+    """A transcript is one line: a line break sent in it would forge cues in SRT/VTT exports."""
+    return LINE_BREAKS.sub(" ", text).strip()
+
+
+def _speech_end(t: TranscriptIn, received: float) -> float | None:
+    """When the speech ended, never after the server received it; a client's value also no more
+    than CLIENT_SKEW_MS before (else dropped). Order is the server's receipt either way."""
+    end = t.speech_end_at
+    if end is None or not math.isfinite(end):
+        return None
+    if t.engine in SERVER_TIMED:
+        return min(end, received)
+    return end if received - CLIENT_SKEW_MS <= end <= received else None
 
 
 def publish_interim(speaker_id: str, room_id: str | None, text: str, language: str,
@@ -118,7 +144,7 @@ def publish_interim(speaker_id: str, room_id: str | None, text: str, language: s
                     Participant.room_id == room_id, Participant.user_id == speaker_id,
                     Participant.left_at.is_(None))).first() is None:
                 raise BadInput("not_in_room", "the speaker is not in that room", 403)
-    socketio.emit("interim-transcript", {"speakerId": speaker_id, "text": text,
+    socketio.emit("interim-transcript", {"speakerId": speaker_id, "text": one_line(text),
                                          "sourceLang": language, "utteranceKey": utterance_key},
                   to=room_channel(room_id) if room_id else speaker_channel(speaker_id, None))
 

@@ -47,3 +47,33 @@ def test_history_is_for_members_only_and_checks_its_parameters(embedded: Service
         assert r.status_code == 400, params
     r = requests.get(f"{embedded.url}/api/rooms/{'x' * 40}/messages", headers=ann.headers(), timeout=10)
     assert r.status_code == 404
+
+
+def test_history_holds_only_what_was_said_while_you_were_in_the_room(embedded: Service,
+                                                                      peers: list[Peer]) -> None:
+    ann, bob = room_with(embedded.url, peers, ("Ann", "en"), ("Bob", "es"))
+    code, room = ann.got("joined-room")[0]["code"], ann.got("joined-room")[0]["roomId"]
+    assert ann.say("Good morning.", "en")["ok"]  # before Cid came
+    bob.wait_for("translated-message")
+    cid = Peer(embedded.url, "Cid", "es").connect()
+    peers.append(cid)
+    cid.join(code)
+    assert ann.say("Thank you very much.", "en")["ok"]  # while Cid is in
+    cid.wait_for("translated-message")
+    assert cid.call("leave-room")["ok"]
+    assert ann.say("The weather is nice today.", "en")["ok"]  # after Cid left
+    bob.wait_for("translated-message", count=3)
+    url = f"{embedded.url}/api/rooms/{room}/messages"
+
+    def said(p: Peer) -> list[str]:
+        r = requests.get(url, headers=p.headers(), timeout=10)
+        assert r.status_code == 200, r.text
+        return [m["originalText"] for m in r.json()["messages"]]
+
+    assert said(cid) == ["Thank you very much."]
+    assert said(bob) == ["Good morning.", "Thank you very much.", "The weather is nice today."]
+    cid.join(code)  # back: from now on again, the stretch in between stays out
+    assert ann.say("See you tomorrow.", "en")["ok"]
+    cid.wait_for("translated-message", count=2)
+    assert said(cid) == ["Thank you very much.", "See you tomorrow."]
+    assert cid.got("translated-message")[-1]["originalText"] == "See you tomorrow."

@@ -89,8 +89,10 @@ def start(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Pro
     return Proc(name, p, log)
 
 
-def start_redis(log_dir: Path) -> tuple[Proc, str]:
-    port = free_port()
+def start_redis(log_dir: Path, port: int | None = None) -> tuple[Proc, str]:
+    """A Redis on loopback that keeps nothing on disk (a restart loses every key and queue);
+    `port` to start it again where it was."""
+    port = port or free_port()
     proc = start("redis", ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
                            "--save", "", "--appendonly", "no"], dict(os.environ), log_dir)
 

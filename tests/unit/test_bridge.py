@@ -53,6 +53,9 @@ def test_a_signed_final_is_taken_once_and_a_resigned_retry_is_a_duplicate(app: A
     ("stale", 401, "stale"),
     ("future", 401, "stale"),
     ("not_a_time", 401, "bad_timestamp"),
+    ("nan", 401, "bad_timestamp"),  # signed with the right secret: NaN compared as "fresh"
+    ("-inf", 401, "bad_timestamp"),
+    ("non_ascii_signature", 401, "bad_signature"),
     ("too_large", 413, "too_large"),
 ])
 def test_a_forged_or_stale_post_is_refused_and_changes_nothing(app: App, case: str, status: int,
@@ -69,8 +72,10 @@ def test_a_forged_or_stale_post_is_refused_and_changes_nothing(app: App, case: s
         body = body.replace(b"Hello", b"Hallo")
     elif case in ("stale", "future"):
         kw["ts"] = str(int(time.time()) + (-120 if case == "stale" else 120))
-    elif case == "not_a_time":
-        kw["ts"] = "yesterday"
+    elif case == "non_ascii_signature":
+        kw["signature"] = "é" * 64
+    elif case in ("not_a_time", "nan", "-inf"):
+        kw["ts"] = "yesterday" if case == "not_a_time" else case
     else:
         body = json.dumps(dict(_final(ann), text="x" * 20_000)).encode()
     r = _post(app, body, **kw)

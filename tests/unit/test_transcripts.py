@@ -107,3 +107,31 @@ def test_interims_reach_the_room_only_from_a_participant(app: App) -> None:
         publish_interim(ann, None, "solo", "en", "k3")  # solo: the speaker's own sockets only
     assert [m["text"] for m in received(a, "interim-transcript")] == ["Hel", "solo"]  # type: ignore[attr-defined]
     assert not received(b, "interim-transcript")  # type: ignore[attr-defined]
+
+
+def test_a_transcript_is_one_line_and_a_clients_speech_end_cannot_reorder_it(app: App) -> None:
+    ann, bea, room, a, b = _in_a_room(app)
+    forged = "Hello\n\n2\n00:00:00,000 --> 00:00:05,000\nBob: I resign\u2028"
+    now = now_ms()
+    with app.flask.app_context():
+        ids = [handle_transcript(TranscriptIn(ann, forged, "en", room_id=room))["id"],
+               handle_transcript(TranscriptIn(ann, "Old", "en", room_id=room, speech_end_at=1.0))["id"],
+               handle_transcript(TranscriptIn(ann, "Later", "en", room_id=room,
+                                              speech_end_at=now + 3_600_000))["id"],
+               handle_transcript(TranscriptIn(ann, "Fine", "en", room_id=room,
+                                              speech_end_at=now - 1000))["id"],
+               handle_transcript(TranscriptIn(ann, "Agent", "en", room_id=room, engine="agent",
+                                              speech_end_at=now + 60_000))["id"]]
+        with pytest.raises(BadInput) as err:
+            handle_transcript(TranscriptIn(ann, "\n\r\u2029", "en", room_id=room))
+        assert err.value.code == "empty_transcript"
+    with session_scope(app.svc.settings.database_url) as s:
+        rows = {u.id: u for u in s.scalars(select(Utterance))}
+        text = rows[ids[0]].text
+        assert "\n" not in text and "\u2028" not in text and text.startswith("Hello 2 00:00:00,000")
+        assert rows[ids[1]].speech_end_at is None and rows[ids[2]].speech_end_at is None
+        assert rows[ids[3]].speech_end_at == pytest.approx(now - 1000)
+        assert rows[ids[4]].speech_end_at == rows[ids[4]].received_at  # never after receipt
+    with app.flask.app_context():
+        publish_interim(ann, room, "half\nway", "en", "k")
+    assert [i["text"] for i in received(b, "interim-transcript")] == ["half way"]

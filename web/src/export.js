@@ -22,9 +22,12 @@ export function cues(captions) {
   });
 }
 
+// One line each, whatever the text holds: a line break (or "-->") would start a cue of its own.
+const flat = (s) => String(s).replace(/[\r\n\v\f\u0085\u2028\u2029]+/g, " ").replace(/-->/g, "→");
+
 function lines(c) {
-  const out = [`${c.speakerName}: ${c.translated || c.original}`];
-  if (c.translated && c.translated !== c.original) out.push(`(${c.sourceLang}) ${c.original}`);
+  const out = [flat(`${c.speakerName}: ${c.translated || c.original}`)];
+  if (c.translated && c.translated !== c.original) out.push(flat(`(${c.sourceLang}) ${c.original}`));
   return out;
 }
 

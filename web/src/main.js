@@ -301,7 +301,7 @@ function onTranslated(m, solo) {
   const latency = start ? Date.now() - start : null;
   addCaption({ id: m.utteranceId, speakerId: m.fromUserId || S.user.id, speakerName: m.speakerName,
     sourceLang: m.sourceLang, original: m.originalText, targetLang: m.targetLang, translated: m.translatedText,
-    at: start || Date.now(), received: t.received, latency, mine: solo });
+    at: t.received || Date.now(), received: t.received, latency, mine: solo }); // the server's order
   const c = S.captions.get(m.utteranceId);
   if (!solo && c && !S.tts.queue.some((q) => q.id === c.id) && !S.tts.seen.has(`${c.id}:${m.targetLang}`)) expectSpeech(c);
 }
@@ -398,7 +398,7 @@ async function fillIn(lostAt) {
     for (const m of out.messages) {
       addCaption({ id: m.utteranceId, speakerId: m.speakerId, speakerName: m.speakerName, sourceLang: m.sourceLang,
         original: m.originalText, targetLang: m.targetLang, translated: m.translatedText,
-        at: m.speechEndAt || m.receivedAt, received: m.receivedAt, mine: m.speakerId === S.user.id });
+        at: m.receivedAt, received: m.receivedAt, mine: m.speakerId === S.user.id });
       since = Math.max(since, m.receivedAt);
     }
     if (!out.more) break;

@@ -1,0 +1,206 @@
+"""e2e: nothing a person said is lost or duplicated when Redis, the web process or a worker fails
+(real Redis, web and Celery processes; clients behave as the page does: a send is retried with
+its clientId until acknowledged, and history fills in after a reconnect or a `resync`)."""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import socketio
+
+from tests import support
+from tests.support import Peer, Proc, room_with
+
+pytestmark = pytest.mark.e2e
+
+RETRYABLE = {"queue_unavailable", "internal", "busy", "rate_limited"}  # as web/src/main.js
+
+
+def _sentence(i: int) -> str:
+    return f"Sentence number {i} is about the weather."
+
+
+def say_until_ok(p: Peer, text: str, client_id: str, timeout: float = 120) -> dict[str, Any]:
+    """What the page does with a message: the same payload (same clientId) until it is taken."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            ack = p.call("speech-transcript", {"transcript": text, "sourceLang": "en",
+                                               "clientId": client_id}, timeout=10)
+            if ack["ok"]:
+                return dict(ack)
+            assert ack["error"]["code"] in RETRYABLE, ack
+        except socketio.exceptions.TimeoutError:
+            pass
+        assert time.monotonic() < deadline, f"{text!r} was never accepted"
+        time.sleep(0.5)
+
+
+def all_translated(listeners: list[Peer], n: int, timeout: float) -> dict[str, str | None]:
+    """Wait until the listener (over all its connections) has `n` captions, each translated."""
+    def merged() -> dict[str, str | None]:
+        out: dict[str, str | None] = {}
+        for p in listeners:
+            for k, text in p.captions().items():
+                out[k] = out.get(k) or text
+        return out
+
+    try:
+        support.wait_until(lambda: len(merged()) >= n and all(merged().values()), timeout,
+                           f"{n} translated captions", interval=0.5)
+    except AssertionError:
+        got = merged()
+        raise AssertionError(f"{len(got)} captions, {sum(1 for v in got.values() if v)} "
+                             f"translated of {n}") from None
+    return merged()
+
+
+def live_once(listeners: list[Peer]) -> None:
+    """No utterance arrived live twice, over all of the listener's connections."""
+    seen: dict[str, int] = {}
+    for p in listeners:
+        for m in p.got("translated-message"):
+            seen[m["utteranceId"]] = seen.get(m["utteranceId"], 0) + 1
+    assert all(n == 1 for n in seen.values()), {k: n for k, n in seen.items() if n > 1}
+
+
+@pytest.fixture
+def restartable_redis(log_dir: Path) -> Iterator[list[Any]]:
+    """A Redis of this test's own (killed and started again on its port); [proc, url]."""
+    proc, url = support.start_redis(log_dir)
+    held: list[Any] = [proc, url]
+    yield held
+    held[0].stop()
+
+
+def _distributed(tmp_path: Path, log_dir: Path, redis_url: str) -> tuple[dict[str, str], Proc, Proc]:
+    env = support.base_env(tmp_path, REDIS_URL=redis_url, CELERY_VISIBILITY_TIMEOUT="4",
+                           FANOUT_LOCK_TTL_MS="3000", RESUME_AFTER_S="5")
+    support.migrate(env)
+    web = support.start_web(env, log_dir)
+    worker = support.start_worker(env, log_dir)
+    support.wait_healthy(web.url, web, timeout=90)  # type: ignore[attr-defined]
+    return env, web, worker
+
+
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1].split("/")[0])
+
+
+def test_redis_killed_and_restarted_mid_stream_loses_and_duplicates_nothing(
+        tmp_path: Path, log_dir: Path, restartable_redis: list[Any], peers: list[Peer]) -> None:
+    """The issue's scenario: 10 said, Redis killed and down while 5 more are said (each retried
+    until taken), back, 15 more: the Spanish listener has all 30, translated, each once."""
+    redis_proc, url = restartable_redis
+    env, web, worker = _distributed(tmp_path, log_dir, url)
+    try:
+        ana, bea = room_with(web.url, peers, ("Ana", "en"), ("Bea", "es"))  # type: ignore[attr-defined]
+        for i in range(10):
+            say_until_ok(ana, _sentence(i), f"c{i}")
+        redis_proc.kill(signal.SIGKILL)
+        during = [threading.Thread(target=say_until_ok, args=(ana, _sentence(i), f"c{i}"))
+                  for i in range(10, 15)]
+        for t in during:
+            t.start()
+        time.sleep(15)
+        restartable_redis[0], _ = support.start_redis(log_dir, port=_port(url))
+        for t in during:
+            t.join(timeout=150)
+        for i in range(15, 30):
+            say_until_ok(ana, _sentence(i), f"c{i}")
+        got = all_translated([bea], 30, timeout=120)
+        time.sleep(3)  # let any duplicate surface
+        live_once([bea])
+        texts = {m["originalText"] for m in bea.filled.values()} | {
+            m["originalText"] for m in bea.got("translated-message")}
+        assert texts == {_sentence(i) for i in range(30)}
+        assert all("tiempo" in str(t) for t in got.values()), got
+    finally:
+        web.stop()
+        worker.stop()
+
+
+def test_web_process_killed_mid_stream_distributed_loses_and_duplicates_nothing(
+        tmp_path: Path, log_dir: Path, redis_url: str, peers: list[Peer]) -> None:
+    """A web process SIGKILLed while the worker keeps sending (into a queue nobody reads), started
+    again: the reconnected listener fills in what it missed; nothing arrives twice."""
+    import redis as redis_lib
+    redis_lib.Redis.from_url(redis_url).flushall()
+    env, web, worker = _distributed(tmp_path, log_dir, redis_url)
+    procs = [web, worker]
+    try:
+        ana, bea = room_with(web.url, peers, ("Ana", "en"), ("Bea", "es"))  # type: ignore[attr-defined]
+        code = ana.got("joined-room")[0]["code"]
+        for i in range(8):
+            say_until_ok(ana, _sentence(i), f"c{i}")
+        web.kill(signal.SIGKILL)
+        time.sleep(2)  # fan-outs finish meanwhile: their messages reach no web process
+        web2 = support.start_web(env, log_dir, port=_port(web.url))  # type: ignore[attr-defined]
+        procs.append(web2)
+        support.wait_healthy(web2.url, web2, timeout=90)  # type: ignore[attr-defined]
+        ana2, bea2 = ana.again().connect(), bea.again().connect()
+        peers += [ana2, bea2]
+        ana2.join(code)
+        bea2.join(code)
+        bea2.fill_in()
+        for i in range(8, 12):
+            say_until_ok(ana2, _sentence(i), f"c{i}")
+        all_translated([bea, bea2], 12, timeout=90)
+        time.sleep(3)
+        live_once([bea, bea2])
+    finally:
+        for p in procs:
+            p.stop()
+
+
+def _apy_pid(url: str) -> int:
+    import requests
+    return int(requests.get(url + "/health", timeout=5).json()["engines"]["translation"]["local"]["pid"])
+
+
+def test_web_process_killed_mid_fanout_embedded_resumes_after_restart(
+        tmp_path: Path, log_dir: Path, peers: list[Peer]) -> None:
+    """Embedded, fan-outs run on the web process's green threads: killed with five of them
+    waiting for the translator, the next process resumes them, and the listener gets each once."""
+    env = support.base_env(tmp_path)
+    support.migrate(env)
+    web = support.start_web(env, log_dir)
+    procs = [web]
+    try:
+        support.wait_healthy(web.url, web)  # type: ignore[attr-defined]
+        ana, bea = room_with(web.url, peers, ("Ana", "en"), ("Bea", "es"))  # type: ignore[attr-defined]
+        code = ana.got("joined-room")[0]["code"]
+        say_until_ok(ana, _sentence(0), "c0")
+        bea.wait_for("translated-message")
+        apy = _apy_pid(web.url)  # type: ignore[attr-defined]
+        os.kill(apy, signal.SIGSTOP)  # every Spanish translation now hangs: fan-outs in flight
+        for i in range(1, 6):
+            say_until_ok(ana, _sentence(i), f"c{i}")
+        time.sleep(1)
+        assert len(bea.got("translated-message")) == 1
+        web.kill(signal.SIGKILL)
+        try:
+            os.kill(apy, signal.SIGKILL)  # gone with its parent already (PDEATHSIG); if not, now
+        except ProcessLookupError:
+            pass
+        web2 = support.start_web(env, log_dir, port=_port(web.url))  # type: ignore[attr-defined]
+        procs.append(web2)
+        support.wait_healthy(web2.url, web2, timeout=90)  # type: ignore[attr-defined]
+        bea2 = bea.again().connect()
+        peers.append(bea2)
+        bea2.join(code)
+        bea2.fill_in()
+        got = all_translated([bea, bea2], 6, timeout=90)
+        time.sleep(3)
+        live_once([bea, bea2])
+        assert sorted(got.values()) == sorted(set(got.values())) and all(
+            "tiempo" in str(t) for t in got.values())
+    finally:
+        for p in procs:
+            p.stop()
