@@ -62,13 +62,24 @@ class Connection:
                     if session is not None:
                         session.feed(body[wire.SESSION_ID_LEN:])
                 elif kind == "J":
-                    self._control(json.loads(body))
+                    self._one(body)
         except (OSError, ValueError):
             logger.warning("app connection failed", exc_info=True)
         finally:
             for session in list(self.sessions.values()):
                 session.close()
             self.sock.close()
+
+    def _one(self, body: bytes) -> None:
+        """One control message; one that is malformed or fails is logged and dropped, and the
+        connection (every session on it) goes on."""
+        try:
+            msg = json.loads(body)
+            if not isinstance(msg, dict):
+                raise ValueError("not an object")
+            self._control(msg)
+        except Exception as exc:  # its type only: a message may carry someone's words
+            logger.warning("a control message failed; dropped", extra={"error": type(exc).__name__})
 
     def _control(self, msg: dict[str, Any]) -> None:
         op, sid = msg.get("op"), str(msg.get("session", ""))

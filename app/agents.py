@@ -113,6 +113,19 @@ def attributes_changed(svc: Services, user_id: str, attributes: dict[str, str]) 
                            extra={"room_id": room})
 
 
+def left_room(svc: Services, room: str, user_id: str) -> None:
+    """Someone left the app room: their LiveKit participant goes too (whatever their browser
+    does), so they hear and say nothing more there."""
+    if svc.livekit is None:
+        return
+    try:
+        if svc.livekit.remove_participant(room, user_id):
+            logger.info("removed from the voice room: left the room", extra={"room_id": room})
+    except Exception:
+        logger.warning("could not remove a participant from the voice room", exc_info=True,
+                       extra={"room_id": room})
+
+
 def room_metadata(terms: list[str]) -> dict[str, Any]:
     """A LiveKit room's metadata: the agent reads the glossary (its key terms) from it."""
     return {"app": "live-translator", "glossary": terms}

@@ -2,7 +2,8 @@
 module registers its handlers with.
 
 Event modules (app.events.*) never import each other: each registers its handlers here, and what
-must happen when a socket goes away (stop its audio, end its voice session) as a `when_gone` hook.
+must happen when a socket goes away (stop its audio, end its voice session) as a `when_gone` hook,
+and what must happen when it leaves a room (the same, for that room) as a `when_left` hook.
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ class Clients:
     def __init__(self) -> None:
         self._by_sid: dict[str, Client] = {}
         self._gone: list[Callable[[str, Client], None]] = []
+        self._left: list[Callable[[str, Client, str], None]] = []
 
     def add(self, sid: str, client: Client) -> None:
         self._by_sid[sid] = client
@@ -52,6 +54,18 @@ class Clients:
     def when_gone(self, hook: Callable[[str, Client], None]) -> None:
         """Run `hook(sid, client)` when a socket disconnects, before it leaves the registry."""
         self._gone.append(hook)
+
+    def when_left(self, hook: Callable[[str, Client, str], None]) -> None:
+        """Run `hook(sid, client, room_id)` when a socket leaves a room (not when it goes away:
+        its `when_gone` hooks run then)."""
+        self._left.append(hook)
+
+    def left(self, sid: str, client: Client, room_id: str) -> None:
+        for hook in self._left:
+            try:
+                hook(sid, client, room_id)
+            except Exception:
+                logger.exception("leave hook failed")
 
     def remove(self, sid: str) -> Client | None:
         client = self._by_sid.get(sid)

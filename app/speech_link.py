@@ -203,7 +203,7 @@ class SpeechLink:
                         source_lang=session.language, room_id=session.room_id,
                         solo_target_lang=session.solo_target, engine="local-stt",
                         idempotency_key=f"speech:{msg['utteranceKey']}",
-                        speech_end_at=float(end) if type(end) in (int, float) else None,
+                        speech_end_at=float(end) if isinstance(end, (int, float)) else None,
                         sender_retries=False))
                 except v.BadInput as exc:
                     socketio.emit("speech-error", exc.message, to=session.sid)

@@ -28,10 +28,14 @@ def get_engine(url: str) -> Engine:
         eng = _engines.get(url)
         if eng is None:
             if url.startswith("sqlite"):
-                eng = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+                # hide_parameters: a failed statement's message (logged with its traceback) must
+                # not quote what it was storing, a transcript or a translation.
+                eng = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10},
+                                    hide_parameters=True)
                 event.listen(eng, "connect", _sqlite_pragmas)
             else:
-                eng = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+                eng = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
+                                    hide_parameters=True)
             _engines[url] = eng
             _makers[url] = sessionmaker(eng, expire_on_commit=False)
         return eng

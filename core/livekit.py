@@ -59,10 +59,13 @@ class LiveKitService:
         self.config = config
 
     def token(self, *, user_id: str, name: str, language: str, room: str, stt_engine: str = "",
-              listen_only: bool = False, ttl: timedelta = timedelta(hours=2)) -> str:
+              listen_only: bool = False, ttl: timedelta = timedelta(minutes=5)) -> str:
         """A token for exactly one room: join, subscribe, and (unless `listen_only`) publish the
         microphone. The agent reads the participant's `language` (which track they may hear,
-        what they speak) and `sttEngine` (recognition preference) attributes."""
+        what they speak) and `sttEngine` (recognition preference) attributes. Short-lived: it is
+        for joining now (the server refreshes a connected participant's own token); leaving the
+        app's room removes the participant (`remove_participant`), and an old token cannot bring
+        them back."""
         from livekit import api
         attributes = {"language": language, **({"sttEngine": stt_engine} if stt_engine else {})}
         return (api.AccessToken(self.config.api_key, self.config.api_secret)
@@ -116,6 +119,23 @@ class LiveKitService:
                         .participants)
 
         return self._call(listing)
+
+    def remove_participant(self, room: str, identity: str) -> bool:
+        """Disconnect `identity` from the LiveKit room; False if they were not in it."""
+        from livekit import api
+        from livekit.api.twirp_client import TwirpError
+
+        async def remove(lk: Any) -> bool:
+            try:
+                await lk.room.remove_participant(api.RoomParticipantIdentity(room=room,
+                                                                             identity=identity))
+            except TwirpError as exc:
+                if exc.code == "not_found":
+                    return False
+                raise
+            return True
+
+        return self._call(remove)
 
     def delete_room(self, room: str) -> None:
         from livekit import api

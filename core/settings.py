@@ -137,9 +137,14 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
+        """The settings of this process, read from the environment (and .env). Every process of
+        the service starts by reading them, so this is also where it makes the files it creates
+        from then on private from their creation (umask 077): the database, the agent's outbox,
+        synthesized speech, sockets and logs in var/ are its user's alone."""
+        os.umask(0o077)
         load_dotenv(ROOT / ".env", override=False)
         var_dir = Path(os.environ.get("VAR_DIR", ROOT / "var"))
-        var_dir.mkdir(parents=True, exist_ok=True)
+        var_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         return cls(
             host=os.environ.get("HOST", "127.0.0.1"),
             port=_int("PORT", 5000),

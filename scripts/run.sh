@@ -5,10 +5,11 @@
 # LiveKit and the speech agent. Ctrl-C stops both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mkdir -p var
+umask 077  # var/ (database, keys, logs, the LiveKit config with its webhook) is the service's alone
+mkdir -p var && chmod 700 var
 lk_pid=""
 if [ -z "${LIVEKIT_URL:-}" ] && [ -x bin/livekit-server ] && [ "${LIVEKIT:-auto}" != off ]; then
-  [ -s var/livekit.key ] || (umask 077; .venv/bin/python -c "import secrets; print(secrets.token_urlsafe(36))" > var/livekit.key)
+  [ -s var/livekit.key ] || (.venv/bin/python -c "import secrets; print(secrets.token_urlsafe(36))" > var/livekit.key)
   lk_port="${LIVEKIT_PORT:-7880}"
   app_port="${PORT:-5000}"
   # The committed loopback config, with this run's port and a webhook to the app.

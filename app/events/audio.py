@@ -13,7 +13,7 @@ from flask import request
 
 from app import validation as v
 from app.clients import Client, clients, handler
-from app.extensions import services
+from app.extensions import services, socketio
 from app.speech_link import AudioSession, SpeechLink
 from core import speech as wire
 from core.db import session_scope
@@ -96,6 +96,20 @@ def on_stop_speech(client: Client, *_: Any) -> dict[str, Any]:
     return {"sessionId": session_id}
 
 
+def _stop_on_leave(sid: str, _: Client, room_id: str) -> None:
+    """Leaving a room ends the socket's audio session in it: nothing more it says reaches it."""
+    lk: SpeechLink | None = services().speech
+    session_id = lk.by_sid.get(sid) if lk is not None else None
+    if lk is None or session_id is None or lk.sessions[session_id].room_id != room_id:
+        return
+    lk.by_sid.pop(sid, None)  # no more audio from this socket reaches the session
+    try:
+        lk.stop(session_id)  # what was said before leaving still comes out as its final
+    except v.BadInput:
+        lk.end(session_id)  # the speech process is away: its sessions are gone anyway
+    socketio.emit("speech-error", "you left the room; speech stopped", to=sid)
+
+
 def _stop_on_disconnect(sid: str, _: Client) -> None:
     """A socket that goes away stops its audio session, if any."""
     lk: SpeechLink | None = services().speech
@@ -110,3 +124,4 @@ def _stop_on_disconnect(sid: str, _: Client) -> None:
 
 
 clients.when_gone(_stop_on_disconnect)
+clients.when_left(_stop_on_leave)

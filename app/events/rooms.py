@@ -71,8 +71,10 @@ def _depart(svc: Services, user_id: str, room_id: str, unless_back_since: float 
         empty = s.scalars(select(Participant.id).where(Participant.room_id == room_id,
                                                        Participant.left_at.is_(None))).first() is None
     socketio.emit("user-left", {"userId": user_id}, to=room_channel(room_id))
-    if empty and svc.livekit is not None:
-        socketio.start_background_task(agents.room_emptied, svc, room_id)
+    if svc.livekit is not None:
+        socketio.start_background_task(agents.left_room, svc, room_id, user_id)
+        if empty:
+            socketio.start_background_task(agents.room_emptied, svc, room_id)
 
 
 def _participants(s: Any, room_id: str) -> list[dict[str, Any]]:
@@ -116,13 +118,15 @@ def on_join_room(client: Client, payload: Any = None) -> dict[str, Any]:
 
 
 def _leave(client: Client, sid: str) -> None:
-    """Take this socket out of its room; the user leaves when no other socket of theirs is in it."""
+    """Take this socket out of its room (its audio and voice sessions there end); the user leaves
+    when no other socket of theirs is in it, and is then removed from the LiveKit room too."""
     room_id = client.room_id
     if room_id is None:
         return
     client.room_id = None
     leave_room(room_channel(room_id), sid=sid)
     leave_room(user_room(room_id, client.user_id), sid=sid)
+    clients.left(sid, client, room_id)  # its audio and voice sessions in that room end
     if not clients.in_room(client.user_id, room_id, besides=sid):
         _depart(services(), client.user_id, room_id)
 

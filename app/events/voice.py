@@ -86,4 +86,11 @@ def _on_gone(sid: str, client: Client) -> None:
     _end_voice(sid, client)
 
 
+def _on_left(sid: str, client: Client, room_id: str) -> None:
+    if client.voice_room == room_id:
+        _end_voice(sid, client)
+        socketio.emit("voice-session-ended", {"roomId": room_id}, to=sid)
+
+
 clients.when_gone(_on_gone)
+clients.when_left(_on_left)

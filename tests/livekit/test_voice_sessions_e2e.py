@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
+import jwt
 import pytest
 from livekit import api
 
+from tests import support
 from tests.support import Peer, Service, livekit_client, room_with
 
 pytestmark = [pytest.mark.e2e]
@@ -119,3 +122,26 @@ def test_the_livekit_room_goes_when_the_app_room_empties(livekit_env: dict[str, 
         support.wait_until(lambda: room not in lk.list_rooms(), 15, "the LiveKit room to be deleted")
     finally:
         web.stop()
+
+
+@pytest.mark.livekit
+def test_leaving_the_room_removes_you_from_the_voice_room_and_tokens_are_short_lived(
+        embedded: Service, peers: list[Peer], lk_peers: list[Any]) -> None:
+    a, b = room_with(embedded.url, peers, ("Ann", "en"), ("Bob", "es"))
+    room = a.got("joined-room")[0]["roomId"]
+    assert a.call("start-voice-session", {"languageCode": "en"})["ok"]
+    ready = a.wait_for("voice-session-ready")[0]
+    claims = jwt.decode(ready["liveKitToken"], options={"verify_signature": False})
+    assert claims["exp"] - time.time() <= 600, "a LiveKit token should be for joining now"
+    mic = livekit_client.LkParticipant(ready["liveKitUrl"], ready["liveKitToken"]).connect()
+    lk_peers.append(mic)
+    lk = livekit_client.service(embedded.env)
+
+    def present() -> set[str]:
+        return {p.identity for p in lk.participants(room)}
+
+    support.wait_until(lambda: a.id in present(), 20, "Ann in the LiveKit room")
+    assert a.call("leave-room")["ok"]
+    assert a.wait_for("voice-session-ended")[0] == {"roomId": room}
+    assert b.wait_for("user-stopped-voice")[0] == {"userId": a.id}
+    support.wait_until(lambda: a.id not in present(), 20, "Ann removed from the LiveKit room")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sqlite3
+import stat
 import time
 from pathlib import Path
 
@@ -218,3 +219,15 @@ def test_solo_target_language_can_come_from_preferences(embedded: Service, peers
     assert a.say("Good morning.", "en", soloMode=True)["ok"]
     solo = a.wait_for("solo-translated")[0]
     assert solo["targetLang"] == "ca" and solo["translatedText"] == "Bon dia."
+
+
+def test_everything_the_service_writes_is_private_from_creation(embedded: Service,
+                                                                peers: list[Peer]) -> None:
+    ann, bob = room_with(embedded.url, peers, ("Ann", "en"), ("Bob", "es"))
+    assert ann.say("Good morning.", "en")["ok"]
+    bob.wait_for("translated-message")
+    var = Path(embedded.env["VAR_DIR"])
+    found = {p.name: stat.S_IMODE(p.stat().st_mode) for p in var.rglob("*")
+             if not p.is_symlink() and (p.is_file() or p.is_dir())}
+    assert "live-translator.db" in found and "secret.key" in found, sorted(found)
+    assert {name: oct(mode) for name, mode in found.items() if mode & 0o077} == {}

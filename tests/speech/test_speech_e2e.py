@@ -205,3 +205,27 @@ def test_real_speech_with_pauses_through_the_service_never_loops(embedded: Servi
     edits, words = corpus.wer(" ".join(c.ref or "" for c in recordings), " ".join(texts))
     assert words > 70 and edits / words <= 0.08, (f"WER {edits / words:.1%}", texts)
     assert len(b.wait_for("translated-message", count=len(finals), timeout=30)) == len(finals)
+
+
+def test_leaving_the_room_ends_the_audio_session_and_nothing_more_reaches_the_room(
+        embedded: Service, peers: list[Peer]) -> None:
+    a, b = _room(embedded, peers, "en", "es")
+    pcm, _ = clips()[0]
+    assert a.call("start-speech", {"languageCode": "en"})["ok"]
+    step = 16000 * 2 * 40 // 1000
+    for i in range(0, len(pcm), step):  # a sentence, as the page streams it
+        a.sio.emit("speech-data", pcm[i:i + step])
+        time.sleep(0.04)
+    assert a.call("leave-room")["ok"]
+    assert a.wait_for("speech-error", lambda m: "left the room" in m)
+    ack = a.call("speech-data", pcm[:step])  # the page keeps streaming: refused, not heard
+    assert ack["ok"] is False and ack["error"]["code"] == "no_session"
+    said = b.wait_for("translated-message", timeout=60)  # what was said before leaving counts
+    assert len(said) == 1
+    quiet_from = time.time() * 1000
+    for i in range(0, len(pcm), step):
+        a.sio.emit("speech-data", pcm[i:i + step])
+    time.sleep(5)
+    late = [d for e, d, t in b.events if t > quiet_from and e in ("interim-transcript",
+                                                                  "translated-message")]
+    assert late == []

@@ -132,12 +132,15 @@ LIVEKIT_BIN = ROOT / "bin" / "livekit-server"
 
 def start_livekit(log_dir: Path) -> tuple[Proc, dict[str, str]]:
     """A LiveKit server on loopback with throwaway keys; returns it and the env the app needs."""
-    port, tcp = free_port(), free_port()
-    udp = free_port()
+    port, udp = free_port(), free_port()
     key, secret = "testkey", "test-secret-" + "x" * 32
-    config = (f"port: {port}\nbind_addresses: [127.0.0.1]\n"
-              f"rtc: {{tcp_port: {tcp}, port_range_start: {udp}, port_range_end: {udp + 20}, "
-              "use_external_ip: false, node_ip: 127.0.0.1}\nlogging: {level: info}\n")
+    # The shipped configuration (what `make run` uses), on ports of this test run's own.
+    config = (ROOT / "livekit.yaml").read_text()
+    for line, value in (("port: 7880", f"port: {port}"),
+                        ("  port_range_start: 50000", f"  port_range_start: {udp}"),
+                        ("  port_range_end: 50200", f"  port_range_end: {udp + 20}")):
+        assert line in config, line
+        config = config.replace(line, value)
     env = dict(os.environ, LIVEKIT_KEYS=f"{key}: {secret}")
     proc = start("livekit", [str(LIVEKIT_BIN), "--config-body", config], env, log_dir)
 

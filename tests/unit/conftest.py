@@ -13,9 +13,9 @@ import pytest
 from app import migrate
 from app.extensions import Services
 from app.factory import create_app
+from core import membership
 from core.db import dispose_all, get_engine, session_scope
 from core.metrics import make_store
-from core import membership
 from core.models import Base, Participant, Room, User, Utterance, now_ms
 from core.runtime import Runtime
 from core.settings import Settings
