@@ -229,5 +229,5 @@ def test_everything_the_service_writes_is_private_from_creation(embedded: Servic
     var = Path(embedded.env["VAR_DIR"])
     found = {p.name: stat.S_IMODE(p.stat().st_mode) for p in var.rglob("*")
              if not p.is_symlink() and (p.is_file() or p.is_dir())}
-    assert "live-translator.db" in found and "secret.key" in found, sorted(found)
+    assert "live-translator.db" in found and "bridge.key" in found, sorted(found)
     assert {name: oct(mode) for name, mode in found.items() if mode & 0o077} == {}
