@@ -209,10 +209,23 @@ class Voices:
             return list(lister())
         return [{"id": v, "name": v} for v in provider.capabilities.voices]
 
+    def known(self, engine: str, language: str, voice: Any) -> str | None:
+        """`voice` if the engine offers it for the language, else None (its default voice): a
+        free-text voice must not make a new synthesis, and a new file, for each spelling."""
+        if not voice:
+            return None
+        try:
+            offered = {v["id"].replace("<language>", language) for v in self.list(engine, language)}
+        except Exception:  # noqa: BLE001 - no list (a provider's is down): the default voice
+            return None
+        return str(voice) if str(voice) in offered else None
+
     def speak(self, text: str, language: str, voice: Any, engine: str) -> tuple[Any, bool]:
-        """(the Synthesis, whether it came from the cache: nothing billed)."""
+        """(the Synthesis, whether it came from the cache: nothing billed). A voice the engine
+        does not offer is its default voice."""
         name = engine or self.registry.default
         self.registry.check(name)
+        voice = self.known(name, language, voice)
         key = (name, str(voice or ""), language, text)
         hit = self.cache.get(key)
         if hit is not None:

@@ -69,8 +69,10 @@ def create_app(settings: Settings | None = None, *, async_mode: str | None = Non
         if start_engines:
             socketio.start_background_task(_start_engine, registry)
     if start_engines:
+        from app.housekeeping import tidy_forever
         from app.recovery import sweep_forever
         socketio.start_background_task(sweep_forever, settings, socketio.sleep)
+        socketio.start_background_task(tidy_forever, settings, socketio.sleep)
     logger.info("app ready", extra={"mode": "distributed" if settings.distributed else "embedded"})
     return app
 

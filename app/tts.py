@@ -17,6 +17,7 @@ from core.db import session_scope
 from core.models import User
 from core.naming import tts_audio_dir
 from core.providers import PREMIUM
+from core.signing import audio_ticket_valid
 
 bp = Blueprint("tts", __name__, url_prefix="/api")
 
@@ -42,14 +43,20 @@ def _allow(user_id: str) -> float:
 
 @bp.get("/tts/audio/<key>.wav")
 def audio(key: str) -> Response:
-    """Synthesized speech for `tts-audio` messages; the name is a hash of engine, voice, language
-    and text, so it cannot be guessed without the text."""
-    from flask import send_from_directory
+    """Synthesized speech for `tts-audio` messages: only with the ticket (`t`) that message's URL
+    carries, issued to a listener in the room it was said in (core.signing.audio_ticket). Without
+    one, or with one for another file or out of date, there is no such audio (404)."""
+    from flask import request, send_from_directory
 
-    if len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
+    svc = services()
+    if (len(key) != 64 or any(c not in "0123456789abcdef" for c in key)
+            or not audio_ticket_valid(svc.settings.secret_key, key, request.args.get("t", ""))):
         raise v.BadInput("not_found", "no such audio", 404)
-    return send_from_directory(tts_audio_dir(services().settings.var_dir), f"{key}.wav",
-                               mimetype="audio/wav", max_age=86400)
+    resp = send_from_directory(tts_audio_dir(svc.settings.var_dir), f"{key}.wav",
+                               mimetype="audio/wav", max_age=3600)
+    resp.cache_control.public = False
+    resp.cache_control.private = True
+    return resp
 
 
 @bp.post("/tts")

@@ -87,6 +87,9 @@ class Settings:
     stt_engine: str = "local"
     tts_engine: str = "local"
     tts_cache_bytes: int = 64 * 1024 * 1024
+    # Synthesized speech files (var/tts): removed once older than this, oldest first past the size.
+    tts_files_max_age_s: float = 3600.0
+    tts_files_max_bytes: int = 256 * 1024 * 1024
     # Rooms and voice: how long a dropped connection stays a participant, and an empty room keeps
     # its LiveKit room.
     disconnect_grace_s: float = 15.0
@@ -165,6 +168,8 @@ class Settings:
             stt_engine=os.environ.get("STT_ENGINE", "local"),
             tts_engine=os.environ.get("TTS_ENGINE", "local"),
             tts_cache_bytes=_int("TTS_CACHE_BYTES", 64 * 1024 * 1024),
+            tts_files_max_age_s=_float("TTS_FILES_MAX_AGE_S", 3600.0),
+            tts_files_max_bytes=_int("TTS_FILES_MAX_BYTES", 256 * 1024 * 1024),
             disconnect_grace_s=_float("DISCONNECT_GRACE_S", 15.0),
             empty_room_grace_s=_float("LIVEKIT_EMPTY_ROOM_GRACE_S", 30.0),
             fanout_lock_ttl_ms=_int("FANOUT_LOCK_TTL_MS", 15000),

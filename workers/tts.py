@@ -16,6 +16,7 @@ from core import usage
 from core.naming import tts_audio_dir, user_room
 from core.providers import PREMIUM
 from core.runtime import Runtime
+from core.signing import audio_ticket
 from core.speech import request_say, request_tts
 
 logger = logging.getLogger(__name__)
@@ -37,10 +38,11 @@ def _ensure_audio(rt: Runtime, engine: str, voice: str, language: str, text: str
         reply = request_tts(rt.settings.speech_socket, text, language, voice or None, engine)
         if not reply.get("ok"):
             raise RuntimeError(str(reply.get("code")))
+        # Filed under the engine and voice that made it: a fallback's audio is not the asked
+        # engine's, and a voice the engine does not offer was its default voice.
         made_by = str(reply.get("engine"))
-        if made_by != engine:
-            key = audio_key(made_by, str(reply.get("voice") or ""), language, text)
-            path = folder / f"{key}.wav"
+        key = audio_key(made_by, str(reply.get("voice") or ""), language, text)
+        path = folder / f"{key}.wav"
         folder.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_bytes(base64.b64decode(reply["wav"]))
@@ -80,8 +82,10 @@ def speak_for(rt: Runtime, utterance_id: str, room_id: str, target: str, text: s
                            extra={"utterance_id": utterance_id, "language": target})
             continue
         for uid in uids:
+            ticket = audio_ticket(rt.settings.secret_key, key, uid)
             rt.emitter.emit("tts-audio", {"messageId": f"{utterance_id}:{target}",
-                                          "url": f"/api/tts/audio/{key}.wav", "language": target,
+                                          "url": f"/api/tts/audio/{key}.wav?t={ticket}",
+                                          "language": target,
                                           "durationMs": round(duration, 1)}, to=user_room(room_id, uid))
             sent += 1
     rt.metrics.inc("messages", "tts", sent)

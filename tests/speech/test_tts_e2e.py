@@ -69,17 +69,25 @@ def test_tts_audio_reaches_only_listeners_with_tts_on_made_once_per_language(
     from tests.support import room_with
     a, es_on, es_on2, es_off, fr_on = room_with(
         embedded.url, peers, ("Ann", "en"), ("Eva", "es"), ("Eli", "es"), ("Ema", "es"), ("Flo", "fr"))
-    for p in (es_on, es_on2, fr_on):
-        assert requests.patch(embedded.url + "/api/me", json={"ttsEnabled": True},
+    # Eli's voice is one no engine offers (free text): the default voice, not a file of its own.
+    for p, extra in ((es_on, {}), (es_on2, {"voice": "no such voice"}), (fr_on, {})):
+        assert requests.patch(embedded.url + "/api/me", json={"ttsEnabled": True, **extra},
                               headers=p.headers()).status_code == 200
     a.say("Good morning.", "en")
     got = {p.user["displayName"]: p.wait_for("tts-audio", timeout=30)[0] for p in (es_on, es_on2, fr_on)}
-    assert got["Eva"]["url"] == got["Eli"]["url"] != got["Flo"]["url"]
+    path = {k: m["url"].split("?")[0] for k, m in got.items()}
+    assert path["Eva"] == path["Eli"] != path["Flo"]
+    assert got["Eva"]["url"] != got["Eli"]["url"]  # each listener's own ticket
     assert got["Eva"]["language"] == "es" and got["Flo"]["language"] == "fr"
     msg = es_on.got("translated-message")[0]
     assert got["Eva"]["messageId"] == msg["id"]
     audio = requests.get(embedded.url + got["Eva"]["url"], timeout=10)
     assert audio.status_code == 200 and abs(_duration_ms(audio.content) - got["Eva"]["durationMs"]) < 1
+    assert "private" in audio.headers["Cache-Control"]
     assert len(list((Path(embedded.env["VAR_DIR"]) / "tts").glob("*.wav"))) == 2  # es once, fr once
     assert es_off.got("tts-audio") == [] and a.got("tts-audio") == []
-    assert requests.get(embedded.url + "/api/tts/audio/" + "0" * 64 + ".wav").status_code == 404
+    # Served only with the ticket its message carried: not by name, not with another file's.
+    flo_ticket = got["Flo"]["url"].split("?t=")[1]
+    for url in (path["Eva"], f"{path['Eva']}?t={flo_ticket}", f"{path['Eva']}?t=forged",
+                "/api/tts/audio/" + "0" * 64 + ".wav"):
+        assert requests.get(embedded.url + url, timeout=10).status_code == 404, url

@@ -1,0 +1,52 @@
+"""Files that must not pile up: synthesized speech in var/tts is removed once older than
+TTS_FILES_MAX_AGE_S, and the oldest first while the folder holds more than TTS_FILES_MAX_BYTES.
+A file a listener is about to play is seconds old; one whose ticket has expired serves nobody."""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from core.naming import tts_audio_dir
+from core.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+EVERY_S = 60.0
+
+
+def tidy_tts(settings: Settings, now: float | None = None) -> int:
+    """Remove what is too old or too much; returns how many files went."""
+    folder = tts_audio_dir(settings.var_dir)
+    now = time.time() if now is None else now
+    try:
+        entries = [(e.stat().st_mtime, e.stat().st_size, e.path) for e in os.scandir(folder)
+                   if e.is_file() and e.name.endswith((".wav", ".tmp"))]
+    except FileNotFoundError:
+        return 0
+    entries.sort()  # oldest first
+    total = sum(size for _, size, _ in entries)
+    removed = 0
+    for mtime, size, path in entries:
+        if now - mtime <= settings.tts_files_max_age_s and total <= settings.tts_files_max_bytes:
+            break
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        total -= size
+        removed += 1
+    if removed:
+        logger.info("synthesized speech files removed", extra={"count": removed})
+    return removed
+
+
+def tidy_forever(settings: Settings, sleep: Callable[[float], Any]) -> None:
+    while True:
+        try:
+            tidy_tts(settings)
+        except Exception:
+            logger.exception("tidying synthesized speech failed; trying again")
+        sleep(EVERY_S)
