@@ -48,6 +48,7 @@ def create_session() -> tuple[Response, int]:
     """Create a guest account: {displayName, language} → {token, user}."""
     data = _json_body()
     v.only_keys(data, {"displayName", "language"}, "the body")
+    services().quotas.take("session", ip=request.remote_addr)
     name = v.text(data, "displayName", max_len=64, single_line=True)
     lang = v.language(data, "language")
     svc = services()
@@ -240,6 +241,7 @@ def get_usage(room_id: str) -> Response:
 @bp.post("/rooms")
 def create_room() -> tuple[Response, int]:
     uid = _require_user()
+    services().quotas.take("room", user=uid, ip=request.remote_addr)
     if request.get_data(cache=True).strip():  # reading it enforces the 64 KiB limit (413)
         body = request.get_json(silent=True)
         if body is None:
@@ -286,6 +288,7 @@ def room_messages(room_id: str) -> Response:
     while the caller was in the room (between each join and its leave); `limit` at most 500,
     `more` says whether to page on."""
     uid = _require_user()
+    services().quotas.take("history", user=uid, ip=request.remote_addr)
     args = {}
     for key in ("since", "limit"):
         raw = request.args.get(key)

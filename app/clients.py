@@ -27,6 +27,7 @@ class Client:
     """What the server knows about one connected socket."""
 
     user_id: str
+    ip: str = ""  # the address it connected from (rate limits)
     room_id: str | None = None
     voice_room: str | None = None  # the room of this socket's live voice session, if any
 

@@ -19,7 +19,11 @@ def install(app: Flask, count: Any) -> None:
     @app.errorhandler(BadInput)
     def bad_input(exc: BadInput) -> tuple[Response, int]:
         count(f"bad_input:{'tts' if request.blueprint == 'tts' else request.endpoint}")
-        return error_response(exc.code, exc.message, exc.status)
+        resp, status = jsonify({"error": exc.as_dict()}), exc.status
+        retry = getattr(exc, "retry_after", None)
+        if retry:
+            resp.headers["Retry-After"] = str(retry)
+        return resp, status
 
     @app.errorhandler(413)
     def too_large(_: Any) -> tuple[Response, int]:

@@ -22,6 +22,7 @@ class Services(Runtime):
     speech: Any = None  # app.speech_link.SpeechLink, set by the factory
     livekit: Any = None  # core.livekit.LiveKitService, or None when LiveKit is not configured
     engines: Any = None  # core.providers.choices(): the engines of each kind that can be used
+    quotas: Any = None  # app.quotas.Quotas: rate limits per user and per address
 
 
 def services() -> Services:

@@ -40,6 +40,8 @@ def create_app(settings: Settings | None = None, *, async_mode: str | None = Non
                    emitter=socketio, tokens=Tokens(settings.secret_key, settings.token_ttl_s),
                    engines=choices(settings))
     app.extensions["live_translator"] = svc
+    from app.quotas import Quotas
+    svc.quotas = Quotas(settings)
 
     from app import agents, api, bridge, errors, health, livekit_webhook, pages, speech_link, tts
     from app.events import audio, rooms, text, voice  # noqa: F401  (they register their handlers)

@@ -2,11 +2,8 @@
 from __future__ import annotations
 
 import base64
-import threading
-import time
-from collections import defaultdict, deque
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, request
 
 from app import validation as v
 from app.api import _json_body, _require_user, tts_engine_name
@@ -22,31 +19,12 @@ from core.signing import audio_ticket_valid
 bp = Blueprint("tts", __name__, url_prefix="/api")
 
 MAX_TTS_CHARS = 500
-RATE_LIMIT = (20, 60.0)  # requests per user per window (seconds)
-_recent: dict[str, deque[float]] = defaultdict(deque)
-_rate_lock = threading.Lock()
-
-
-def _allow(user_id: str) -> float:
-    """0 if the user may synthesize now, else the seconds until they may."""
-    limit, window = RATE_LIMIT
-    now = time.monotonic()
-    with _rate_lock:
-        q = _recent[user_id]
-        while q and q[0] <= now - window:
-            q.popleft()
-        if len(q) >= limit:
-            return q[0] + window - now
-        q.append(now)
-        return 0.0
-
-
 @bp.get("/tts/audio/<key>.wav")
 def audio(key: str) -> Response:
     """Synthesized speech for `tts-audio` messages: only with the ticket (`t`) that message's URL
     carries, issued to a listener in the room it was said in (core.signing.audio_ticket). Without
     one, or with one for another file or out of date, there is no such audio (404)."""
-    from flask import request, send_from_directory
+    from flask import send_from_directory
 
     svc = services()
     if (len(key) != 64 or any(c not in "0123456789abcdef" for c in key)
@@ -71,11 +49,7 @@ def synthesize() -> Response | tuple[Response, int]:
     engine = data.get("engine")
     if engine is not None:
         engine = tts_engine_name(v.text(data, "engine", max_len=32, single_line=True))
-    wait = _allow(uid)
-    if wait:
-        resp, status = error_response("rate_limited", "too many speech requests; try again shortly", 429)
-        resp.headers["Retry-After"] = str(int(wait) + 1)
-        return resp, status
+    services().quotas.take("tts", user=uid, ip=request.remote_addr)
     if engine is None:
         with session_scope(services().settings.database_url) as s:
             user = s.get(User, uid)

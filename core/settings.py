@@ -89,6 +89,8 @@ class Settings:
     tts_cache_bytes: int = 64 * 1024 * 1024
     # Synthesized speech files (var/tts): removed once older than this, oldest first past the size.
     tts_files_max_age_s: float = 3600.0
+    # Every rate limit's amount is multiplied by this (app/quotas.py); 0 turns them off.
+    rate_limit_scale: float = 1.0
     tts_files_max_bytes: int = 256 * 1024 * 1024
     # Rooms and voice: how long a dropped connection stays a participant, and an empty room keeps
     # its LiveKit room.
@@ -169,6 +171,7 @@ class Settings:
             tts_engine=os.environ.get("TTS_ENGINE", "local"),
             tts_cache_bytes=_int("TTS_CACHE_BYTES", 64 * 1024 * 1024),
             tts_files_max_age_s=_float("TTS_FILES_MAX_AGE_S", 3600.0),
+            rate_limit_scale=max(0.0, _float("RATE_LIMIT_SCALE", 1.0)),
             tts_files_max_bytes=_int("TTS_FILES_MAX_BYTES", 256 * 1024 * 1024),
             disconnect_grace_s=_float("DISCONNECT_GRACE_S", 15.0),
             empty_room_grace_s=_float("LIVEKIT_EMPTY_ROOM_GRACE_S", 30.0),

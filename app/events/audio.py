@@ -32,6 +32,7 @@ def _link() -> SpeechLink:
 @handler("start-speech", error_event="speech-error")
 def on_start_speech(client: Client, payload: Any = None) -> dict[str, Any]:
     data = v.as_object(payload, "start-speech")
+    services().quotas.take("speech", user=client.user_id, ip=client.ip)
     v.only_keys(data, {"languageCode", "soloMode", "soloTargetLang", "encoding",
                        "sampleRateHertz"}, "start-speech")
     language = v.language(data, "languageCode")
@@ -81,6 +82,11 @@ def on_speech_data(client: Client, payload: Any = None) -> dict[str, Any] | None
         raise v.BadInput("too_large", f"a speech-data chunk may be at most {MAX_CHUNK_BYTES} bytes", 413)
     if len(payload) % 2:
         raise v.BadInput("bad_audio", "PCM16 audio has an even number of bytes")
+    session = lk.sessions.get(session_id)
+    rate = session.rate if session is not None else 16000
+    # Hundredths of a second of audio: at most 1.5 times real time over a minute, per user.
+    services().quotas.take("audio", user=client.user_id, ip=client.ip,
+                           cost=max(1, round(len(payload) * 50 / rate)))
     lk.send(wire.pack_audio(session_id, bytes(payload)))
     return None
 

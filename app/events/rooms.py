@@ -17,6 +17,7 @@ from app import validation as v
 from app.auth import TokenError
 from app.clients import Client, clients, handler
 from app.extensions import Services, services, socketio
+from app.quotas import RateLimited
 from core import membership
 from core.db import session_scope
 from core.models import Participant, Room, User, now_ms
@@ -35,7 +36,8 @@ def on_connect(auth: Any = None) -> None:
     with session_scope(svc.settings.database_url) as s:
         if s.get(User, user_id) is None:
             raise ConnectionRefusedError({"code": "unauthorized", "message": "unknown user"})
-    clients.add(request.sid, Client(user_id=user_id))  # type: ignore[attr-defined]
+    clients.add(request.sid, Client(user_id=user_id,  # type: ignore[attr-defined]
+                                    ip=request.remote_addr or ""))
     join_room(own_room(user_id))
 
 
@@ -89,9 +91,14 @@ def _participants(s: Any, room_id: str) -> list[dict[str, Any]]:
 def on_join_room(client: Client, payload: Any = None) -> dict[str, Any]:
     code = v.room_code(payload)
     sid = request.sid  # type: ignore[attr-defined]
+    quotas = services().quotas
+    quotas.take("join", user=client.user_id, ip=client.ip)
+    if quotas.refused("join_miss", user=client.user_id, ip=client.ip):  # guessing codes
+        raise RateLimited("join_miss", 60)
     with session_scope(services().settings.database_url) as s:
         room = s.scalars(select(Room).where(Room.code == code, Room.closed_at.is_(None))).first()
         if room is None:
+            quotas.take("join_miss", user=client.user_id, ip=client.ip)
             raise v.BadInput("room_not_found", f"no open room has the code {code}", 404)
         if client.room_id and client.room_id != room.id:
             _leave(client, sid)

@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 def on_speech_transcript(client: Client, payload: Any = None) -> dict[str, Any]:
     """One final transcript from the browser."""
     data = v.as_object(payload, "speech-transcript")
+    services().quotas.take("transcript", user=client.user_id, ip=client.ip)
     v.only_keys(data, {"transcript", "sourceLang", "soloMode", "soloTargetLang", "clientId",
                        "speechEndAt"}, "speech-transcript")
     text = v.text(data, "transcript", max_len=services().settings.max_transcript_chars)

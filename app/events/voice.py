@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 @handler("start-voice-session", error_event="speech-error")
 def on_start_voice_session(client: Client, payload: Any = None) -> dict[str, Any]:
     data = v.as_object(payload if payload is not None else {}, "start-voice-session")
+    services().quotas.take("speech", user=client.user_id, ip=client.ip)
     v.only_keys(data, {"roomId", "languageCode", "soloMode", "soloTargetLang", "listenOnly"},
                 "start-voice-session")
     language = v.language(data, "languageCode", required=False)

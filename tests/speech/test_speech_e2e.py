@@ -229,3 +229,15 @@ def test_leaving_the_room_ends_the_audio_session_and_nothing_more_reaches_the_ro
     late = [d for e, d, t in b.events if t > quiet_from and e in ("interim-transcript",
                                                                   "translated-message")]
     assert late == []
+
+
+@pytest.mark.env(RATE_LIMIT_SCALE="1")
+def test_audio_sent_much_faster_than_real_time_is_refused(embedded: Service, peers: list[Peer]) -> None:
+    a, _ = _room(embedded, peers, "en", "es")
+    assert a.call("start-speech", {"languageCode": "en"})["ok"]
+    chunk = b"\0" * (16000 * 2 * 40 // 1000)  # 40 ms
+    acks = [a.call("speech-data", chunk) for _ in range(150)]  # 6 s of audio, sent at once
+    taken = sum(1 for ack in acks if ack["ok"])
+    assert 75 <= taken < 150  # about 3 s of audio a second, then refused
+    assert {ack["error"]["code"] for ack in acks if not ack["ok"]} == {"rate_limited"}
+    assert a.call("stop-speech")["ok"]

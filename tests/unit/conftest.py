@@ -117,7 +117,7 @@ def add_utterance(url: str, speaker: str, text: str, source: str, room: str | No
 def app(tmp_path: Path) -> Iterator[App]:
     """The in-process app (tests.unit.inprocess), its translator scripted."""
     cfg = Settings(database_url=f"sqlite:///{tmp_path}/app.db", secret_key="unit",
-                   bridge_secret="bridge-unit", var_dir=tmp_path)
+                   bridge_secret="bridge-unit", var_dir=tmp_path, rate_limit_scale=0)
     migrate.upgrade(cfg.database_url)
     flask = create_app(cfg, async_mode="threading", start_engines=False)
     svc: Services = flask.extensions["live_translator"]

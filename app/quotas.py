@@ -1,0 +1,108 @@
+"""Rate limits and quotas, per user and per client address, with the `limits` library (sliding
+window counters; in memory when embedded, in Redis when distributed, so every web process counts
+together). What each may do:
+
+| what | per user | per address |
+|---|---|---|
+| `session`: guest accounts (POST /api/session) | | 20/min, 200/h |
+| `room`: rooms created | 10/min, 60/h | 30/min |
+| `join`: join-room attempts | 30/min | 60/min |
+| `join_miss`: join-room with a code that opens no room (guessing) | 10/min, 40/h | 20/min, 100/h |
+| `transcript`: typed finals | 5/s, 60/min | 300/min |
+| `speech`: audio sessions started (Socket.IO audio, LiveKit voice) | 20/min | 60/min |
+| `audio`: seconds of audio sent (in hundredths) | 3 s/s, 90 s/min | 180 s/min |
+| `tts`: POST /api/tts | 20/min | 60/min |
+| `history`: GET /api/rooms/<id>/messages | 120/min | 600/min |
+
+Audio may come at 1.5 times real time over a minute (a reconnect sends what it buffered), never
+faster for long. RATE_LIMIT_SCALE multiplies every amount (0 turns limits off). Counting fails
+open: with Redis away, nobody is refused for it.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any
+
+from limits import RateLimitItem, parse_many, storage, strategies
+
+from app.validation import BadInput
+from core.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+RULES: dict[str, tuple[tuple[str, str], ...]] = {
+    "session": (("ip", "20/minute;200/hour"),),
+    "room": (("user", "10/minute;60/hour"), ("ip", "30/minute")),
+    "join": (("user", "30/minute"), ("ip", "60/minute")),
+    "join_miss": (("user", "10/minute;40/hour"), ("ip", "20/minute;100/hour")),
+    "transcript": (("user", "5/second;60/minute"), ("ip", "300/minute")),
+    "speech": (("user", "20/minute"), ("ip", "60/minute")),
+    "audio": (("user", "300/second;9000/minute"), ("ip", "18000/minute")),
+    "tts": (("user", "20/minute"), ("ip", "60/minute")),
+    "history": (("user", "120/minute"), ("ip", "600/minute")),
+}
+WHAT = {"session": "new sessions", "room": "new rooms", "join": "attempts to join a room",
+        "join_miss": "room codes that open no room", "transcript": "messages",
+        "speech": "speech sessions started", "audio": "audio sent faster than real time",
+        "tts": "speech requests", "history": "history requests"}
+
+
+class RateLimited(BadInput):
+    def __init__(self, what: str, retry_after: float) -> None:
+        super().__init__("rate_limited", f"too many {WHAT[what]}; try again in "
+                                         f"{math.ceil(retry_after)} s", 429)
+        self.retry_after = max(1, math.ceil(retry_after))
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(super().as_dict(), retryAfter=self.retry_after)
+
+
+class Quotas:
+    def __init__(self, settings: Settings) -> None:
+        self.scale = settings.rate_limit_scale
+        self.storage = storage.storage_from_string(
+            settings.redis_url if settings.redis_url else "memory://",
+            **({"socket_timeout": 1} if settings.redis_url else {}))
+        self.limiter = strategies.SlidingWindowCounterRateLimiter(self.storage)
+        self.rules = {name: [(scope, self._scaled(item)) for scope, spec in rules
+                             for item in parse_many(spec)] for name, rules in RULES.items()}
+        self._warned = 0.0
+
+    def _scaled(self, item: RateLimitItem) -> RateLimitItem:
+        return type(item)(max(1, int(item.amount * (self.scale or 1))), item.multiples)
+
+    def take(self, what: str, *, user: str | None = None, ip: str | None = None,
+             cost: int = 1) -> None:
+        """Count `cost` of `what` for the user and the address; RateLimited if either is spent
+        (nothing is counted for a refused request's other scopes)."""
+        if not self.scale or cost <= 0:
+            return
+        keys = {"user": user, "ip": ip}
+        checks = [(item, scope, keys[scope]) for scope, item in self.rules[what] if keys[scope]]
+        try:
+            for item, scope, key in checks:
+                if not self.limiter.test(item, what, scope, str(key), cost=cost):
+                    reset = self.limiter.get_window_stats(item, what, scope, str(key)).reset_time
+                    raise RateLimited(what, reset - time.time())
+            for item, scope, key in checks:
+                self.limiter.hit(item, what, scope, str(key), cost=cost)
+        except RateLimited:
+            raise
+        except Exception as exc:  # the counter's store is away: let people through
+            if time.monotonic() - self._warned > 60:
+                self._warned = time.monotonic()
+                logger.warning("rate limits cannot be counted; not enforced meanwhile",
+                               extra={"error": type(exc).__name__})
+
+    def refused(self, what: str, *, user: str | None = None, ip: str | None = None) -> bool:
+        """Whether `what` is spent for the user or the address (counting nothing)."""
+        if not self.scale:
+            return False
+        keys = {"user": user, "ip": ip}
+        try:
+            return any(not self.limiter.test(item, what, scope, str(keys[scope]))
+                       for scope, item in self.rules[what] if keys[scope])
+        except Exception:
+            return False
