@@ -35,13 +35,19 @@ class SpeakerStream:
     `key_prefix()` names each new stream (utterance keys start with it); a language change ends
     the current stream (its last final delivered) and opens one in the new language. An engine
     failure goes to `on_error` and ends the stream; `on_end` runs last, whatever happened.
-    `batch_bytes` gathers small chunks into larger pushes (fewer VAD calls)."""
+    `batch_bytes` gathers small chunks into larger pushes (fewer VAD calls). Audio waiting to be
+    recognised is bounded (`max_backlog_s`): past it, chunks are dropped and `on_overflow` is told
+    once per overflow (audio arriving faster than it can be recognised)."""
+
+    MAX_BACKLOG_S = 20.0
 
     def __init__(self, stt: STT, language: str, *, rate: int = 16000,
                  key_prefix: Callable[[], str], deliver: Callable[[list[SpeechEvent]], None],
                  on_error: Callable[[EngineError], None] | None = None,
                  on_end: Callable[[], None] | None = None, batch_bytes: int = 0,
-                 name: str = "stt", options: StreamOptions | None = None) -> None:
+                 name: str = "stt", options: StreamOptions | None = None,
+                 on_overflow: Callable[[], None] | None = None,
+                 max_backlog_s: float | None = None) -> None:
         self.stt = stt
         self.language = language
         self.rate = rate
@@ -55,14 +61,36 @@ class SpeakerStream:
                                            wake=lambda: self.inbox.put(_POLL))
         self.inbox: queue.Queue[Any] = queue.Queue()
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.on_overflow = on_overflow
+        self.max_backlog = int(rate * 2 * (max_backlog_s or self.MAX_BACKLOG_S))
+        self.backlog = 0  # bytes of audio in the inbox
+        self.dropped = 0  # bytes of audio dropped because the inbox was full
+        self._overflowing = False
+        self._count_lock = threading.Lock()
 
     def start(self) -> SpeakerStream:
         self.thread.start()
         return self
 
-    def feed(self, pcm: bytes) -> None:
-        if self.thread.is_alive() or not self.thread.ident:  # a stream that ended takes no more
-            self.inbox.put(pcm)
+    def feed(self, pcm: bytes) -> bool:
+        """Queue audio; False if it was dropped (the stream ended, or too much is waiting)."""
+        if not (self.thread.is_alive() or not self.thread.ident):  # ended: takes no more
+            return False
+        with self._count_lock:
+            if self.backlog + len(pcm) > self.max_backlog:
+                self.dropped += len(pcm)
+                tell, self._overflowing = not self._overflowing, True
+            else:
+                self.backlog += len(pcm)
+                self._overflowing = tell = False
+                self.inbox.put(pcm)
+                return True
+        if tell:
+            logger.warning("audio arriving faster than it is recognised; dropping",
+                           extra={"stream": self.thread.name})
+            if self.on_overflow is not None:
+                self.on_overflow()
+        return False
 
     def set_language(self, language: str) -> None:
         self.inbox.put(("language", language))
@@ -125,6 +153,8 @@ class SpeakerStream:
                     self.language = item[1]
                     stream = self._open(self.language)
                     continue
+                with self._count_lock:
+                    self.backlog -= len(item)
                 if resampler is not None:
                     item = resampler.resample_chunk(np.frombuffer(item, dtype=np.int16)).tobytes()
                 push(stream, item)

@@ -93,7 +93,9 @@ class Connection:
                 rate=int(msg["rate"]), key_prefix=lambda: sid,
                 deliver=lambda events: self._results(sid, events),
                 on_error=lambda exc: self._failed(sid, exc), on_end=lambda: self._ended(sid),
-                name=f"stt-{sid[:8]}", options=StreamOptions(keyterms=keyterms, on_usage=meter))
+                name=f"stt-{sid[:8]}", options=StreamOptions(keyterms=keyterms, on_usage=meter),
+                on_overflow=lambda: self.send({"type": "error", "session": sid, "code": "overloaded",
+                                               "message": OVERLOADED}))
             session.start()
         elif op == "stop" and sid in self.sessions:
             self.sessions[sid].close()
@@ -189,6 +191,10 @@ class Meter:
             usage.record(self.url, provider, unit, amount, str(room) if room else None,
                          str(user) if user else None)
         return meter
+
+
+OVERLOADED = ("audio is arriving faster than it can be recognised; some was dropped "
+              "(send it at real time)")
 
 
 class Voices:

@@ -216,7 +216,7 @@ class SpeechLink:
                     pass
         elif kind == "error":
             # An engine's own message may say anything; only a refused language is passed on.
-            known = msg.get("code") == "unsupported_language"
+            known = msg.get("code") in ("unsupported_language", "overloaded")
             socketio.emit("speech-error", str(msg.get("message"))[:300] if known
                           else "speech recognition failed for this session", to=session.sid)
 

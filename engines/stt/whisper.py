@@ -23,6 +23,7 @@ from engines.languages import LANGUAGE_TABLE
 from engines.stt import repetition
 from engines.stt.base import SAMPLE_RATE, STT, SpeechEvent, SpeechStream, StreamOptions, STTCapabilities
 from engines.stt.endpointing import looks_finished
+from engines.stt.fair import FairGate
 from engines.stt.models import MODELS, assemble
 from engines.stt.vad import CHUNK_BYTES, CHUNK_MS, Segmenter, VadConfig
 
@@ -34,6 +35,8 @@ FULL_FRAMES = 3000
 FIT_MIN_FRAMES = 1000
 FIT_PAD_FRAMES = 100
 FIT_MAX_S = 29.0
+# An interim that cannot start decoding within this long (others' decodes first) is skipped.
+INTERIM_WAIT_S = 0.3
 
 
 class WhisperSTT(STT):
@@ -59,7 +62,7 @@ class WhisperSTT(STT):
         self.min_window_frames = min(FULL_FRAMES, max(100, int(min_window_s * 100)))
         self._tokenizers: dict[str, Any] = {}
         self._model: Any = None
-        self._lock = threading.Lock()
+        self._lock = FairGate()  # one decode at a time, speakers served in turn
         self.decodes = 0
         self.suspects = 0  # decodes that looked like a loop and were decoded again
         self.collapsed = 0  # loops that survived the full-window decode
@@ -95,7 +98,7 @@ class WhisperSTT(STT):
     def status(self) -> dict[str, Any]:
         return dict(super().status(), model=self.model_name, loaded=self._model is not None,
                     threads=self.threads, decodes=self.decodes, loop_checks=self.suspects,
-                    loops_collapsed=self.collapsed)
+                    loops_collapsed=self.collapsed, interims_skipped=self._lock.skipped)
 
     def _transcribe_impl(self, pcm16: bytes, language: str) -> str:
         return self._recognize(pcm16, language, final=True)
@@ -113,8 +116,13 @@ class WhisperSTT(STT):
         language = LANGUAGE_TABLE[language].whisper or language  # supports() checked it has one
         # ~3 tokens per spoken second is typical; 8/s plus slack leaves room and stops loops.
         cap = min(440, int(8 * seconds) + 16)
+        # Finals wait their turn; an interim that could not start within INTERIM_WAIT_S would
+        # show stale words: skipped (nothing shown), the final still comes.
+        if not self._lock.acquire(threading.get_ident(), urgent=final,
+                                  max_wait=None if final else INTERIM_WAIT_S):
+            return ""
         try:
-            with self._lock:
+            try:
                 self.decodes += 1
                 if self.window == "full" or seconds >= FIT_MAX_S:
                     text = self._decode_whole(audio, language, cap)
@@ -122,6 +130,8 @@ class WhisperSTT(STT):
                     return self._never_looped(text, repetition.judge(text, tokens, seconds, 1 << 30),
                                               seconds)
                 return self._decode_checked(audio, language, cap, seconds, recover=final)
+            finally:
+                self._lock.release()
         except (RuntimeError, ValueError) as exc:
             raise EngineError(f"whisper decode failed: {type(exc).__name__}", engine=self.name) from exc
 

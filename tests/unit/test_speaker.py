@@ -109,3 +109,25 @@ def test_events_are_reported_with_every_field_json_ready() -> None:
     assert event_fields(e) == {"kind": "final", "text": "hola", "language": "es", "utteranceKey": "k1",
                                "startMs": 10.0, "endMs": 900.0, "decodeMs": 123.5, "speechEndAt": 1.5e12,
                                "engine": "grok", "previous": ""}
+
+
+def test_audio_waiting_is_bounded_past_it_chunks_are_dropped_and_told_once() -> None:
+    stt = Counting()
+    gate = threading.Event()
+    told: list[int] = []
+    delivered: list[SpeechEvent] = []
+
+    def deliver(events: list[SpeechEvent]) -> None:
+        gate.wait(10)  # recognition is stuck behind others: audio piles up
+        delivered.extend(events)
+
+    stream = SpeakerStream(stt, "en", key_prefix=lambda: "k", deliver=deliver,
+                           on_overflow=lambda: told.append(1), max_backlog_s=1.0).start()
+    chunk = b"\0" * 1280  # 40 ms
+    taken = [stream.feed(chunk) for _ in range(60)]  # 2.4 s at once
+    assert taken.count(True) <= 26  # 1 s waiting (+ the chunk being recognised)
+    assert taken[-1] is False and told == [1] and stream.dropped >= 34 * 1280
+    gate.set()
+    stream.close()
+    stream.thread.join(5)
+    assert sum(n for _, n in stt.pushes) == taken.count(True) * 1280  # what was taken, all heard
