@@ -50,7 +50,7 @@ class BridgeClient:
         self._stop = threading.Event()
         self._beat = threading.Event()
         self._registered = False
-        self.sent = {"final": 0, "interim": 0, "dropped": 0, "retries": 0}
+        self.sent = {"final": 0, "interim": 0, "dropped": 0, "retries": 0, "failed": 0}
         outbox.mkdir(parents=True, exist_ok=True)
 
     def start(self) -> None:
@@ -92,15 +92,23 @@ class BridgeClient:
     def _sender(self) -> None:
         while not self._stop.is_set():
             kind, payload, path = self._queue.get()
-            body = {k: v for k, v in payload.items() if k != "queuedAt"}
-            if kind == "interim":
-                try:
-                    self.post("/internal/transcripts", body)
-                    self.sent["interim"] += 1
-                except httpx.HTTPError:
-                    pass  # best effort: the final follows
-                continue
-            self._deliver(body, path, float(payload.get("queuedAt") or time.time()))
+            try:
+                self._send_one(kind, payload, path)
+            except Exception as exc:  # one message failing in an unforeseen way stops no other
+                self.sent["failed"] += 1
+                logger.error("a bridge message could not be sent; a final stays in the outbox "
+                             "for the next start", extra={"kind": kind, "error": type(exc).__name__})
+
+    def _send_one(self, kind: str, payload: dict[str, Any], path: Path | None) -> None:
+        body = {k: v for k, v in payload.items() if k != "queuedAt"}
+        if kind == "interim":
+            try:
+                self.post("/internal/transcripts", body)
+                self.sent["interim"] += 1
+            except httpx.HTTPError:
+                pass  # best effort: the final follows
+            return
+        self._deliver(body, path, float(payload.get("queuedAt") or time.time()))
 
     def _deliver(self, body: dict[str, Any], path: Path | None, queued_at: float) -> None:
         delay = 1.0  # at least a second apart: each retry carries a new timestamp
@@ -144,15 +152,17 @@ class BridgeClient:
         while not self._stop.is_set():
             self._beat.wait(self.heartbeat_s)
             self._beat.clear()
-            body: dict[str, Any] = {"agentId": self.agent_id, "rooms": self.rooms()}
-            if self._registered:
-                body["registered"] = True
             try:
+                body: dict[str, Any] = {"agentId": self.agent_id, "rooms": self.rooms()}
+                if self._registered:
+                    body["registered"] = True
                 r = self.post("/internal/agent-heartbeat", body)
                 if r.status_code == 200:
                     self._registered = False
             except httpx.HTTPError:
                 pass  # the app is restarting; it re-dispatches from the next heartbeat it misses
+            except Exception:  # the next beat tries again
+                logger.exception("an agent heartbeat failed")
 
 
 def _error_code(r: httpx.Response) -> str:

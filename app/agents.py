@@ -96,7 +96,10 @@ def watch_agents(svc: Services) -> None:
     """Background loop of the web process."""
     while True:
         socketio.sleep(WATCH_EVERY_S)
-        ensure_agents(svc)
+        try:
+            ensure_agents(svc)
+        except Exception:  # a database or LiveKit error: the next round tries again
+            logger.exception("checking the voice rooms' agents failed")
 
 
 def attributes_changed(svc: Services, user_id: str, attributes: dict[str, str]) -> None:

@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask
@@ -42,6 +42,10 @@ class AudioSession:
     rate: int
     engine: str = ""  # the speaker's recognition preference ("": the default)
     keyterms: tuple[str, ...] = ()  # the room's glossary
+    # Held from counting a chunk against the speaker's quota to sending it: each speech-data
+    # event runs on a green thread of its own, and a quota check that yields (Redis) must not let
+    # a later chunk overtake (the lock is FIFO).
+    order: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
 class SpeechLink:
@@ -68,8 +72,11 @@ class SpeechLink:
         path notices on its own; the LiveKit agent inside it needs this)."""
         while True:
             socketio.sleep(1.0)
-            if self.proc is not None and self.proc.poll() is not None:
-                self.start()
+            try:
+                if self.proc is not None and self.proc.poll() is not None:
+                    self.start()
+            except Exception:  # it could not be started (resources): try again in a second
+                logger.exception("could not restart the speech process")
 
     def start(self) -> None:
         """Start the speech process if it is ours and not running."""

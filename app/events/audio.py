@@ -83,11 +83,13 @@ def on_speech_data(client: Client, payload: Any = None) -> dict[str, Any] | None
     if len(payload) % 2:
         raise v.BadInput("bad_audio", "PCM16 audio has an even number of bytes")
     session = lk.sessions.get(session_id)
-    rate = session.rate if session is not None else 16000
-    # Hundredths of a second of audio: at most 1.5 times real time over a minute, per user.
-    services().quotas.take("audio", user=client.user_id, ip=client.ip,
-                           cost=max(1, round(len(payload) * 50 / rate)))
-    lk.send(wire.pack_audio(session_id, bytes(payload)))
+    if session is None:
+        raise v.BadInput("no_session", "send start-speech before speech-data")
+    with session.order:  # counted and sent in the order the chunks came
+        # Hundredths of a second of audio: at most 1.5 times real time over a minute, per user.
+        services().quotas.take("audio", user=client.user_id, ip=client.ip,
+                               cost=max(1, round(len(payload) * 50 / session.rate)))
+        lk.send(wire.pack_audio(session_id, bytes(payload)))
     return None
 
 
@@ -98,7 +100,12 @@ def on_stop_speech(client: Client, *_: Any) -> dict[str, Any]:
     if session_id is None:
         raise v.BadInput("no_session", "no speech session is running")
     lk.by_sid.pop(request.sid, None)  # type: ignore[attr-defined]
-    lk.stop(session_id)
+    session = lk.sessions.get(session_id)
+    if session is None:
+        lk.stop(session_id)
+    else:
+        with session.order:  # after every chunk that came before it
+            lk.stop(session_id)
     return {"sessionId": session_id}
 
 

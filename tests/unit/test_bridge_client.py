@@ -134,3 +134,22 @@ def test_interims_are_best_effort_and_skipped_behind_a_backlog(make: Callable[..
     wait_until(lambda: client.sent["interim"] == 20, 10, "the interims")
     time.sleep(0.2)
     assert client.sent["interim"] == 20
+
+
+def test_a_message_that_fails_in_an_unforeseen_way_stops_none_after_it(
+        make: Callable[..., BridgeClient], tmp_path: Path) -> None:
+    def answer(path: str, body: dict[str, Any]) -> int:
+        if body.get("idempotencyKey") == "broken":
+            raise UnicodeError("a proxy answered with something nobody could read")
+        return 202
+
+    app = App(answer)
+    client = make(app)
+    client.start()
+    client.final(_final("broken"))
+    client.final(_final("k2"))
+    wait_until(lambda: [b["idempotencyKey"] for b in app.finals()] == ["broken", "k2"], 10,
+               "the final after the broken one")
+    assert client.sent["failed"] == 1 and client.sent["final"] == 1
+    left = [json.loads(p.read_text())["idempotencyKey"] for p in (tmp_path / "outbox").glob("*.json")]
+    assert left == ["broken"]  # kept for the next start
