@@ -39,7 +39,7 @@ class SpeakerStream:
     recognised is bounded (`max_backlog_s`): past it, chunks are dropped and `on_overflow` is told
     once per overflow (audio arriving faster than it can be recognised)."""
 
-    MAX_BACKLOG_S = 20.0
+    MAX_BACKLOG_S = 60.0  # a reconnecting page may send what it buffered at once
 
     def __init__(self, stt: STT, language: str, *, rate: int = 16000,
                  key_prefix: Callable[[], str], deliver: Callable[[list[SpeechEvent]], None],

@@ -170,19 +170,20 @@ def test_speech_process_killed_is_restarted_and_the_next_session_works(embedded:
 
 def test_audio_sent_faster_than_real_time_keeps_its_order(embedded: Service, peers: list[Peer]) -> None:
     """A client flooding speech-data (no pacing, no waiting for acks): each event runs on its own
-    green thread and the speech socket fills up; frames must neither interleave nor reorder."""
+    green thread and the speech socket fills up; frames must neither interleave nor reorder. Half a
+    minute of audio at once: within what a speaker may have waiting (a minute), so none is dropped."""
     a, b = _room(embedded, peers, "en", "es")
     data = clips()
     silence = b"\0" * 16000
-    pcm = (silence.join(p for p, _ in data) + silence) * 2
+    pcm = silence.join(p for p, _ in data) + silence
     assert a.call("start-speech", {"languageCode": "en"})["ok"]
     step = 64 * 1024
     for i in range(0, len(pcm), step):
         a.sio.emit("speech-data", pcm[i:i + step])
     assert a.call("stop-speech", timeout=60)["ok"]
-    finals = a.wait_for("recognized-speech", count=2 * len(data), timeout=120)
+    finals = a.wait_for("recognized-speech", count=len(data), timeout=120)
     assert a.got("speech-error") == [] and a.got("app-error") == []
-    refs = [r for _, r in data] * 2
+    refs = [r for _, r in data]
     edits, words = wer(normalize(" ".join(refs)), normalize(" ".join(f["text"] for f in finals)))
     assert edits / words <= 0.08, f"WER {edits / words:.1%}: audio out of order or lost"
 
