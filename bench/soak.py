@@ -144,10 +144,10 @@ class Service:
         out = {}
         for name, proc in (("web", self.web), ("worker", self.worker), ("redis", self.redis)):
             try:
-                p = psutil.Process(proc.p.pid)
-                rss = p.memory_info().rss
-                if name == "worker":  # its APY children too
-                    rss += sum(c.memory_info().rss for c in p.children(recursive=True))
+                p = psutil.Process(proc.popen.pid)
+                # with its children: the worker's APY (and its pipelines)
+                rss = p.memory_info().rss + sum(c.memory_info().rss
+                                                for c in p.children(recursive=True))
                 out[name] = round(rss / 2**20, 1)
             except psutil.Error:
                 out[name] = float("nan")
@@ -217,8 +217,10 @@ def main() -> None:
                     print(f"  fault {name} failed: {exc}", flush=True)
 
         def rss_loop() -> None:
-            while not stop.wait(60):
+            while True:
                 rss.append({"minute": round((now_ms() - t0) / 60000, 1), **svc.rss_mb()})
+                if stop.wait(60):
+                    return
 
         threading.Thread(target=fault_loop, daemon=True).start()
         threading.Thread(target=rss_loop, daemon=True).start()
@@ -263,6 +265,7 @@ def summarize(args: Any, t0: float, sent: dict[str, tuple[float, int]], listener
               rss: list[dict[str, Any]]) -> dict[str, Any]:
     room_of = {li.code: i // len(LISTENERS) for i, li in enumerate(listeners)}
     lost = dup = failed = live = filled = 0
+    lost_at: list[dict[str, Any]] = []
     per_minute: dict[int, list[float]] = {}
     for li in listeners:
         room = room_of[li.code]
@@ -286,6 +289,8 @@ def summarize(args: Any, t0: float, sent: dict[str, tuple[float, int]], listener
                 filled += 1
             else:
                 lost += 1
+                at = round((sent[text][0] - t0) / 60000, 2)
+                lost_at.append({"sent_min": at, "lang": li.lang, "in_history": text in history})
     minutes = []
     for m in sorted(per_minute):
         xs = per_minute[m]
@@ -303,7 +308,7 @@ def summarize(args: Any, t0: float, sent: dict[str, tuple[float, int]], listener
         "translation_failed_notices": failed, "sends_given_up": len(given_up),
         "reconnects": sum(li.reconnects for li in listeners), "faults": faults,
         "p50_of_minute_p50s": round(statistics.median(p50s), 1) if p50s else None,
-        "rss_first_last": [rss[0], rss[-1]] if rss else []}
+        "rss_first_last": [rss[0], rss[-1]] if rss else [], "lost_samples": lost_at[:40]}
     return {"args": vars(args) | {"json": str(args.json) if args.json else None},
             "totals": totals, "minutes": minutes, "rss": rss}
 
