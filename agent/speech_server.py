@@ -155,8 +155,13 @@ class Connection:
                     else "unknown_engine" if isinstance(exc, ConfigurationError) else "engine_failed")
             self.send({"type": "tts", "id": rid, "ok": False, "code": code, "message": str(exc)})
             return
+        # The voice to file it under: the asked one if the engine offers it, else "" (its
+        # default), so a listener with the default voice finds it next time.
+        asked = self.voices.known(str(msg.get("engine") or self.voices.registry.default),
+                                  str(msg["language"]), msg.get("voice")) or ""
         self.send({"type": "tts", "id": rid, "ok": True, "wav": base64.b64encode(out.wav).decode(),
                    "durationMs": round(out.duration_ms, 1), "engine": out.engine, "voice": out.voice,
+                   "voiceKey": asked if out.engine == (msg.get("engine") or out.engine) else out.voice,
                    "cached": cached,
                    "elapsedMs": round(out.elapsed_ms, 1)})
 

@@ -309,7 +309,7 @@ def room_messages(room_id: str) -> Response:
         rows = s.execute(
             select(Utterance, User.display_name).join(User, User.id == Utterance.speaker_id)
             .where(Utterance.room_id == room_id, Utterance.received_at > since,
-                   membership.present(room_id, uid, Utterance.received_at))
+                   membership.present(room_id, uid, membership.said_at_sql()))
             .order_by(Utterance.received_at, Utterance.id).limit(limit + 1)).all()
         more = len(rows) > limit
         rows = rows[:limit]

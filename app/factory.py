@@ -54,11 +54,22 @@ def create_app(settings: Settings | None = None, *, async_mode: str | None = Non
 
     queue: dict[str, Any] = {}
     if settings.redis_url.startswith(("redis://", "rediss://")):
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
         from app.message_queue import OnceRedisManager
-        queue["client_manager"] = OnceRedisManager(settings.redis_url, channel="flask-socketio")
+        # No silent reconnects inside redis-py: a dropped subscription must reach the listener,
+        # which resubscribes and has its sockets resync (app/message_queue.py).
+        queue["client_manager"] = OnceRedisManager(
+            settings.redis_url, channel="flask-socketio",
+            redis_options={"retry": Retry(NoBackoff(), 0), "socket_connect_timeout": 1})
     socketio.init_app(app, async_mode=async_mode, message_queue=settings.redis_url or None,
                       cors_allowed_origins=settings.cors_origins or None,
                       max_http_buffer_size=1_000_000, ping_interval=10, ping_timeout=10, **queue)
+    if settings.trusted_proxies:  # outside Socket.IO's middleware: its handlers see it too
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     svc.speech = speech_link.start_link(app, settings, autostart=start_engines)
     if svc.livekit is not None:
         socketio.start_background_task(agents.watch_agents, svc)

@@ -21,9 +21,15 @@ def tidy_tts(settings: Settings, now: float | None = None) -> int:
     """Remove what is too old or too much; returns how many files went."""
     folder = tts_audio_dir(settings.var_dir)
     now = time.time() if now is None else now
+    entries = []
     try:
-        entries = [(e.stat().st_mtime, e.stat().st_size, e.path) for e in os.scandir(folder)
-                   if e.is_file() and e.name.endswith((".wav", ".tmp"))]
+        for e in os.scandir(folder):
+            if e.name.endswith((".wav", ".tmp")):
+                try:
+                    st = e.stat()
+                except FileNotFoundError:  # renamed or removed meanwhile
+                    continue
+                entries.append((st.st_mtime, st.st_size, e.path))
     except FileNotFoundError:
         return 0
     entries.sort()  # oldest first

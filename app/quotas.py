@@ -7,16 +7,18 @@ together). What each may do:
 | `session`: guest accounts (POST /api/session) | | 20/min, 200/h |
 | `room`: rooms created | 10/min, 60/h | 30/min |
 | `join`: join-room attempts | 30/min | 60/min |
-| `join_miss`: join-room with a code that opens no room (guessing) | 10/min, 40/h | 20/min, 100/h |
+| `join_miss`: join-room with a code that opens no room (guessing) | 10/min, 40/h | |
 | `transcript`: typed finals | 5/s, 60/min | 300/min |
 | `speech`: audio sessions started (Socket.IO audio, LiveKit voice) | 20/min | 60/min |
-| `audio`: seconds of audio sent (in hundredths) | 3 s/s, 90 s/min | 180 s/min |
+| `audio`: seconds of audio sent (in hundredths) | 3 s/s, 90 s/min | 30 min/min |
 | `tts`: POST /api/tts | 20/min | 60/min |
 | `history`: GET /api/rooms/<id>/messages | 120/min | 600/min |
 
 Audio may come at 1.5 times real time over a minute (a reconnect sends what it buffered), never
-faster for long. RATE_LIMIT_SCALE multiplies every amount (0 turns limits off). Counting fails
-open: with Redis away, nobody is refused for it.
+faster for long. Room codes are guessed by users, and users per address are limited. Behind a
+reverse proxy set TRUSTED_PROXIES (how many), or everyone has the proxy's address.
+RATE_LIMIT_SCALE multiplies every amount (0 turns limits off). Counting fails open and fast:
+with Redis away, nobody is refused for it (one try, then none for OFF_AFTER_ERROR_S).
 """
 from __future__ import annotations
 
@@ -36,10 +38,10 @@ RULES: dict[str, tuple[tuple[str, str], ...]] = {
     "session": (("ip", "20/minute;200/hour"),),
     "room": (("user", "10/minute;60/hour"), ("ip", "30/minute")),
     "join": (("user", "30/minute"), ("ip", "60/minute")),
-    "join_miss": (("user", "10/minute;40/hour"), ("ip", "20/minute;100/hour")),
+    "join_miss": (("user", "10/minute;40/hour"),),
     "transcript": (("user", "5/second;60/minute"), ("ip", "300/minute")),
     "speech": (("user", "20/minute"), ("ip", "60/minute")),
-    "audio": (("user", "300/second;9000/minute"), ("ip", "18000/minute")),
+    "audio": (("user", "300/second;9000/minute"), ("ip", "180000/minute")),
     "tts": (("user", "20/minute"), ("ip", "60/minute")),
     "history": (("user", "120/minute"), ("ip", "600/minute")),
 }
@@ -60,49 +62,57 @@ class RateLimited(BadInput):
 
 
 class Quotas:
+    OFF_AFTER_ERROR_S = 10.0  # the store failed: nobody is counted (or refused) meanwhile
+
     def __init__(self, settings: Settings) -> None:
         self.scale = settings.rate_limit_scale
-        self.storage = storage.storage_from_string(
-            settings.redis_url if settings.redis_url else "memory://",
-            **({"socket_timeout": 1} if settings.redis_url else {}))
+        options: dict[str, Any] = {}
+        if settings.redis_url:  # one try, quickly: a down Redis must not slow every request
+            from redis.backoff import NoBackoff
+            from redis.retry import Retry
+            options = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5,
+                       "retry": Retry(NoBackoff(), 0)}
+        self.storage = storage.storage_from_string(settings.redis_url or "memory://", **options)
         self.limiter = strategies.SlidingWindowCounterRateLimiter(self.storage)
         self.rules = {name: [(scope, self._scaled(item)) for scope, spec in rules
                              for item in parse_many(spec)] for name, rules in RULES.items()}
-        self._warned = 0.0
+        self._off_until = 0.0
 
     def _scaled(self, item: RateLimitItem) -> RateLimitItem:
         return type(item)(max(1, int(item.amount * (self.scale or 1))), item.multiples)
 
+    def _failed(self, exc: Exception) -> None:
+        if time.monotonic() > self._off_until:
+            logger.warning("rate limits cannot be counted; not enforced for a while",
+                           extra={"error": type(exc).__name__})
+        self._off_until = time.monotonic() + self.OFF_AFTER_ERROR_S
+
     def take(self, what: str, *, user: str | None = None, ip: str | None = None,
              cost: int = 1) -> None:
         """Count `cost` of `what` for the user and the address; RateLimited if either is spent
-        (nothing is counted for a refused request's other scopes)."""
-        if not self.scale or cost <= 0:
+        (each window counts only what it lets through)."""
+        if not self.scale or cost <= 0 or time.monotonic() < self._off_until:
             return
         keys = {"user": user, "ip": ip}
-        checks = [(item, scope, keys[scope]) for scope, item in self.rules[what] if keys[scope]]
         try:
-            for item, scope, key in checks:
-                if not self.limiter.test(item, what, scope, str(key), cost=cost):
+            for scope, item in self.rules[what]:
+                key = keys[scope]
+                if key and not self.limiter.hit(item, what, scope, str(key), cost=cost):
                     reset = self.limiter.get_window_stats(item, what, scope, str(key)).reset_time
                     raise RateLimited(what, reset - time.time())
-            for item, scope, key in checks:
-                self.limiter.hit(item, what, scope, str(key), cost=cost)
         except RateLimited:
             raise
         except Exception as exc:  # the counter's store is away: let people through
-            if time.monotonic() - self._warned > 60:
-                self._warned = time.monotonic()
-                logger.warning("rate limits cannot be counted; not enforced meanwhile",
-                               extra={"error": type(exc).__name__})
+            self._failed(exc)
 
     def refused(self, what: str, *, user: str | None = None, ip: str | None = None) -> bool:
         """Whether `what` is spent for the user or the address (counting nothing)."""
-        if not self.scale:
+        if not self.scale or time.monotonic() < self._off_until:
             return False
         keys = {"user": user, "ip": ip}
         try:
             return any(not self.limiter.test(item, what, scope, str(keys[scope]))
                        for scope, item in self.rules[what] if keys[scope])
-        except Exception:
+        except Exception as exc:
+            self._failed(exc)
             return False

@@ -19,8 +19,9 @@ from sqlalchemy import or_, select, update
 
 from core.db import session_scope
 from core.models import Utterance, now_ms
+from core.runtime import runtime
 from core.settings import Settings
-from workers.tasks import enqueue_fanout
+from workers.tasks import enqueue_fanout, fanout_running
 
 logger = logging.getLogger(__name__)
 
@@ -42,11 +43,13 @@ def resume_unfinished(settings: Settings, *, everything: bool = False) -> int:
         ids = list(s.scalars(q.order_by(Utterance.received_at).limit(BATCH)))
         if ids:  # the next sweep waits RESUME_AFTER_S for these again
             s.execute(update(Utterance).where(Utterance.id.in_(ids)).values(enqueued_at=now))
-    for utterance_id in ids:
+    rt = runtime()
+    resumed = [i for i in ids if not fanout_running(rt, i)]  # a slow run is still at it
+    for utterance_id in resumed:
         enqueue_fanout(utterance_id)
-    if ids:
-        logger.warning("resumed unfinished fan-outs", extra={"count": len(ids)})
-    return len(ids)
+    if resumed:
+        logger.warning("resumed unfinished fan-outs", extra={"count": len(resumed)})
+    return len(resumed)
 
 
 def sweep_forever(settings: Settings, sleep: Callable[[float], Any]) -> None:

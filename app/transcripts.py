@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from app.extensions import services, socketio
 from app.validation import BadInput
 from core.db import session_scope
+from core.membership import SERVER_TIMED
 from core.models import Participant, User, Utterance, now_ms
 from core.naming import room_channel, speaker_channel
 from workers.tasks import enqueue_fanout
@@ -26,8 +27,6 @@ from workers.tasks import enqueue_fanout
 logger = logging.getLogger(__name__)
 
 
-# Engines whose speechEndAt is measured by our own processes (so it can be trusted for membership).
-SERVER_TIMED = {"agent", "local-stt"}
 
 
 @dataclass(frozen=True)
@@ -108,7 +107,8 @@ def _store(url: str, t: TranscriptIn) -> tuple[Utterance, bool, str]:
         u = Utterance(speaker_id=t.speaker_id, room_id=t.room_id, text=one_line(t.text),
                       source_lang=t.source_lang, engine=t.engine,
                       solo_target_lang=t.solo_target_lang, idempotency_key=t.idempotency_key,
-                      speech_end_at=_speech_end(t, received), received_at=received)
+                      speech_end_at=_speech_end(t, received), received_at=received,
+                      enqueued_at=received)
         s.add(u)
         return u, False, speaker.display_name
 

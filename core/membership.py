@@ -5,10 +5,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, case, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from core.models import Presence
+from core.models import Presence, Utterance
+
+# Engines whose speechEndAt is measured by our own processes (the speech process, the LiveKit
+# agent): when such an utterance was said is when its speech ended, however late it arrived (an
+# agent's outbox replays finals after a restart). Anything else was said when it was received.
+SERVER_TIMED = frozenset({"agent", "local-stt"})
+
+
+def said_at(engine: str, speech_end_at: float | None, received_at: float) -> float:
+    return speech_end_at if engine in SERVER_TIMED and speech_end_at else received_at
+
+
+def said_at_sql() -> Any:
+    """said_at() over the utterances table."""
+    return case((Utterance.engine.in_(SERVER_TIMED),
+                 func.coalesce(Utterance.speech_end_at, Utterance.received_at)),
+                else_=Utterance.received_at)
 
 
 def open_stretch(s: Session, room_id: str, user_id: str, at: float) -> None:

@@ -105,8 +105,9 @@ class Utterance(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True, nullable=True)
     speech_end_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     received_at: Mapped[float] = mapped_column(Float, default=now_ms)
-    # When its fan-out was last handed on, and when it finished (every listener served or told
-    # it failed). One received a while ago and not finished is resumed (app/recovery.py).
+    # When its fan-out was last handed on (stored, then each resume), and when it finished (every
+    # listener served or told it failed). One handed on a while ago and not finished, whose
+    # fan-out is not running, is resumed (app/recovery.py).
     enqueued_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     fanned_out_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 

@@ -38,6 +38,21 @@ def _names(name: str) -> list[str]:
     return [n.strip() for n in os.environ.get(name, "").split(",") if n.strip()]
 
 
+def _make_private(var_dir: Path) -> None:
+    """var/ and what lies directly in it, made by an earlier version with other modes: private
+    now (new files are private from creation)."""
+    try:
+        for path in (var_dir, *var_dir.iterdir()):
+            if path.is_symlink() or path.stat().st_uid != os.getuid():
+                continue
+            mode = path.stat().st_mode & 0o777
+            private = mode & 0o700
+            if mode != private:
+                path.chmod(private)
+    except OSError:
+        pass  # not ours to change: the service still runs
+
+
 def _secret(var_dir: Path, env: str = "SECRET_KEY", filename: str = "secret.key") -> str:
     """The secret in `env`, or one generated once and kept in var/ so it survives a restart (and
     processes of this machine that share var/ share it)."""
@@ -91,6 +106,8 @@ class Settings:
     tts_files_max_age_s: float = 3600.0
     # Every rate limit's amount is multiplied by this (app/quotas.py); 0 turns them off.
     rate_limit_scale: float = 1.0
+    # How many reverse proxies stand in front (their X-Forwarded-For is trusted that far).
+    trusted_proxies: int = 0
     tts_files_max_bytes: int = 256 * 1024 * 1024
     # Rooms and voice: how long a dropped connection stays a participant, and an empty room keeps
     # its LiveKit room.
@@ -150,6 +167,7 @@ class Settings:
         load_dotenv(ROOT / ".env", override=False)
         var_dir = Path(os.environ.get("VAR_DIR", ROOT / "var"))
         var_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _make_private(var_dir)
         return cls(
             host=os.environ.get("HOST", "127.0.0.1"),
             port=_int("PORT", 5000),
@@ -172,6 +190,7 @@ class Settings:
             tts_cache_bytes=_int("TTS_CACHE_BYTES", 64 * 1024 * 1024),
             tts_files_max_age_s=_float("TTS_FILES_MAX_AGE_S", 3600.0),
             rate_limit_scale=max(0.0, _float("RATE_LIMIT_SCALE", 1.0)),
+            trusted_proxies=max(0, _int("TRUSTED_PROXIES", 0)),
             tts_files_max_bytes=_int("TTS_FILES_MAX_BYTES", 256 * 1024 * 1024),
             disconnect_grace_s=_float("DISCONNECT_GRACE_S", 15.0),
             empty_room_grace_s=_float("LIVEKIT_EMPTY_ROOM_GRACE_S", 30.0),

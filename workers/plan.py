@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.membership import present
+from core.membership import present, said_at
 from core.models import Delivery, Participant, Room, User, Utterance
 
 CONTEXT_UTTERANCES = 3  # the room's last few utterances, for providers that read context
@@ -61,7 +61,8 @@ def plan(s: Session, utterance_id: str) -> Plan | None:
                          .where(Participant.room_id == u.room_id,
                                 Participant.user_id != u.speaker_id,
                                 # those in the room when it was said (a resumed fan-out too)
-                                present(u.room_id, Participant.user_id, u.received_at))).all()
+                                present(u.room_id, Participant.user_id,
+                                        said_at(u.engine, u.speech_end_at, u.received_at)))).all()
         groups: dict[tuple[str, str], list[str]] = defaultdict(list)
         for uid, lang, engine, tts_on, voice, tts_engine in rows:
             if uid not in done:

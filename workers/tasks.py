@@ -24,7 +24,7 @@ MAX_RETRIES = 3
 BUSY_RETRIES = 60  # a second apart: how long a duplicate waits for the run holding the lock
 
 _local_guard = threading.Lock()
-_local_locks: dict[str, threading.Lock] = {}
+_local_locks: dict[str, tuple[threading.Lock, int]] = {}  # utterance → (its lock, runs using it)
 
 
 class Busy(Exception):
@@ -55,14 +55,29 @@ def utterance_lock(rt: Runtime, utterance_id: str) -> Iterator[None]:
             except LockError:
                 logger.warning("the fan-out outlived its lock", extra={"utterance_id": utterance_id})
         return
-    with _local_guard:
-        lock_here = _local_locks.setdefault(utterance_id, threading.Lock())
+    with _local_guard:  # counted: the lock goes only when no run holds or awaits it
+        lock_here, users = _local_locks.get(utterance_id, (threading.Lock(), 0))
+        _local_locks[utterance_id] = (lock_here, users + 1)
     try:
         with lock_here:
             yield
     finally:
         with _local_guard:
-            _local_locks.pop(utterance_id, None)
+            lock_here, users = _local_locks[utterance_id]
+            if users <= 1:
+                del _local_locks[utterance_id]
+            else:
+                _local_locks[utterance_id] = (lock_here, users - 1)
+
+
+def fanout_running(rt: Runtime, utterance_id: str) -> bool:
+    """Whether a run of this utterance's fan-out holds (or, embedded, awaits) its lock now."""
+    if rt.settings.redis_url:
+        import redis
+        r = redis.Redis.from_url(rt.settings.redis_url, socket_timeout=2)
+        return bool(r.exists(f"lt:lock:fanout:{utterance_id}"))
+    with _local_guard:
+        return utterance_id in _local_locks
 
 
 def _retry(task: Any, countdown: float, **kw: Any) -> Exception:

@@ -11,6 +11,7 @@ import os
 import wave
 from collections import defaultdict
 from collections.abc import Callable
+from pathlib import Path
 
 from core import usage
 from core.naming import tts_audio_dir, user_room
@@ -26,6 +27,15 @@ def audio_key(engine: str, voice: str, language: str, text: str) -> str:
     return hashlib.sha256("\x1f".join((engine, voice, language, text)).encode()).hexdigest()
 
 
+def _touch(path: Path) -> bool:
+    """Whether the file exists; if so it is in use again (housekeeping goes by its time)."""
+    try:
+        os.utime(path)
+        return True
+    except FileNotFoundError:
+        return False
+
+
 def _ensure_audio(rt: Runtime, engine: str, voice: str, language: str, text: str,
                   billed: Callable[[str], None]) -> tuple[str, float]:
     """(key, duration ms) of the audio, synthesizing it only if no file holds it yet; `billed`
@@ -34,14 +44,15 @@ def _ensure_audio(rt: Runtime, engine: str, voice: str, language: str, text: str
     key = audio_key(engine, voice, language, text)
     folder = tts_audio_dir(rt.settings.var_dir)
     path = folder / f"{key}.wav"
-    if not path.exists():
+    if not _touch(path):
         reply = request_tts(rt.settings.speech_socket, text, language, voice or None, engine)
         if not reply.get("ok"):
             raise RuntimeError(str(reply.get("code")))
-        # Filed under the engine and voice that made it: a fallback's audio is not the asked
-        # engine's, and a voice the engine does not offer was its default voice.
+        # Filed under the engine that made it (a fallback's audio is not the asked engine's: that
+        # one is asked again next time) and the voice it counts as: a voice the engine does not
+        # offer is its default voice, "" (one file, found by every listener of the default).
         made_by = str(reply.get("engine"))
-        key = audio_key(made_by, str(reply.get("voice") or ""), language, text)
+        key = audio_key(made_by, str(reply.get("voiceKey", reply.get("voice")) or ""), language, text)
         path = folder / f"{key}.wav"
         folder.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")

@@ -117,7 +117,8 @@ def _stop_on_leave(sid: str, _: Client, room_id: str) -> None:
         return
     lk.by_sid.pop(sid, None)  # no more audio from this socket reaches the session
     try:
-        lk.stop(session_id)  # what was said before leaving still comes out as its final
+        with lk.sessions[session_id].order:  # after the chunks already on their way
+            lk.stop(session_id)  # what was said before leaving still comes out as its final
     except v.BadInput:
         lk.end(session_id)  # the speech process is away: its sessions are gone anyway
     socketio.emit("speech-error", "you left the room; speech stopped", to=sid)

@@ -21,7 +21,7 @@ def on_speech_transcript(client: Client, payload: Any = None) -> dict[str, Any]:
     data = v.as_object(payload, "speech-transcript")
     services().quotas.take("transcript", user=client.user_id, ip=client.ip)
     v.only_keys(data, {"transcript", "sourceLang", "soloMode", "soloTargetLang", "clientId",
-                       "speechEndAt"}, "speech-transcript")
+                       "speechEndAt", "roomId"}, "speech-transcript")
     text = v.text(data, "transcript", max_len=services().settings.max_transcript_chars)
     source = v.language(data, "sourceLang")
     solo_mode = v.boolean(data, "soloMode")
@@ -35,6 +35,10 @@ def on_speech_transcript(client: Client, payload: Any = None) -> dict[str, Any]:
                                           "in your preferences)")
     if not solo_mode and client.room_id is None:
         raise v.BadInput("not_in_room", "join a room (or use solo mode) before sending speech", 403)
+    said_in = v.text(data, "roomId", max_len=32, required=False, single_line=True)
+    if said_in is not None and not solo_mode and said_in != client.room_id:
+        # A page resending a message after its user moved to another room: not here.
+        raise v.BadInput("wrong_room", "that message was for a room you are no longer in", 409)
     recognized = handle_transcript(TranscriptIn(
         speaker_id=client.user_id, text=str(text), source_lang=str(source),
         room_id=None if solo_mode else client.room_id,

@@ -7,6 +7,7 @@ from typing import Any
 
 import jwt
 import pytest
+import requests
 from livekit import api
 
 from tests import support
@@ -145,3 +146,13 @@ def test_leaving_the_room_removes_you_from_the_voice_room_and_tokens_are_short_l
     assert a.wait_for("voice-session-ended")[0] == {"roomId": room}
     assert b.wait_for("user-stopped-voice")[0] == {"userId": a.id}
     support.wait_until(lambda: a.id not in present(), 20, "Ann removed from the LiveKit room")
+    # Her token is still valid for minutes: she comes back with it, and LiveKit tells the app
+    # (its webhook, signed as LiveKit signs it); the app shows her the door again.
+    again = livekit_client.LkParticipant(ready["liveKitUrl"], ready["liveKitToken"]).connect()
+    lk_peers.append(again)
+    support.wait_until(lambda: a.id in present(), 20, "Ann back with the old token")
+    body, token = _signed_webhook(embedded.env, "participant_joined", room, a.id)
+    assert requests.post(embedded.url + "/livekit/webhook", data=body,
+                         headers={"Authorization": token}, timeout=5).status_code == 200
+    support.wait_until(lambda: a.id not in present(), 20, "Ann removed again")
+    assert [p for p in b.got("voice-presence") if p["userId"] == a.id and p["inVoice"]] == []

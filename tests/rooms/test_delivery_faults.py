@@ -204,3 +204,16 @@ def test_web_process_killed_mid_fanout_embedded_resumes_after_restart(
     finally:
         for p in procs:
             p.stop()
+
+
+def test_a_dropped_subscription_has_every_socket_resync(distributed: Any, peers: list[Peer]) -> None:
+    """Redis drops the web process's subscription (a restart, a slow subscriber past its buffer
+    limit): whatever was published meanwhile is gone from pub/sub, so its sockets are told."""
+    import redis as redis_lib
+    ana, bea = room_with(distributed.url, peers, ("Ana", "en"), ("Bea", "es"))
+    r = redis_lib.Redis.from_url(distributed.env["REDIS_URL"])
+    assert r.client_kill_filter(_type="pubsub") >= 1
+    for p in (ana, bea):
+        assert p.wait_for("resync", timeout=15)[0]["since"] > 0
+    assert say_until_ok(ana, _sentence(1), "after")["ok"]  # and the subscription works again
+    bea.wait_for("translated-message", timeout=30)

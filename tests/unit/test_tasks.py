@@ -95,6 +95,37 @@ def test_two_runs_of_one_utterance_take_turns_embedded(rt: Runtime) -> None:
     assert order == ["first", "second"]
 
 
+def test_three_runs_of_one_utterance_never_overlap_and_a_held_lock_shows(rt: Runtime) -> None:
+    """A resumed fan-out arriving while a second run waits behind the first must wait too (the
+    lock was dropped when the first finished, and the third took a new one)."""
+    inside: list[int] = []
+    overlaps: list[int] = []
+    guard = threading.Lock()
+
+    def run(n: int, hold: float) -> None:
+        with tasks.utterance_lock(rt, "u3"):
+            with guard:
+                if inside:
+                    overlaps.append(n)
+                inside.append(n)
+            time.sleep(hold)
+            with guard:
+                inside.remove(n)
+
+    runs = [threading.Thread(target=run, args=(1, 0.2)), threading.Thread(target=run, args=(2, 0.3))]
+    for t in runs:
+        t.start()
+        time.sleep(0.05)
+    assert tasks.fanout_running(rt, "u3")
+    time.sleep(0.25)  # the first is done, the second holds the lock: a third comes (a resume)
+    third = threading.Thread(target=run, args=(3, 0.1))
+    third.start()
+    for t in (*runs, third):
+        t.join(5)
+    assert overlaps == []
+    assert not tasks.fanout_running(rt, "u3")
+
+
 @pytest.mark.integration
 def test_the_redis_lock_is_exclusive_and_released_only_by_its_holder(rt: Runtime, redis_url: str) -> None:
     import redis

@@ -426,6 +426,7 @@ async function say(ev) {
   const solo = $("solo").checked;
   const payload = { transcript: text, sourceLang: S.user.language, clientId: crypto.randomUUID ? crypto.randomUUID() : String(Math.random()) };
   if (solo) Object.assign(payload, { soloMode: true, soloTargetLang: $("solo-target").value });
+  else if (S.room) payload.roomId = S.room.id; // a resend after moving rooms is refused, not misplaced
   input.value = ""; // at once: the next message can be typed while this one is on its way
   try { await send("speech-transcript", payload); }
   catch (e) { showError(e.message); if (!input.value) input.value = text; }
