@@ -74,6 +74,7 @@ def fan_out(rt: Runtime, utterance_id: str, enqueued_at: float | None, *,
         logger.error("fan-out for an unknown utterance", extra={"utterance_id": utterance_id})
         return Outcome()
     u = p.utterance
+    u["unrecorded"] = _Countdown(len(p.jobs))  # the group recorded last marks it finished
     timings = {"speechEnd": u["speech_end"], "received": u["received"], "enqueued": enqueued_at,
                "started": started}
     # Listeners of the speaker's language need no engine: serve them first. Translations then run
@@ -93,15 +94,29 @@ def fan_out(rt: Runtime, utterance_id: str, enqueued_at: float | None, *,
         rt.metrics.observe("fanout_latency_seconds", (now_ms() - u["received"]) / 1000.0)
     if any(r.retry for r in results):
         raise RetryableFanoutError(utterance_id)
-    _finished(rt, utterance_id)
+    if not p.jobs:  # nobody to serve (or all served before): finished all the same
+        with session_scope(rt.settings.database_url) as s:
+            _finished(s, utterance_id)
     return total
 
 
-def _finished(rt: Runtime, utterance_id: str) -> None:
+class _Countdown:
+    """How many groups have yet to record their deliveries; thread-safe."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self._lock = threading.Lock()
+
+    def one_done(self) -> bool:
+        """Count one group recorded; True for the last."""
+        with self._lock:
+            self.n -= 1
+            return self.n == 0
+
+
+def _finished(s: Any, utterance_id: str) -> None:
     """Every listener has their message or was told it failed: nothing left to resume."""
-    with session_scope(rt.settings.database_url) as s:
-        s.execute(update(Utterance).where(Utterance.id == utterance_id)
-                  .values(fanned_out_at=now_ms()))
+    s.execute(update(Utterance).where(Utterance.id == utterance_id).values(fanned_out_at=now_ms()))
 
 
 def _parallel(calls: list[Callable[[], Outcome]]) -> list[Outcome]:
@@ -218,10 +233,16 @@ def _translate(rt: Runtime, u: dict[str, Any], target: str, engine: str) -> tupl
     return result.text, result.elapsed_ms
 
 
-def _record(rt: Runtime, utterance_id: str, user_ids: list[str], kind: str) -> None:
+def _record(rt: Runtime, u: dict[str, Any], user_ids: list[str], kind: str) -> None:
+    """The group's deliveries; the last group's transaction also marks the fan-out finished (one
+    write, not one more). A group that raised or waits for a retry never counts, so an utterance
+    is finished only when every group is."""
+    last = u["unrecorded"].one_done() if "unrecorded" in u else False
     with session_scope(rt.settings.database_url) as s:
         for uid in user_ids:
-            s.merge(Delivery(utterance_id=utterance_id, user_id=uid, kind=kind))
+            s.merge(Delivery(utterance_id=u["id"], user_id=uid, kind=kind))
+        if last:
+            _finished(s, u["id"])
 
 
 def _fail(rt: Runtime, u: dict[str, Any], job: Job, exc: EngineError) -> None:
@@ -235,7 +256,7 @@ def _fail(rt: Runtime, u: dict[str, Any], job: Job, exc: EngineError) -> None:
             "id": f"{u['id']}:{job.target}", "utteranceId": u["id"], "originalText": u["text"],
             "sourceLang": u["source"], "targetLang": job.target, "fromUserId": u["speaker_id"],
             "speakerName": u["speaker_name"], "reason": message}, to=to)
-    _record(rt, u["id"], job.users, "failed")
+    _record(rt, u, job.users, "failed")
 
 
 def _send(rt: Runtime, u: dict[str, Any], job: Job, text: str, timings: dict[str, Any]) -> int:
@@ -252,6 +273,6 @@ def _send(rt: Runtime, u: dict[str, Any], job: Job, text: str, timings: dict[str
                 "translatedText": text, "sourceLang": u["source"], "targetLang": job.target,
                 "fromUserId": u["speaker_id"], "toUserId": uid, "speakerName": u["speaker_name"],
                 "timings": timings}, to=user_room(u["room_id"], uid))
-    _record(rt, u["id"], job.users, job.kind)
+    _record(rt, u, job.users, job.kind)
     rt.metrics.inc("messages", job.kind, len(job.users))
     return len(job.users)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.db import session_scope
-from core.models import Delivery, Translation
+from core.models import Delivery, Translation, Utterance
 from core.naming import own_room, user_room
 from core.runtime import Runtime
 from engines.errors import EngineConnectionError, UnsupportedLanguageError
@@ -103,6 +103,7 @@ def test_a_retryable_failure_asks_for_a_retry_unless_final_then_tells_everyone(r
     handed: list[SpeechJob] = []
     with pytest.raises(RetryableFanoutError):
         fan_out(rt, uid, None, final_attempt=False, on_speech=handed.append)
+    assert _finished_at(url, uid) is None  # a group waits for its retry: not finished
     # The same-language listener was served, and their speech was handed on before the retry.
     assert [j.listeners for j in handed] == [[(same, "", "local")]]
     emitter = rt.emitter
@@ -115,6 +116,14 @@ def test_a_retryable_failure_asks_for_a_retry_unless_final_then_tells_everyone(r
     assert emitter.events("speech-error")[0][1] == user_room(room, speaker)
     with session_scope(url) as s:
         assert s.get(Delivery, (uid, fr)).kind == "failed"  # type: ignore[union-attr]
+    assert _finished_at(url, uid) is not None  # everyone served or told: nothing to resume
+
+
+def _finished_at(url: str, utterance_id: str) -> float | None:
+    with session_scope(url) as s:
+        u = s.get(Utterance, utterance_id)
+        assert u is not None
+        return u.fanned_out_at
 
 
 def test_a_solo_utterance_goes_to_the_speaker_alone(rt: Runtime, local: Scripted) -> None:

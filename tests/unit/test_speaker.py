@@ -12,6 +12,7 @@ import pytest
 from agent.speaker import SpeakerStream, event_fields
 from engines.errors import EngineConnectionError, EngineError, UnsupportedLanguageError
 from engines.stt.base import STT, SpeechEvent, SpeechStream, STTCapabilities
+from tests.support import wait_until
 
 pytestmark = pytest.mark.unit
 
@@ -124,8 +125,10 @@ def test_audio_waiting_is_bounded_past_it_chunks_are_dropped_and_told_once() -> 
     stream = SpeakerStream(stt, "en", key_prefix=lambda: "k", deliver=deliver,
                            on_overflow=lambda: told.append(1), max_backlog_s=1.0).start()
     chunk = b"\0" * 1280  # 40 ms
-    taken = [stream.feed(chunk) for _ in range(60)]  # 2.4 s at once
-    assert taken.count(True) <= 26  # 1 s waiting (+ the chunk being recognised)
+    assert stream.feed(chunk)
+    wait_until(lambda: stt.pushes, 5, "the first chunk to be under recognition (and stuck)")
+    taken = [True] + [stream.feed(chunk) for _ in range(59)]  # 2.4 s at once
+    assert taken.count(True) == 26  # 1 s waiting, and the chunk being recognised
     assert taken[-1] is False and told == [1] and stream.dropped >= 34 * 1280
     gate.set()
     stream.close()

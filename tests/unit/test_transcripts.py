@@ -135,3 +135,16 @@ def test_a_transcript_is_one_line_and_a_clients_speech_end_cannot_reorder_it(app
     with app.flask.app_context():
         publish_interim(ann, room, "half\nway", "en", "k")
     assert [i["text"] for i in received(b, "interim-transcript")] == ["half way"]
+
+
+def test_a_message_resent_after_moving_to_another_room_is_refused_not_misplaced(app: App) -> None:
+    ann, bea, room, a, b = _in_a_room(app)
+    first = a.emit("speech-transcript", {"transcript": "Hello", "sourceLang": "en", "roomId": room,
+                                         "clientId": "c1"}, callback=True)
+    assert first["ok"], first
+    other = app.room(ann)
+    assert a.emit("join-room", other, callback=True)["ok"]
+    again = a.emit("speech-transcript", {"transcript": "Still there?", "sourceLang": "en",
+                                         "roomId": room, "clientId": "c2"}, callback=True)
+    assert again["ok"] is False and again["error"]["code"] == "wrong_room"
+    assert _count(app) == 1
