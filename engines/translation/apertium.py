@@ -42,10 +42,18 @@ logger = logging.getLogger(__name__)
 COMMON = ("en", "es", "fr", "ca", "pt")
 
 # APY binds every interface and has no option to change that; this launcher pins it to loopback and
-# asks the kernel to kill it when its parent dies, so a SIGKILLed worker never leaves an orphan.
+# ends APY (its process group: APY and its pipelines) within half a second of its parent process
+# dying, so a SIGKILLed worker never leaves an orphan. Not PR_SET_PDEATHSIG: that fires when the
+# *thread* that started the child ends, and a restart made on one of a worker's short-lived
+# threads then killed the new APY moments later, over and over (a restart storm the soak found).
 _LAUNCHER = r"""
-import ctypes, signal, sys
-ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+import os, signal, sys, threading, time
+_parent = int(os.environ["LT_APY_PARENT"])
+def _orphaned():
+    while os.getppid() == _parent:
+        time.sleep(0.5)
+    os.killpg(0, signal.SIGKILL)
+threading.Thread(target=_orphaned, name="orphaned", daemon=True).start()
 import tornado.httpserver
 _bind = tornado.httpserver.HTTPServer.bind
 def _loopback_bind(self, port, address=None, *a, **kw):
@@ -124,7 +132,8 @@ class ApyProcess:
                 "-m", str(max(1, int(self.idle_s))),
                 "-l", "/nonexistent-langnames.db", self.pairs_path]
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, start_new_session=True)
+                                     stderr=subprocess.DEVNULL, start_new_session=True,
+                                     env=dict(os.environ, LT_APY_PARENT=str(os.getpid())))
         self._wait_ready()
         self._warm()
         logger.info("apertium apy ready", extra={"pid": self.proc.pid, "port": self.port,
