@@ -45,7 +45,6 @@ SENTENCES = ["The weather is nice today.", "Where is the train station?",
              "My brother lives in a small house near the river.", "The meeting starts at nine o'clock.",
              "I would like a cup of coffee, please.", "Could you repeat that more slowly?"]
 LISTENERS = ("es", "fr", "en")
-RETRYABLE = {"queue_unavailable", "internal", "busy", "rate_limited"}
 
 
 def now_ms() -> float:
@@ -85,20 +84,9 @@ class Client(Peer):
         self.code = code
         return super().join(code)
 
-    def say_until_ok(self, text: str, client_id: str, give_up_s: float = 180) -> bool:
-        deadline = time.monotonic() + give_up_s
-        while time.monotonic() < deadline:
-            try:
-                ack = self.call("speech-transcript", {"transcript": text, "sourceLang": "en",
-                                                      "clientId": client_id}, timeout=10)
-                if ack.get("ok"):
-                    return True
-                if ack["error"]["code"] not in RETRYABLE:
-                    return False
-            except Exception:  # noqa: BLE001 - disconnected or no answer: as the page, again
-                pass
-            time.sleep(0.5)
-        return False
+    def say_until_ok(self, text: str, client_id: str) -> bool:
+        ack = self.say_until_taken(text, client_id, give_up_s=180)
+        return bool(ack and ack["ok"])
 
 
 class Service:

@@ -10,6 +10,9 @@ from typing import Any
 import requests
 import socketio
 
+# Answers that mean "not yet": the page (web/src/main.js) sends the message again.
+RETRYABLE = frozenset({"queue_unavailable", "internal", "busy", "rate_limited"})
+
 
 class Peer:
     """A signed-in user with a real Socket.IO client that records every event it receives."""
@@ -113,6 +116,23 @@ class Peer:
     def say(self, text: str, lang: str, **extra: Any) -> dict[str, Any]:
         ack = self.call("speech-transcript", {"transcript": text, "sourceLang": lang, **extra})
         return dict(ack)
+
+    def say_until_taken(self, text: str, client_id: str, lang: str = "en",
+                        give_up_s: float = 120) -> dict[str, Any] | None:
+        """What the page does with a message: the same payload (same clientId) again, half a
+        second apart, while the answer is "not yet" (RETRYABLE) or none comes (disconnected, no
+        answer). The ack once taken; the refusal if it is a "no"; None if it never was."""
+        deadline = time.monotonic() + give_up_s
+        while time.monotonic() < deadline:
+            try:
+                ack = dict(self.call("speech-transcript", {"transcript": text, "sourceLang": lang,
+                                                           "clientId": client_id}, timeout=10))
+                if ack.get("ok") or ack["error"]["code"] not in RETRYABLE:
+                    return ack
+            except socketio.exceptions.SocketIOError:  # no answer, or not connected
+                pass
+            time.sleep(0.5)
+        return None
 
     def got(self, event: str) -> list[Any]:
         with self._cond:

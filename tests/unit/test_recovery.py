@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -17,12 +18,18 @@ from tests.unit.inprocess import App, received
 pytestmark = pytest.mark.unit
 
 
-def test_an_utterance_whose_fan_out_never_finished_is_resumed_once(app: App) -> None:
+def _ann_and_bea(app: App) -> tuple[str, str, Any, Any]:
+    """Ann (en) and Bea (es) connected in one room: Ann's id, the room id, both clients."""
     ann, bea = app.sign_up("Ann", "en"), app.sign_up("Bea", "es")
     code = app.room(ann)
     a, b = app.connect(ann), app.connect(bea)
     room = a.emit("join-room", code, callback=True)["roomId"]
     assert b.emit("join-room", code, callback=True)["ok"]
+    return ann, room, a, b
+
+
+def test_an_utterance_whose_fan_out_never_finished_is_resumed_once(app: App) -> None:
+    ann, room, a, b = _ann_and_bea(app)
     url = app.svc.settings.database_url
     said = now_ms()
     with session_scope(url) as s:  # stored, then its process died before the fan-out ran
@@ -45,11 +52,7 @@ def test_an_utterance_whose_fan_out_never_finished_is_resumed_once(app: App) -> 
 
 
 def test_a_finished_fan_out_is_marked_and_a_stale_one_is_left_alone(app: App) -> None:
-    ann, bea = app.sign_up("Ann", "en"), app.sign_up("Bea", "es")
-    code = app.room(ann)
-    a, b = app.connect(ann), app.connect(bea)
-    room = a.emit("join-room", code, callback=True)["roomId"]
-    assert b.emit("join-room", code, callback=True)["ok"]
+    ann, room, a, b = _ann_and_bea(app)
     assert a.emit("speech-transcript", {"transcript": "Hello", "sourceLang": "en"}, callback=True)["ok"]
     url = app.svc.settings.database_url
     wait_until(lambda: received(b, "translated-message"), 10, "the message")
