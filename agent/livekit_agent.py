@@ -143,7 +143,7 @@ class SayRequest:
 
 class AgentState:
     """What the jobs of this process share: the STT engines, the bridge, the rooms served (and
-    their jobs), speech synthesis (`voices`, agent.speech_server.Voices), the lag policy, and
+    their jobs), speech synthesis (`voices`, agent.connection.Voices), the lag policy, and
     where premium usage is metered (`meter(room, identity)`)."""
 
     def __init__(self, stt: STTRegistry, bridge: BridgeClient | None = None,

@@ -1,250 +1,30 @@
-"""The speech process's audio server: sessions of PCM audio in, interim and final transcripts out.
+"""The speech process: sessions of PCM audio in, interim and final transcripts out; synthesis;
+and, with LiveKit configured, the media agent.
 
-The app opens one connection and multiplexes its sessions over it: `start` (session id, language,
-sample rate), audio frames, `stop`. Each session gets a thread that resamples (soxr) to 16 kHz and
-feeds a streaming STT; events go back on the same connection as they happen.
-`python -m agent.speech_server --socket PATH` runs it.
+On the socket link (embedded), the app opens one connection and multiplexes its sessions over it:
+`start` (session id, language, sample rate), audio frames, `stop`. Each session gets a thread that
+resamples (soxr) to 16 kHz and feeds a streaming STT; events go back on the same connection as they
+happen (agent.connection). On the Redis link (distributed), agent.bus_server takes the same
+messages from Redis streams, shared with any other speech process.
+`python -m agent.speech_server --socket PATH` (socket link) or `python -m agent.speech_server`
+(SPEECH_LINK=redis, the default with REDIS_URL) runs it.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import signal
 import socket
 import threading
-import time
 from typing import Any
 
-from agent.speaker import SpeakerStream, event_fields
-from core import speech as wire
-from core import usage
-from core.providers import stt_registry, tts_registry
+from agent.connection import Connection, Meter, Voices
+from core.providers import stt_registry
 from core.settings import Settings
-from engines.errors import ConfigurationError, EngineError, UnsupportedLanguageError
-from engines.stt.base import SpeechEvent, StreamOptions, UsageMeter
 from engines.stt.registry import STTRegistry
 
 logger = logging.getLogger(__name__)
-
-
-class Connection:
-    """One app connection: reads frames, runs sessions and synthesis requests, writes results."""
-
-    def __init__(self, sock: socket.socket, stt: STTRegistry, voices: Voices | None = None,
-                 meter: Meter | None = None, media: Any = None) -> None:
-        self.sock = sock
-        self.stt = stt
-        self.voices = voices
-        self.meter = meter
-        self.media = media  # the LiveKit agent's state (`say`), when this process runs it
-        self.sessions: dict[str, SpeakerStream] = {}
-        self._send_lock = threading.Lock()
-
-    def send(self, obj: dict[str, Any]) -> None:
-        with self._send_lock:
-            try:
-                self.sock.sendall(wire.pack_json(obj))
-            except OSError:
-                logger.warning("app connection lost while sending", exc_info=True)
-
-    def serve(self) -> None:
-        try:
-            while True:
-                frame = wire.read_frame(self.sock)
-                if frame is None:
-                    break
-                kind, body = frame
-                if kind == "A":
-                    sid = body[:wire.SESSION_ID_LEN].decode("ascii", "replace")
-                    session = self.sessions.get(sid)
-                    if session is not None:
-                        session.feed(body[wire.SESSION_ID_LEN:])
-                elif kind == "J":
-                    self._one(body)
-        except (OSError, ValueError):
-            logger.warning("app connection failed", exc_info=True)
-        finally:
-            for session in list(self.sessions.values()):
-                session.close()
-            self.sock.close()
-
-    def _one(self, body: bytes) -> None:
-        """One control message; one that is malformed or fails is logged and dropped, and the
-        connection (every session on it) goes on."""
-        try:
-            msg = json.loads(body)
-            if not isinstance(msg, dict):
-                raise ValueError("not an object")
-            self._control(msg)
-        except Exception as exc:  # its type only: a message may carry someone's words
-            logger.warning("a control message failed; dropped", extra={"error": type(exc).__name__})
-
-    def _control(self, msg: dict[str, Any]) -> None:
-        op, sid = msg.get("op"), str(msg.get("session", ""))
-        if op == "start" and sid not in self.sessions and len(sid) == wire.SESSION_ID_LEN:
-            engine = str(msg.get("engine") or "") or None
-            terms = msg.get("keyterms")
-            keyterms = tuple(str(t) for t in terms)[:100] if isinstance(terms, list) else ()
-            meter = self.meter.bound(msg.get("room"), msg.get("user")) if self.meter else None
-            self.sessions[sid] = session = SpeakerStream(
-                self.stt.get(engine if engine in self.stt.names() else None), str(msg["language"]),
-                rate=int(msg["rate"]), key_prefix=lambda: sid,
-                deliver=lambda events: self._results(sid, events),
-                on_error=lambda exc: self._failed(sid, exc), on_end=lambda: self._ended(sid),
-                name=f"stt-{sid[:8]}", options=StreamOptions(keyterms=keyterms, on_usage=meter),
-                on_overflow=lambda: self.send({"type": "error", "session": sid, "code": "overloaded",
-                                               "message": OVERLOADED}))
-            session.start()
-        elif op == "stop" and sid in self.sessions:
-            self.sessions[sid].close()
-        elif op == "keyterms" and sid in self.sessions and isinstance(msg.get("keyterms"), list):
-            self.sessions[sid].set_keyterms(tuple(str(t) for t in msg["keyterms"])[:100])
-        elif op == "ping":
-            self.send({"type": "pong", "status": dict(self.stt.provider(self.stt.default).status(),
-                                                      engines=self.stt.status())})
-        elif op == "tts" and self.voices is not None:
-            threading.Thread(target=self._tts, args=(msg,), name="tts", daemon=True).start()
-        elif op == "voices" and self.voices is not None:
-            threading.Thread(target=self._voices, args=(msg,), name="voices", daemon=True).start()
-        elif op == "say":
-            threading.Thread(target=self._say, args=(msg,), name="say", daemon=True).start()
-
-    def _say(self, msg: dict[str, Any]) -> None:
-        """A translation for a voice room's `tts-<lang>` track; answers with the listeners that
-        track reaches (the workers send the others `tts-audio`)."""
-        reply: dict[str, Any] = {"type": "say", "id": msg.get("id")}
-        if self.media is None:
-            self.send(dict(reply, ok=False, code="no_voice_rooms"))
-            return
-        try:
-            covered = self.media.say(msg)
-        except ValueError:
-            self.send(dict(reply, ok=False, code="bad_request"))
-            return
-        except Exception:  # noqa: BLE001 - the room's job is gone or slow: tts-audio instead
-            logger.warning("could not queue a line on a voice room's track", exc_info=True)
-            self.send(dict(reply, ok=False, code="agent_failed"))
-            return
-        self.send(dict(reply, ok=True, covered=covered))
-
-    def _voices(self, msg: dict[str, Any]) -> None:
-        """The voices an engine offers for a language: [{id, name}]."""
-        assert self.voices is not None
-        try:
-            voices = self.voices.list(str(msg.get("engine") or ""), str(msg.get("language") or ""))
-        except EngineError as exc:
-            code = "unknown_engine" if isinstance(exc, ConfigurationError) else "engine_failed"
-            self.send({"type": "voices", "id": msg.get("id"), "ok": False, "code": code,
-                       "message": str(exc) if code == "unknown_engine" else "the voice list is unavailable"})
-            return
-        self.send({"type": "voices", "id": msg.get("id"), "ok": True, "voices": voices})
-
-    def _tts(self, msg: dict[str, Any]) -> None:
-        """Synthesize (or take from the cache) and answer with the WAV, base64 in the JSON."""
-        import base64
-
-        rid = msg.get("id")
-        assert self.voices is not None
-        try:
-            out, cached = self.voices.speak(str(msg["text"]), str(msg["language"]), msg.get("voice"),
-                                            str(msg.get("engine") or ""))
-        except EngineError as exc:
-            code = ("unsupported_language" if isinstance(exc, UnsupportedLanguageError)
-                    else "unknown_engine" if isinstance(exc, ConfigurationError) else "engine_failed")
-            self.send({"type": "tts", "id": rid, "ok": False, "code": code, "message": str(exc)})
-            return
-        # The voice to file it under: the asked one if the engine offers it, else "" (its
-        # default), so a listener with the default voice finds it next time.
-        asked = self.voices.known(str(msg.get("engine") or self.voices.registry.default),
-                                  str(msg["language"]), msg.get("voice")) or ""
-        self.send({"type": "tts", "id": rid, "ok": True, "wav": base64.b64encode(out.wav).decode(),
-                   "durationMs": round(out.duration_ms, 1), "engine": out.engine, "voice": out.voice,
-                   "voiceKey": asked if out.engine == (msg.get("engine") or out.engine) else out.voice,
-                   "cached": cached,
-                   "elapsedMs": round(out.elapsed_ms, 1)})
-
-    def _results(self, sid: str, events: list[SpeechEvent]) -> None:
-        """Each event to the app; a notice's `text` is its code."""
-        for e in events:
-            fields = event_fields(e)
-            self.send({"type": fields.pop("kind"), "session": sid, **fields,
-                       "sentAt": time.time() * 1000})
-
-    def _failed(self, sid: str, exc: EngineError) -> None:
-        if isinstance(exc, UnsupportedLanguageError):  # our own words, safe to show the speaker
-            self.send({"type": "error", "session": sid, "code": "unsupported_language",
-                       "message": str(exc)})
-            return
-        logger.warning("speech session failed", exc_info=exc, extra={"session": sid})
-        self.send({"type": "error", "session": sid, "message": str(exc)})
-
-    def _ended(self, sid: str) -> None:
-        self.sessions.pop(sid, None)
-        self.send({"type": "ended", "session": sid})
-
-
-class Meter:
-    """Premium recognition usage, written where every process reads it (core.usage)."""
-
-    def __init__(self, database_url: str) -> None:
-        self.url = database_url
-
-    def bound(self, room: Any, user: Any) -> UsageMeter:
-        def meter(provider: str, unit: str, amount: float) -> None:
-            usage.record(self.url, provider, unit, amount, str(room) if room else None,
-                         str(user) if user else None)
-        return meter
-
-
-OVERLOADED = ("audio is arriving faster than it can be recognised; some was dropped "
-              "(send it at real time)")
-
-
-class Voices:
-    """Speech synthesis in the speech process: registry by name plus the shared cache."""
-
-    def __init__(self, settings: Settings) -> None:
-        from engines.tts.cache import TTSCache
-        self.registry = tts_registry(settings)
-        self.cache = TTSCache(settings.tts_cache_bytes)
-
-    def list(self, engine: str, language: str) -> list[dict[str, str]]:
-        """[{id, name}] of an engine's voices (a premium provider's from its own list; the engines
-        here offer the same voices whatever the language, so `language` does not narrow it)."""
-        name = engine or self.registry.default
-        provider = self.registry.provider(self.registry.check(name))
-        lister = getattr(provider, "voices", None)
-        if callable(lister):
-            return list(lister())
-        return [{"id": v, "name": v} for v in provider.capabilities.voices]
-
-    def known(self, engine: str, language: str, voice: Any) -> str | None:
-        """`voice` if the engine offers it for the language, else None (its default voice): a
-        free-text voice must not make a new synthesis, and a new file, for each spelling."""
-        if not voice:
-            return None
-        try:
-            offered = {v["id"].replace("<language>", language) for v in self.list(engine, language)}
-        except Exception:  # noqa: BLE001 - no list (a provider's is down): the default voice
-            return None
-        return str(voice) if str(voice) in offered else None
-
-    def speak(self, text: str, language: str, voice: Any, engine: str) -> tuple[Any, bool]:
-        """(the Synthesis, whether it came from the cache: nothing billed). A voice the engine
-        does not offer is its default voice."""
-        name = engine or self.registry.default
-        self.registry.check(name)
-        voice = self.known(name, language, voice)
-        key = (name, str(voice or ""), language, text)
-        hit = self.cache.get(key)
-        if hit is not None:
-            return hit, True
-        out = self.registry.get(name).synthesize(text, language, str(voice) if voice else None)
-        if out.engine == name:  # a fallback's audio is not the asked engine's: not kept as it
-            self.cache.put(key, out)
-        return out, False
 
 
 def serve(path: str, stt: STTRegistry, voices: Voices | None = None,
@@ -268,9 +48,11 @@ def serve(path: str, stt: STTRegistry, voices: Voices | None = None,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--socket", required=True, help="Unix socket path to listen on")
+    parser.add_argument("--socket", help="Unix socket path to listen on (the socket link)")
     args = parser.parse_args()
     settings = Settings.from_env()  # reads .env too, when run on its own (Procfile `agent`)
+    if settings.speech_link == "socket" and not args.socket:
+        parser.error("--socket is needed with the socket link (SPEECH_LINK=redis for the other)")
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per bridge post otherwise
@@ -284,18 +66,33 @@ def main() -> None:
     stt = stt_registry(settings)
     stt.provider("local")  # load Whisper before the first speaker (every chain ends with it)
     meter = Meter(settings.database_url)
-    if not livekit_configured(settings):
-        serve(args.socket, stt, voices, meter)
+
+    state: Any = None
+    if livekit_configured(settings):
+        from agent import livekit_agent
+        from agent.voice_out import LagPolicy
+        state = livekit_agent.AgentState(stt, meter=meter, voices=voices, policy=LagPolicy(
+            settings.voice_speedup_s, settings.voice_skip_s, settings.voice_max_speed))
+    if settings.speech_link == "redis":
+        from agent.bus_server import BusServer
+        server = BusServer(settings.redis_url, stt, voices, meter, state)
+
+        def going(*_: Any) -> None:
+            server.gone()
+            os._exit(0)
+        signal.signal(signal.SIGTERM, going)
+        link = server.run
+    else:
+        def link() -> None:
+            serve(args.socket, stt, voices, meter, state)
+
+    if state is None:
+        link()
         return
-    # With LiveKit, this process is also the media agent: the Unix socket on a thread, the
+    # With LiveKit, this process is also the media agent: the link on a thread, the
     # livekit-agents worker on the main thread's event loop, one Whisper model for both; the
-    # socket's `say` reaches the agent's rooms.
-    from agent import livekit_agent
-    from agent.voice_out import LagPolicy
-    state = livekit_agent.AgentState(stt, meter=meter, voices=voices, policy=LagPolicy(
-        settings.voice_speedup_s, settings.voice_skip_s, settings.voice_max_speed))
-    threading.Thread(target=serve, args=(args.socket, stt, voices, meter, state),
-                     name="speech-socket", daemon=True).start()
+    # link's `say` reaches the agent's rooms.
+    threading.Thread(target=link, name="speech-link", daemon=True).start()
     livekit_agent.run(state, settings)
 
 

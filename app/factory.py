@@ -70,7 +70,11 @@ def create_app(settings: Settings | None = None, *, async_mode: str | None = Non
         from werkzeug.middleware.proxy_fix import ProxyFix
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
-    svc.speech = speech_link.start_link(app, settings, autostart=start_engines)
+    if settings.speech_link == "redis":  # distributed: any number of speech processes, anywhere
+        from app import speech_bus
+        svc.speech = speech_bus.start_link(app, settings, autostart=start_engines)
+    else:
+        svc.speech = speech_link.start_link(app, settings, autostart=start_engines)
     if svc.livekit is not None:
         socketio.start_background_task(agents.watch_agents, svc)
     from workers import tasks

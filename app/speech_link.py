@@ -46,6 +46,8 @@ class AudioSession:
     # event runs on a green thread of its own, and a quota check that yields (Redis) must not let
     # a later chunk overtake (the lock is FIFO).
     order: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    owner: str = ""  # the Redis link: the speech process that took it
+    began: float = 0.0  # time.monotonic() when it was asked for
 
 
 class SpeechLink:
@@ -53,6 +55,7 @@ class SpeechLink:
 
     def __init__(self, app: Flask, settings: Settings) -> None:
         self.app = app
+        self.settings = settings
         self.path = settings.speech_socket
         self.spawn = settings.speech_managed
         self.port = settings.port
@@ -91,8 +94,10 @@ class SpeechLink:
             env = dict(os.environ, LT_DIE_WITH_PARENT="1")
             # With LiveKit it is also the media agent, posting to this process's bridge.
             env.setdefault("APP_URL", f"http://127.0.0.1:{self.port}")
-            self.proc = subprocess.Popen([sys.executable, "-m", "agent.speech_server", "--socket",
-                                          self.path], env=env, stdin=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(self._argv(), env=env, stdin=subprocess.DEVNULL)
+
+    def _argv(self) -> list[str]:
+        return [sys.executable, "-m", "agent.speech_server", "--socket", self.path]
 
     def _connect(self) -> socket.socket:
         with self._lock:
@@ -107,6 +112,10 @@ class SpeechLink:
             self.sock = s
             socketio.start_background_task(self._read, s)
             return s
+
+    def audio(self, session_id: str, pcm: bytes) -> None:
+        """One chunk of a session's audio (speech_unavailable when the link is down)."""
+        self.send(wire.pack_audio(session_id, pcm))
 
     def send(self, frame: bytes) -> None:
         s = self._connect()
@@ -159,6 +168,9 @@ class SpeechLink:
         except ValueError:
             logger.warning("a message from the speech process was not a JSON object; dropped")
             return
+        self._handle(msg)
+
+    def _handle(self, msg: dict[str, Any]) -> None:
         try:
             self._result(msg)
         except Exception:
@@ -189,6 +201,9 @@ class SpeechLink:
         if kind == "pong":
             self._last_status = msg.get("status") or {}
             self._pong.set()
+            return
+        if kind == "started" and session is not None:
+            session.owner = str(msg.get("owner") or "")
             return
         if kind == "ended":
             self.end(str(msg.get("session")))
@@ -239,10 +254,10 @@ class SpeechLink:
                          "the voice list", "voices_timeout")
 
     def _ask(self, msg: dict[str, Any], timeout_s: float, what: str, timeout_code: str) -> dict[str, Any]:
-        """One request on a connection of its own (starting our child if needed); its reply."""
+        """One request (on a connection of its own; starting our child if needed); its reply."""
         self.start()
         try:
-            return wire.request(self.path, msg, timeout_s, wait_s=60)
+            return wire.ask(self.settings, msg, timeout_s, wait_s=60)
         except TimeoutError:
             raise v.BadInput(timeout_code, f"{what} took too long", 504) from None
         except (OSError, ValueError):
@@ -287,11 +302,12 @@ class SpeechLink:
 
 def start_link(app: Flask, settings: Settings, autostart: bool) -> SpeechLink:
     """Embedded: the speech process is our child, started now (models load before the first
-    speaker) unless SPEECH_AUTOSTART=0, else on first use. With SPEECH_SOCKET set, it is run
-    separately (Procfile `agent`) and we only connect."""
+    speaker) unless SPEECH_AUTOSTART=0, else on first use. With SPEECH_SOCKET set (or
+    SPEECH_MANAGED=0), it is run separately (Procfile `agent`) and we only connect. (Distributed,
+    the link is Redis: app.speech_bus.start_link.)"""
     lk = SpeechLink(app, settings)
-    if lk.spawn and autostart and settings.speech_autostart:
-        lk.start()
     if lk.spawn:
         socketio.start_background_task(lk.supervise)
+    if lk.spawn and autostart and settings.speech_autostart:
+        lk.start()
     return lk

@@ -42,7 +42,7 @@ def run(speeds: list[float], every: int) -> dict[str, Any]:
     import numpy as np
     import soxr
 
-    from agent.speech_server import Voices
+    from agent.connection import Voices
     from agent.voice_out import RATE, tempo, to_pcm
     from core.settings import Settings
     from engines.stt.whisper import WhisperSTT

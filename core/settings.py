@@ -98,6 +98,9 @@ class Settings:
     # whether at once, and its engines.
     speech_socket: str = ""  # default: var_dir/speech.sock
     speech_managed: bool = True
+    # How the web process and workers reach speech processes: "socket" (one, on this host) or
+    # "redis" (streams: any number, on any host; core.speech_bus). Default: redis when distributed.
+    speech_link: str = ""
     speech_autostart: bool = True
     stt_engine: str = "local"
     tts_engine: str = "local"
@@ -148,6 +151,10 @@ class Settings:
 
     def __post_init__(self) -> None:
         self.speech_socket = self.speech_socket or str(self.var_dir / "speech.sock")
+        self.speech_link = self.speech_link or ("redis" if self.redis_url else "socket")
+        if self.speech_link not in ("socket", "redis") or (self.speech_link == "redis"
+                                                           and not self.redis_url):
+            raise SystemExit("setting SPEECH_LINK must be socket or redis (redis needs REDIS_URL)")
         self.agent_outbox = self.agent_outbox or self.var_dir / "agent-outbox"
         self.stt_engines = self.stt_engines or [self.stt_engine]
         self.translation_engines = self.translation_engines or [self.translation_engine]
@@ -183,7 +190,11 @@ class Settings:
             log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
             var_dir=var_dir,
             speech_socket=os.environ.get("SPEECH_SOCKET", ""),
-            speech_managed=not os.environ.get("SPEECH_SOCKET"),
+            # The web process starts a speech process of its own unless told not to (SPEECH_MANAGED=0,
+            # or SPEECH_SOCKET naming one run separately).
+            speech_managed=(os.environ["SPEECH_MANAGED"] == "1" if os.environ.get("SPEECH_MANAGED")
+                            else not os.environ.get("SPEECH_SOCKET")),
+            speech_link=os.environ.get("SPEECH_LINK", "").strip().lower(),
             speech_autostart=os.environ.get("SPEECH_AUTOSTART", "1") == "1",
             stt_engine=os.environ.get("STT_ENGINE", "local"),
             tts_engine=os.environ.get("TTS_ENGINE", "local"),

@@ -13,7 +13,10 @@ import socket
 import struct
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
+
+if TYPE_CHECKING:
+    from core.settings import Settings
 
 HEADER = struct.Struct(">cI")
 MAX_FRAME = 16 << 20  # a long synthesized sentence, base64, fits
@@ -100,15 +103,55 @@ def request(path: str, msg: dict[str, Any], timeout_s: float = 20.0,
                     return dict(reply)
 
 
-def request_tts(path: str, text: str, language: str, voice: str | None, engine: str,
+Target = Union[str, "Settings"]  # a socket's path, or the settings that say how to reach one
+
+
+def ask(target: Target, msg: dict[str, Any], timeout_s: float = 20.0,
+        wait_s: float | None = None, room: str | None = None) -> dict[str, Any]:
+    """One request to a speech process: over its socket (a path, or settings with the socket
+    link), or over Redis (settings with the redis link: any speech process, or with `room` the
+    one whose LiveKit agent serves that room). TimeoutError when no reply came in time, another
+    OSError when no speech process can be reached (ValueError: its reply was not ours)."""
+    if isinstance(target, str):
+        return request(target, msg, timeout_s, wait_s)
+    if target.speech_link != "redis":
+        return request(target.speech_socket, msg, timeout_s, wait_s)
+    import redis
+
+    from core import speech_bus
+    r = _bus(target.redis_url)
+    try:
+        to = None
+        if room is not None:
+            to = next((p["name"] for p in speech_bus.processes(r)
+                       if room in (p.get("rooms") or [])), None)
+            if to is None:
+                raise ConnectionError("no speech process serves that room")
+        return speech_bus.request(r, msg, timeout_s, wait_s, to=to)
+    except redis.RedisError as exc:
+        raise ConnectionError("the speech link (Redis) is unavailable") from exc
+
+
+_clients: dict[str, Any] = {}
+
+
+def _bus(redis_url: str) -> Any:
+    """One Redis client (a connection pool) per process for the speech bus."""
+    if redis_url not in _clients:
+        from core import speech_bus
+        _clients[redis_url] = speech_bus.client(redis_url)
+    return _clients[redis_url]
+
+
+def request_tts(target: Target, text: str, language: str, voice: str | None, engine: str,
                 timeout_s: float = 20.0, wait_s: float | None = None) -> dict[str, Any]:
-    """Synthesize through the speech process: its reply ({ok, wav (base64), durationMs, engine,
+    """Synthesize through a speech process: its reply ({ok, wav (base64), durationMs, engine,
     voice} or {ok: false, code, message})."""
-    return request(path, {"op": "tts", "text": text, "language": language, "voice": voice,
-                          "engine": engine}, timeout_s, wait_s)
+    return ask(target, {"op": "tts", "text": text, "language": language, "voice": voice,
+                        "engine": engine}, timeout_s, wait_s)
 
 
-def request_say(path: str, room: str, utterance: str, language: str, source: str, speaker: str,
+def request_say(target: Target, room: str, utterance: str, language: str, source: str, speaker: str,
                 text: str, at: float, listeners: list[tuple[str, str, str]], heard: bool = False,
                 timeout_s: float = 6.0) -> list[str]:
     """Hand a translation to the LiveKit agent in the speech process, for the room's
@@ -117,11 +160,11 @@ def request_say(path: str, room: str, utterance: str, language: str, source: str
     microphone. The agent decides within 3 s or queues nothing, so waiting `timeout_s` (longer)
     never leaves a line both on the track and in a file."""
     try:
-        reply = request(path, {"op": "say", "room": room, "utterance": utterance,
-                               "language": language, "source": source, "speaker": speaker,
-                               "text": text, "at": at, "listeners": [list(x) for x in listeners],
-                               "heard": heard},
-                        timeout_s, wait_s=0)
+        reply = ask(target, {"op": "say", "room": room, "utterance": utterance,
+                             "language": language, "source": source, "speaker": speaker,
+                             "text": text, "at": at, "listeners": [list(x) for x in listeners],
+                             "heard": heard},
+                    timeout_s, wait_s=0, room=room)
     except (OSError, ValueError):
         return []
     covered = reply.get("covered") if reply.get("ok") else None

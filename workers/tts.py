@@ -45,7 +45,7 @@ def _ensure_audio(rt: Runtime, engine: str, voice: str, language: str, text: str
     folder = tts_audio_dir(rt.settings.var_dir)
     path = folder / f"{key}.wav"
     if not _touch(path):
-        reply = request_tts(rt.settings.speech_socket, text, language, voice or None, engine)
+        reply = request_tts(rt.settings, text, language, voice or None, engine)
         if not reply.get("ok"):
             raise RuntimeError(str(reply.get("code")))
         # Filed under the engine that made it (a fallback's audio is not the asked engine's: that
@@ -69,7 +69,7 @@ def speak_for(rt: Runtime, utterance_id: str, room_id: str, target: str, text: s
               at: float = 0.0, heard: bool = False) -> int:
     """listeners: (user id, voice, engine). Those the voice room's agent reaches hear it on its
     track; the others get `tts-audio`. Returns how many were served either way."""
-    on_track = set(request_say(rt.settings.speech_socket, room_id, utterance_id, target, source,
+    on_track = set(request_say(rt.settings, room_id, utterance_id, target, source,
                                speaker, text, at, listeners, heard)) if listeners else set()
     rt.metrics.inc("messages", "tts_track", len(on_track))
     groups: dict[tuple[str, str], list[str]] = defaultdict(list)

@@ -15,7 +15,6 @@ from app import validation as v
 from app.clients import Client, clients, handler
 from app.extensions import services, socketio
 from app.speech_link import AudioSession, SpeechLink
-from core import speech as wire
 from core.db import session_scope
 from core.models import Room, User
 
@@ -89,7 +88,7 @@ def on_speech_data(client: Client, payload: Any = None) -> dict[str, Any] | None
         # Hundredths of a second of audio: at most 1.5 times real time over a minute, per user.
         services().quotas.take("audio", user=client.user_id, ip=client.ip,
                                cost=max(1, round(len(payload) * 50 / session.rate)))
-        lk.send(wire.pack_audio(session_id, bytes(payload)))
+        lk.audio(session_id, bytes(payload))
     return None
 
 

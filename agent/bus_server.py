@@ -1,0 +1,221 @@
+"""The speech process on the Redis speech link (distributed mode; core.speech_bus has the streams).
+
+Any number of these share the work: each takes jobs from `lt:speech:jobs` in one consumer group,
+so a new audio session or a synthesis goes to exactly one of them. The one that takes a session's
+`start` reads that session's own stream (audio, `stop`, `keyterms`, in the order the web process
+wrote them) on a thread of its own, and sends the results to the web process's reply stream. It
+says it is there (and what it serves) every 2 s; a web process that stops saying so has its
+sessions ended here, and a speech process that stops has its sessions ended by the web process.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import socket
+import threading
+import time
+from typing import Any
+
+import redis
+
+from agent.connection import Connection, Meter, Voices
+from core import speech_bus as bus
+from engines.stt.registry import STTRegistry
+
+logger = logging.getLogger(__name__)
+
+NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,160}$")
+SEND_TRIES_S = 10.0  # a result is retried this long while Redis is away (a final is someone's words)
+WEB_CHECK_S = 5.0
+REDIS_AWAY_S = 10.0  # a session whose stream cannot be read this long is ended
+
+
+class BusPeer(Connection):
+    """The requester behind one job (a web process's session, or one request): what the
+    Connection's handlers send goes to its reply stream."""
+
+    def __init__(self, server: BusServer, reply_to: str) -> None:
+        super().__init__(None, server.stt, server.voices, server.meter, server.media)
+        self.server = server
+        self.reply_to = reply_to
+
+    def send(self, obj: dict[str, Any]) -> None:
+        deadline = time.monotonic() + SEND_TRIES_S
+        while True:
+            try:
+                bus.post(self.server.r, bus.replies(self.reply_to), obj)
+                return
+            except redis.RedisError:
+                if time.monotonic() > deadline:
+                    logger.warning("a result could not be sent over the speech link; dropped",
+                                   extra={"type": str(obj.get("type"))[:16]})
+                    return
+                time.sleep(0.5)
+
+
+class BusServer:
+    """One speech process on the bus: takes jobs, runs sessions, says it is there."""
+
+    def __init__(self, redis_url: str, stt: STTRegistry, voices: Voices | None = None,
+                 meter: Meter | None = None, media: Any = None, name: str | None = None) -> None:
+        self.r = bus.client(redis_url)
+        self.stt = stt
+        self.voices = voices
+        self.meter = meter
+        self.media = media
+        self.name = name or bus.new_name("speech")
+        self.own = bus.to_process(self.name)
+        self.sessions: dict[str, BusPeer] = {}
+
+    # -- running -------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Serve until the process ends (Redis away: retried every second)."""
+        threading.Thread(target=self._alive_forever, name="speech-alive", daemon=True).start()
+        logger.info("speech process on the Redis link", extra={"bus_name": self.name,
+                                                                 "stt": self.stt.default})
+        self._jobs_forever()
+
+    def _groups(self) -> None:
+        for stream in (bus.JOBS, self.own):
+            try:
+                # From the start of the stream: jobs posted before any speech process was there
+                # are taken (their deadlines drop those nobody waits for any more).
+                self.r.xgroup_create(stream, bus.GROUP, id="0", mkstream=True)
+            except redis.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    def _jobs_forever(self) -> None:
+        ready = False
+        while True:
+            try:
+                if not ready:
+                    self._groups()
+                    ready = True
+                got = bus.read(self.r, {bus.JOBS: b">", self.own: b">"}, 2000, 4,
+                               group=(bus.GROUP, self.name))
+            except redis.ResponseError as exc:  # NOGROUP: the stream went (Redis restarted)
+                logger.warning("speech jobs: %s; joining again", type(exc).__name__)
+                ready = False
+                time.sleep(0.5)
+                continue
+            except redis.RedisError:
+                logger.warning("speech jobs: Redis is unavailable; trying again", exc_info=True)
+                ready = False
+                time.sleep(1.0)
+                continue
+            for stream, eid, fields in got:
+                try:
+                    # Taken is taken: a job is not given to another process if this one dies
+                    # with it (its requester times out, or sees this process gone).
+                    self.r.xack(stream, bus.GROUP, eid)
+                except redis.RedisError:
+                    logger.warning("speech jobs: could not acknowledge", exc_info=True)
+                self.job(fields)
+
+    def job(self, fields: dict[bytes, bytes]) -> None:
+        """One job. Whatever is wrong with it is logged (its kind only) and it is dropped."""
+        msg = bus.decode(fields)
+        if not isinstance(msg, dict):
+            logger.warning("a speech job was not a JSON object; dropped")
+            return
+        reply_to = msg.get("replyTo")
+        deadline = msg.get("deadline")
+        if not isinstance(reply_to, str) or not NAME.match(reply_to):
+            logger.warning("a speech job had no reply stream; dropped")
+            return
+        if not isinstance(deadline, (int, float)) or deadline < time.time():
+            return  # nobody waits for it any more
+        peer = BusPeer(self, reply_to)
+        try:
+            peer._control(msg)
+        except Exception as exc:  # its type only: a job may carry someone's words
+            logger.warning("a speech job failed; dropped", extra={"error": type(exc).__name__})
+            return
+        sid = str(msg.get("session", ""))
+        if msg.get("op") == "start" and sid in peer.sessions:
+            self.sessions[sid] = peer
+            peer.send({"type": "started", "session": sid, "owner": self.name})
+            threading.Thread(target=self._read_session, args=(peer, sid), name=f"in-{sid[:8]}",
+                             daemon=True).start()
+
+    def _read_session(self, peer: BusPeer, sid: str) -> None:
+        """Feed one session from its stream until it ends (or its web process is gone)."""
+        stream, last = bus.session_in(sid), b"0-0"
+        checked = away_since = time.monotonic()
+        try:
+            while sid in peer.sessions:
+                try:
+                    got = bus.read(self.r, {stream: last}, 1000, 50)
+                    away_since = time.monotonic()
+                    if time.monotonic() - checked > WEB_CHECK_S:
+                        checked = time.monotonic()
+                        if not self.r.exists(bus.WEB_ALIVE + peer.reply_to):
+                            logger.info("a web process is gone; ending its session",
+                                        extra={"session": sid})
+                            self._close(peer, sid)
+                except redis.RedisError:
+                    if time.monotonic() - away_since > REDIS_AWAY_S:
+                        logger.warning("the speech link is away; ending a session",
+                                       extra={"session": sid})
+                        self._close(peer, sid)
+                        away_since = time.monotonic()
+                    time.sleep(0.5)
+                    continue
+                for _, eid, fields in got:
+                    last = eid
+                    self._frame(peer, sid, fields)
+        finally:
+            self.sessions.pop(sid, None)
+            try:
+                self.r.delete(stream)
+            except redis.RedisError:
+                pass  # it expires on its own
+
+    def _frame(self, peer: BusPeer, sid: str, fields: dict[bytes, bytes]) -> None:
+        item = bus.decode(fields)
+        session = peer.sessions.get(sid)
+        if isinstance(item, bytes):
+            if session is not None and len(item) % 2 == 0:
+                session.feed(item)
+        elif isinstance(item, dict) and item.get("op") in ("stop", "keyterms"):
+            try:
+                peer._control(dict(item, session=sid))
+            except Exception as exc:  # noqa: BLE001 - that one message is dropped
+                logger.warning("a session message failed; dropped", extra={"error": type(exc).__name__})
+        else:
+            logger.warning("a session message was not ours; dropped")
+
+    @staticmethod
+    def _close(peer: BusPeer, sid: str) -> None:
+        session = peer.sessions.get(sid)
+        if session is not None:
+            session.close()  # its last final still goes out, and then `ended`
+
+    # -- saying it is there --------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        return dict(self.stt.provider(self.stt.default).status(), engines=self.stt.status(),
+                    sessions=len(self.sessions), pid=os.getpid(), host=socket.gethostname(),
+                    rooms=self.media.serving() if self.media is not None else [])
+
+    def _alive_forever(self) -> None:
+        while True:
+            try:
+                pipe = self.r.pipeline(transaction=False)
+                pipe.set(bus.ALIVE + self.name, json.dumps(self.status()), ex=bus.ALIVE_TTL_S)
+                pipe.expire(self.own, bus.STREAM_TTL_S)
+                pipe.execute()
+            except Exception:  # Redis away, or a status that failed: say it next time
+                logger.warning("could not say this speech process is there", exc_info=True)
+            time.sleep(bus.ALIVE_EVERY_S)
+
+    def gone(self) -> None:
+        """Say at once that this process is going (its sessions' web processes end them)."""
+        try:
+            self.r.delete(bus.ALIVE + self.name)
+        except redis.RedisError:
+            pass

@@ -1,0 +1,185 @@
+"""The web process's speech link over Redis streams (distributed mode; core.speech_bus has the
+streams, agent.bus_server the other end).
+
+A session's `start` goes to whichever speech process takes it; its audio, `stop` and `keyterms`
+go, in order, to the session's own stream, which that process reads. Results come back on this
+web process's reply stream, read here on one green thread and handled exactly as the socket link
+handles them (app.speech_link). Every second this process says it is there and looks at the speech
+processes: a session whose process has gone, or that nobody took, is ended and its speaker told
+to start again (what they said before was delivered, or is lost with that process's memory).
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Any
+
+import redis
+from flask import Flask
+
+from app import validation as v
+from app.extensions import socketio
+from app.speech_link import RESTARTED, AudioSession, SpeechLink
+from core import speech_bus as bus
+from core.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+START_WAIT_S = 30.0  # a session no speech process took by then is ended
+LOST = "the speech link was interrupted; start speaking again"
+
+
+class BusSpeechLink(SpeechLink):
+    def __init__(self, app: Flask, settings: Settings) -> None:
+        super().__init__(app, settings)
+        self.r = bus.client(settings.redis_url)
+        self.name = bus.new_name("web")
+        self._last = b"0-0"
+        self._processes: list[dict[str, Any]] = []
+        self._reading = False
+
+    def _argv(self) -> list[str]:
+        return [sys.executable, "-m", "agent.speech_server"]  # the link is in its environment
+
+    # -- sessions ------------------------------------------------------------------------------
+
+    def begin(self, session: AudioSession) -> None:
+        self.start()  # our child, if we have one and it is not running
+        try:
+            bus.wait_for_process(self.r, 60 if self.spawn else 5)
+        except (ConnectionError, redis.RedisError):
+            raise v.BadInput("speech_unavailable",
+                             "speech recognition is not available right now", 503) from None
+        session.began = time.monotonic()
+        self.sessions[session.session_id] = session
+        self.by_sid[session.sid] = session.session_id
+        try:
+            self._post(bus.JOBS, {
+                "op": "start", "session": session.session_id, "language": session.language,
+                "rate": session.rate, "engine": session.engine, "keyterms": list(session.keyterms),
+                "user": session.user_id, "room": session.room_id, "replyTo": self.name,
+                "deadline": time.time() + START_WAIT_S}, maxlen=bus.JOBS_MAXLEN, ttl=None)
+        except v.BadInput:
+            self.end(session.session_id)
+            raise
+
+    def audio(self, session_id: str, pcm: bytes) -> None:
+        self._post(bus.session_in(session_id), audio=pcm, maxlen=bus.SESSION_MAXLEN)
+
+    def stop(self, session_id: str) -> None:
+        self._post(bus.session_in(session_id), {"op": "stop"}, maxlen=bus.SESSION_MAXLEN)
+
+    def set_keyterms(self, room_id: str, terms: list[str]) -> None:
+        for session in [s for s in self.sessions.values() if s.room_id == room_id]:
+            session.keyterms = tuple(terms)
+            try:
+                self._post(bus.session_in(session.session_id), {"op": "keyterms", "keyterms": terms},
+                           maxlen=bus.SESSION_MAXLEN)
+            except v.BadInput:
+                return
+
+    def _post(self, stream: str, obj: dict[str, Any] | None = None, **kw: Any) -> None:
+        try:
+            bus.post(self.r, stream, obj, **kw)
+        except redis.RedisError:
+            self._lost()
+            raise v.BadInput("speech_unavailable", LOST, 503) from None
+
+    def _lost(self, message: str = LOST, only: set[str] | None = None) -> None:
+        """End sessions (all, or those in `only`) and tell their speakers."""
+        for session in list(self.sessions.values()):
+            if only is None or session.session_id in only:
+                self.end(session.session_id)
+                socketio.emit("speech-error", message, to=session.sid)
+
+    # -- results -------------------------------------------------------------------------------
+
+    def read_forever(self) -> None:
+        """This process's reply stream, on one green thread: each result handled as the socket
+        link handles it; a bad one is logged and dropped. With Redis away, every session ends
+        (its audio may not have reached anyone) and reading resumes when it is back."""
+        stream = bus.replies(self.name)
+        while True:
+            try:
+                got = bus.read(self.r, {stream: self._last}, 1000)
+            except redis.RedisError:
+                logger.warning("speech link: Redis is unavailable; trying again")
+                self._lost()
+                socketio.sleep(1.0)
+                continue
+            for _, eid, fields in got:
+                self._last = eid
+                msg = bus.decode(fields)
+                if isinstance(msg, dict):
+                    self._handle(msg)
+                else:
+                    logger.warning("a message on the speech link was not ours; dropped")
+
+    def _connect(self) -> Any:
+        raise v.BadInput("speech_unavailable", "not a socket link", 500)  # never used here
+
+    # -- being there, and who else is ------------------------------------------------------------
+
+    def supervise(self) -> None:
+        """Every second: say this web process is there; restart our child if it died; end the
+        sessions of speech processes that have gone, and those nobody took."""
+        while True:
+            socketio.sleep(1.0)
+            try:
+                self.r.set(bus.WEB_ALIVE + self.name, "1", ex=10)
+                self._processes = bus.processes(self.r)
+            except redis.RedisError:
+                continue  # the reader notices and ends the sessions
+            try:
+                if self.spawn and self.proc is not None and self.proc.poll() is not None:
+                    self.start()
+            except Exception:  # noqa: BLE001 - resources: try again in a second
+                logger.exception("could not restart the speech process")
+            there = {p["name"] for p in self._processes}
+            now = time.monotonic()
+            gone = {s.session_id for s in list(self.sessions.values())
+                    if (s.owner and s.owner not in there)
+                    or (not s.owner and now - s.began > START_WAIT_S)}
+            if gone:
+                logger.warning("ending sessions whose speech process is gone",
+                               extra={"sessions": len(gone)})
+                self._lost(RESTARTED, gone)
+
+    def status(self) -> dict[str, Any]:
+        try:
+            found = bus.processes(self.r)
+        except redis.RedisError:
+            found = []
+        out: dict[str, Any] = {"link": "redis", "managed": self.spawn, "sessions": len(self.sessions),
+                               "restarts": self.restarts, "running": bool(found),
+                               "connected": bool(found),
+                               "processes": [{"name": p["name"], "sessions": p.get("sessions", 0),
+                                              "rooms": len(p.get("rooms") or [])} for p in found]}
+        if self.spawn:
+            out["pid"] = self.proc.pid if self.proc and self.proc.poll() is None else None
+        if found:
+            first = dict(found[0])
+            for k in ("name", "sessions", "rooms", "pid", "host"):
+                first.pop(k, None)
+            out["stt"] = first
+        return out
+
+    def close(self) -> None:
+        try:
+            self.r.delete(bus.WEB_ALIVE + self.name)
+        except redis.RedisError:
+            pass
+        super().close()
+
+
+def start_link(app: Flask, settings: Settings, autostart: bool) -> BusSpeechLink:
+    """The Redis link: its reader and its supervisor (which says this process is there) on green
+    threads; our own speech process started now, or on first use, unless SPEECH_MANAGED=0 or
+    SPEECH_SOCKET says speech processes are run separately."""
+    lk = BusSpeechLink(app, settings)
+    socketio.start_background_task(lk.read_forever)
+    socketio.start_background_task(lk.supervise)
+    if lk.spawn and autostart and settings.speech_autostart:
+        lk.start()
+    return lk
