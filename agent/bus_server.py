@@ -68,6 +68,7 @@ class BusServer:
         self.name = name or bus.new_name("speech")
         self.own = bus.to_process(self.name)
         self.sessions: dict[str, BusPeer] = {}
+        self.stopped = threading.Event()
 
     # -- running -------------------------------------------------------------------------------
 
@@ -90,7 +91,7 @@ class BusServer:
 
     def _jobs_forever(self) -> None:
         ready = False
-        while True:
+        while not self.stopped.is_set():
             try:
                 if not ready:
                     self._groups()
@@ -203,7 +204,7 @@ class BusServer:
                     rooms=self.media.serving() if self.media is not None else [])
 
     def _alive_forever(self) -> None:
-        while True:
+        while not self.stopped.is_set():
             try:
                 pipe = self.r.pipeline(transaction=False)
                 pipe.set(bus.ALIVE + self.name, json.dumps(self.status()), ex=bus.ALIVE_TTL_S)
@@ -214,7 +215,9 @@ class BusServer:
             time.sleep(bus.ALIVE_EVERY_S)
 
     def gone(self) -> None:
-        """Say at once that this process is going (its sessions' web processes end them)."""
+        """Say at once that this process is going (its sessions' web processes end them), and
+        stop taking jobs."""
+        self.stopped.set()
         try:
             self.r.delete(bus.ALIVE + self.name)
         except redis.RedisError:

@@ -36,8 +36,7 @@ class BusSpeechLink(SpeechLink):
         self.r = bus.client(settings.redis_url)
         self.name = bus.new_name("web")
         self._last = b"0-0"
-        self._processes: list[dict[str, Any]] = []
-        self._reading = False
+        self._closed = False
 
     def _argv(self) -> list[str]:
         return [sys.executable, "-m", "agent.speech_server"]  # the link is in its environment
@@ -100,7 +99,7 @@ class BusSpeechLink(SpeechLink):
         link handles it; a bad one is logged and dropped. With Redis away, every session ends
         (its audio may not have reached anyone) and reading resumes when it is back."""
         stream = bus.replies(self.name)
-        while True:
+        while not self._closed:
             try:
                 got = bus.read(self.r, {stream: self._last}, 1000)
             except redis.RedisError:
@@ -124,27 +123,30 @@ class BusSpeechLink(SpeechLink):
     def supervise(self) -> None:
         """Every second: say this web process is there; restart our child if it died; end the
         sessions of speech processes that have gone, and those nobody took."""
-        while True:
+        while not self._closed:
             socketio.sleep(1.0)
             try:
-                self.r.set(bus.WEB_ALIVE + self.name, "1", ex=10)
-                self._processes = bus.processes(self.r)
-            except redis.RedisError:
-                continue  # the reader notices and ends the sessions
-            try:
-                if self.spawn and self.proc is not None and self.proc.poll() is not None:
-                    self.start()
-            except Exception:  # noqa: BLE001 - resources: try again in a second
-                logger.exception("could not restart the speech process")
-            there = {p["name"] for p in self._processes}
-            now = time.monotonic()
-            gone = {s.session_id for s in list(self.sessions.values())
-                    if (s.owner and s.owner not in there)
-                    or (not s.owner and now - s.began > START_WAIT_S)}
-            if gone:
-                logger.warning("ending sessions whose speech process is gone",
-                               extra={"sessions": len(gone)})
-                self._lost(RESTARTED, gone)
+                self.tick()
+            except Exception:  # noqa: BLE001 - whatever it was, the next second tries again
+                logger.exception("the speech link's check failed")
+
+    def tick(self) -> None:
+        try:
+            self.r.set(bus.WEB_ALIVE + self.name, "1", ex=10)
+            found = bus.processes(self.r)
+        except redis.RedisError:
+            return  # the reader notices, and ends the sessions
+        if self.spawn and self.proc is not None and self.proc.poll() is not None:
+            self.start()
+        there = {p["name"] for p in found}
+        now = time.monotonic()
+        gone = {s.session_id for s in list(self.sessions.values())
+                if (s.owner and s.owner not in there)
+                or (not s.owner and now - s.began > START_WAIT_S)}
+        if gone:
+            logger.warning("ending sessions whose speech process is gone",
+                           extra={"sessions": len(gone)})
+            self._lost(RESTARTED, gone)
 
     def status(self) -> dict[str, Any]:
         try:
@@ -166,6 +168,7 @@ class BusSpeechLink(SpeechLink):
         return out
 
     def close(self) -> None:
+        self._closed = True
         try:
             self.r.delete(bus.WEB_ALIVE + self.name)
         except redis.RedisError:

@@ -1,0 +1,163 @@
+"""unit: both ends of the Redis speech link on a real Redis, with a small in-test recogniser.
+Each reader goes on past an entry it cannot handle; a session's audio arrives whole and in
+order; a session whose web process is gone ends; a session whose speech process is gone ends on
+the web side and its speaker is told."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from agent import bus_server
+from agent.bus_server import BusServer
+from app.speech_bus import BusSpeechLink
+from app.speech_link import RESTARTED, AudioSession
+from core import speech_bus as bus
+from engines.stt.base import STT, SpeechEvent, SpeechStream, STTCapabilities
+from engines.stt.registry import STTRegistry
+from tests.support import wait_until
+from tests.unit.inprocess import App, received
+
+pytestmark = pytest.mark.unit
+SID = "s" * 32
+
+
+class Counting(STT):
+    """Its final says how many bytes of audio it was given, and their first and last byte."""
+
+    name = "local"
+
+    @property
+    def capabilities(self) -> STTCapabilities:
+        return STTCapabilities(streaming=True, interim_results=False, offline=True,
+                               languages=frozenset({"en"}))
+
+    def _transcribe_impl(self, pcm16: bytes, language: str) -> str:
+        return ""
+
+    def stream(self, language: str, key_prefix: str, options: Any = None) -> SpeechStream:
+        got = bytearray()
+
+        class _S(SpeechStream):
+            def push(self, pcm16: bytes) -> list[SpeechEvent]:
+                got.extend(pcm16)
+                return []
+
+            def flush(self) -> list[SpeechEvent]:
+                text = f"{len(got)} bytes {got[:1].hex()}..{got[-1:].hex()}"
+                return [SpeechEvent("final", text, language, key_prefix + "-1", 0, 0, 0)]
+        return _S()
+
+
+@pytest.fixture
+def r(redis_url: str) -> Iterator[redis.Redis]:
+    client = bus.client(redis_url)
+    client.flushall()
+    yield client
+    client.flushall()
+
+
+@pytest.fixture
+def server(redis_url: str, r: redis.Redis) -> Iterator[BusServer]:
+    srv = BusServer(redis_url, STTRegistry({"local": Counting}, default="local"), name="speech-unit")
+    threading.Thread(target=srv.run, daemon=True).start()
+    wait_until(lambda: bus.processes(r), 5, "the speech process to say it is there")
+    yield srv
+    srv.gone()
+
+
+def _replies(r: redis.Redis, name: str) -> list[dict[str, Any]]:
+    return [m for _, _, f in bus.read(r, {bus.replies(name): b"0-0"}, 1, 1000)
+            if isinstance(m := bus.decode(f), dict)]
+
+
+def _start(r: redis.Redis, reply_to: str, sid: str = SID, **extra: Any) -> None:
+    bus.post(r, bus.JOBS, {"op": "start", "session": sid, "language": "en", "rate": 16000,
+                           "replyTo": reply_to, "deadline": time.time() + 30, **extra}, ttl=None)
+
+
+def test_the_speech_process_reads_on_past_bad_jobs_and_bad_session_entries(
+        r: redis.Redis, server: BusServer) -> None:
+    r.set(bus.WEB_ALIVE + "web-unit", "1", ex=60)
+    for bad in ({b"k": b"J", b"b": b"{nope"}, {b"x": b"1"}, {b"k": b"J", b"b": b"[1, 2]"}):
+        r.xadd(bus.JOBS, bad)  # type: ignore[arg-type]
+    for job in ({"op": "start", "session": SID, "deadline": time.time() + 30},  # no reply stream
+                {"op": "start", "session": SID, "replyTo": "../../x y", "deadline": time.time() + 30},
+                {"op": "start", "session": SID, "replyTo": "web-unit", "deadline": time.time() - 1},
+                {"op": "start", "session": SID, "replyTo": "web-unit", "deadline": time.time() + 30}):
+        bus.post(r, bus.JOBS, job, ttl=None)  # the last has no language: it fails, and is dropped
+    _start(r, "web-unit")
+    wait_until(lambda: [m for m in _replies(r, "web-unit") if m["type"] == "started"], 5,
+               "the good start to be taken")
+    stream = bus.session_in(SID)
+    bus.post(r, stream, audio=b"\x01" + b"\0" * 3199)
+    r.xadd(stream, {b"k": b"Q", b"b": b"what"})  # type: ignore[arg-type]
+    bus.post(r, stream, audio=b"\0" * 3)  # not PCM16
+    bus.post(r, stream, {"op": "keyterms", "keyterms": "not a list"})
+    bus.post(r, stream, audio=b"\0" * 3199 + b"\x02")
+    bus.post(r, stream, {"op": "stop"})
+    wait_until(lambda: [m for m in _replies(r, "web-unit") if m["type"] == "ended"], 5,
+               "the session to end")
+    got = _replies(r, "web-unit")
+    assert [m["type"] for m in got] == ["started", "final", "ended"]
+    assert got[0]["owner"] == "speech-unit" and got[1]["text"] == "6400 bytes 01..02"
+    wait_until(lambda: not r.exists(stream) and server.sessions == {}, 5,
+               "the session's stream to go with it")
+
+
+def test_a_session_whose_web_process_is_gone_ends(r: redis.Redis, server: BusServer,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bus_server, "WEB_CHECK_S", 0.2)
+    _start(r, "web-gone")
+    wait_until(lambda: [m for m in _replies(r, "web-gone") if m["type"] == "ended"], 10,
+               "the session of a web process that is not there to end")
+    wait_until(lambda: server.sessions == {}, 5, "the session to be forgotten")
+
+
+@pytest.fixture
+def link(app: App, redis_url: str, r: redis.Redis) -> Iterator[BusSpeechLink]:
+    settings = dataclasses.replace(app.svc.settings, redis_url=redis_url)
+    lk = BusSpeechLink(app.flask, settings)
+    lk.spawn = False
+    yield lk
+    lk.close()
+
+
+def test_the_web_reader_goes_on_past_bad_entries(link: BusSpeechLink, r: redis.Redis) -> None:
+    link.sessions[SID] = AudioSession(SID, "sid-x", "no-such-user", None, "en", None, 16000)
+    stream = bus.replies(link.name)
+    r.xadd(stream, {b"k": b"J", b"b": b"{nope"})  # type: ignore[arg-type]
+    r.xadd(stream, {b"k": b"A", b"b": b"\0\0"})  # type: ignore[arg-type]
+    for bad in ({"type": "final", "session": SID},  # no text
+                {"type": "final", "session": SID, "text": "Hi", "utteranceKey": "k", "speechEndAt": "x"}):
+        r.xadd(stream, {b"k": b"J", b"b": json.dumps(bad).encode()})  # type: ignore[arg-type]
+    bus.post(r, stream, {"type": "started", "session": SID, "owner": "speech-somewhere"})
+    reader = threading.Thread(target=link.read_forever, daemon=True)
+    reader.start()
+    wait_until(lambda: link.sessions[SID].owner == "speech-somewhere", 5,
+               "the reader to read on past bad entries")
+    assert reader.is_alive()
+
+
+def test_sessions_of_a_speech_process_that_is_gone_end_and_their_speakers_are_told(
+        app: App, link: BusSpeechLink, r: redis.Redis) -> None:
+    uid = app.sign_up("Ann", "en")
+    client = app.connect(uid)
+    from app.clients import clients
+    sid = next(iter(clients.snapshot()))
+    r.set(bus.ALIVE + "speech-here", json.dumps({"sessions": 1}), ex=60)
+    here = AudioSession("h" * 32, sid, uid, None, "en", None, 16000, owner="speech-here")
+    gone = AudioSession("g" * 32, sid, uid, None, "en", None, 16000, owner="speech-gone")
+    untaken = AudioSession("u" * 32, sid, uid, None, "en", None, 16000, began=time.monotonic() - 60)
+    for s in (here, gone, untaken):
+        link.sessions[s.session_id] = s
+    link.tick()
+    assert set(link.sessions) == {"h" * 32}
+    assert received(client, "speech-error") == [RESTARTED] * 2
+    assert r.exists(bus.WEB_ALIVE + link.name)
