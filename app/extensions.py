@@ -23,6 +23,7 @@ class Services(Runtime):
     livekit: Any = None  # core.livekit.LiveKitService, or None when LiveKit is not configured
     engines: Any = None  # core.providers.choices(): the engines of each kind that can be used
     quotas: Any = None  # app.quotas.Quotas: rate limits per user and per address
+    liveness: Any = None  # app.liveness.Liveness (distributed): this process is there, holding whom
 
 
 def services() -> Services:

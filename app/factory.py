@@ -70,9 +70,17 @@ def create_app(settings: Settings | None = None, *, async_mode: str | None = Non
         from werkzeug.middleware.proxy_fix import ProxyFix
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
+    if settings.distributed:
+        from app.events.rooms import depart_held
+        from app.liveness import Liveness
+        svc.liveness = Liveness(settings.redis_url)
+        socketio.start_background_task(svc.liveness.beat_forever, socketio.sleep,
+                                       settings.disconnect_grace_s,
+                                       lambda room, user, seen: depart_held(svc, room, user, seen))
     if settings.speech_link == "redis":  # distributed: any number of speech processes, anywhere
         from app import speech_bus
-        svc.speech = speech_bus.start_link(app, settings, autostart=start_engines)
+        svc.speech = speech_bus.start_link(app, settings, autostart=start_engines,
+                                           name=svc.liveness.name)
     else:
         svc.speech = speech_link.start_link(app, settings, autostart=start_engines)
     if svc.livekit is not None:

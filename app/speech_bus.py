@@ -31,10 +31,11 @@ LOST = "the speech link was interrupted; start speaking again"
 
 
 class BusSpeechLink(SpeechLink):
-    def __init__(self, app: Flask, settings: Settings) -> None:
+    def __init__(self, app: Flask, settings: Settings, name: str | None = None) -> None:
         super().__init__(app, settings)
         self.r = bus.client(settings.redis_url)
-        self.name = bus.new_name("web")
+        # This web process's name (app/liveness.py says every 2 s that it is there).
+        self.name = name or bus.new_name("web")
         self._last = b"0-0"
         self._closed = False
 
@@ -121,8 +122,8 @@ class BusSpeechLink(SpeechLink):
     # -- being there, and who else is ------------------------------------------------------------
 
     def supervise(self) -> None:
-        """Every second: say this web process is there; restart our child if it died; end the
-        sessions of speech processes that have gone, and those nobody took."""
+        """Every second: restart our child if it died; end the sessions of speech processes that
+        have gone, and those nobody took."""
         while not self._closed:
             socketio.sleep(1.0)
             try:
@@ -132,7 +133,6 @@ class BusSpeechLink(SpeechLink):
 
     def tick(self) -> None:
         try:
-            self.r.set(bus.WEB_ALIVE + self.name, "1", ex=10)
             found = bus.processes(self.r)
         except redis.RedisError:
             return  # the reader notices, and ends the sessions
@@ -169,18 +169,14 @@ class BusSpeechLink(SpeechLink):
 
     def close(self) -> None:
         self._closed = True
-        try:
-            self.r.delete(bus.WEB_ALIVE + self.name)
-        except redis.RedisError:
-            pass
         super().close()
 
 
-def start_link(app: Flask, settings: Settings, autostart: bool) -> BusSpeechLink:
+def start_link(app: Flask, settings: Settings, autostart: bool, name: str | None = None) -> BusSpeechLink:
     """The Redis link: its reader and its supervisor (which says this process is there) on green
     threads; our own speech process started now, or on first use, unless SPEECH_MANAGED=0 or
     SPEECH_SOCKET says speech processes are run separately."""
-    lk = BusSpeechLink(app, settings)
+    lk = BusSpeechLink(app, settings, name)
     socketio.start_background_task(lk.read_forever)
     socketio.start_background_task(lk.supervise)
     if lk.spawn and autostart and settings.speech_autostart:

@@ -40,11 +40,10 @@ def utterance_lock(rt: Runtime, utterance_id: str) -> Iterator[None]:
     per-utterance lock in this process; the second run waits for the first.
     """
     if rt.settings.redis_url:
-        import redis
         from redis.exceptions import LockError
-        r = redis.Redis.from_url(rt.settings.redis_url, socket_timeout=2)
-        lock = r.lock(f"lt:lock:fanout:{utterance_id}", timeout=rt.settings.fanout_lock_ttl_ms / 1000,
-                      blocking=False)
+        lock = _redis(rt.settings.redis_url).lock(f"lt:lock:fanout:{utterance_id}",
+                                                  timeout=rt.settings.fanout_lock_ttl_ms / 1000,
+                                                  blocking=False)
         if not lock.acquire():
             raise Busy(utterance_id)
         try:
@@ -70,12 +69,21 @@ def utterance_lock(rt: Runtime, utterance_id: str) -> Iterator[None]:
                 _local_locks[utterance_id] = (lock_here, users - 1)
 
 
+_clients: dict[str, Any] = {}
+
+
+def _redis(url: str) -> Any:
+    """One client (a connection pool) per process for the locks, not one per fan-out."""
+    if url not in _clients:
+        import redis
+        _clients[url] = redis.Redis.from_url(url, socket_timeout=2)
+    return _clients[url]
+
+
 def fanout_running(rt: Runtime, utterance_id: str) -> bool:
     """Whether a run of this utterance's fan-out holds (or, embedded, awaits) its lock now."""
     if rt.settings.redis_url:
-        import redis
-        r = redis.Redis.from_url(rt.settings.redis_url, socket_timeout=2)
-        return bool(r.exists(f"lt:lock:fanout:{utterance_id}"))
+        return bool(_redis(rt.settings.redis_url).exists(f"lt:lock:fanout:{utterance_id}"))
     with _local_guard:
         return utterance_id in _local_locks
 

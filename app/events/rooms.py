@@ -72,11 +72,19 @@ def _depart(svc: Services, user_id: str, room_id: str, unless_back_since: float 
             membership.close_stretch(s, room_id, user_id, p.left_at)
         empty = s.scalars(select(Participant.id).where(Participant.room_id == room_id,
                                                        Participant.left_at.is_(None))).first() is None
+    if svc.liveness is not None:
+        svc.liveness.release(room_id, user_id)
     socketio.emit("user-left", {"userId": user_id}, to=room_channel(room_id))
     if svc.livekit is not None:
         socketio.start_background_task(agents.left_room, svc, room_id, user_id)
         if empty:
             socketio.start_background_task(agents.room_emptied, svc, room_id)
+
+
+def depart_held(svc: Services, room_id: str, user_id: str, seen: float) -> None:
+    """Someone a web process held when it died (app/liveness.py): departed unless they came back
+    (joined again, on any process) after it was last seen."""
+    _depart(svc, user_id, room_id, unless_back_since=seen)
 
 
 def _participants(s: Any, room_id: str) -> list[dict[str, Any]]:
@@ -116,6 +124,8 @@ def on_join_room(client: Client, payload: Any = None) -> dict[str, Any]:
         participants = _participants(s, room.id)
         room_id, room_code = room.id, room.code
     client.room_id = room_id
+    if services().liveness is not None:
+        services().liveness.hold(room_id, client.user_id)
     join_room(room_channel(room_id))
     join_room(user_room(room_id, client.user_id))
     socketio.emit("joined-room", {"roomId": room_id, "code": room_code, "you": me,

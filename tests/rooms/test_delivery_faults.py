@@ -149,9 +149,40 @@ def test_web_process_killed_mid_stream_distributed_loses_and_duplicates_nothing(
             p.stop()
 
 
-def _apy_pid(url: str) -> int:
-    import requests
-    return int(requests.get(url + "/health", timeout=5).json()["engines"]["translation"]["local"]["pid"])
+def test_users_of_a_web_process_killed_for_good_leave_their_rooms(
+        tmp_path: Path, log_dir: Path, redis_url: str, peers: list[Peer]) -> None:
+    """Distributed, two web processes; one is SIGKILLed. Of its users, one comes back on the
+    other process (stays in the room), one never does: after the grace they leave the room, as
+    if their own process had seen them go, so they listen to nothing more and the room says so."""
+    import redis as redis_lib
+    redis_lib.Redis.from_url(redis_url).flushall()
+    env, web1, worker = _distributed(tmp_path, log_dir, redis_url)
+    web2 = support.start_web(env, log_dir)
+    procs = [web1, worker, web2]
+    try:
+        support.wait_healthy(web2.url, web2, timeout=90)  # type: ignore[attr-defined]
+        ana, = room_with(web2.url, peers, ("Ana", "en"))  # type: ignore[attr-defined]
+        code = ana.got("joined-room")[0]["code"]
+        carl, dan = (Peer(web1.url, name, "es").connect() for name in ("Carl", "Dan"))  # type: ignore[attr-defined]
+        peers += [carl, dan]
+        carl.join(code)
+        dan.join(code)
+        web1.kill(signal.SIGKILL)
+        dan2 = Peer(web2.url, "", "", session={"token": dan.token, "user": dan.user}).connect()  # type: ignore[attr-defined]
+        peers.append(dan2)
+        dan2.join(code)
+        left = ana.wait_for("user-left", lambda m: m["userId"] == carl.id, timeout=60)
+        assert left and not [m for m in ana.got("user-left") if m["userId"] == dan.id]
+        eve = Peer(web2.url, "Eve", "fr").connect()  # type: ignore[attr-defined]
+        peers.append(eve)
+        eve.join(code)
+        there = {p["userId"] for p in eve.got("joined-room")[-1]["participants"]}
+        assert there == {ana.id, dan.id, eve.id}
+        say_until_ok(ana, _sentence(0), "c0")
+        assert dan2.wait_for("translated-message", timeout=30)
+    finally:
+        for p in procs:
+            p.stop()
 
 
 def test_web_process_killed_mid_fanout_embedded_resumes_after_restart(
@@ -168,7 +199,7 @@ def test_web_process_killed_mid_fanout_embedded_resumes_after_restart(
         code = ana.got("joined-room")[0]["code"]
         say_until_ok(ana, _sentence(0), "c0")
         bea.wait_for("translated-message")
-        apy = _apy_pid(web.url)  # type: ignore[attr-defined]
+        apy = support.apy_pid(web.url)  # type: ignore[attr-defined]
         os.kill(apy, signal.SIGSTOP)  # every Spanish translation now hangs: fan-outs in flight
         for i in range(1, 6):
             say_until_ok(ana, _sentence(i), f"c{i}")

@@ -14,11 +14,6 @@ from tests.support import Peer, Service, room_with
 pytestmark = pytest.mark.e2e
 
 
-def _apy_pid(svc: Service) -> int:
-    engines = svc.health()["engines"]["translation"]
-    return int(engines["local"]["pid"])
-
-
 def test_worker_killed_mid_fanout_every_listener_gets_each_translation_once(
         distributed: Service, peers: list[Peer]) -> None:
     speaker = Peer(distributed.url, "Ana", "en").connect()
@@ -29,7 +24,7 @@ def test_worker_killed_mid_fanout_every_listener_gets_each_translation_once(
     code = speaker.create_room()
     for p in (speaker, en, es, fr):
         p.join(code)
-    apy = _apy_pid(distributed)
+    apy = support.apy_pid(distributed.url)
     # Freeze Apertium so the worker is certainly mid fan-out: English listeners are served (no
     # engine needed), the Spanish and French translations hang until the worker is killed.
     os.kill(apy, signal.SIGSTOP)
@@ -60,7 +55,7 @@ def test_apertium_killed_while_serving_is_restarted_and_next_utterance_translate
     a, b = room_with(embedded.url, peers, ("Ana", "en"), ("Bea", "es"))
     a.say("Good morning.", "en")
     assert b.wait_for("translated-message")[0]["translatedText"] == "Buenos días."
-    old = _apy_pid(embedded)
+    old = support.apy_pid(embedded.url)
     os.kill(old, signal.SIGKILL)
     a.say("The weather is nice today.", "en")
     msgs = b.wait_for("translated-message", count=2, timeout=60)
@@ -70,7 +65,7 @@ def test_apertium_killed_while_serving_is_restarted_and_next_utterance_translate
 
 
 def test_apertium_killed_while_idle_is_restarted_by_the_watchdog(embedded: Service) -> None:
-    old = _apy_pid(embedded)
+    old = support.apy_pid(embedded.url)
     os.kill(old, signal.SIGKILL)
     support.wait_until(lambda: embedded.health()["engines"]["translation"]["local"]["pid"] != old
                        and embedded.health()["status"] == "ok", 30, "the watchdog to restart APY")

@@ -17,6 +17,7 @@ from tests.support.processes import (
 )
 from tests.support.service import (
     Service,
+    apy_pid,
     base_env,
     embedded_service,
     migrate,
@@ -25,6 +26,6 @@ from tests.support.service import (
     wait_healthy,
 )
 
-__all__ = ["PY", "ROOT", "Peer", "Proc", "Service", "base_env", "embedded_service", "free_port",
+__all__ = ["PY", "ROOT", "Peer", "Proc", "Service", "apy_pid", "base_env", "embedded_service", "free_port",
            "migrate", "room_with", "start", "start_livekit", "start_postgres", "start_redis",
            "start_web", "start_worker", "wait_healthy", "wait_until", "when_quiet"]

@@ -27,6 +27,11 @@ class Service:
         return dict(requests.get(self.url + "/health", timeout=5).json())
 
 
+def apy_pid(url: str) -> int:
+    """The pid of the Apertium APY the service at `url` (embedded) or its worker runs."""
+    return int(requests.get(url + "/health", timeout=5).json()["engines"]["translation"]["local"]["pid"])
+
+
 def base_env(var_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
     env.update(VAR_DIR=str(var_dir), SECRET_KEY="test-secret-" + var_dir.name, LOG_LEVEL="INFO",

@@ -160,4 +160,3 @@ def test_sessions_of_a_speech_process_that_is_gone_end_and_their_speakers_are_to
     link.tick()
     assert set(link.sessions) == {"h" * 32}
     assert received(client, "speech-error") == [RESTARTED] * 2
-    assert r.exists(bus.WEB_ALIVE + link.name)

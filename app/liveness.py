@@ -1,0 +1,106 @@
+"""Distributed: which web process holds whom, so a web process that dies does not leave its users
+in their rooms for ever.
+
+A participant's departure is decided by the web process holding their socket (leave-room, or a
+disconnect past the grace period). If that process is killed, nobody decides it: they stay
+participants, listeners of every fan-out and readers of history, though they are gone. So every
+web process says every 2 s that it is there (`lt:web:alive:<name>`, also what the speech
+processes look at) and when it was last seen (`lt:web:seen:<name>`), and keeps the set of
+(room, user) it holds (`lt:web:holds:<name>`). The recovery sweep (one web process at a time)
+looks for holders that stopped saying so: once their users have had the disconnect grace to come
+back on another process, those who did not are departed, as if their own process had done it.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+from core import speech_bus
+
+logger = logging.getLogger(__name__)
+
+ALIVE = speech_bus.WEB_ALIVE
+SEEN = "lt:web:seen:"
+HOLDS = "lt:web:holds:"
+BEAT_EVERY_S = 2.0
+ALIVE_TTL_S = 10
+
+
+class Liveness:
+    def __init__(self, redis_url: str) -> None:
+        self.r = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=1,
+                                      decode_responses=True)
+        self.name = speech_bus.new_name("web")
+
+    def hold(self, room_id: str, user_id: str) -> None:
+        self._do(lambda: self.r.sadd(HOLDS + self.name, f"{room_id}|{user_id}"))
+
+    def release(self, room_id: str, user_id: str) -> None:
+        self._do(lambda: self.r.srem(HOLDS + self.name, f"{room_id}|{user_id}"))
+
+    @staticmethod
+    def _do(fn: Callable[[], Any]) -> None:
+        try:
+            fn()
+        except redis.RedisError:  # the next join or leave writes again; a sweep may miss one
+            logger.warning("could not record who this web process holds")
+
+    def beat(self) -> None:
+        pipe = self.r.pipeline(transaction=False)
+        pipe.set(ALIVE + self.name, "1", ex=ALIVE_TTL_S)
+        pipe.set(SEEN + self.name, str(time.time() * 1000.0))
+        pipe.execute()
+
+    def beat_forever(self, sleep: Callable[[float], Any], grace_s: float,
+                     depart: Callable[[str, str, float], None]) -> None:
+        """Say this process is there every 2 s; every 10 s, depart the users of processes that
+        have gone (`depart(room, user, last seen)`)."""
+        beats = 0
+        while True:
+            try:
+                self.beat()
+                beats += 1
+                if beats % 5 == 0:
+                    self.sweep(grace_s, depart)
+            except Exception:  # noqa: BLE001 - Redis away: say it again in 2 s
+                logger.warning("could not say this web process is there", exc_info=True)
+            sleep(BEAT_EVERY_S)
+
+    def sweep(self, grace_s: float, depart: Callable[[str, str, float], None]) -> int:
+        """Depart whom gone web processes held (one web process per gone one: a lock); returns
+        how many were looked at."""
+        n = 0
+        for name, seen, held in self.gone_holders(grace_s):
+            if not self.r.set("lt:lock:holder:" + name, self.name, nx=True, px=30_000):
+                continue  # another web process is at it
+            for room_id, user_id in held:
+                depart(room_id, user_id, seen)
+                n += 1
+            self.forget(name)
+            logger.warning("departed the users of a web process that is gone", extra={"count": len(held)})
+        return n
+
+    def gone_holders(self, grace_s: float) -> list[tuple[str, float, list[tuple[str, str]]]]:
+        """(name, last seen (epoch ms), [(room, user)]) of each web process that stopped saying
+        it is there more than `grace_s` ago and still holds someone."""
+        out = []
+        now = time.time() * 1000.0
+        for key in self.r.scan_iter(HOLDS + "*", count=100):
+            key = str(key)
+            name = key[len(HOLDS):]
+            if self.r.exists(ALIVE + name):
+                continue
+            seen = float(self.r.get(SEEN + name) or 0.0)
+            if now - seen < (ALIVE_TTL_S + grace_s) * 1000.0:
+                continue  # its users are still within the grace to come back
+            members: Any = self.r.smembers(key)
+            held = [(str(m).split("|", 1)[0], str(m).split("|", 1)[1]) for m in members if "|" in m]
+            out.append((str(name), seen, held))
+        return out
+
+    def forget(self, name: str) -> None:
+        self.r.delete(HOLDS + name, SEEN + name)
