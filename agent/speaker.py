@@ -9,6 +9,8 @@ import dataclasses
 import logging
 import queue
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -67,6 +69,11 @@ class SpeakerStream:
         self.dropped = 0  # bytes of audio dropped because the inbox was full
         self._overflowing = False
         self._count_lock = threading.Lock()
+        # When each chunk in the inbox arrived (epoch ms), in the same order: a final's speech
+        # end is no later than the arrival of the last audio before it, however long the chunk
+        # waited to be recognised (a speaker who stops and leaves said it while in the room).
+        self._arrivals: deque[float] = deque()
+        self._heard_until = 0.0
 
     def start(self) -> SpeakerStream:
         self.thread.start()
@@ -83,6 +90,7 @@ class SpeakerStream:
             else:
                 self.backlog += len(pcm)
                 self._overflowing = tell = False
+                self._arrivals.append(time.time() * 1000.0)
                 self.inbox.put(pcm)
                 return True
         if tell:
@@ -101,6 +109,12 @@ class SpeakerStream:
 
     def close(self) -> None:
         self.inbox.put(_STOP)
+
+    def _arrived(self, events: list[SpeechEvent]) -> list[SpeechEvent]:
+        """Finals with their speech end no later than the arrival of the audio heard so far."""
+        until = self._heard_until
+        return [dataclasses.replace(e, speech_end_at=min(e.speech_end_at, until))
+                if e.kind == "final" and e.speech_end_at and until else e for e in events]
 
     def _open(self, language: str) -> Any:
         if not self.stt.supports(language):
@@ -125,7 +139,7 @@ class SpeakerStream:
                 if flush:
                     events += stream.flush()
                 if events:
-                    self.deliver(events)
+                    self.deliver(self._arrived(events))
 
         try:
             stream = self._open(self.language)
@@ -137,7 +151,7 @@ class SpeakerStream:
                 if item is _POLL:
                     events = stream.poll()
                     if events:
-                        self.deliver(events)
+                        self.deliver(self._arrived(events))
                     continue
                 if isinstance(item, tuple) and item[0] == "keyterms":  # from the next utterance on
                     self.options = dataclasses.replace(self.options, keyterms=item[1])
@@ -155,6 +169,7 @@ class SpeakerStream:
                     continue
                 with self._count_lock:
                     self.backlog -= len(item)
+                    self._heard_until = self._arrivals.popleft()
                 if resampler is not None:
                     item = resampler.resample_chunk(np.frombuffer(item, dtype=np.int16)).tobytes()
                 push(stream, item)

@@ -166,6 +166,11 @@ def test_speech_process_killed_is_restarted_and_the_next_session_works(embedded:
     assert "he was not" in second["text"].lower()
     after = embedded.health()["engines"]["speech"]
     assert after["pid"] != speech["pid"] and after["restarts"] == 1
+    # Each accepted utterance reached the listener once: what was cut off is not half-delivered,
+    # and nothing before the kill comes again.
+    got = when_quiet(lambda: b.got("translated-message"))
+    assert sorted(m["utteranceId"] for m in got) == sorted(
+        f["utteranceId"] for f in a.got("recognized-speech")) and len(got) == 2
 
 
 def test_audio_sent_faster_than_real_time_keeps_its_order(embedded: Service, peers: list[Peer]) -> None:

@@ -48,7 +48,7 @@ class Counting(STT):
 
             def flush(self) -> list[SpeechEvent]:
                 return [SpeechEvent("final", f"{language}:{total[0]}", language, key_prefix, 0,
-                                    total[0] / 32, 2.0, speech_end_at=1e12)]
+                                    total[0] / 32, 2.0, speech_end_at=9e12)]
         return _S()
 
 
@@ -134,3 +134,17 @@ def test_audio_waiting_is_bounded_past_it_chunks_are_dropped_and_told_once() -> 
     stream.close()
     stream.thread.join(5)
     assert sum(n for _, n in stt.pushes) == taken.count(True) * 1280  # what was taken, all heard
+
+
+def test_a_finals_speech_end_is_no_later_than_its_audio_arrived() -> None:
+    """The engine stamps a speech end when it *processes* the audio (here: far in the future,
+    as a recogniser behind by minutes would). A speaker who stops and leaves at once said it while
+    in the room: the end the final carries is when the audio came, not when it was recognised."""
+    import time
+    stt, got = Counting(), []
+    s = SpeakerStream(stt, "en", key_prefix=lambda: "k", deliver=got.extend)
+    before = time.time() * 1000
+    _run(s, [b"\0" * 320] * 3)
+    after = time.time() * 1000
+    final = [e for e in got if e.kind == "final"][0]
+    assert final.speech_end_at is not None and before <= final.speech_end_at <= after
