@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None, *, async_mode: str | None = Non
         svc.liveness = Liveness(settings.redis_url)
         socketio.start_background_task(svc.liveness.beat_forever, socketio.sleep,
                                        settings.disconnect_grace_s,
-                                       lambda room, user, seen: depart_held(svc, room, user, seen))
+                                       lambda room, user: depart_held(svc, room, user))
     if settings.speech_link == "redis":  # distributed: any number of speech processes, anywhere
         from app import speech_bus
         svc.speech = speech_bus.start_link(app, settings, autostart=start_engines,

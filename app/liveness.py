@@ -6,9 +6,10 @@ disconnect past the grace period). If that process is killed, nobody decides it:
 participants, listeners of every fan-out and readers of history, though they are gone. So every
 web process says every 2 s that it is there (`lt:web:alive:<name>`, also what the speech
 processes look at) and when it was last seen (`lt:web:seen:<name>`), and keeps the set of
-(room, user) it holds (`lt:web:holds:<name>`). The recovery sweep (one web process at a time)
-looks for holders that stopped saying so: once their users have had the disconnect grace to come
-back on another process, those who did not are departed, as if their own process had done it.
+(room, user) it holds (`lt:web:holds:<name>`). Every 10 s each web process looks for holders that
+stopped saying so: once their users have had the disconnect grace to come back on another
+process, those no live process holds are departed (by one web process: a lock), as if their own
+process had done it.
 """
 from __future__ import annotations
 
@@ -56,9 +57,9 @@ class Liveness:
         pipe.execute()
 
     def beat_forever(self, sleep: Callable[[float], Any], grace_s: float,
-                     depart: Callable[[str, str, float], None]) -> None:
+                     depart: Callable[[str, str], None]) -> None:
         """Say this process is there every 2 s; every 10 s, depart the users of processes that
-        have gone (`depart(room, user, last seen)`)."""
+        have gone (`depart(room, user)`)."""
         beats = 0
         while True:
             try:
@@ -70,16 +71,21 @@ class Liveness:
                 logger.warning("could not say this web process is there", exc_info=True)
             sleep(BEAT_EVERY_S)
 
-    def sweep(self, grace_s: float, depart: Callable[[str, str, float], None]) -> int:
-        """Depart whom gone web processes held (one web process per gone one: a lock); returns
-        how many were looked at."""
+    def sweep(self, grace_s: float, depart: Callable[[str, str], None]) -> int:
+        """Depart whom gone web processes held and no live one holds (they came back there);
+        one web process per gone one (a lock). Returns how many were departed."""
         n = 0
-        for name, seen, held in self.gone_holders(grace_s):
+        gone = self.gone_holders(grace_s)
+        if not gone:
+            return 0
+        back = self.held_by_live()
+        for name, _, held in gone:
             if not self.r.set("lt:lock:holder:" + name, self.name, nx=True, px=30_000):
                 continue  # another web process is at it
             for room_id, user_id in held:
-                depart(room_id, user_id, seen)
-                n += 1
+                if (room_id, user_id) not in back:
+                    depart(room_id, user_id)
+                    n += 1
             self.forget(name)
             logger.warning("departed the users of a web process that is gone", extra={"count": len(held)})
         return n
@@ -100,6 +106,14 @@ class Liveness:
             members: Any = self.r.smembers(key)
             held = [(str(m).split("|", 1)[0], str(m).split("|", 1)[1]) for m in members if "|" in m]
             out.append((str(name), seen, held))
+        return out
+
+    def held_by_live(self) -> set[tuple[str, str]]:
+        out: set[tuple[str, str]] = set()
+        for key in self.r.scan_iter(HOLDS + "*", count=100):
+            if self.r.exists(ALIVE + str(key)[len(HOLDS):]):
+                members: Any = self.r.smembers(key)
+                out.update((str(m).split("|", 1)[0], str(m).split("|", 1)[1]) for m in members if "|" in m)
         return out
 
     def forget(self, name: str) -> None:

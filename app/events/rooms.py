@@ -6,6 +6,7 @@ from the room's history.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from flask import request
@@ -81,10 +82,10 @@ def _depart(svc: Services, user_id: str, room_id: str, unless_back_since: float 
             socketio.start_background_task(agents.room_emptied, svc, room_id)
 
 
-def depart_held(svc: Services, room_id: str, user_id: str, seen: float) -> None:
-    """Someone a web process held when it died (app/liveness.py): departed unless they came back
-    (joined again, on any process) after it was last seen."""
-    _depart(svc, user_id, room_id, unless_back_since=seen)
+def depart_held(svc: Services, room_id: str, user_id: str) -> None:
+    """Someone a web process held when it died and no live one holds (app/liveness.py): departed,
+    unless they left meanwhile."""
+    _depart(svc, user_id, room_id, unless_back_since=math.inf)
 
 
 def _participants(s: Any, room_id: str) -> list[dict[str, Any]]:
