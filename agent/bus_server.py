@@ -9,7 +9,6 @@ sessions ended here, and a speech process that stops has its sessions ended by t
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -30,6 +29,8 @@ NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,160}$")
 SEND_TRIES_S = 10.0  # a result is retried this long while Redis is away (a final is someone's words)
 WEB_CHECK_S = 5.0
 REDIS_AWAY_S = 10.0  # a session whose stream cannot be read this long is ended
+IDLE_S = 120.0  # a session whose web process sent nothing this long is ended (it forgot it)
+CONSUMER_IDLE_MS = 3_600_000  # consumers (speech processes) gone this long leave the group
 
 
 class BusPeer(Connection):
@@ -111,8 +112,12 @@ class BusServer:
             for stream, eid, fields in got:
                 try:
                     # Taken is taken: a job is not given to another process if this one dies
-                    # with it (its requester times out, or sees this process gone).
-                    self.r.xack(stream, bus.GROUP, eid)
+                    # with it (its requester times out, or sees this process gone). And gone from
+                    # Redis: it may carry someone's words.
+                    pipe = self.r.pipeline(transaction=False)
+                    pipe.xack(stream, bus.GROUP, eid)
+                    pipe.xdel(stream, eid)
+                    pipe.execute()
                 except redis.RedisError:
                     logger.warning("speech jobs: could not acknowledge", exc_info=True)
                 self.job(fields)
@@ -146,18 +151,25 @@ class BusServer:
     def _read_session(self, peer: BusPeer, sid: str) -> None:
         """Feed one session from its stream until it ends (or its web process is gone)."""
         stream, last = bus.session_in(sid), b"0-0"
-        checked = away_since = time.monotonic()
+        checked = away_since = heard = time.monotonic()
         try:
             while sid in peer.sessions:
                 try:
                     got = bus.read(self.r, {stream: last}, 1000, 50)
-                    away_since = time.monotonic()
-                    if time.monotonic() - checked > WEB_CHECK_S:
-                        checked = time.monotonic()
+                    now = away_since = time.monotonic()
+                    if got:
+                        heard = now
+                        bus.trim(self.r, stream, got[-1][1])  # fed: not kept in Redis
+                    if now - checked > WEB_CHECK_S:
+                        checked = now
                         if not self.r.exists(bus.WEB_ALIVE + peer.reply_to):
                             logger.info("a web process is gone; ending its session",
                                         extra={"session": sid})
                             self._close(peer, sid)
+                        elif now - heard > IDLE_S:
+                            logger.info("nothing came for a session; ending it", extra={"session": sid})
+                            self._close(peer, sid)
+                            heard = now
                 except redis.RedisError:
                     if time.monotonic() - away_since > REDIS_AWAY_S:
                         logger.warning("the speech link is away; ending a session",
@@ -204,21 +216,33 @@ class BusServer:
                     rooms=self.media.serving() if self.media is not None else [])
 
     def _alive_forever(self) -> None:
+        beats = 0
         while not self.stopped.is_set():
             try:
-                pipe = self.r.pipeline(transaction=False)
-                pipe.set(bus.ALIVE + self.name, json.dumps(self.status()), ex=bus.ALIVE_TTL_S)
-                pipe.expire(self.own, bus.STREAM_TTL_S)
-                pipe.execute()
+                bus.say_alive(self.r, self.name, self.status())
+                self.r.expire(self.own, bus.STREAM_TTL_S)
+                beats += 1
+                if beats % 300 == 1:  # at start, then every 10 minutes
+                    self._forget_old_consumers()
             except Exception:  # Redis away, or a status that failed: say it next time
                 logger.warning("could not say this speech process is there", exc_info=True)
             time.sleep(bus.ALIVE_EVERY_S)
+
+    def _forget_old_consumers(self) -> None:
+        """Speech processes that are gone leave the consumer group (each restart is a new one)."""
+        consumers: Any = self.r.xinfo_consumers(bus.JOBS, bus.GROUP)
+        for c in consumers:
+            name = c.get("name")
+            if c.get("idle", 0) > CONSUMER_IDLE_MS and c.get("pending", 0) == 0 and name:
+                self.r.xgroup_delconsumer(bus.JOBS, bus.GROUP, name)
 
     def gone(self) -> None:
         """Say at once that this process is going (its sessions' web processes end them), and
         stop taking jobs."""
         self.stopped.set()
         try:
-            self.r.delete(bus.ALIVE + self.name)
+            self.r.delete(bus.ALIVE + self.name, self.own)
+            self.r.srem(bus.NAMES, self.name)
+            self.r.xgroup_delconsumer(bus.JOBS, bus.GROUP, self.name)
         except redis.RedisError:
             pass

@@ -23,6 +23,8 @@ from engines.stt.base import SpeechEvent, StreamOptions, UsageMeter
 from engines.stt.registry import STTRegistry
 
 logger = logging.getLogger(__name__)
+SAY_DECIDE_S = 3.0  # the agent's own limit (agent.livekit_agent.SAY_TIMEOUT_S)
+SAY_MARGIN_S = 1.5
 
 
 class Connection:
@@ -116,8 +118,17 @@ class Connection:
         if self.media is None:
             self.send(dict(reply, ok=False, code="no_voice_rooms"))
             return
+        kw: dict[str, float] = {}
+        deadline = msg.get("deadline")
+        if isinstance(deadline, (int, float)):
+            # Over Redis the job may have waited: decide while the asker still waits (with room
+            # for the reply), or it sends files for a line that is also on the track.
+            kw["timeout_s"] = min(SAY_DECIDE_S, deadline - time.time() - SAY_MARGIN_S)
+            if kw["timeout_s"] <= 0:
+                self.send(dict(reply, ok=False, code="too_late"))
+                return
         try:
-            covered = self.media.say(msg)
+            covered = self.media.say(msg, **kw)
         except ValueError:
             self.send(dict(reply, ok=False, code="bad_request"))
             return

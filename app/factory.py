@@ -74,9 +74,10 @@ def create_app(settings: Settings | None = None, *, async_mode: str | None = Non
         from app.events.rooms import depart_held
         from app.liveness import Liveness
         svc.liveness = Liveness(settings.redis_url)
-        socketio.start_background_task(svc.liveness.beat_forever, socketio.sleep,
+        socketio.start_background_task(svc.liveness.beat_forever, socketio.sleep)
+        socketio.start_background_task(svc.liveness.sweep_forever, socketio.sleep,
                                        settings.disconnect_grace_s,
-                                       lambda room, user: depart_held(svc, room, user))
+                                       lambda room, user, before: depart_held(svc, room, user, before))
     if settings.speech_link == "redis":  # distributed: any number of speech processes, anywhere
         from app import speech_bus
         svc.speech = speech_bus.start_link(app, settings, autostart=start_engines,

@@ -27,8 +27,11 @@ logger = logging.getLogger(__name__)
 ALIVE = speech_bus.WEB_ALIVE
 SEEN = "lt:web:seen:"
 HOLDS = "lt:web:holds:"
+NAMES = "lt:web:names"  # every web process that said it is there, until it is swept
 BEAT_EVERY_S = 2.0
+SWEEP_EVERY_S = 10.0
 ALIVE_TTL_S = 10
+SEEN_TTL_S = 86_400
 
 
 class Liveness:
@@ -53,68 +56,74 @@ class Liveness:
     def beat(self) -> None:
         pipe = self.r.pipeline(transaction=False)
         pipe.set(ALIVE + self.name, "1", ex=ALIVE_TTL_S)
-        pipe.set(SEEN + self.name, str(time.time() * 1000.0))
+        pipe.set(SEEN + self.name, str(time.time() * 1000.0), ex=SEEN_TTL_S)
+        pipe.sadd(NAMES, self.name)
         pipe.execute()
 
-    def beat_forever(self, sleep: Callable[[float], Any], grace_s: float,
-                     depart: Callable[[str, str], None]) -> None:
-        """Say this process is there every 2 s; every 10 s, depart the users of processes that
-        have gone (`depart(room, user)`)."""
-        beats = 0
+    def beat_forever(self, sleep: Callable[[float], Any]) -> None:
+        """Say this process is there every 2 s (nothing else on this loop: a slow sweep must not
+        make it look gone)."""
         while True:
             try:
                 self.beat()
-                beats += 1
-                if beats % 5 == 0:
-                    self.sweep(grace_s, depart)
             except Exception:  # noqa: BLE001 - Redis away: say it again in 2 s
-                logger.warning("could not say this web process is there", exc_info=True)
+                logger.warning("could not say this web process is there")
             sleep(BEAT_EVERY_S)
 
-    def sweep(self, grace_s: float, depart: Callable[[str, str], None]) -> int:
-        """Depart whom gone web processes held and no live one holds (they came back there);
-        one web process per gone one (a lock). Returns how many were departed."""
+    def sweep_forever(self, sleep: Callable[[float], Any], grace_s: float,
+                      depart: Callable[[str, str, float], None]) -> None:
+        """Every 10 s, depart the users of web processes that have gone (see sweep)."""
+        while True:
+            sleep(SWEEP_EVERY_S)
+            try:
+                self.sweep(grace_s, depart)
+            except Exception:  # noqa: BLE001 - the next sweep tries again
+                logger.warning("could not look for web processes that are gone", exc_info=True)
+
+    def sweep(self, grace_s: float, depart: Callable[[str, str, float], None]) -> int:
+        """Depart whom gone web processes held, unless a live one holds them now (they came back
+        there): `depart(room, user, joined_before)`, which leaves alone anyone who joined again
+        after `joined_before` (the gone one's last beat plus a beat and a margin: it may have
+        taken a join in its last seconds). One web process per gone one (a lock). Returns how
+        many were departed."""
         n = 0
-        gone = self.gone_holders(grace_s)
-        if not gone:
-            return 0
-        back = self.held_by_live()
-        for name, _, held in gone:
-            if not self.r.set("lt:lock:holder:" + name, self.name, nx=True, px=30_000):
+        for name, seen, held in self.gone_holders(grace_s):
+            if not self.r.set("lt:lock:holder:" + name, self.name, nx=True, px=60_000):
                 continue  # another web process is at it
             for room_id, user_id in held:
-                if (room_id, user_id) not in back:
-                    depart(room_id, user_id)
+                if not self.held_by_live(room_id, user_id):  # asked now, each: not a snapshot
+                    depart(room_id, user_id, seen + (BEAT_EVERY_S + 1.0) * 1000.0)
                     n += 1
             self.forget(name)
-            logger.warning("departed the users of a web process that is gone", extra={"count": len(held)})
+            logger.warning("departed the users of a web process that is gone", extra={"count": n})
         return n
+
+    def _names(self) -> list[str]:
+        names: Any = self.r.smembers(NAMES)
+        return sorted(str(n) for n in names)
 
     def gone_holders(self, grace_s: float) -> list[tuple[str, float, list[tuple[str, str]]]]:
         """(name, last seen (epoch ms), [(room, user)]) of each web process that stopped saying
-        it is there more than `grace_s` ago and still holds someone."""
+        it is there more than `grace_s` ago."""
         out = []
         now = time.time() * 1000.0
-        for key in self.r.scan_iter(HOLDS + "*", count=100):
-            key = str(key)
-            name = key[len(HOLDS):]
+        for name in self._names():
             if self.r.exists(ALIVE + name):
                 continue
-            seen = float(self.r.get(SEEN + name) or 0.0)
+            # Not known (its record expired): as if it went just now, past the grace.
+            seen = float(self.r.get(SEEN + name) or 0.0) or now - (ALIVE_TTL_S + grace_s) * 1000.0
             if now - seen < (ALIVE_TTL_S + grace_s) * 1000.0:
                 continue  # its users are still within the grace to come back
-            members: Any = self.r.smembers(key)
+            members: Any = self.r.smembers(HOLDS + name)
             held = [(str(m).split("|", 1)[0], str(m).split("|", 1)[1]) for m in members if "|" in m]
-            out.append((str(name), seen, held))
+            out.append((name, seen, held))
         return out
 
-    def held_by_live(self) -> set[tuple[str, str]]:
-        out: set[tuple[str, str]] = set()
-        for key in self.r.scan_iter(HOLDS + "*", count=100):
-            if self.r.exists(ALIVE + str(key)[len(HOLDS):]):
-                members: Any = self.r.smembers(key)
-                out.update((str(m).split("|", 1)[0], str(m).split("|", 1)[1]) for m in members if "|" in m)
-        return out
+    def held_by_live(self, room_id: str, user_id: str) -> bool:
+        member = f"{room_id}|{user_id}"
+        return any(self.r.sismember(HOLDS + name, member) and self.r.exists(ALIVE + name)
+                   for name in self._names())
 
     def forget(self, name: str) -> None:
         self.r.delete(HOLDS + name, SEEN + name)
+        self.r.srem(NAMES, name)

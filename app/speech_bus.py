@@ -27,6 +27,7 @@ from core.settings import Settings
 logger = logging.getLogger(__name__)
 
 START_WAIT_S = 30.0  # a session no speech process took by then is ended
+LATE_S = 60.0  # results for a session ended here are still delivered this long (a slow final)
 LOST = "the speech link was interrupted; start speaking again"
 
 
@@ -38,6 +39,7 @@ class BusSpeechLink(SpeechLink):
         self.name = name or bus.new_name("web")
         self._last = b"0-0"
         self._closed = False
+        self._recent: dict[str, tuple[AudioSession, float]] = {}  # ended here: (session, until)
 
     def _argv(self) -> list[str]:
         return [sys.executable, "-m", "agent.speech_server"]  # the link is in its environment
@@ -87,11 +89,31 @@ class BusSpeechLink(SpeechLink):
             raise v.BadInput("speech_unavailable", LOST, 503) from None
 
     def _lost(self, message: str = LOST, only: set[str] | None = None) -> None:
-        """End sessions (all, or those in `only`) and tell their speakers."""
+        """End sessions (all, or those in `only`) and tell their speakers. Those in `only`: the
+        speech process, if one still runs it, is asked to stop it (its last final still comes)."""
         for session in list(self.sessions.values()):
             if only is None or session.session_id in only:
                 self.end(session.session_id)
                 socketio.emit("speech-error", message, to=session.sid)
+                if only is None:
+                    continue  # Redis is away: a speech process still running it ends it when idle
+                try:
+                    bus.post(self.r, bus.session_in(session.session_id), {"op": "stop"},
+                             maxlen=bus.SESSION_MAXLEN)
+                except redis.RedisError:
+                    pass  # that speech process ends it when idle
+
+    def end(self, session_id: str) -> None:
+        session = self.sessions.get(session_id)
+        super().end(session_id)
+        if session is not None:
+            self._recent[session_id] = (session, time.monotonic() + LATE_S)
+
+    def _session(self, session_id: str) -> AudioSession | None:
+        found = self.sessions.get(session_id)
+        if found is None and session_id in self._recent:
+            found = self._recent[session_id][0]
+        return found
 
     # -- results -------------------------------------------------------------------------------
 
@@ -103,9 +125,15 @@ class BusSpeechLink(SpeechLink):
         while not self._closed:
             try:
                 got = bus.read(self.r, {stream: self._last}, 1000)
+                if got:
+                    bus.trim(self.r, stream, got[-1][1])  # read: not kept in Redis
             except redis.RedisError:
                 logger.warning("speech link: Redis is unavailable; trying again")
                 self._lost()
+                socketio.sleep(1.0)
+                continue
+            except Exception:  # noqa: BLE001 - whatever it was, this reader must go on
+                logger.exception("speech link: reading failed; trying again")
                 socketio.sleep(1.0)
                 continue
             for _, eid, fields in got:
@@ -140,6 +168,8 @@ class BusSpeechLink(SpeechLink):
             self.start()
         there = {p["name"] for p in found}
         now = time.monotonic()
+        for sid in [k for k, (_, until) in self._recent.items() if until < now]:
+            del self._recent[sid]
         gone = {s.session_id for s in list(self.sessions.values())
                 if (s.owner and s.owner not in there)
                 or (not s.owner and now - s.began > START_WAIT_S)}

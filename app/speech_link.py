@@ -195,8 +195,12 @@ class SpeechLink:
             ok = False
         return dict(out, running=ok, stt=self._last_status if ok else None)
 
+    def _session(self, session_id: str) -> AudioSession | None:
+        """The session a result is for."""
+        return self.sessions.get(session_id)
+
     def _result(self, msg: dict[str, Any]) -> None:
-        session = self.sessions.get(str(msg.get("session")))
+        session = self._session(str(msg.get("session")))
         kind = msg.get("type")
         if kind == "pong":
             self._last_status = msg.get("status") or {}

@@ -14,8 +14,12 @@ Streams and keys (every entry has `k`, the kind — J for a JSON object, A for P
                          request's answer)
   lt:speech:alive:<name> a speech process's status (JSON), refreshed every 2 s, gone 6 s after it
                          stops: who is there, its sessions, the rooms its agent serves
+  lt:speech:names        the set of speech process names (those whose status is gone are dropped
+                         from it by whoever reads it)
   lt:web:alive:<name>    a web process is there (its sessions are ended when it is gone)
-A job carries `deadline` (epoch seconds): one nobody took by then is dropped unread.
+What was read is removed as it is read (jobs once taken, a session's audio once fed, replies once
+handled): people's audio and words do not stay in Redis. A job carries `deadline` (epoch
+seconds): one nobody took by then is dropped unread, so the hosts' clocks must agree (NTP).
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ import redis
 JOBS = "lt:speech:jobs"
 GROUP = "speech"
 ALIVE = "lt:speech:alive:"
+NAMES = "lt:speech:names"
 WEB_ALIVE = "lt:web:alive:"
 ALIVE_EVERY_S = 2.0
 ALIVE_TTL_S = 6
@@ -98,19 +103,37 @@ def read(r: redis.Redis, streams: dict[str, bytes], block_ms: int, count: int = 
     return [(stream, eid, fields) for stream, entries in (got or []) for eid, fields in entries]
 
 
+def trim(r: redis.Redis, stream: str | bytes, last: bytes) -> None:
+    """Remove what was read from `stream`, up to and including entry `last`."""
+    ms, _, seq = last.partition(b"-")
+    r.xtrim(stream, minid=f"{ms.decode()}-{int(seq or 0) + 1}", approximate=False)
+
+
+def say_alive(r: redis.Redis, name: str, status: dict[str, Any]) -> None:
+    pipe = r.pipeline(transaction=False)
+    pipe.set(ALIVE + name, json.dumps(status), ex=ALIVE_TTL_S)
+    pipe.sadd(NAMES, name)
+    pipe.execute()
+
+
 def processes(r: redis.Redis) -> list[dict[str, Any]]:
-    """The speech processes there now: their statuses, each with its `name`."""
-    keys = sorted(r.scan_iter(ALIVE + "*", count=100))
-    out = []
-    for key, raw in zip(keys, r.mget(keys) if keys else [], strict=True):
+    """The speech processes there now: their statuses, each with its `name` (two round trips
+    however large Redis is; names whose status is gone are dropped from the set)."""
+    names = sorted(n.decode() for n in r.smembers(NAMES))  # type: ignore[union-attr]
+    raws = r.mget([ALIVE + n for n in names]) if names else []
+    out, gone = [], []
+    for name, raw in zip(names, raws, strict=True):
         if not raw:
+            gone.append(name)
             continue
         try:
             status = json.loads(raw)
         except ValueError:
             continue
         if isinstance(status, dict):
-            out.append(dict(status, name=key.decode()[len(ALIVE):]))
+            out.append(dict(status, name=name))
+    if gone:
+        r.srem(NAMES, *gone)
     return out
 
 
@@ -130,12 +153,14 @@ def wait_for_process(r: redis.Redis, wait_s: float) -> list[dict[str, Any]]:
 def request(r: redis.Redis, msg: dict[str, Any], timeout_s: float, wait_s: float | None = None,
             to: str | None = None) -> dict[str, Any]:
     """One request (`op` and its fields) to any speech process (or to the one named `to`); its
-    reply. Waits up to `wait_s` (default `timeout_s`) for a speech process to be there;
-    ConnectionError when none is, TimeoutError when no reply came within `timeout_s`."""
-    wait_for_process(r, timeout_s if wait_s is None else wait_s)
+    reply. Waits up to `wait_s` (default `timeout_s`) for a speech process to be there (one named
+    was just seen); ConnectionError when none is, TimeoutError when no reply came within
+    `timeout_s`."""
     rid = uuid.uuid4().hex
     back = replies("req-" + rid)
     job = dict(msg, id=rid, replyTo="req-" + rid, deadline=time.time() + timeout_s)
+    if to is None:
+        wait_for_process(r, timeout_s if wait_s is None else wait_s)
     post(r, to_process(to) if to else JOBS, job, maxlen=JOBS_MAXLEN, ttl=None)
     deadline = time.monotonic() + timeout_s
     last = b"0-0"

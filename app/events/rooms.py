@@ -6,7 +6,6 @@ from the room's history.
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from flask import request
@@ -67,6 +66,8 @@ def _depart(svc: Services, user_id: str, room_id: str, unless_back_since: float 
                                                 Participant.user_id == user_id)).first()
         if unless_back_since is not None and (p is None or p.left_at is not None
                                               or p.joined_at > unless_back_since):
+            if (p is None or p.left_at is not None) and svc.liveness is not None:
+                svc.liveness.release(room_id, user_id)  # gone already: held by nobody
             return
         if p is not None:
             p.left_at = now_ms()
@@ -82,10 +83,10 @@ def _depart(svc: Services, user_id: str, room_id: str, unless_back_since: float 
             socketio.start_background_task(agents.room_emptied, svc, room_id)
 
 
-def depart_held(svc: Services, room_id: str, user_id: str) -> None:
+def depart_held(svc: Services, room_id: str, user_id: str, joined_before: float) -> None:
     """Someone a web process held when it died and no live one holds (app/liveness.py): departed,
-    unless they left meanwhile."""
-    _depart(svc, user_id, room_id, unless_back_since=math.inf)
+    unless they left meanwhile or joined again after `joined_before`."""
+    _depart(svc, user_id, room_id, unless_back_since=joined_before)
 
 
 def _participants(s: Any, room_id: str) -> list[dict[str, Any]]:

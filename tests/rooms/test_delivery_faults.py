@@ -171,8 +171,9 @@ def test_users_of_a_web_process_killed_for_good_leave_their_rooms(
         dan2 = Peer(web2.url, "", "", session={"token": dan.token, "user": dan.user}).connect()  # type: ignore[attr-defined]
         peers.append(dan2)
         dan2.join(code)
-        left = ana.wait_for("user-left", lambda m: m["userId"] == carl.id, timeout=60)
-        assert left and not [m for m in ana.got("user-left") if m["userId"] == dan.id]
+        assert ana.wait_for("user-left", lambda m: m["userId"] == carl.id, timeout=60)
+        support.when_quiet(lambda: ana.got("user-left"), quiet_s=3)
+        assert [m["userId"] for m in ana.got("user-left")] == [carl.id]
         eve = Peer(web2.url, "Eve", "fr").connect()  # type: ignore[attr-defined]
         peers.append(eve)
         eve.join(code)

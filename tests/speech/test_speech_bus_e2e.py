@@ -89,16 +89,20 @@ def test_two_speech_processes_share_sessions_and_one_killed_loses_nothing(
     for s in told:
         assert s.call("stop-speech")["error"]["code"] == "no_session"
 
+    acks: list[tuple[Any, Any]] = []
+
     def again(s: Peer) -> None:
-        assert s.call("start-speech", {"languageCode": "en"})["ok"]
+        start = s.call("start-speech", {"languageCode": "en"})
         _send(s, data[speakers.index(s)][0] + silence)
-        assert s.call("stop-speech")["ok"]
+        acks.append((start, s.call("stop-speech")))
 
     threads = [threading.Thread(target=again, args=(s,)) for s in told]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=30)
+        assert not t.is_alive()
+    assert len(acks) == len(told) and all(a["ok"] and b["ok"] for a, b in acks), acks
     for s, (_, ref) in zip(speakers, data, strict=True):
         final = s.wait_for("recognized-speech", timeout=90)[0]
         assert set(normalize(ref)[:3]) <= set(normalize(final["text"])), (ref, final["text"])

@@ -109,6 +109,7 @@ def test_the_speech_process_reads_on_past_bad_jobs_and_bad_session_entries(
     assert got[0]["owner"] == "speech-unit" and got[1]["text"] == "6400 bytes 01..02"
     wait_until(lambda: not r.exists(stream) and server.sessions == {}, 5,
                "the session's stream to go with it")
+    assert r.xlen(bus.JOBS) == 0  # taken jobs (a start carries who speaks) are not kept
 
 
 def test_a_session_whose_web_process_is_gone_ends(r: redis.Redis, server: BusServer,
@@ -118,6 +119,20 @@ def test_a_session_whose_web_process_is_gone_ends(r: redis.Redis, server: BusSer
     wait_until(lambda: [m for m in _replies(r, "web-gone") if m["type"] == "ended"], 10,
                "the session of a web process that is not there to end")
     wait_until(lambda: server.sessions == {}, 5, "the session to be forgotten")
+
+
+def test_a_session_its_web_process_forgot_ends_when_nothing_comes(
+        r: redis.Redis, server: BusServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The web process is there but sends nothing more for the session (it ended it on its side
+    during a Redis blip): the speech process does not run it for ever."""
+    monkeypatch.setattr(bus_server, "WEB_CHECK_S", 0.2)
+    monkeypatch.setattr(bus_server, "IDLE_S", 1.0)
+    r.set(bus.WEB_ALIVE + "web-forgot", "1", ex=60)
+    _start(r, "web-forgot")
+    bus.post(r, bus.session_in(SID), audio=b"\0" * 320)
+    wait_until(lambda: [m for m in _replies(r, "web-forgot") if m["type"] == "ended"], 10,
+               "the idle session to end")
+    assert [m["type"] for m in _replies(r, "web-forgot")] == ["started", "final", "ended"]
 
 
 @pytest.fixture
@@ -143,6 +158,7 @@ def test_the_web_reader_goes_on_past_bad_entries(link: BusSpeechLink, r: redis.R
     wait_until(lambda: link.sessions[SID].owner == "speech-somewhere", 5,
                "the reader to read on past bad entries")
     assert reader.is_alive()
+    wait_until(lambda: r.xlen(stream) == 0, 5, "what was read to be removed from Redis")
 
 
 def test_sessions_of_a_speech_process_that_is_gone_end_and_their_speakers_are_told(
@@ -151,7 +167,7 @@ def test_sessions_of_a_speech_process_that_is_gone_end_and_their_speakers_are_to
     client = app.connect(uid)
     from app.clients import clients
     sid = next(iter(clients.snapshot()))
-    r.set(bus.ALIVE + "speech-here", json.dumps({"sessions": 1}), ex=60)
+    bus.say_alive(r, "speech-here", {"sessions": 1})
     here = AudioSession("h" * 32, sid, uid, None, "en", None, 16000, owner="speech-here")
     gone = AudioSession("g" * 32, sid, uid, None, "en", None, 16000, owner="speech-gone")
     untaken = AudioSession("u" * 32, sid, uid, None, "en", None, 16000, began=time.monotonic() - 60)
@@ -160,3 +176,9 @@ def test_sessions_of_a_speech_process_that_is_gone_end_and_their_speakers_are_to
     link.tick()
     assert set(link.sessions) == {"h" * 32}
     assert received(client, "speech-error") == [RESTARTED] * 2
+    # The one nobody had taken yet may still be taken: it is told to stop at once.
+    stop = [m for _, _, f in bus.read(r, {bus.session_in("u" * 32): b"0-0"}, 1)
+            if isinstance(m := bus.decode(f), dict)]
+    assert stop == [{"op": "stop"}]
+    # A final that comes late for a session ended here is still delivered (not dropped).
+    assert link._session("g" * 32) is gone
