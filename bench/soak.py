@@ -13,7 +13,8 @@ again and reads the room's history; one told to `resync` reads it too.
 Rooms have an English speaker and Spanish, French and English listeners. Faults cycle: Redis
 killed (down `--redis-down` s, then started again on its port: queues and locks gone), the worker
 SIGKILLed (a new one started), the web process SIGKILLed (started again on its port), APY
-SIGKILLed (the worker restarts it).
+SIGKILLed (the worker restarts it). As docker-compose's restart policy does, a web or worker
+process that exits by itself is started again (`--no-restart-policy`: not); the report lists those.
 """
 from __future__ import annotations
 
@@ -105,6 +106,24 @@ class Service:
         self.port = int(self.url.rsplit(":", 1)[1])
         self.worker = support.start_worker(self.env, log_dir)
         support.wait_healthy(self.url, self.web, timeout=120)
+        self.busy = threading.Lock()  # a fault or a policy restart at a time
+        self.restarted: list[tuple[float, str]] = []  # by the restart policy: (epoch ms, which)
+
+    def restart_policy(self, stop: threading.Event) -> None:
+        """What docker-compose's `restart: unless-stopped` does for web and worker: a process
+        that exited (not by a fault of ours) is started again. Celery's consumer can exit after
+        Redis comes back (kombu's "Unrecoverable error"), which the soak must survive as a
+        deployment does."""
+        while not stop.wait(1.0):
+            with self.busy:
+                if not self.worker.alive():
+                    self.restarted.append((time.time() * 1000, "worker"))
+                    print("  restart policy: the worker had exited; started again", flush=True)
+                    self.worker = support.start_worker(self.env, self.log_dir)
+                if not self.web.alive():
+                    self.restarted.append((time.time() * 1000, "web"))
+                    print("  restart policy: the web process had exited; started again", flush=True)
+                    self.web = support.start_web(self.env, self.log_dir, port=self.port)
 
     def kill_redis(self, down_s: float) -> None:
         self.redis.kill(signal.SIGKILL)
@@ -162,6 +181,8 @@ def main() -> None:
     ap.add_argument("--redis-down", type=float, default=10)
     ap.add_argument("--settle", type=float, default=60, help="seconds after the load for stragglers")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--no-restart-policy", action="store_true",
+                    help="do not start web or worker again when they exit by themselves")
     args = ap.parse_args()
 
     log_dir = ROOT / "test-artifacts" / "soak"
@@ -200,7 +221,8 @@ def main() -> None:
                 print(f"  fault at {(now_ms() - t0) / 60000:.1f} min: {name}", flush=True)
                 faults.append(((now_ms() - t0) / 60000, name))
                 try:
-                    do()
+                    with svc.busy:
+                        do()
                 except Exception as exc:  # noqa: BLE001
                     print(f"  fault {name} failed: {exc}", flush=True)
 
@@ -212,6 +234,8 @@ def main() -> None:
 
         threading.Thread(target=fault_loop, daemon=True).start()
         threading.Thread(target=rss_loop, daemon=True).start()
+        if not args.no_restart_policy:
+            threading.Thread(target=svc.restart_policy, args=(stop,), daemon=True).start()
         pool = ThreadPoolExecutor(max_workers=64)
         n = 0
 
@@ -236,6 +260,8 @@ def main() -> None:
             except Exception as exc:  # noqa: BLE001
                 print(f"  final fill-in failed for {li.user['displayName']}: {exc}", flush=True)
         report = summarize(args, t0, sent, listeners, given_up, faults, rss)
+        report["totals"]["restarted_by_policy"] = [(round((at - t0) / 60000, 1), k)
+                                                   for at, k in svc.restarted]
         print(json.dumps(report["totals"], indent=2))
         for row in report["minutes"]:
             print(f"  min {row['minute']:>3}: n={row['n']:>4} p50={row['p50']:>7.1f} "

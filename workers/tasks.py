@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from celery.exceptions import Retry
+
 from core.models import now_ms
 from core.runtime import Runtime, runtime
 from workers.celery_app import celery as celery  # the app reads it from here
@@ -70,6 +72,7 @@ def utterance_lock(rt: Runtime, utterance_id: str) -> Iterator[None]:
 
 
 _clients: dict[str, Any] = {}
+QUEUED_KEY = "lt:queued:fanout:"
 
 
 def _redis(url: str) -> Any:
@@ -81,9 +84,11 @@ def _redis(url: str) -> Any:
 
 
 def fanout_running(rt: Runtime, utterance_id: str) -> bool:
-    """Whether a run of this utterance's fan-out holds (or, embedded, awaits) its lock now."""
+    """Whether a run of this utterance's fan-out holds (or, embedded, awaits) its lock now, or
+    (distributed) it waits in the queue or for a retry."""
     if rt.settings.redis_url:
-        return bool(_redis(rt.settings.redis_url).exists(f"lt:lock:fanout:{utterance_id}"))
+        return bool(_redis(rt.settings.redis_url).exists(f"lt:lock:fanout:{utterance_id}",
+                                                         QUEUED_KEY + utterance_id))
     with _local_guard:
         return utterance_id in _local_locks
 
@@ -100,15 +105,31 @@ def fanout(self: Any, utterance_id: str, enqueued_at: float | None = None) -> in
     then enqueue speech for those who want it."""
     rt = runtime()
     try:
-        with utterance_lock(rt, utterance_id):
-            outcome = fan_out(rt, utterance_id, enqueued_at,
-                              final_attempt=self.request.retries >= MAX_RETRIES,
-                              on_speech=lambda job: enqueue_speech(rt, job))
-    except Busy:
-        raise _retry(self, 1.0, max_retries=BUSY_RETRIES) from None
-    except RetryableFanoutError:
-        raise _retry(self, min(2 ** self.request.retries, 8)) from None
+        try:
+            with utterance_lock(rt, utterance_id):
+                outcome = fan_out(rt, utterance_id, enqueued_at,
+                                  final_attempt=self.request.retries >= MAX_RETRIES,
+                                  on_speech=lambda job: enqueue_speech(rt, job))
+        except Busy:
+            raise _retry(self, 1.0, max_retries=BUSY_RETRIES) from None
+        except RetryableFanoutError:
+            raise _retry(self, min(2 ** self.request.retries, 8)) from None
+    except Retry:
+        raise  # it runs again: still queued
+    except BaseException:
+        if rt.settings.redis_url:
+            _unqueued(rt.settings.redis_url, utterance_id)
+        raise
+    if rt.settings.redis_url:
+        _unqueued(rt.settings.redis_url, utterance_id)
     return outcome.sent
+
+
+def _unqueued(redis_url: str, utterance_id: str) -> None:
+    try:
+        _redis(redis_url).delete(QUEUED_KEY + utterance_id)
+    except Exception:  # noqa: BLE001 - it expires; recovery then looks at it again
+        logger.warning("could not clear a fan-out's queued mark", extra={"utterance_id": utterance_id})
 
 
 @celery.task(name="tts_audio", acks_late=True, ignore_result=True)
@@ -144,8 +165,18 @@ def enqueue_fanout(utterance_id: str) -> None:
     """Hand an utterance's fan-out on: a Celery message when distributed; embedded, the task run
     here on its own (green) thread so the caller returns at once."""
     enqueued = now_ms()
-    if runtime().settings.distributed:
-        fanout.delay(utterance_id, enqueued)
+    settings = runtime().settings
+    if settings.distributed:
+        # Marked queued in the broker's own Redis until the task is done: recovery leaves a
+        # queued one alone (a backlog is not a loss), and the mark goes with the queue if Redis
+        # loses it.
+        r = _redis(settings.redis_url)
+        r.set(QUEUED_KEY + utterance_id, "1", ex=max(60, int(settings.resume_horizon_s)))
+        try:
+            fanout.delay(utterance_id, enqueued)
+        except Exception:
+            _unqueued(settings.redis_url, utterance_id)
+            raise
     else:
         threading.Thread(target=_run_here, args=(utterance_id, enqueued), daemon=True).start()
 

@@ -156,3 +156,26 @@ def test_the_tasks_are_bound_as_soon_as_they_are_imported() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          cwd=str(ROOT))
     assert out.stdout.strip() == "bound", out.stderr[-2000:]
+
+
+@pytest.mark.integration
+def test_a_queued_fan_out_is_marked_until_done_and_recovery_leaves_it_alone(
+        rt: Runtime, redis_url: str, local: Scripted) -> None:
+    """Distributed, a fan-out waiting in the queue (a backlog) is not a lost one: recovery must
+    not enqueue it again (each copy is work the backlog waits behind). The mark lives in the
+    broker's Redis, so a Redis that loses the queue loses the mark too."""
+    import redis
+    dist = dataclasses.replace(rt, settings=dataclasses.replace(rt.settings, redis_url=redis_url))
+    core_runtime.configure(dist)
+    try:
+        url = dist.settings.database_url
+        speaker, fr, room = _room_with_a_french_listener(url)
+        uid = add_utterance(url, speaker, "Hello", "en", room)
+        r = redis.Redis.from_url(redis_url)
+        r.set(tasks.QUEUED_KEY + uid, "1")  # what enqueue_fanout leaves while it waits
+        assert tasks.fanout_running(dist, uid)
+        tasks.enqueue_fanout(uid)  # Celery is eager here: it runs at once, and is done
+        assert not r.exists(tasks.QUEUED_KEY + uid) and not tasks.fanout_running(dist, uid)
+        assert dist.emitter.events("translated-message")  # type: ignore[attr-defined]
+    finally:
+        core_runtime.configure(None)  # type: ignore[arg-type]
