@@ -23,12 +23,18 @@ def r(redis_url: str) -> Iterator[redis.Redis]:
     client.flushall()
 
 
+def _three(redis_url: str) -> tuple[Liveness, Liveness, Liveness]:
+    """Three web processes that said they are there; the first holds Carl in room1."""
+    made = Liveness(redis_url), Liveness(redis_url), Liveness(redis_url)
+    for w in made:
+        w.beat()
+    made[0].hold("room1", "carl")
+    return made
+
+
 def test_users_of_a_gone_web_process_are_departed_unless_a_live_one_holds_them(
         r: redis.Redis, redis_url: str) -> None:
-    gone, live, other = Liveness(redis_url), Liveness(redis_url), Liveness(redis_url)
-    for w in (gone, live, other):
-        w.beat()
-    gone.hold("room1", "carl")
+    gone, live, other = _three(redis_url)
     gone.hold("room1", "dan")
     live.hold("room1", "dan")  # Dan came back on the live process
     other.hold("room2", "eve")
@@ -44,10 +50,7 @@ def test_users_of_a_gone_web_process_are_departed_unless_a_live_one_holds_them(
 
 def test_nobody_is_departed_within_the_grace_nor_twice_by_two_sweepers(
         r: redis.Redis, redis_url: str) -> None:
-    gone, a, b = Liveness(redis_url), Liveness(redis_url), Liveness(redis_url)
-    for w in (gone, a, b):
-        w.beat()
-    gone.hold("room1", "carl")
+    gone, a, b = _three(redis_url)
     r.delete(liveness.ALIVE + gone.name)  # gone just now: Carl may still come back
     departed: list[tuple[str, str, float]] = []
     assert a.sweep(5.0, lambda *x: departed.append(x)) == 0 and departed == []
