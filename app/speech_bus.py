@@ -69,17 +69,8 @@ class BusSpeechLink(SpeechLink):
     def audio(self, session_id: str, pcm: bytes) -> None:
         self._post(bus.session_in(session_id), audio=pcm, maxlen=bus.SESSION_MAXLEN)
 
-    def stop(self, session_id: str) -> None:
-        self._post(bus.session_in(session_id), {"op": "stop"}, maxlen=bus.SESSION_MAXLEN)
-
-    def set_keyterms(self, room_id: str, terms: list[str]) -> None:
-        for session in [s for s in self.sessions.values() if s.room_id == room_id]:
-            session.keyterms = tuple(terms)
-            try:
-                self._post(bus.session_in(session.session_id), {"op": "keyterms", "keyterms": terms},
-                           maxlen=bus.SESSION_MAXLEN)
-            except v.BadInput:
-                return
+    def tell(self, session_id: str, msg: dict[str, Any]) -> None:
+        self._post(bus.session_in(session_id), msg, maxlen=bus.SESSION_MAXLEN)
 
     def _post(self, stream: str, obj: dict[str, Any] | None = None, **kw: Any) -> None:
         try:

@@ -285,8 +285,7 @@ class SpeechLink:
         for session in [s for s in self.sessions.values() if s.room_id == room_id]:
             session.keyterms = tuple(terms)
             try:
-                self.send(wire.pack_json({"op": "keyterms", "session": session.session_id,
-                                          "keyterms": terms}))
+                self.tell(session.session_id, {"op": "keyterms", "keyterms": terms})
             except v.BadInput:
                 return  # the speech process is away: its sessions end and start anew with them
 
@@ -297,7 +296,11 @@ class SpeechLink:
 
     def stop(self, session_id: str) -> None:
         """Ask for the last final; the session ends when the speech process says so."""
-        self.send(wire.pack_json({"op": "stop", "session": session_id}))
+        self.tell(session_id, {"op": "stop"})
+
+    def tell(self, session_id: str, msg: dict[str, Any]) -> None:
+        """A control message for one session, after the audio sent before it."""
+        self.send(wire.pack_json(dict(msg, session=session_id)))
 
     def close(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
