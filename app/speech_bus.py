@@ -4,9 +4,10 @@ streams, agent.bus_server the other end).
 A session's `start` goes to whichever speech process takes it; its audio, `stop` and `keyterms`
 go, in order, to the session's own stream, which that process reads. Results come back on this
 web process's reply stream, read here on one green thread and handled exactly as the socket link
-handles them (app.speech_link). Every second this process says it is there and looks at the speech
-processes: a session whose process has gone, or that nobody took, is ended and its speaker told
-to start again (what they said before was delivered, or is lost with that process's memory).
+handles them (app.speech_link). Every second this process looks at the speech processes (that
+this web process is there is said by app/liveness.py): a session whose process has gone, or that
+nobody took, is ended and its speaker told to start again (what they said before was delivered,
+or is lost with that process's memory).
 """
 from __future__ import annotations
 
@@ -135,9 +136,6 @@ class BusSpeechLink(SpeechLink):
                 else:
                     logger.warning("a message on the speech link was not ours; dropped")
 
-    def _connect(self) -> Any:
-        raise v.BadInput("speech_unavailable", "not a socket link", 500)  # never used here
-
     # -- being there, and who else is ------------------------------------------------------------
 
     def supervise(self) -> None:
@@ -194,9 +192,9 @@ class BusSpeechLink(SpeechLink):
 
 
 def start_link(app: Flask, settings: Settings, autostart: bool, name: str | None = None) -> BusSpeechLink:
-    """The Redis link: its reader and its supervisor (which says this process is there) on green
-    threads; our own speech process started now, or on first use, unless SPEECH_MANAGED=0 or
-    SPEECH_SOCKET says speech processes are run separately."""
+    """The Redis link: its reader and its supervisor on green threads; our own speech process
+    started now, or on first use, unless SPEECH_MANAGED=0 or SPEECH_SOCKET says speech processes
+    are run separately."""
     lk = BusSpeechLink(app, settings, name)
     socketio.start_background_task(lk.read_forever)
     socketio.start_background_task(lk.supervise)

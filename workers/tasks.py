@@ -104,6 +104,7 @@ def fanout(self: Any, utterance_id: str, enqueued_at: float | None = None) -> in
     """Translate an utterance once per (language, engine), send every listener their message,
     then enqueue speech for those who want it."""
     rt = runtime()
+    retrying = False
     try:
         try:
             with utterance_lock(rt, utterance_id):
@@ -115,13 +116,11 @@ def fanout(self: Any, utterance_id: str, enqueued_at: float | None = None) -> in
         except RetryableFanoutError:
             raise _retry(self, min(2 ** self.request.retries, 8)) from None
     except Retry:
-        raise  # it runs again: still queued
-    except BaseException:
-        if rt.settings.redis_url:
-            _unqueued(rt.settings.redis_url, utterance_id)
+        retrying = True  # it runs again: still queued
         raise
-    if rt.settings.redis_url:
-        _unqueued(rt.settings.redis_url, utterance_id)
+    finally:
+        if rt.settings.redis_url and not retrying:
+            _unqueued(rt.settings.redis_url, utterance_id)
     return outcome.sent
 
 
