@@ -1,8 +1,8 @@
 """What a speech process does for one peer of its link, whichever the link: audio sessions
 (`start`, audio, `stop`, `keyterms`) run by SpeakerStreams, and requests (`tts`, `voices`, `say`,
-`ping`), each answered with `send`. The socket link (agent.speech_server) sends on its connection,
-the Redis link (agent.bus_server) to the requester's reply stream. And the synthesis and metering
-every session and request share.
+`translate`, `ping`), each answered with `send`. The socket link (agent.speech_server) sends on
+its connection, the Redis link (agent.bus_server) to the requester's reply stream. And the
+synthesis and metering every session and request share.
 """
 from __future__ import annotations
 
@@ -16,11 +16,12 @@ from typing import Any
 from agent.speaker import SpeakerStream, event_fields
 from core import speech as wire
 from core import usage
-from core.providers import tts_registry
+from core.providers import OFF_LOOP, translator_registry, tts_registry
 from core.settings import Settings
 from engines.errors import ConfigurationError, EngineError, UnsupportedLanguageError
 from engines.stt.base import SpeechEvent, StreamOptions, UsageMeter
 from engines.stt.registry import STTRegistry
+from engines.translation.base import Context
 
 logger = logging.getLogger(__name__)
 SAY_DECIDE_S = 3.0  # the agent's own limit (agent.livekit_agent.SAY_TIMEOUT_S)
@@ -110,6 +111,33 @@ class Connection:
             threading.Thread(target=self._voices, args=(msg,), name="voices", daemon=True).start()
         elif op == "say":
             threading.Thread(target=self._say, args=(msg,), name="say", daemon=True).start()
+        elif op == "translate" and self.voices is not None:
+            threading.Thread(target=self._translate, args=(msg,), name="translate", daemon=True).start()
+
+    def _translate(self, msg: dict[str, Any]) -> None:
+        """A translation by a provider the asker cannot call itself (gRPC in the embedded web
+        process: core.offloop): all of `targets`, or why not."""
+        assert self.voices is not None
+        reply: dict[str, Any] = {"type": "translate", "id": msg.get("id")}
+        try:
+            engine = str(msg.get("engine") or "")
+            if engine not in OFF_LOOP:
+                raise ConfigurationError(f"{engine!r} is not translated here")
+            glossary = msg.get("glossary")
+            glossary = glossary if isinstance(glossary, list) else []
+            out = self.voices.translator(engine).translate_many(
+                str(msg["text"]), str(msg["source"]), [str(t) for t in msg["targets"]],
+                Context(glossary=tuple(str(t) for t in glossary)))
+        except (KeyError, TypeError):
+            self.send(dict(reply, ok=False, code="bad_request", message="a translate request needs "
+                           "text, source and targets", retryable=False))
+            return
+        except EngineError as exc:
+            self.send(dict(reply, ok=False, code=type(exc).__name__, message=str(exc),
+                           retryable=exc.retryable))
+            return
+        self.send(dict(reply, ok=True, translations={t: {"text": r.text, "elapsedMs": r.elapsed_ms,
+                                                         "usage": r.usage} for t, r in out.items()}))
 
     def _say(self, msg: dict[str, Any]) -> None:
         """A translation for a voice room's `tts-<lang>` track; answers with the listeners that
@@ -212,21 +240,32 @@ OVERLOADED = ("audio is arriving faster than it can be recognised; some was drop
 
 
 class Voices:
-    """Speech synthesis in the speech process: registry by name plus the shared cache."""
+    """Speech synthesis in the speech process: registry by name plus the shared cache; and the
+    translation providers other processes ask it to call (`translator`)."""
 
     def __init__(self, settings: Settings) -> None:
         from engines.tts.cache import TTSCache
+        self.settings = settings
         self.registry = tts_registry(settings)
         self.cache = TTSCache(settings.tts_cache_bytes)
+        self._translators: Any = None
+        self._lock = threading.Lock()
+
+    def translator(self, name: str) -> Any:
+        """Translation provider `name` of this process, made on first use."""
+        with self._lock:
+            if self._translators is None:
+                self._translators = translator_registry(self.settings)
+        return self._translators.provider(name)
 
     def list(self, engine: str, language: str) -> list[dict[str, str]]:
-        """[{id, name}] of an engine's voices (a premium provider's from its own list; the engines
-        here offer the same voices whatever the language, so `language` does not narrow it)."""
+        """[{id, name}] of an engine's voices for a language (a premium provider's from its own
+        list; the engines here offer the same voices whatever the language)."""
         name = engine or self.registry.default
         provider = self.registry.provider(self.registry.check(name))
         lister = getattr(provider, "voices", None)
         if callable(lister):
-            return list(lister())
+            return list(lister(language))
         return [{"id": v, "name": v} for v in provider.capabilities.voices]
 
     def known(self, engine: str, language: str, voice: Any) -> str | None:

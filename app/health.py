@@ -14,7 +14,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import text
 
 from app.extensions import services
-from core import usage
+from core import providers, usage
 from core.db import session_scope
 from core.metrics import StoreCollector
 from core.naming import WORKER_HEARTBEAT_KEY as HEARTBEAT_KEY
@@ -69,7 +69,7 @@ def health() -> tuple[Response, int]:
         from app.clients import clients
         out["livekit"] = {"url": svc.livekit.config.url, "voiceRooms": len(clients.voice_rooms()),
                           "agentLastSeenS": presence(svc).last_seen_s()}
-    out["providers"] = {"grok": _grok(svc)}
+    out["providers"] = {"grok": _grok(svc), "google": _google(svc)}
     # The embedded engine is what every failover order ends with: it must be running.
     embedded = "local" if "local" in svc.registry.chain() else svc.registry.default
     engine_ok = bool(out["engines"]["translation"].get(embedded, {}).get("running"))
@@ -90,6 +90,28 @@ def _grok(svc: Any) -> dict[str, Any]:
     try:
         out["usageToday"] = usage.provider_totals(settings.database_url).get("grok", {})
         out["budget"] = usage.budget(settings).status().get("grok", {})
+    except Exception:
+        out["usageToday"] = None
+    return out
+
+
+def _google(svc: Any) -> dict[str, Any]:
+    """Google Cloud's state as Grok's: and when it cannot be used for a kind, why (never the
+    credentials themselves)."""
+    settings = svc.settings
+    missing = {kind: providers.google_missing(settings, kind) for kind in providers.KINDS}
+    out: dict[str, Any] = {"configured": not any(missing.values())}
+    if all(missing.values()):
+        out["reason"] = missing["stt"]
+        return out
+    if not out["configured"]:
+        out["unavailable"] = {kind: why for kind, why in missing.items() if why}
+    out["order"] = {"stt": settings.stt_engines, "translation": settings.translation_engines,
+                    "tts": settings.tts_engines}
+    out["translationCoolingDown"] = svc.registry.cooling_down("google")
+    try:
+        out["usageToday"] = usage.provider_totals(settings.database_url).get("google", {})
+        out["budget"] = usage.budget(settings).status().get("google", {})
     except Exception:
         out["usageToday"] = None
     return out

@@ -148,6 +148,19 @@ class Settings:
     xai_daily_audio_minutes: float = 0.0
     xai_daily_characters: float = 0.0
     xai_daily_tokens: float = 0.0
+    # Google Cloud: the standard credentials file and project; GOOGLE_API_ENDPOINT replaces
+    # Google's hosts (one on loopback is a local server reached without TLS or credentials).
+    google_credentials: str = ""
+    google_project: str = ""
+    google_endpoint: str = ""
+    google_timeout_s: float = 10.0
+    google_stall_s: float = 2.5
+    google_stt_model: str = ""
+    google_stt_rotate_s: float = 240.0  # a speech stream is replaced at its next pause after this
+    google_stt_max_stream_s: float = 280.0  # and at the latest (Google: ~305 s, re-sent audio included)
+    google_voice: str = ""
+    google_daily_audio_minutes: float = 0.0
+    google_daily_characters: float = 0.0
 
     def __post_init__(self) -> None:
         self.speech_socket = self.speech_socket or str(self.var_dir / "speech.sock")
@@ -229,4 +242,15 @@ class Settings:
             xai_daily_audio_minutes=_float("XAI_DAILY_AUDIO_MINUTES", 0.0),
             xai_daily_characters=_float("XAI_DAILY_CHARACTERS", 0.0),
             xai_daily_tokens=_float("XAI_DAILY_TOKENS", 0.0),
+            google_credentials=os.environ.get("GOOGLE_APPLICATION_CREDENTIALS", "").strip(),
+            google_project=os.environ.get("GOOGLE_CLOUD_PROJECT", "").strip(),
+            google_endpoint=os.environ.get("GOOGLE_API_ENDPOINT", "").strip(),
+            google_timeout_s=_float("GOOGLE_TIMEOUT_S", 10.0),
+            google_stall_s=_float("GOOGLE_STALL_S", 2.5),
+            google_stt_model=os.environ.get("GOOGLE_STT_MODEL", "").strip(),
+            google_stt_rotate_s=_float("GOOGLE_STT_ROTATE_S", 240.0),
+            google_stt_max_stream_s=min(280.0, _float("GOOGLE_STT_MAX_STREAM_S", 280.0)),
+            google_voice=os.environ.get("GOOGLE_VOICE", "").strip(),
+            google_daily_audio_minutes=_float("GOOGLE_DAILY_AUDIO_MINUTES", 0.0),
+            google_daily_characters=_float("GOOGLE_DAILY_CHARACTERS", 0.0),
         )

@@ -131,4 +131,6 @@ def budget(settings: Settings) -> Budget:
     return Budget(settings.database_url, {
         ("grok", "audio_seconds"): settings.xai_daily_audio_minutes * 60,
         ("grok", "characters"): settings.xai_daily_characters,
-        ("grok", "tokens"): settings.xai_daily_tokens})
+        ("grok", "tokens"): settings.xai_daily_tokens,
+        ("google", "audio_seconds"): settings.google_daily_audio_minutes * 60,
+        ("google", "characters"): settings.google_daily_characters})

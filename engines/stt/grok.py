@@ -11,11 +11,9 @@ speaks the same endpoint — it takes no base URL, so it cannot be pointed at a 
   and `speech_final`; `transcript.done` closes the turn (`text` may be empty when the locked chunks
   said it all); `error` carries `message`.
 
-Local VAD (Silero, engines.stt.vad) decides where an utterance starts and ends, so silence is never
-sent (what is not sent is not billed): a connection is opened when speech starts, fed that speech
-(with the pre-roll before it), sent `audio.done` when the VAD hears the end (a long pause, or a
-short one the provider marks `speech_final`), and its final arrives while the next utterance may
-already be under way. One connection per utterance: whether xAI keeps a connection for several
+Local VAD gates what is sent (engines.stt.turns): a connection is opened when speech starts, fed
+that speech, sent `audio.done` when the VAD hears the end (a long pause, or a short one the
+provider marks `speech_final`). One connection per utterance: whether xAI keeps a connection for several
 turns is not documented (pipecat keeps one open and lets the server find the turns; that bills the
 silence too).
 
@@ -25,7 +23,6 @@ replays the utterance to the next engine.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import queue
@@ -40,13 +37,12 @@ from engines.languages import LANGUAGE_TABLE
 from engines.stt.base import (
     SAMPLE_RATE,
     STT,
-    SpeechEvent,
     SpeechStream,
     StreamOptions,
     STTCapabilities,
 )
-from engines.stt.endpointing import looks_finished
-from engines.stt.vad import CHUNK_BYTES, CHUNK_MS, Segmenter, VadConfig
+from engines.stt.turns import TurnStream
+from engines.stt.vad import VadConfig
 from engines.xai import NAME, XAIConfig, refused
 
 logger = logging.getLogger(__name__)
@@ -89,6 +85,11 @@ class GrokSTT(STT):
     def stream(self, language: str, key_prefix: str,
                options: StreamOptions | None = None) -> SpeechStream:
         return GrokStream(self, language, key_prefix, options or StreamOptions())
+
+    def turn(self, language: str, keyterms: tuple[str, ...],
+             wake: Callable[[], None] | None = None) -> _Turn:
+        """One utterance's connection (engines.stt.turns)."""
+        return _Turn(self, language, keyterms, wake)
 
     def _transcribe_impl(self, pcm16: bytes, language: str) -> str:
         turn = _Turn(self, language, ())
@@ -311,139 +312,5 @@ def _final_text(locked: list[str], done: str) -> str:
     return f"{said} {done}"
 
 
-class GrokStream(SpeechStream):
-    """One speaker's stream: VAD-gated turns, their interims and finals in order."""
-
-    def __init__(self, stt: GrokSTT, language: str, key_prefix: str, options: StreamOptions) -> None:
-        self.stt = stt
-        self.language = language
-        self.key_prefix = key_prefix
-        self.options = options
-        self.seg = Segmenter(stt.vad_config)
-        self._pending = b""
-        self._pre_roll: list[bytes] = []
-        self._count = 0
-        self._audio_ms = 0.0
-        self._turn: tuple[_Turn, str, float] | None = None  # (turn, key, start ms)
-        # + wall time speech ended, stream time (ms) the utterance ended
-        self._closing: list[tuple[_Turn, str, float, float, float]] = []
-        self._last_voice_wall = 0.0
-        self._voice_at = 0.0  # monotonic time voice was last heard
-        self._voiced_ms = 0.0
-        self.sent_ms = 0.0  # audio sent to the provider (billed)
-        self.heard_ms = 0.0  # audio pushed in
-
-    @property
-    def idle(self) -> bool:
-        return self._turn is None and not self._closing and not self.seg.in_speech
-
-    def push(self, pcm16: bytes) -> list[SpeechEvent]:
-        data = self._pending + pcm16
-        whole = len(data) - len(data) % CHUNK_BYTES
-        self._pending = data[whole:]
-        for i in range(0, whole, CHUNK_BYTES):
-            self._chunk(data[i:i + CHUNK_BYTES])
-        return self.poll()
-
-    def _chunk(self, chunk: bytes) -> None:
-        state = self.seg.feed(chunk)
-        self._audio_ms += CHUNK_MS
-        self.heard_ms += CHUNK_MS
-        cfg = self.stt.vad_config
-        if state == "silence":
-            self._pre_roll.append(chunk)
-            del self._pre_roll[:-int(cfg.pre_roll_ms // CHUNK_MS) or None]
-            return
-        if state == "start":
-            audio = b"".join(self._pre_roll) + chunk
-            self._pre_roll.clear()
-            turn = _Turn(self.stt, self.language, self.options.keyterms, self.options.wake)
-            self._turn = (turn, f"{self.key_prefix}:{self._count}", self._audio_ms - len(audio) / 32)
-            self._count += 1
-            self._voiced_ms = 0.0
-            self._send(audio)
-        elif self._turn is not None:
-            self._send(chunk)
-        if self.seg.silent_ms == 0.0:
-            self._last_voice_wall = time.time() * 1000
-            self._voice_at = time.monotonic()
-        if self._turn is not None:
-            self._voiced_ms += CHUNK_MS
-            # The end: our VAD's long pause; or a short one that the provider's own endpointing
-            # calls the end of speech (`speech_final`) after words that look finished (as the
-            # local engine judges a short pause: "Front … Left" stays one), ~400 ms sooner.
-            turn = self._turn[0]
-            early = (self.seg.silent_ms >= cfg.min_silence_ms and turn.speech_final_at > self._voice_at
-                     and looks_finished(" ".join(turn.locked), self.language))
-            if state == "end" or early or self._voiced_ms >= cfg.max_utterance_ms:
-                self._end_turn()
-
-    def _send(self, audio: bytes) -> None:
-        assert self._turn is not None
-        self._turn[0].send(audio)
-        self.sent_ms += len(audio) / 32
-
-    def _end_turn(self) -> None:
-        assert self._turn is not None
-        turn, key, start = self._turn
-        turn.finish()
-        self._closing.append((turn, key, start, self._last_voice_wall, self._audio_ms))
-        self._turn = None
-        if self.seg.in_speech:
-            self.seg.reset()
-
-    def poll(self) -> list[SpeechEvent]:
-        """Interims of the turns in flight and the finals of those done, oldest first; raises
-        the EngineError of the first turn that failed or stalled."""
-        events: list[SpeechEvent] = []
-        while self._closing:
-            turn, key, start, voice_end, end_ms = self._closing[0]
-            events += self._interims(turn, key, start)
-            turn.check()
-            if turn.result is None:
-                return events
-            self._closing.pop(0)
-            self._billed(turn)
-            if turn.result:
-                decode = (time.monotonic() - (turn.finished_at or time.monotonic())) * 1000
-                events.append(SpeechEvent("final", turn.result, self.language, key, start,
-                                          end_ms, decode, speech_end_at=voice_end or None,
-                                          engine=NAME))
-        if self._turn is not None:
-            turn, key, start = self._turn
-            events += self._interims(turn, key, start)
-            turn.check()
-        return events
-
-    def _interims(self, turn: _Turn, key: str, start: float) -> list[SpeechEvent]:
-        return [SpeechEvent("interim", text, self.language, key, start, self._audio_ms, 0.0, engine=NAME)
-                for kind, text in turn.drain() if kind == "interim" and text]
-
-    def _billed(self, turn: _Turn) -> None:
-        if self.options.on_usage is not None and turn.sent_bytes:
-            self.options.on_usage(NAME, "audio_seconds", turn.sent_bytes / (SAMPLE_RATE * 2))
-            turn.sent_bytes = 0
-
-    def flush(self) -> list[SpeechEvent]:
-        if self._pending and self._turn is not None:
-            self._send(self._pending)
-        self._pending = b""
-        if self._turn is not None:
-            self._end_turn()
-        events: list[SpeechEvent] = []
-        while self._closing:
-            events += self.poll()
-            if self._closing:
-                time.sleep(0.01)
-        return events
-
-    def set_keyterms(self, terms: tuple[str, ...]) -> None:
-        self.options = dataclasses.replace(self.options, keyterms=tuple(terms))
-
-    def close(self) -> None:
-        turns = [t for t, *_ in self._closing] + ([self._turn[0]] if self._turn else [])
-        for turn in turns:
-            turn.abort()
-            self._billed(turn)
-        self._closing.clear()
-        self._turn = None
+class GrokStream(TurnStream):
+    """One speaker's stream: VAD-gated turns, each its own connection (engines.stt.turns)."""

@@ -48,8 +48,8 @@ class GrokTTS(TTS):
     def close(self) -> None:
         self.http.close()
 
-    def voices(self) -> list[dict[str, str]]:
-        """[{id, name}] from the provider, kept for VOICES_TTL_S."""
+    def voices(self, language: str = "") -> list[dict[str, str]]:
+        """[{id, name}] from the provider, kept for VOICES_TTL_S (the same for every language)."""
         cached = self._voices
         if cached is not None and time.monotonic() - cached[0] < VOICES_TTL_S:
             return cached[1]

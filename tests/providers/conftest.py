@@ -1,4 +1,5 @@
-"""The fake xAI server, one per module, reset to a healthy provider before each test."""
+"""The fake xAI and Google servers, one each per module, reset to a healthy provider before each
+test."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -7,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests import support
+from tests.support.fake_google import FakeGoogle
 from tests.support.fake_xai import FakeXAI
 
 
@@ -42,3 +44,19 @@ def grok_service(request: pytest.FixtureRequest, fake: FakeXAI, tmp_path: Path,
     with support.embedded_service(support.base_env(tmp_path, SPEECH_AUTOSTART="1", **extra),
                                   log_dir) as svc:
         yield svc
+
+
+@pytest.fixture(scope="module")
+def google_server() -> Iterator[FakeGoogle]:
+    fake = FakeGoogle().start()
+    yield fake
+    fake.reset()
+    fake.stop()
+
+
+@pytest.fixture
+def gfake(google_server: FakeGoogle) -> Iterator[FakeGoogle]:
+    """The fake Google, healthy, its registered clips kept (they describe the audio, not a fault)."""
+    google_server.reset()
+    yield google_server
+    google_server.reset()
