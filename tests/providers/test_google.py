@@ -18,6 +18,7 @@ import grpc
 import pytest
 
 from engines.errors import (
+    BudgetExhaustedError,
     EngineConnectionError,
     EngineError,
     EngineStatusError,
@@ -162,6 +163,20 @@ def test_a_failing_stream_raises_an_engine_error(gfake: FakeGoogle, sentences: l
     assert caught.value.retryable and caught.value.engine == "google"
     assert time.monotonic() - started < len(pcm) / 32000 + 3 + 3 * 1.5
     assert stt.failures == 1
+
+
+def test_a_spent_budget_sends_nothing_and_says_so(gfake: FakeGoogle,
+                                                  sentences: list[tuple[bytes, str]]) -> None:
+    spent = config(gfake, spent=lambda unit: True)
+    stt = GoogleSTT(spent)
+    assert not stt.ready()
+    with pytest.raises(BudgetExhaustedError):
+        feed(stt.stream("en", "k"), SILENCE + sentences[0][0][:32000])
+    with pytest.raises(BudgetExhaustedError):
+        GoogleTranslator(spent).translate("Hello", "en", "es")
+    with pytest.raises(BudgetExhaustedError):
+        GoogleTTS(spent).synthesize("Hello", "en")
+    assert gfake.requests == 0
 
 
 # ---- translation ----

@@ -172,6 +172,8 @@ def test_without_a_key_grok_is_unavailable_and_never_contacted(grok_service: Ser
     for kind in ("stt", "translation", "tts"):
         grok = next(c for c in engines[kind] if c["name"] == "grok")
         assert grok["available"] is False and "XAI_API_KEY" in grok["reason"]
+        google = next(c for c in engines[kind] if c["name"] == "google")
+        assert google["available"] is False and "GOOGLE_APPLICATION_CREDENTIALS" in google["reason"]
         assert engines["default"][kind] == "local"
     ann, bob = room_with(grok_service.url, peers, ("Ann", "en"), ("Bob", "es"))
     r = requests.patch(ann.base_url + "/api/me", json={"sttEngine": "grok"}, headers=ann.headers(),
@@ -184,7 +186,9 @@ def test_without_a_key_grok_is_unavailable_and_never_contacted(grok_service: Ser
     assert wer(normalize(ref), normalize(final["text"]))[0] <= 2
     bob.wait_for("translated-message", timeout=30)
     bob.wait_for("tts-audio", timeout=30)
-    assert grok_service.health()["providers"]["grok"] == {"configured": False}
+    health = grok_service.health()["providers"]
+    assert health["grok"] == {"configured": False}
+    assert health["google"] == {"configured": False, "reason": "no GOOGLE_APPLICATION_CREDENTIALS configured"}
     assert fake.requests == 0, "something tried to reach xAI without a key"
 
 

@@ -370,7 +370,8 @@ class FakeGoogle:
                        "single_utterance": streaming.single_utterance, "model": config.model,
                        "phrases": [p for c in config.speech_contexts for p in c.phrases]},
             "metadata": self._metadata(context), "audio_bytes": 0, "opened_at": time.time(),
-            "closed_at": None, "finals": [], "ended": None}
+            "closed_at": None, "finals": [], "ended": None, "half_closed_at": None,
+            "answered_at": None}
         self.stt_streams.append(record)
         language = config.language_code.lower()
         listener = _Listener(self, config.sample_rate_hertz or 16000, len(self.stt_streams) - 1)
@@ -399,6 +400,8 @@ class FakeGoogle:
                 if item is _CANCEL or not self._hold("stt", context):
                     record["ended"] = "cancelled"
                     return
+                if item is _END:
+                    record["half_closed_at"] = time.time()
                 events = listener.flush() if item is _END else listener.feed(item)
                 for event, text, position in events:
                     if event == "end":
@@ -421,6 +424,7 @@ class FakeGoogle:
                         language_code=language)
                     if final:
                         record["finals"].append(text)
+                        record["answered_at"] = time.time()
                     yield speech_v1.StreamingRecognizeResponse(results=[result])
                 if item is _END:
                     record["ended"] = "half-close"
@@ -458,12 +462,13 @@ class FakeGoogle:
         encoding = audio.audio_encoding
         language = request.voice.language_code
         text = request.input.text or request.input.ssml
-        self.tts_requests.append({
+        record: dict[str, Any] = {
             "text": text, "language_code": language,
             "voice": request.voice.name or f"{language}-Standard-A",
             "audio_encoding": getattr(encoding, "name", str(encoding)),
             "sample_rate_hertz": audio.sample_rate_hertz, "metadata": self._metadata(context),
-            "at": time.time()})
+            "at": time.time(), "answered_at": None}
+        self.tts_requests.append(record)
         if encoding != texttospeech_v1.AudioEncoding.LINEAR16:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                           f"This fake synthesizes LINEAR16 only, not {getattr(encoding, 'name', encoding)}.")
@@ -480,6 +485,7 @@ class FakeGoogle:
             wav.setsampwidth(2)
             wav.setframerate(rate)
             wav.writeframes(samples.tobytes())
+        record["answered_at"] = time.time()
         return texttospeech_v1.SynthesizeSpeechResponse(audio_content=out.getvalue())
 
     def _list_voices(self, request: texttospeech_v1.ListVoicesRequest,

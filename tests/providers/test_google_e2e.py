@@ -1,0 +1,208 @@
+"""e2e: the whole service with Google Cloud (and xAI) configured against local fakes, every failover
+order grok,google,local. Real recorded English through the Socket.IO audio path and LiveKit to
+Google speech recognition, its streams rotated mid-speech; Google's translation (made by the
+speech process for the embedded web process) and voice reaching a Spanish listener; Grok failing
+→ Google serves, both failing → local serves, both back → Grok again, with nothing said lost or
+delivered twice."""
+from __future__ import annotations
+
+import io
+import json
+import time
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+import requests
+
+from tests import support
+from tests.support import Peer, Service, room_with
+from tests.support.fake_google import FakeGoogle
+from tests.support.fake_xai import FakeXAI
+from tests.support.livekit_client import LkParticipant
+from tests.support.speech import clips, normalize, wer
+
+pytestmark = [pytest.mark.e2e, pytest.mark.speech]
+
+SILENCE = b"\0" * 32000  # one second
+COOLDOWN_S = 3.0
+
+
+@pytest.fixture(scope="module")
+def google_service(fake_server: FakeXAI, google_server: FakeGoogle, livekit_env: dict[str, str],
+                   tmp_path_factory: pytest.TempPathFactory, log_dir: Path) -> Iterator[Service]:
+    """One service for the module: xAI and Google against their fakes, Grok first, Google next,
+    local last in every order; Google's speech streams rotated every 2 s of audio."""
+    tmp = tmp_path_factory.mktemp("google-e2e")
+    creds = tmp / "google-credentials.json"
+    creds.write_text(json.dumps({"type": "service_account", "project_id": "lt-test"}))
+    for pcm, ref in clips():
+        google_server.register(pcm, ref)
+    env = support.base_env(
+        tmp, SPEECH_AUTOSTART="1", XAI_API_KEY=fake_server.key, XAI_BASE_URL=fake_server.base_url,
+        XAI_STALL_S="1.5", GOOGLE_APPLICATION_CREDENTIALS=str(creds),
+        GOOGLE_API_ENDPOINT=google_server.endpoint,
+        GOOGLE_STALL_S="1.5", GOOGLE_STT_MAX_STREAM_S="2", ENGINE_COOLDOWN_S=str(COOLDOWN_S),
+        STT_ENGINES="grok,google,local", TRANSLATION_ENGINES="grok,google,local",
+        TTS_ENGINES="grok,google,local", **livekit_env)
+    with support.embedded_service(env, log_dir) as svc:
+        yield svc
+
+
+def _prefs(p: Peer, **prefs: object) -> None:
+    r = requests.patch(p.base_url + "/api/me", json=prefs, headers=p.headers(), timeout=10)
+    assert r.status_code == 200, r.text
+
+
+def _send(p: Peer, pcm: bytes) -> None:
+    """Audio on the open speech session, at about real time."""
+    for i in range(0, len(pcm), 32 * 40):
+        p.sio.emit("speech-data", pcm[i:i + 32 * 40])
+        time.sleep(0.035)
+
+
+def _wav(svc: Service, p: Peer, audio: dict) -> wave.Wave_read:
+    r = requests.get(svc.url + audio["url"], headers=p.headers(), timeout=10)
+    assert r.status_code == 200
+    assert r.content.count(b"RIFF") == 1  # one header, Google's taken apart
+    return wave.open(io.BytesIO(r.content))
+
+
+def test_speech_translation_and_voice_by_google(google_service: Service, fake: FakeXAI, gfake: FakeGoogle,
+                                                peers: list[Peer]) -> None:
+    gfake.translate = lambda text, target: f"<{target}> {text}"
+    ann, bob = room_with(google_service.url, peers, ("Ann", "en"), ("Bob", "es"))
+    _prefs(ann, sttEngine="google")
+    _prefs(bob, translationEngine="google", ttsEnabled=True, ttsEngine="google", voice="es-ES-Neural2-B")
+    room = ann.got("joined-room")[0]["roomId"]
+    r = requests.put(f"{google_service.url}/api/rooms/{room}/glossary", headers=ann.headers(),
+                     json={"terms": ["Dashwood"]}, timeout=10)
+    assert r.status_code == 200
+    bob.wait_for("glossary-updated")
+    pcm, ref = clips()[0]  # 7 s: rotated three times mid-sentence
+    assert ann.call("start-speech", {"languageCode": "en"})["ok"]
+    _send(ann, SILENCE + pcm + SILENCE * 2)
+    assert ann.call("stop-speech")["ok"]
+    [final] = ann.wait_for("recognized-speech", timeout=30)
+    assert final["text"] == ref  # every word once, across the rotations
+    assert len(gfake.stt_streams) >= 4 and gfake.stt_streams[0]["ended"] == "cancelled"
+    assert gfake.stt_streams[0]["config"]["language_code"] == "en-US"
+    assert gfake.stt_streams[0]["config"]["phrases"] == ["Dashwood"]
+    assert bob.got("interim-transcript")
+    [msg] = bob.wait_for("translated-message", timeout=30)
+    assert msg["translatedText"] == "<es> " + ref.replace("dashwood", "Dashwood")
+    [req] = gfake.translate_requests
+    assert req["mime_type"] == "text/plain" and req["parent"] == "projects/lt-test/locations/global"
+    assert "ashwood" not in req["contents"][0]  # the glossary term went as a placeholder
+    [audio] = bob.wait_for("tts-audio", timeout=30)
+    with _wav(google_service, bob, audio) as w:
+        assert w.getframerate() == 24000 and w.getnframes() > 0
+    assert [(t["language_code"], t["voice"]) for t in gfake.tts_requests] == [("es-ES", "es-ES-Neural2-B")]
+    assert fake.requests == 0  # nobody asked Grok for what was asked of Google
+    usage = requests.get(f"{google_service.url}/api/rooms/{room}/usage", headers=bob.headers(),
+                         timeout=10).json()["totals"]["google"]
+    assert usage["audio_seconds"] >= len(pcm) / 32000 and usage["characters"] >= 2 * len(ref)
+    health = google_service.health()["providers"]["google"]
+    assert health["configured"] is True and health["order"]["stt"] == ["grok", "google", "local"]
+    voices = requests.get(google_service.url + "/api/tts/voices", headers=bob.headers(), timeout=10,
+                          params={"engine": "google", "language": "es"}).json()["voices"]
+    assert [v["id"] for v in voices] == ["es-ES-Neural2-A", "es-ES-Neural2-B"]
+
+
+def test_grok_then_google_then_local_and_back_in_turn(google_service: Service, fake: FakeXAI,
+                                                      gfake: FakeGoogle, peers: list[Peer]) -> None:
+    gfake.translate = lambda text, target: f"<{target}> {text}"
+    ann, bob = room_with(google_service.url, peers, ("Ann", "en"), ("Bob", "es"))
+    _prefs(bob, ttsEnabled=True)  # Grok first for everything: the order's default
+    (one, ref1), (two, ref2), (three, ref3), (four, ref4) = clips()[1:5]
+    assert ann.call("start-speech", {"languageCode": "en"})["ok"]
+
+    # Grok refuses everything: Google serves every kind.
+    fake.refuse = 503
+    _send(ann, SILENCE + one + SILENCE * 2)
+    [first] = ann.wait_for("recognized-speech", timeout=30)
+    assert first["text"] == ref1
+    notice = ann.wait_for("speech-notice", timeout=10)[0]
+    assert (notice["code"], notice["engine"], notice["from"]) == ("stt_fallback", "google", "grok")
+    [msg] = bob.wait_for("translated-message", timeout=30)
+    assert msg["translatedText"] == f"<es> {ref1}"
+    bob.wait_for("tts-audio", timeout=30)
+    assert len(gfake.tts_requests) == 1 and not fake.tts_requests
+
+    # Google fails too: the embedded engines serve.
+    gfake.fail.update(stt=grpc.StatusCode.UNAVAILABLE, translate=grpc.StatusCode.UNAVAILABLE,
+                      tts=grpc.StatusCode.UNAVAILABLE)
+    _send(ann, two + SILENCE * 2)
+    second = ann.wait_for("recognized-speech", count=2, timeout=40)[1]
+    assert wer(normalize(ref2), normalize(second["text"]))[0] <= 2
+    notices = ann.wait_for("speech-notice", lambda n: n["engine"] == "local", timeout=10)
+    assert notices[-1]["code"] == "stt_fallback"
+    msg = bob.wait_for("translated-message", count=2, timeout=30)[1]
+    assert msg["utteranceId"] == second["utteranceId"]
+    assert not msg["translatedText"].startswith(("<es>", "[es]"))  # Apertium's Spanish
+    bob.wait_for("tts-audio", count=2, timeout=30)
+    assert len(gfake.tts_requests) == 1 and not fake.tts_requests
+
+    # Google comes back, Grok does not: after the cool-down Google serves again.
+    told = len(ann.got("speech-notice"))
+    gfake.reset()
+    time.sleep(COOLDOWN_S + 0.5)
+    _send(ann, three + SILENCE * 2)
+    third = ann.wait_for("recognized-speech", count=3, timeout=30)[2]
+    assert third["text"] == ref3
+    back = [n for n in ann.got("speech-notice")[told:] if n["engine"] == "google"]
+    assert back and back[-1]["code"] in ("stt_restored", "stt_fallback")  # via a Grok that refused
+    msg = bob.wait_for("translated-message", count=3, timeout=30)[2]
+    assert msg["translatedText"] == f"<es> {ref3}"
+    bob.wait_for("tts-audio", count=3, timeout=30)
+    assert len(gfake.tts_requests) == 1 and not fake.tts_requests
+
+    # Grok comes back too: it serves again, and the speaker is told.
+    fake.reset()
+    gfake.reset()
+    fake.script = [ref4]
+    time.sleep(COOLDOWN_S + 0.5)
+    _send(ann, four + SILENCE * 2)
+    assert ann.call("stop-speech")["ok"]
+    fourth = ann.wait_for("recognized-speech", count=4, timeout=30)[3]
+    assert fourth["text"] == ref4
+    restored = ann.wait_for("speech-notice", lambda n: (n["code"], n["engine"]) == ("stt_restored", "grok"),
+                            timeout=10)
+    assert restored[-1]["from"] == "google"
+    msg = bob.wait_for("translated-message", count=4, timeout=30)[3]
+    assert msg["translatedText"] == f"[es] {ref4}"
+    bob.wait_for("tts-audio", count=4, timeout=30)
+    assert len(fake.tts_requests) == 1 and not gfake.tts_requests
+    assert len(fake.stt_turns) == 1 and not gfake.stt_streams
+
+    # Nothing lost, nothing twice: four utterances, each heard and delivered once.
+    time.sleep(1)
+    finals = ann.got("recognized-speech")
+    assert len(finals) == 4 and len({f["utteranceId"] for f in finals}) == 4
+    assert [m["utteranceId"] for m in bob.got("translated-message")] == [f["utteranceId"] for f in finals]
+    assert not bob.live_duplicates()
+
+
+@pytest.mark.livekit
+def test_speech_over_livekit_is_heard_by_google(google_service: Service, gfake: FakeGoogle,
+                                                peers: list[Peer], lk_peers: list[LkParticipant]) -> None:
+    gfake.translate = lambda text, target: f"<{target}> {text}"
+    ann, bob = room_with(google_service.url, peers, ("Ann", "en"), ("Bob", "es"))
+    _prefs(ann, sttEngine="google")
+    _prefs(bob, translationEngine="google")
+    pcm, ref = clips()[2]
+    gfake.script = [ref]  # what the codec made of the recording is no registered clip
+    assert ann.call("start-voice-session", {"languageCode": "en"})["ok"]
+    ready = ann.wait_for("voice-session-ready")[-1]
+    mic = LkParticipant(ready["liveKitUrl"], ready["liveKitToken"]).connect()
+    lk_peers.append(mic)
+    mic.publish()
+    mic.wait_for_agent()
+    mic.play(SILENCE + pcm + SILENCE * 2)
+    [msg] = bob.wait_for("translated-message", timeout=30)
+    assert msg["originalText"] == ref and msg["translatedText"] == f"<es> {ref}"
+    assert gfake.stt_streams and gfake.stt_streams[0]["config"]["language_code"] == "en-US"
+    assert all(s["config"]["sample_rate_hertz"] == 16000 for s in gfake.stt_streams)
+    assert bob.got("interim-transcript")
