@@ -148,6 +148,7 @@ def test_grok_then_google_then_local_and_back_in_turn(google_service: Service, f
     # Google comes back, Grok does not: after the cool-down Google serves again.
     told = len(ann.got("speech-notice"))
     gfake.reset()
+    gfake.translate = lambda text, target: f"<{target}> {text}"
     time.sleep(COOLDOWN_S + 0.5)
     _send(ann, three + SILENCE * 2)
     third = ann.wait_for("recognized-speech", count=3, timeout=30)[2]
