@@ -111,14 +111,17 @@ class Connection:
             threading.Thread(target=self._voices, args=(msg,), name="voices", daemon=True).start()
         elif op == "say":
             threading.Thread(target=self._say, args=(msg,), name="say", daemon=True).start()
-        elif op == "translate" and self.voices is not None:
+        elif op == "translate":
             threading.Thread(target=self._translate, args=(msg,), name="translate", daemon=True).start()
 
     def _translate(self, msg: dict[str, Any]) -> None:
         """A translation by a provider the asker cannot call itself (gRPC in the embedded web
         process: core.offloop): all of `targets`, or why not."""
-        assert self.voices is not None
         reply: dict[str, Any] = {"type": "translate", "id": msg.get("id")}
+        if self.voices is None:
+            self.send(dict(reply, ok=False, code="unavailable", message="no translation here",
+                           retryable=True))
+            return
         try:
             engine = str(msg.get("engine") or "")
             if engine not in OFF_LOOP:
@@ -135,6 +138,11 @@ class Connection:
         except EngineError as exc:
             self.send(dict(reply, ok=False, code=type(exc).__name__, message=str(exc),
                            retryable=exc.retryable))
+            return
+        except Exception:  # noqa: BLE001 - the asker is told, and waits no longer
+            logger.exception("translation for another process failed")
+            self.send(dict(reply, ok=False, code="failed", message="the translation failed",
+                           retryable=True))
             return
         self.send(dict(reply, ok=True, translations={t: {"text": r.text, "elapsedMs": r.elapsed_ms,
                                                          "usage": r.usage} for t, r in out.items()}))

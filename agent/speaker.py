@@ -130,6 +130,7 @@ class SpeakerStream:
         if self.rate != 16000:
             resampler = soxr.ResampleStream(self.rate, 16000, 1, dtype="int16", quality="HQ")
         pending = bytearray()
+        stream: Any = None
 
         def push(stream: Any, pcm: bytes, *, flush: bool = False) -> None:
             pending.extend(pcm)
@@ -174,6 +175,8 @@ class SpeakerStream:
                     item = resampler.resample_chunk(np.frombuffer(item, dtype=np.int16)).tobytes()
                 push(stream, item)
         except EngineError as exc:
+            if stream is not None:
+                stream.close()  # a remote provider's calls in flight are let go
             if self.on_error is not None:
                 self.on_error(exc)
             else:

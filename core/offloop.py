@@ -35,7 +35,8 @@ class SpeechProcessTranslator(Translator):
         self.settings = settings
         self.name = provider.name
         self.batches = provider.batches
-        self.timeout_s = timeout_s + 2.0  # the provider's own timeout, and the link's way there
+        # The provider's own timeout, twice (a translation asked again), and the link's way there.
+        self.timeout_s = 2 * timeout_s + 3.0
 
     @property
     def capabilities(self) -> Capabilities:

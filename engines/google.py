@@ -115,9 +115,19 @@ class Clients:
         self._lock = threading.Lock()
 
     def get(self) -> Any:
+        """The client; an EngineError if it cannot be made (credentials Google's library cannot
+        read, a bad endpoint), so the caller fails over as for any other failure."""
         with self._lock:
             if self._client is None:
-                self._client = off_loop(self._make)
+                try:
+                    self._client = off_loop(self._make)
+                except EngineError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - google.auth and grpc raise their own
+                    logger.warning("Google Cloud client could not be made",
+                                   extra={"engine": NAME, "error": type(exc).__name__})
+                    raise EngineConnectionError(f"{LABEL} client could not be made: "
+                                                f"{type(exc).__name__}", engine=NAME) from None
             return self._client
 
     def _make(self) -> Any:
@@ -133,8 +143,9 @@ class Clients:
                                                             ".transports"), transport)
             return getattr(mod, client)(transport=transport_cls(channel=self._channel))
         from google.api_core.client_options import ClientOptions
-        options = ClientOptions(api_endpoint=cfg.endpoint or None,
-                                quota_project_id=cfg.project or None)
+        # No quota project: it takes a permission of its own (serviceusage.services.use), and
+        # the credentials' project is billed without it.
+        options = ClientOptions(api_endpoint=cfg.endpoint or None)
         return getattr(mod, client)(credentials=cfg.credentials(), client_options=options)
 
     def close(self) -> None:

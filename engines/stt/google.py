@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from engines.errors import EngineError, EngineTimeoutError
+from engines.errors import EngineError, EngineTimeoutError, UnsupportedLanguageError
 from engines.google import NAME, Clients, GoogleConfig, code_name, failed, is_call_error
 from engines.languages import LANGUAGE_TABLE
 from engines.stt.base import SAMPLE_RATE, STT, SpeechStream, StreamOptions, STTCapabilities
@@ -77,9 +77,23 @@ class GoogleSTT(STT):
     def close(self) -> None:
         self.clients.close()
 
+    def start(self) -> None:
+        """Import the client library now, not on a speaker's first words."""
+        from google.cloud import speech_v1  # noqa: F401
+
     def stream(self, language: str, key_prefix: str,
                options: StreamOptions | None = None) -> SpeechStream:
+        if not self.supports(language):
+            raise UnsupportedLanguageError(f"{self.name} cannot recognise {language}", engine=NAME)
         return TurnStream(self, language, key_prefix, options or StreamOptions())
+
+    def client(self) -> Any:
+        """The Speech client, its streaming calls made cancellable from the start: google-api-core
+        otherwise waits for a call's first answer before handing it over, and a call Google never
+        answers could not be cancelled (the flag is the one Pub/Sub's client sets)."""
+        client = self.clients.get()
+        client.transport.streaming_recognize._prefetch_first_result_ = False
+        return client
 
     def turn(self, language: str, keyterms: tuple[str, ...],
              wake: Callable[[], None] | None = None) -> GoogleTurn:
@@ -118,6 +132,7 @@ class _Call:
         self.requests: queue.Queue[bytes | None] = queue.Queue()
         self.started = time.monotonic()
         self.fresh = 0  # bytes of audio sent on it for the first time (not the re-sent)
+        self.taken = 0  # bytes gRPC took from its queue and sent (what Google bills)
         self.responses: Any = None
         self.dropped = False  # replaced or aborted: what it still says is not heard
 
@@ -127,6 +142,7 @@ class _Call:
             chunk = self.requests.get()
             if chunk is None or self.dropped:
                 return
+            self.taken += len(chunk)
             yield speech.StreamingRecognizeRequest(audio_content=chunk)
 
     def cancel(self) -> None:
@@ -154,8 +170,9 @@ class GoogleTurn:
         self.result: str | None = None
         self.error: EngineError | None = None
         self.speech_final_at = 0.0
-        self.sent_bytes = 0
         self.finished_at: float | None = None
+        self._calls: list[_Call] = []
+        self._metered = 0
         self.opened_at = time.monotonic()
         self.last_heard = self.opened_at
         self.last_sent = 0.0
@@ -166,17 +183,32 @@ class GoogleTurn:
         self._retained_at = 0  # where that begins in the turn's audio (bytes)
         self._interim = False  # words heard since the last final
         self._early_ends = 0
+        self._waiting_since = 0.0  # since when the answer is waited for (after the end was sent)
+        self._resent_s = 0.0  # audio sent again since then, which Google must hear first
         self._lock = threading.Lock()
         self._call: _Call | None = None
         stt.turns += 1
         with self._lock:
             self._open()
 
+    @property
+    def sent_bytes(self) -> int:
+        """Audio Google was sent (again or not: it bills both) and not yet metered."""
+        return sum(c.taken for c in self._calls) - self._metered
+
+    @sent_bytes.setter
+    def sent_bytes(self, value: int) -> None:
+        self._metered = sum(c.taken for c in self._calls) - value
+
     # ---- calls ----
     def _open(self) -> None:
         """A new call from the last final on (lock held): the audio kept is sent first."""
         call = _Call(self._retained_at)
         self._call = call
+        self._calls.append(call)
+        if self.finished_at is not None:  # the answer is waited for anew, for the audio re-sent
+            self._waiting_since = time.monotonic()
+            self._resent_s = len(self._retained) / BYTES_PER_S
         for i in range(0, len(self._retained), REQUEST_BYTES):
             self._put(call, bytes(self._retained[i:i + REQUEST_BYTES]))
         if self.finished_at is not None:
@@ -185,7 +217,6 @@ class GoogleTurn:
 
     def _put(self, call: _Call, chunk: bytes) -> None:
         call.requests.put(chunk)
-        self.sent_bytes += len(chunk)  # Google bills what it is sent, again or not
         self.last_sent = time.monotonic()
 
     def _rotate(self, why: str) -> None:
@@ -198,10 +229,11 @@ class GoogleTurn:
 
     def _read(self, call: _Call) -> None:
         try:
-            client = self.stt.clients.get()
-            call.responses = client.streaming_recognize(self._config, call.feed(), retry=None,
-                                                        timeout=None)
-            if call.dropped:
+            client = self.stt.client()
+            # A deadline too: a call is never older than the rotation's limit, plus a margin.
+            call.responses = client.streaming_recognize(
+                self._config, call.feed(), retry=None, timeout=self.stt.config.stt_max_stream_s + 20)
+            if call.dropped:  # replaced or aborted while it was being made
                 call.cancel()
             for response in call.responses:
                 self._heard(call, response)
@@ -215,6 +247,8 @@ class GoogleTurn:
             if call is not self._call or call.dropped or self.closed:
                 return
             self.last_heard = time.monotonic()
+            if not response.results:  # v1 also sends answers with none (billing, events)
+                return
             interim: list[str] = []
             for result in response.results:
                 text = result.alternatives[0].transcript.strip() if result.alternatives else ""
@@ -241,7 +275,9 @@ class GoogleTurn:
             if call is not self._call or call.dropped or self.closed:
                 return
             code = code_name(exc) if exc is not None else ""
-            if exc is None and self.finished_at is not None and not self._retained_unheard():
+            # Over after our end, every word settled: the answer. Words still unsettled (Google
+            # ended it without their final): they are sent again, as for an early end.
+            if exc is None and self.finished_at is not None and not self._interim:
                 self.result = " ".join(self.locked).strip()
                 self.closed = True
             elif (exc is None or code == "OUT_OF_RANGE") and self._early_ends < MAX_EARLY_ENDS:
@@ -249,14 +285,13 @@ class GoogleTurn:
                 self._rotate("ended early")
                 return
             else:
-                self._fail_locked(failed("speech stream", exc) if exc is not None and is_call_error(exc)
-                                  else EngineError("Google Cloud ended the speech stream",
-                                                   engine=NAME, retryable=True))
+                error = (failed("speech stream", exc) if exc is not None and is_call_error(exc)
+                         else EngineError("Google Cloud ended the speech stream", engine=NAME))
+                # Always cooled down: even a request Google calls invalid (a model it lacks for
+                # the language) would fail every utterance again.
+                error.retryable = True
+                self._fail_locked(error)
         self.wake()
-
-    def _retained_unheard(self) -> bool:
-        """Whether Google ended a half-closed call while words it was sent were still unsettled."""
-        return self._interim
 
     # ---- the Turn interface ----
     def send(self, chunk: bytes) -> None:
@@ -280,7 +315,7 @@ class GoogleTurn:
     def finish(self) -> None:
         with self._lock:
             if self.finished_at is None:
-                self.finished_at = time.monotonic()
+                self.finished_at = self._waiting_since = time.monotonic()
                 if self._call is not None:
                     self._call.requests.put(None)
 
@@ -299,10 +334,12 @@ class GoogleTurn:
 
     def _stalled(self, now: float, stall_s: float) -> bool:
         """As Grok's turns (stt/grok.py): quiet for `stall_s` since the end was sent (never more
-        than twice that after it), or for three times that while audio goes out."""
+        than twice that after it, plus the audio a rotation since sent again), or for three times
+        that while audio goes out."""
         if self.finished_at is not None:
-            return (now - max(self.last_heard, self.finished_at) > stall_s
-                    or now - self.finished_at > 2 * stall_s)
+            since = self._waiting_since
+            return (now - max(self.last_heard, since) > stall_s + self._resent_s
+                    or now - since > 2 * stall_s + self._resent_s)
         return (self.last_sent > self.last_heard and now - self.last_heard > 3 * stall_s
                 and now - self.last_sent < 1.0)
 

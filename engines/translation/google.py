@@ -15,6 +15,7 @@ placeholder does not come back whole, the text is asked for again as it is.
 """
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -24,6 +25,8 @@ from engines.errors import EngineError, UnsupportedLanguageError
 from engines.google import LABEL, NAME, Clients, GoogleConfig, call
 from engines.languages import LANGUAGE_TABLE
 from engines.translation.base import Capabilities, Context, Translation, Translator
+
+logger = logging.getLogger(__name__)
 
 MAX_CHARS = 30000  # v3: recommended total per request
 _PLACEHOLDER = "⟦{}⟧"
@@ -58,7 +61,7 @@ class GoogleTranslator(Translator):
         self.clients.close()
 
     def _translate_impl(self, text: str, source: str, target: str) -> tuple[str, tuple[str, ...]]:
-        return self.request(text, source, target, ()), (source, target)
+        return self.request(text, source, target, ())[0], (source, target)
 
     def translate(self, text: str, source: str, target: str,
                   context: Context | None = None) -> Translation:
@@ -82,7 +85,7 @@ class GoogleTranslator(Translator):
         self.config.check_budget("characters")
         glossary = (context or Context()).glossary
         started = time.perf_counter()
-        texts: dict[str, str] = {}
+        texts: dict[str, tuple[str, int]] = {}
         errors: list[EngineError] = []
 
         def one(target: str) -> None:
@@ -90,6 +93,10 @@ class GoogleTranslator(Translator):
                 texts[target] = self.request(text, source, target, glossary)
             except EngineError as exc:
                 errors.append(exc)
+            except Exception as exc:  # noqa: BLE001 - never a thread that dies without a word
+                logger.warning("Google translation failed", exc_info=True, extra={"engine": NAME})
+                errors.append(EngineError(f"{LABEL} translation failed: {type(exc).__name__}",
+                                          engine=NAME, retryable=True))
 
         threads = [threading.Thread(target=one, args=(t,), daemon=True) for t in wanted[1:]]
         for th in threads:
@@ -101,20 +108,23 @@ class GoogleTranslator(Translator):
             raise errors[0]
         elapsed = (time.perf_counter() - started) * 1000
         for t in wanted:
-            out[t] = Translation(texts[t], source, t, self.name, elapsed, (source, t),
-                                 {"characters": float(len(text))})
+            said, billed = texts[t]
+            out[t] = Translation(said, source, t, self.name, elapsed, (source, t),
+                                 {"characters": float(billed)})
         return out
 
-    def request(self, text: str, source: str, target: str, glossary: tuple[str, ...]) -> str:
-        """One TranslateText: `text` into `target`, the glossary's terms kept as written."""
+    def request(self, text: str, source: str, target: str, glossary: tuple[str, ...]) -> tuple[str, int]:
+        """One TranslateText: `text` into `target`, the glossary's terms kept as written; and the
+        characters Google billed for it (twice the text when it had to be asked again)."""
         protected, terms = protect(text, glossary)
         answer = self._ask(protected, source, target)
         if terms:
             restored = restore(answer, terms)
             if restored is not None:
-                return restored
-            answer = self._ask(text, source, target)  # a placeholder was lost: ask plainly
-        return answer
+                return restored, len(protected)
+            # A placeholder was lost: ask plainly.
+            return self._ask(text, source, target), len(protected) + len(text)
+        return answer, len(text)
 
     def _ask(self, text: str, source: str, target: str) -> str:
         client = self.clients.get()

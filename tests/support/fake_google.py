@@ -227,6 +227,8 @@ class FakeGoogle:
         self.stt_end_after_s: float | None = None  # STT: end the stream cleanly after this much audio
         self.stt_abort_after_s: float | None = None  # STT: abort the stream after this much audio
         self.stt_abort_code = grpc.StatusCode.OUT_OF_RANGE
+        self.stt_unsettled_end = False  # STT: at half-close, end without the pending utterance's final
+        self.stt_empty_results = False  # STT: an answer with no results after every one
         self.stt_limit_streams: int | None = None  # the end/abort knobs apply to the first this many streams
         self.stt_abort_message = "Exceeded maximum allowed stream duration"
         self.script: list[str] = ["hello world"]  # what audio in no registered clip says
@@ -300,6 +302,7 @@ class FakeGoogle:
         self.stall = set()
         self.delays = {}
         self.stt_end_after_s = self.stt_abort_after_s = self.stt_limit_streams = None
+        self.stt_unsettled_end = self.stt_empty_results = False
         self.stt_abort_code = grpc.StatusCode.OUT_OF_RANGE
         self.stt_abort_message = "Exceeded maximum allowed stream duration"
         self.script = ["hello world"]
@@ -403,6 +406,9 @@ class FakeGoogle:
                 if item is _END:
                     record["half_closed_at"] = time.time()
                 events = listener.flush() if item is _END else listener.feed(item)
+                limited = self.stt_limit_streams is None or listener.index < self.stt_limit_streams
+                if item is _END and self.stt_unsettled_end and limited:
+                    events = [e for e in events if e[0] != "final"]  # ends with words unsettled
                 for event, text, position in events:
                     if event == "end":
                         record["ended"] = "early-end"
@@ -426,6 +432,9 @@ class FakeGoogle:
                         record["finals"].append(text)
                         record["answered_at"] = time.time()
                     yield speech_v1.StreamingRecognizeResponse(results=[result])
+                    if self.stt_empty_results:  # as v1 also sends: no results (billing, events)
+                        yield speech_v1.StreamingRecognizeResponse(
+                            total_billed_time=timedelta(seconds=listener.seconds(position)))
                 if item is _END:
                     record["ended"] = "half-close"
                     return
