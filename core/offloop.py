@@ -16,7 +16,7 @@ from engines.errors import (
     EngineTimeoutError,
     UnsupportedLanguageError,
 )
-from engines.translation.base import Capabilities, Context, Translation, Translator
+from engines.translation.base import BatchTranslator, Capabilities, Context, Translation, Translator
 
 ERRORS: dict[str, type[EngineError]] = {
     "EngineTimeoutError": EngineTimeoutError, "EngineConnectionError": EngineConnectionError,
@@ -24,11 +24,9 @@ ERRORS: dict[str, type[EngineError]] = {
 WAIT_S = 2.0  # for the speech process to listen (embedded, it is started with the web process)
 
 
-class SpeechProcessTranslator(Translator):
+class SpeechProcessTranslator(BatchTranslator):
     """`provider` (made here only for its name, languages and limits; it never connects), with
     its requests made by the speech process."""
-
-    max_attempts = 1
 
     def __init__(self, provider: Translator, settings: Settings, timeout_s: float = 10.0) -> None:
         self.provider = provider
@@ -48,21 +46,9 @@ class SpeechProcessTranslator(Translator):
     def status(self) -> dict[str, Any]:
         return dict(self.provider.status(), via="speech process")
 
-    def _translate_impl(self, text: str, source: str, target: str) -> tuple[str, tuple[str, ...]]:
-        return self.translate_many(text, source, [target])[target].text, (source, target)
-
-    def translate(self, text: str, source: str, target: str,
-                  context: Context | None = None) -> Translation:
-        if source == target:
-            return super().translate(text, source, target)
-        return self.translate_many(text, source, [target], context)[target]
-
     def translate_many(self, text: str, source: str, targets: list[str],
                        context: Context | None = None) -> dict[str, Translation]:
-        bad = [t for t in targets if not self.supports(source, t)]
-        if bad:
-            raise UnsupportedLanguageError(f"{self.name} cannot translate {source} → {bad[0]}",
-                                           engine=self.name)
+        self.check_targets(source, targets)
         msg = {"op": "translate", "engine": self.name, "text": text, "source": source,
                "targets": list(targets), "glossary": list((context or Context()).glossary)}
         try:

@@ -31,7 +31,7 @@ from engines.errors import EngineError, EngineTimeoutError, UnsupportedLanguageE
 from engines.google import NAME, Clients, GoogleConfig, code_name, failed, is_call_error
 from engines.languages import LANGUAGE_TABLE
 from engines.stt.base import SAMPLE_RATE, STT, SpeechStream, StreamOptions, STTCapabilities
-from engines.stt.turns import TurnStream
+from engines.stt.turns import TurnStream, whole_clip
 from engines.stt.vad import VadConfig
 
 logger = logging.getLogger(__name__)
@@ -100,17 +100,8 @@ class GoogleSTT(STT):
         return GoogleTurn(self, language, keyterms, wake)
 
     def _transcribe_impl(self, pcm16: bytes, language: str) -> str:
-        turn = GoogleTurn(self, language, ())
-        try:
-            turn.send(pcm16)
-            turn.finish()
-            deadline = time.monotonic() + 2 * self.config.stall_s + len(pcm16) / BYTES_PER_S
-            while turn.result is None:
-                turn.check(deadline)
-                time.sleep(0.01)
-            return turn.result
-        finally:
-            turn.abort()
+        return whole_clip(GoogleTurn(self, language, ()), pcm16,
+                          2 * self.config.stall_s + len(pcm16) / BYTES_PER_S)
 
     def streaming_config(self, language: str, keyterms: tuple[str, ...]) -> Any:
         from google.cloud import speech_v1 as speech

@@ -41,7 +41,7 @@ from engines.stt.base import (
     StreamOptions,
     STTCapabilities,
 )
-from engines.stt.turns import TurnStream
+from engines.stt.turns import TurnStream, whole_clip
 from engines.stt.vad import VadConfig
 from engines.xai import NAME, XAIConfig, refused
 
@@ -92,17 +92,8 @@ class GrokSTT(STT):
         return _Turn(self, language, keyterms, wake)
 
     def _transcribe_impl(self, pcm16: bytes, language: str) -> str:
-        turn = _Turn(self, language, ())
-        try:
-            turn.send(pcm16)
-            turn.finish()
-            deadline = time.monotonic() + self.config.stall_s + self.config.connect_timeout_s
-            while turn.result is None:
-                turn.check(deadline)
-                time.sleep(0.01)
-            return turn.result
-        finally:
-            turn.abort()
+        return whole_clip(_Turn(self, language, ()), pcm16,
+                          self.config.stall_s + self.config.connect_timeout_s)
 
     def url(self, language: str, keyterms: tuple[str, ...]) -> str:
         # `endpointing`: the pause (ms) after which the provider marks `speech_final`.

@@ -45,6 +45,21 @@ class Turn(Protocol):
     def abort(self) -> None: ...
 
 
+def whole_clip(turn: Turn, pcm16: bytes, wait_s: float) -> str:
+    """A clip as one turn (`STT.transcribe`): sent, ended, and its text waited for up to `wait_s`
+    (or the turn's own stall limits); the turn is let go either way."""
+    try:
+        turn.send(pcm16)
+        turn.finish()
+        deadline = time.monotonic() + wait_s
+        while turn.result is None:
+            turn.check(deadline)
+            time.sleep(0.01)
+        return turn.result
+    finally:
+        turn.abort()
+
+
 class TurnSTT(Protocol):
     name: str
     vad_config: VadConfig

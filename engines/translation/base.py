@@ -105,3 +105,27 @@ class Translator(ABC):
                                           "attempt": attempt})
                     raise
         raise AssertionError("unreachable")
+
+
+class BatchTranslator(Translator):
+    """A provider that answers all of an utterance's targets at once: it implements
+    `translate_many` (after `check_targets`), and one target is a batch of one."""
+
+    max_attempts = 1  # the fallback engine is the retry; a second request doubles the wait
+    batches = True
+
+    def _translate_impl(self, text: str, source: str, target: str) -> tuple[str, tuple[str, ...]]:
+        return self.translate_many(text, source, [target])[target].text, (source, target)
+
+    def translate(self, text: str, source: str, target: str,
+                  context: Context | None = None) -> Translation:
+        if source == target:
+            return super().translate(text, source, target)
+        return self.translate_many(text, source, [target], context)[target]
+
+    def check_targets(self, source: str, targets: list[str]) -> None:
+        """UnsupportedLanguageError for the first target this provider cannot reach from `source`."""
+        bad = [t for t in targets if not self.supports(source, t)]
+        if bad:
+            raise UnsupportedLanguageError(f"{self.name} cannot translate {source} → {bad[0]}",
+                                           engine=self.name)

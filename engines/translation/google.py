@@ -21,10 +21,10 @@ import threading
 import time
 from typing import Any
 
-from engines.errors import EngineError, UnsupportedLanguageError
+from engines.errors import EngineError
 from engines.google import LABEL, NAME, Clients, GoogleConfig, call
 from engines.languages import LANGUAGE_TABLE
-from engines.translation.base import Capabilities, Context, Translation, Translator
+from engines.translation.base import BatchTranslator, Capabilities, Context, Translation
 
 logger = logging.getLogger(__name__)
 
@@ -33,11 +33,9 @@ _PLACEHOLDER = "⟦{}⟧"
 _PLACEHOLDER_RE = re.compile(r"⟦\s*(\d+)\s*⟧")
 
 
-class GoogleTranslator(Translator):
+class GoogleTranslator(BatchTranslator):
     """Every language of the table, both ways (Cloud Translation knows them all)."""
 
-    max_attempts = 1  # the fallback engine is the retry
-    batches = True
 
     def __init__(self, config: GoogleConfig) -> None:
         self.config = config
@@ -60,21 +58,9 @@ class GoogleTranslator(Translator):
     def close(self) -> None:
         self.clients.close()
 
-    def _translate_impl(self, text: str, source: str, target: str) -> tuple[str, tuple[str, ...]]:
-        return self.request(text, source, target, ())[0], (source, target)
-
-    def translate(self, text: str, source: str, target: str,
-                  context: Context | None = None) -> Translation:
-        if source == target:
-            return super().translate(text, source, target)
-        return self.translate_many(text, source, [target], context)[target]
-
     def translate_many(self, text: str, source: str, targets: list[str],
                        context: Context | None = None) -> dict[str, Translation]:
-        bad = [t for t in targets if not self.supports(source, t)]
-        if bad:
-            raise UnsupportedLanguageError(f"{self.name} cannot translate {source} → {bad[0]}",
-                                           engine=self.name)
+        self.check_targets(source, targets)
         if len(text) > MAX_CHARS:
             raise EngineError(f"{LABEL} translates at most {MAX_CHARS} characters at once",
                               engine=NAME)

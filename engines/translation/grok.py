@@ -20,10 +20,9 @@ from typing import Any
 
 from engines.errors import (
     EngineError,
-    UnsupportedLanguageError,
 )
 from engines.languages import LANGUAGE_TABLE
-from engines.translation.base import Capabilities, Context, Translation, Translator
+from engines.translation.base import BatchTranslator, Capabilities, Context, Translation
 from engines.xai import LABEL, NAME, XAIConfig, XAIHttp
 
 logger = logging.getLogger(__name__)
@@ -33,11 +32,9 @@ MAX_CONTEXT_CHARS = 600
 _WORD = re.compile(r"\w+")
 
 
-class GrokTranslator(Translator):
+class GrokTranslator(BatchTranslator):
     """Every language of the table, both ways (Grok is a general-purpose model)."""
 
-    max_attempts = 1  # the fallback engine is the retry; a second request doubles the wait
-    batches = True
 
     def __init__(self, config: XAIConfig) -> None:
         self.config = config
@@ -61,21 +58,9 @@ class GrokTranslator(Translator):
     def close(self) -> None:
         self.http.close()
 
-    def _translate_impl(self, text: str, source: str, target: str) -> tuple[str, tuple[str, ...]]:
-        return self.request(text, source, [target], None)[0][target], (source, target)
-
-    def translate(self, text: str, source: str, target: str,
-                  context: Context | None = None) -> Translation:
-        if source == target:
-            return super().translate(text, source, target)
-        return self.translate_many(text, source, [target], context)[target]
-
     def translate_many(self, text: str, source: str, targets: list[str],
                        context: Context | None = None) -> dict[str, Translation]:
-        bad = [t for t in targets if not self.supports(source, t)]
-        if bad:
-            raise UnsupportedLanguageError(f"{self.name} cannot translate {source} → {bad[0]}",
-                                           engine=self.name)
+        self.check_targets(source, targets)
         wanted = [t for t in targets if t != source]
         out = {t: Translation(text, source, t, self.name, 0.0, (source,)) for t in targets if t == source}
         if not wanted:
