@@ -40,13 +40,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import speech_corpus as corpus  # noqa: E402
-from bench.grok import summarize  # noqa: E402
+from bench.grok import speak, summarize  # noqa: E402
 from bench.livekit_e2e import pct  # noqa: E402
 from tests import support  # noqa: E402
 from tests.support.fake_google import FakeGoogle  # noqa: E402
-from tests.support.livekit_client import speech_end  # noqa: E402
-
-SILENCE = b"\0" * 32000
 
 
 def latency(sets: list[str], repeat: int, stt_delay: float, mt_delay: float,
@@ -75,19 +72,10 @@ def latency(sets: list[str], repeat: int, stt_delay: float, mt_delay: float,
             assert requests.patch(web.url + "/api/me", json=prefs, headers=p.headers(), timeout=10).ok
         fake.delays = {"stt": stt_delay, "translate": mt_delay, "tts": tts_delay}
         assert ann.call("start-speech", {"languageCode": "en"})["ok"]
-        step = 32 * 40
         streams_before = 0
         for i, clip in enumerate(clips):
             fake.translate = lambda text, target, i=i: f"<{target}:{i}> {text}"  # a new text: no cache
-            pcm = SILENCE + clip.pcm
-            end = len(SILENCE) + speech_end(clip.pcm)
-            ended_at = None
-            start = time.monotonic()
-            for k, j in enumerate(range(0, len(pcm) + len(SILENCE), step)):
-                ann.sio.emit("speech-data", (pcm + SILENCE)[j:j + step])
-                if ended_at is None and j + step >= end:
-                    ended_at = time.time()
-                time.sleep(max(0.0, start + (k + 1) * 0.04 - time.monotonic()))
+            ended_at = speak(ann, clip.pcm)
             msg = bob.wait_for("translated-message", count=i + 1, timeout=60)[i]
             audio = bob.wait_for("tts-audio", count=i + 1, timeout=60)[i]
             got = [t for e, d, t in bob.events if e == "translated-message" and d is msg][0] / 1000
@@ -96,7 +84,7 @@ def latency(sets: list[str], repeat: int, stt_delay: float, mt_delay: float,
             streams_before = len(fake.stt_streams)
             mt = fake.translate_requests[i]
             tts = fake.tts_requests[i]
-            assert ended_at is not None and stream["half_closed_at"] is not None
+            assert stream["half_closed_at"] is not None
             rows.append({
                 "endpoint": stream["half_closed_at"] - ended_at,
                 "provider_stt": stream["answered_at"] - ended_at,

@@ -68,23 +68,12 @@ def latency(sets: list[str], repeat: int, stt_delay: float, chat_delay: float,
         fake.delays = {"stt": stt_delay, "chat": chat_delay}
         fake.endpointing = endpointing
         assert ann.call("start-speech", {"languageCode": "en"})["ok"]
-        step = 32 * 40
         for i, clip in enumerate(clips):
-            pcm = SILENCE + clip.pcm
-            end = len(SILENCE) + speech_end(clip.pcm)
-            ended_at = None
-            start = time.monotonic()
-            for k, j in enumerate(range(0, len(pcm) + len(SILENCE), step)):
-                chunk = (pcm + SILENCE)[j:j + step]
-                ann.sio.emit("speech-data", chunk)
-                if ended_at is None and j + step >= end:
-                    ended_at = time.time()
-                time.sleep(max(0.0, start + (k + 1) * 0.04 - time.monotonic()))
+            ended_at = speak(ann, clip.pcm)
             msg = bob.wait_for("translated-message", count=i + 1, timeout=60)[i]
             got = [t for e, d, t in bob.events if e == "translated-message" and d is msg][0] / 1000
             turn = fake.stt_turns[i]
             chat = fake.chat_requests[i]
-            assert ended_at is not None
             rows.append({
                 "endpoint": turn["done_at"] - ended_at,
                 "provider_stt": turn["answered_at"] - turn["done_at"],
@@ -102,6 +91,22 @@ def latency(sets: list[str], repeat: int, stt_delay: float, chat_delay: float,
         fake.stop()
     return summarize(rows, {"utterances": len(rows), "stt_delay_s": stt_delay,
                             "chat_delay_s": chat_delay, "provider_endpointing": endpointing})
+
+
+def speak(peer: support.Peer, pcm: bytes) -> float:
+    """`pcm` on the peer's speech session at real-time pace, with a second of room silence before
+    and after it; the wall-clock time its speech ended (its last loud frame was sent)."""
+    audio = SILENCE + pcm + SILENCE
+    end = len(SILENCE) + speech_end(pcm)
+    step = 32 * 40
+    ended_at = 0.0
+    start = time.monotonic()
+    for k, j in enumerate(range(0, len(audio), step)):
+        peer.sio.emit("speech-data", audio[j:j + step])
+        if not ended_at and j + step >= end:
+            ended_at = time.time()
+        time.sleep(max(0.0, start + (k + 1) * 0.04 - time.monotonic()))
+    return ended_at
 
 
 def summarize(rows: list[dict[str, float]], head: dict[str, Any]) -> dict[str, Any]:

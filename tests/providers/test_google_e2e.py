@@ -21,7 +21,7 @@ from tests import support
 from tests.support import Peer, Service, room_with
 from tests.support.fake_google import FakeGoogle
 from tests.support.fake_xai import FakeXAI
-from tests.support.livekit_client import LkParticipant
+from tests.support.livekit_client import LkParticipant, speaking_mic
 from tests.support.speech import clips, normalize, wer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.speech]
@@ -195,12 +195,7 @@ def test_speech_over_livekit_is_heard_by_google(google_service: Service, gfake: 
     _prefs(bob, translationEngine="google")
     pcm, ref = clips()[2]
     gfake.script = [ref]  # what the codec made of the recording is no registered clip
-    assert ann.call("start-voice-session", {"languageCode": "en"})["ok"]
-    ready = ann.wait_for("voice-session-ready")[-1]
-    mic = LkParticipant(ready["liveKitUrl"], ready["liveKitToken"]).connect()
-    lk_peers.append(mic)
-    mic.publish()
-    mic.wait_for_agent()
+    mic = speaking_mic(ann, "en", lk_peers)
     mic.play(SILENCE + pcm + SILENCE * 2)
     [msg] = bob.wait_for("translated-message", timeout=30)
     assert msg["originalText"] == ref and msg["translatedText"] == f"<es> {ref}"

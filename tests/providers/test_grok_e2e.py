@@ -13,7 +13,7 @@ import requests
 
 from tests.support import Peer, Service, room_with
 from tests.support.fake_xai import FakeXAI
-from tests.support.livekit_client import LkParticipant
+from tests.support.livekit_client import LkParticipant, speaking_mic
 from tests.support.speech import clips, normalize, wer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.speech]
@@ -202,12 +202,7 @@ def test_recorded_speech_over_livekit_is_heard_by_grok(grok_service: Service, fa
     assert r.status_code == 200
     pcm, ref = clips()[0]
     fake.script = [ref]
-    assert ann.call("start-voice-session", {"languageCode": "en"})["ok"]
-    ready = ann.wait_for("voice-session-ready")[-1]
-    mic = LkParticipant(ready["liveKitUrl"], ready["liveKitToken"]).connect()
-    lk_peers.append(mic)
-    mic.publish()
-    mic.wait_for_agent()
+    mic = speaking_mic(ann, "en", lk_peers)
     (pcm2, ref2) = clips()[1]
     fake.script = [ref, ref2]
     mic.play(SILENCE + pcm + SILENCE * 2)

@@ -163,6 +163,18 @@ class LkParticipant:
         self.loop.call_soon_threadsafe(self.loop.stop)
 
 
+def speaking_mic(peer: Any, language: str, lk_peers: list[LkParticipant]) -> LkParticipant:
+    """`peer` starts a voice session; its microphone joins the LiveKit room, publishes, and waits
+    for the agent (kept in `lk_peers`, which the test's fixture closes)."""
+    assert peer.call("start-voice-session", {"languageCode": language})["ok"]
+    ready = peer.wait_for("voice-session-ready")[-1]
+    mic = LkParticipant(ready["liveKitUrl"], ready["liveKitToken"]).connect()
+    lk_peers.append(mic)
+    mic.publish()
+    mic.wait_for_agent()
+    return mic
+
+
 def service(env: dict[str, str]) -> Any:
     """The app's LiveKit service for a test environment (LIVEKIT_URL / _API_KEY / _API_SECRET)."""
     from core.livekit import LiveKitConfig, LiveKitService
