@@ -276,7 +276,8 @@ class GoogleTurn:
                 self._rotate("ended early")
                 return
             else:
-                error = (failed("speech stream", exc) if exc is not None and is_call_error(exc)
+                error = (exc if isinstance(exc, EngineError)  # the client could not be made
+                         else failed("speech stream", exc) if exc is not None and is_call_error(exc)
                          else EngineError("Google Cloud ended the speech stream", engine=NAME))
                 # Always cooled down: even a request Google calls invalid (a model it lacks for
                 # the language) would fail every utterance again.

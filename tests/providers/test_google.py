@@ -330,3 +330,18 @@ def test_under_eventlet_translation_is_handed_to_the_speech_process(gfake: FakeG
     assert r.stdout.splitlines() == ["SpeechProcessTranslator google True",
                                      "refused: Google Cloud cannot be called from an eventlet process"]
     assert gfake.requests == 0
+
+
+def test_credentials_google_cannot_use_are_an_engine_error(tmp_path: Any,
+                                                          sentences: list[tuple[bytes, str]]) -> None:
+    """A file that looks like credentials but that Google's library refuses: every kind fails
+    over as for any other failure (nothing is contacted, nothing hangs)."""
+    creds = tmp_path / "google.json"
+    creds.write_text('{"type": "service_account"}')
+    cfg = GoogleConfig(credentials_file=str(creds), project="p", stall_s=1.0)
+    with pytest.raises(EngineConnectionError, match="client could not be made"):
+        GoogleTranslator(cfg).translate("Hello", "en", "es")
+    with pytest.raises(EngineConnectionError, match="client could not be made"):
+        GoogleTTS(cfg).synthesize("Hello", "en")
+    with pytest.raises(EngineConnectionError, match="client could not be made"):
+        feed(GoogleSTT(cfg).stream("en", "k"), SILENCE + sentences[0][0])
