@@ -31,7 +31,7 @@ from engines.errors import EngineError, EngineTimeoutError, UnsupportedLanguageE
 from engines.google import NAME, Clients, GoogleConfig, code_name, failed, is_call_error
 from engines.languages import LANGUAGE_TABLE
 from engines.stt.base import SAMPLE_RATE, STT, SpeechStream, StreamOptions, STTCapabilities
-from engines.stt.turns import TurnStream, whole_clip
+from engines.stt.turns import TurnStream, drain, whole_clip
 from engines.stt.vad import VadConfig
 
 logger = logging.getLogger(__name__)
@@ -344,12 +344,7 @@ class GoogleTurn:
         self._abort_locked()
 
     def drain(self) -> list[tuple[str, str]]:
-        out = []
-        while True:
-            try:
-                out.append(self._events.get_nowait())
-            except queue.Empty:
-                return out
+        return drain(self._events)
 
     def abort(self) -> None:
         with self._lock:

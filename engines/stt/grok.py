@@ -41,7 +41,7 @@ from engines.stt.base import (
     StreamOptions,
     STTCapabilities,
 )
-from engines.stt.turns import TurnStream, whole_clip
+from engines.stt.turns import TurnStream, drain, whole_clip
 from engines.stt.vad import VadConfig
 from engines.xai import NAME, XAIConfig, refused
 
@@ -283,12 +283,7 @@ class _Turn:
             ws.close()
 
     def drain(self) -> list[tuple[str, Any]]:
-        out = []
-        while True:
-            try:
-                out.append(self.events.get_nowait())
-            except queue.Empty:
-                return out
+        return drain(self.events)
 
 
 def _final_text(locked: list[str], done: str) -> str:

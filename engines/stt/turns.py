@@ -14,9 +14,10 @@ A turn that fails or stalls raises its EngineError from push/poll/flush: the fai
 from __future__ import annotations
 
 import dataclasses
+import queue
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from engines.stt.base import SAMPLE_RATE, SpeechEvent, SpeechStream, StreamOptions
 from engines.stt.endpointing import looks_finished
@@ -43,6 +44,16 @@ class Turn(Protocol):
         """The ("interim", text) events since the last drain."""
 
     def abort(self) -> None: ...
+
+
+def drain(events: queue.Queue[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """A turn's events since the last drain, from the queue its reader thread fills."""
+    out = []
+    while True:
+        try:
+            out.append(events.get_nowait())
+        except queue.Empty:
+            return out
 
 
 def whole_clip(turn: Turn, pcm16: bytes, wait_s: float) -> str:
