@@ -78,40 +78,35 @@ def health() -> tuple[Response, int]:
 
 
 def _grok(svc: Any) -> dict[str, Any]:
-    """xAI's state: configured or not (never the key), which kinds use it, whether this process's
-    translation is skipping it after a failure, today's usage and budget."""
-    settings = svc.settings
-    out: dict[str, Any] = {"configured": bool(settings.xai_api_key)}
-    if not settings.xai_api_key:
-        return out
-    out["order"] = {"stt": settings.stt_engines, "translation": settings.translation_engines,
-                    "tts": settings.tts_engines}
-    out["translationCoolingDown"] = svc.registry.cooling_down("grok")
-    try:
-        out["usageToday"] = usage.provider_totals(settings.database_url).get("grok", {})
-        out["budget"] = usage.budget(settings).status().get("grok", {})
-    except Exception:
-        out["usageToday"] = None
-    return out
+    """xAI's state: configured or not (never the key), and when it is, _in_use's."""
+    if not svc.settings.xai_api_key:
+        return {"configured": False}
+    return dict(configured=True, **_in_use(svc, "grok"))
 
 
 def _google(svc: Any) -> dict[str, Any]:
     """Google Cloud's state as Grok's: and when it cannot be used for a kind, why (never the
     credentials themselves)."""
-    settings = svc.settings
-    missing = {kind: providers.google_missing(settings, kind) for kind in providers.KINDS}
-    out: dict[str, Any] = {"configured": not any(missing.values())}
+    missing = {kind: providers.google_missing(svc.settings, kind) for kind in providers.KINDS}
     if all(missing.values()):
-        out["reason"] = missing["stt"]
-        return out
+        return {"configured": False, "reason": missing["stt"]}
+    out: dict[str, Any] = {"configured": not any(missing.values())}
     if not out["configured"]:
         out["unavailable"] = {kind: why for kind, why in missing.items() if why}
-    out["order"] = {"stt": settings.stt_engines, "translation": settings.translation_engines,
-                    "tts": settings.tts_engines}
-    out["translationCoolingDown"] = svc.registry.cooling_down("google")
+    return dict(out, **_in_use(svc, "google"))
+
+
+def _in_use(svc: Any, name: str) -> dict[str, Any]:
+    """A configured premium provider: which kinds use it, whether this process's translation is
+    skipping it after a failure, today's usage and budget."""
+    settings = svc.settings
+    out: dict[str, Any] = {"order": {"stt": settings.stt_engines,
+                                     "translation": settings.translation_engines,
+                                     "tts": settings.tts_engines},
+                           "translationCoolingDown": svc.registry.cooling_down(name)}
     try:
-        out["usageToday"] = usage.provider_totals(settings.database_url).get("google", {})
-        out["budget"] = usage.budget(settings).status().get("google", {})
+        out["usageToday"] = usage.provider_totals(settings.database_url).get(name, {})
+        out["budget"] = usage.budget(settings).status().get(name, {})
     except Exception:
         out["usageToday"] = None
     return out
