@@ -70,7 +70,7 @@ class BridgeClient:
 
     # -- what the speakers call ------------------------------------------------------------
     def final(self, payload: dict[str, Any]) -> None:
-        key = str(payload["idempotencyKey"])
+        key = f"{payload['idempotencyKey']}#{payload.get('part', 0)}"  # one file per segment
         path = self.outbox / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".json")
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(dict(payload, queuedAt=time.time())))

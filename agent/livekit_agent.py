@@ -91,13 +91,14 @@ class Speaker:
             if e.kind == "notice":  # recognition moved to another engine: the speaker is told
                 payload.update(engine=e.engine, previous=e.previous)
                 self.bridge.interim(payload)
-            elif e.kind == "final":
-                payload["idempotencyKey"] = f["utteranceKey"]
+            elif e.kind == "final":  # one segment of the utterance: the key and its part
+                payload.update(idempotencyKey=f["utteranceKey"], utteranceKey=f["utteranceKey"],
+                               part=f["part"])
                 if f["speechEndAt"]:
                     payload["speechEndAt"] = f["speechEndAt"]
                 self.bridge.final(payload)
             else:
-                payload["utteranceKey"] = f["utteranceKey"]
+                payload.update(utteranceKey=f["utteranceKey"], part=f["part"])
                 self.bridge.interim(payload)
 
 

@@ -28,7 +28,8 @@ def event_fields(e: SpeechEvent) -> dict[str, Any]:
     code; `engine` is who made the event (a notice: the engine now in use, `previous` the one left)."""
     return {"kind": e.kind, "text": e.text, "language": e.language, "utteranceKey": e.utterance_key,
             "startMs": e.start_ms, "endMs": e.end_ms, "decodeMs": round(e.decode_ms, 1),
-            "speechEndAt": e.speech_end_at, "engine": e.engine, "previous": e.previous}
+            "speechEndAt": e.speech_end_at, "engine": e.engine, "previous": e.previous,
+            "part": e.part}
 
 
 class SpeakerStream:

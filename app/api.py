@@ -323,5 +323,6 @@ def room_messages(room_id: str) -> Response:
             "utteranceId": u.id, "speakerId": u.speaker_id, "speakerName": name,
             "originalText": u.text, "sourceLang": u.source_lang, "targetLang": lang,
             "translatedText": u.text if u.source_lang == lang else translated.get(u.id),
-            "receivedAt": u.received_at, "speechEndAt": u.speech_end_at} for u, name in rows]
+            "receivedAt": u.received_at, "speechEndAt": u.speech_end_at,
+            "utteranceKey": u.utterance_key or u.id, "part": u.part} for u, name in rows]
     return jsonify({"roomId": room_id, "messages": messages, "more": more})

@@ -19,7 +19,13 @@ from app import agents
 from app import validation as v
 from app.errors import error_response
 from app.extensions import services, socketio
-from app.transcripts import TranscriptIn, handle_transcript, publish_interim, publish_notice
+from app.transcripts import (
+    TranscriptIn,
+    handle_transcript,
+    publish_interim,
+    publish_notice,
+    segment_key,
+)
 from core.expiring import ExpiringKeys
 from core.signing import sign  # one signature for both sides
 
@@ -108,7 +114,7 @@ def _accept(body: bytes) -> tuple[Response, int]:
     except ValueError:
         raise v.BadInput("bad_json", "the body must be JSON") from None
     v.only_keys(data, {"kind", "idempotencyKey", "speakerId", "roomId", "text", "sourceLang",
-                       "utteranceKey", "speechEndAt", "soloTargetLang", "engine", "previous"},
+                       "utteranceKey", "speechEndAt", "soloTargetLang", "engine", "previous", "part"},
                 "the body")
     kind = data.get("kind", "final")
     if kind not in ("final", "interim", "notice"):
@@ -123,14 +129,17 @@ def _accept(body: bytes) -> tuple[Response, int]:
                        str(v.text(data, "engine", max_len=32, single_line=True)),
                        str(v.text(data, "previous", max_len=32, required=False, single_line=True) or ""))
         return jsonify({"ok": True}), 202
+    part = v.part(data)
+    utterance_key = v.text(data, "utteranceKey", max_len=100, required=False, single_line=True)
     if kind == "interim":
-        key = v.text(data, "utteranceKey", max_len=100, required=False, single_line=True)
-        publish_interim(speaker, room, text, lang, key or "")
+        publish_interim(speaker, room, text, lang, utterance_key or "", part, solo)
         return jsonify({"ok": True}), 202
-    key = v.text(data, "idempotencyKey", max_len=100, single_line=True)
+    # A final is one segment of an utterance (part 0: its first, or the whole of it).
+    key = str(v.text(data, "idempotencyKey", max_len=100, single_line=True))
     out = handle_transcript(TranscriptIn(
         speaker_id=speaker, text=text, source_lang=lang, room_id=room,
         solo_target_lang=solo if room is None else None, engine="agent",
-        idempotency_key=f"agent:{key}", speech_end_at=v.number(data, "speechEndAt", lo=0, hi=1e14)))
+        idempotency_key=segment_key(f"agent:{key}", part), utterance_key=utterance_key or key,
+        part=part, speech_end_at=v.number(data, "speechEndAt", lo=0, hi=1e14)))
     return jsonify({"utteranceId": out["id"], "duplicate": out["duplicate"]}), 202
 

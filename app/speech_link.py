@@ -22,7 +22,13 @@ from flask import Flask
 
 from app import validation as v
 from app.extensions import socketio
-from app.transcripts import TranscriptIn, handle_transcript, publish_interim, publish_notice
+from app.transcripts import (
+    TranscriptIn,
+    handle_transcript,
+    publish_interim,
+    publish_notice,
+    segment_key,
+)
 from core import speech as wire
 from core.settings import Settings
 
@@ -217,7 +223,8 @@ class SpeechLink:
             with self.app.app_context():
                 try:
                     publish_interim(session.user_id, session.room_id, str(msg["text"])[:5000],
-                                    session.language, str(msg["utteranceKey"]))
+                                    session.language, str(msg["utteranceKey"]), _part(msg),
+                                    session.solo_target)
                 except v.BadInput:
                     pass  # they left the room: no more interims (their final may still count)
         elif kind == "final":
@@ -228,7 +235,8 @@ class SpeechLink:
                         speaker_id=session.user_id, text=str(msg["text"])[:5000],
                         source_lang=session.language, room_id=session.room_id,
                         solo_target_lang=session.solo_target, engine="local-stt",
-                        idempotency_key=f"speech:{msg['utteranceKey']}",
+                        idempotency_key=segment_key(f"speech:{msg['utteranceKey']}", _part(msg)),
+                        utterance_key=str(msg["utteranceKey"])[:100], part=_part(msg),
                         speech_end_at=float(end) if isinstance(end, (int, float)) else None,
                         sender_retries=False))
                 except v.BadInput as exc:
@@ -318,3 +326,9 @@ def start_link(app: Flask, settings: Settings, autostart: bool) -> SpeechLink:
     if lk.spawn and autostart and settings.speech_autostart:
         lk.start()
     return lk
+
+
+def _part(msg: dict[str, Any]) -> int:
+    """A result's segment number (0 when absent or not a small whole number)."""
+    part = msg.get("part", 0)
+    return part if isinstance(part, int) and not isinstance(part, bool) and 0 <= part < 100_000 else 0

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import math
 import re
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +24,7 @@ from core.db import session_scope
 from core.membership import SERVER_TIMED
 from core.models import Participant, User, Utterance, now_ms
 from core.naming import room_channel, speaker_channel
-from workers.tasks import enqueue_fanout
+from workers.tasks import enqueue_fanout, enqueue_interim
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +43,9 @@ class TranscriptIn:
     engine: str = "text"
     idempotency_key: str | None = None
     speech_end_at: float | None = None
+    # A segment of a spoken utterance: the recogniser's key for the utterance and its part.
+    utterance_key: str | None = None
+    part: int = 0
     # Whether the sender retries when the fan-out cannot be handed on (a typed message's page, the
     # agent's outbox): then it is told so (503). The speech link does not; recovery resumes it.
     sender_retries: bool = True
@@ -61,7 +66,10 @@ def handle_transcript(t: TranscriptIn) -> dict[str, object]:
     # Committed: the fan-out can read the row.
     payload: dict[str, object] = {"id": u.id, "utteranceId": u.id, "text": u.text,
                                   "sourceLang": u.source_lang, "speakerName": speaker_name,
-                                  "receivedAt": u.received_at, "duplicate": duplicate}
+                                  "receivedAt": u.received_at, "duplicate": duplicate,
+                                  "utteranceKey": u.utterance_key or u.id, "part": u.part}
+    if u.utterance_key:
+        interims().committed(u.utterance_key, u.part)
     if not duplicate:
         svc.metrics.inc("utterances", u.engine)
         socketio.emit("recognized-speech", payload, to=speaker_channel(u.speaker_id, u.room_id))
@@ -107,10 +115,16 @@ def _store(url: str, t: TranscriptIn) -> tuple[Utterance, bool, str]:
         u = Utterance(speaker_id=t.speaker_id, room_id=t.room_id, text=one_line(t.text),
                       source_lang=t.source_lang, engine=t.engine,
                       solo_target_lang=t.solo_target_lang, idempotency_key=t.idempotency_key,
+                      utterance_key=t.utterance_key, part=t.part,
                       speech_end_at=_speech_end(t, received), received_at=received,
                       enqueued_at=received)
         s.add(u)
         return u, False, speaker.display_name
+
+
+def segment_key(key: str, part: int) -> str:
+    """The idempotency key of one segment of an utterance: the utterance's own for its first."""
+    return f"{key}#{part}" if part else key
 
 
 # A typed message's speechEndAt is the browser's clock: kept (for latency) only when plausible.
@@ -135,8 +149,10 @@ def _speech_end(t: TranscriptIn, received: float) -> float | None:
 
 
 def publish_interim(speaker_id: str, room_id: str | None, text: str, language: str,
-                    utterance_key: str) -> None:
-    """Send a partial transcript to the room (solo: to the speaker's own sockets). Only a current
+                    utterance_key: str, part: int = 0, solo_target: str | None = None) -> None:
+    """Send a partial transcript to the room (solo: to the speaker's own sockets), and have it
+    translated for the room's listeners of other languages (`interim-translation`, throttled).
+    With segments it holds only the words after the utterance's committed parts. Only a current
     participant's reach the room: BadInput `not_in_room` otherwise."""
     if room_id is not None:
         with session_scope(services().settings.database_url) as s:
@@ -144,9 +160,86 @@ def publish_interim(speaker_id: str, room_id: str | None, text: str, language: s
                     Participant.room_id == room_id, Participant.user_id == speaker_id,
                     Participant.left_at.is_(None))).first() is None:
                 raise BadInput("not_in_room", "the speaker is not in that room", 403)
-    socketio.emit("interim-transcript", {"speakerId": speaker_id, "text": one_line(text),
-                                         "sourceLang": language, "utteranceKey": utterance_key},
+    line = one_line(text)
+    socketio.emit("interim-transcript", {"speakerId": speaker_id, "text": line,
+                                         "sourceLang": language, "utteranceKey": utterance_key,
+                                         "part": part},
                   to=room_channel(room_id) if room_id else speaker_channel(speaker_id, None))
+    if room_id is not None and utterance_key and line:
+        interims().offer(utterance_key, part, line, (room_id, speaker_id, language))
+
+
+class InterimThrottle:
+    """Translated interims per utterance: at most one every `interval_s`, only when the words
+    changed, and none for a segment already committed. One held back by the interval is sent
+    when the interval is up, unless newer words or the segment's caption came first."""
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self._lock = threading.Lock()
+        # utterance key → [sent at (monotonic), last text sent, committed parts, held (part,
+        # text, args) or None, last activity]
+        self._live: dict[str, list[Any]] = {}
+
+    def offer(self, key: str, part: int, text: str, args: tuple[str, str, str]) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._forget_old(now)
+            st = self._live.setdefault(key, [0.0, ("", -1), 0, None, now])
+            st[4] = now
+            if part < st[2] or st[1] == (text, part):
+                return
+            wait = st[0] + self.interval_s - now
+            if wait > 0:
+                schedule = st[3] is None
+                st[3] = (part, text, args)
+                if schedule:
+                    socketio.start_background_task(self._later, key, wait)
+                return
+            st[0], st[1], st[3] = now, (text, part), None
+        self._send(key, part, text, args)
+
+    def committed(self, key: str, part: int) -> None:
+        """The segment `part` of `key` is stored: no interim of it or before it is sent."""
+        with self._lock:
+            st = self._live.get(key)
+            if st is not None:
+                st[2] = max(st[2], part + 1)
+                if st[3] is not None and st[3][0] <= part:
+                    st[3] = None
+
+    def _later(self, key: str, wait: float) -> None:
+        socketio.sleep(wait)
+        with self._lock:
+            st = self._live.get(key)
+            held = st[3] if st is not None else None
+            if st is None or held is None:
+                return
+            st[0], st[1], st[3] = time.monotonic(), (held[1], held[0]), None
+        self._send(key, held[0], held[1], held[2])
+
+    def _forget_old(self, now: float) -> None:
+        if len(self._live) > 256:
+            self._live = {k: v for k, v in self._live.items() if now - v[4] < 120}
+
+    @staticmethod
+    def _send(key: str, part: int, text: str, args: tuple[str, str, str]) -> None:
+        room_id, speaker_id, language = args
+        try:
+            enqueue_interim(room_id, speaker_id, key, part, text, language)
+        except Exception:  # noqa: BLE001 - best effort: the segment's caption still comes
+            logger.warning("could not hand on a translated interim", exc_info=True)
+
+
+_interims: InterimThrottle | None = None
+
+
+def interims() -> InterimThrottle:
+    """This web process's interim throttle."""
+    global _interims
+    if _interims is None:
+        _interims = InterimThrottle(services().settings.interim_translation_interval_s)
+    return _interims
 
 
 NOTICES = {

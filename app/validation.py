@@ -89,6 +89,14 @@ def number(payload: dict[str, Any], key: str, *, lo: float, hi: float) -> float 
     return float(value)
 
 
+def part(payload: dict[str, Any], key: str = "part") -> int:
+    """A segment number: a whole number from 0 (0 when absent)."""
+    value = payload.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 100_000:
+        raise BadInput("bad_type", f"{key} must be a whole number from 0 to 99999")
+    return value
+
+
 def room_code(payload: Any) -> str:
     """The seed sends the code as a bare string; an object {roomCode} is accepted too."""
     if isinstance(payload, dict):

@@ -92,7 +92,8 @@ class Presence(Base):
 
 
 class Utterance(Base):
-    """One final transcript, with the timestamps of each stage it went through."""
+    """One final transcript (a whole utterance, or one segment of it), with the timestamps of each
+    stage it went through."""
 
     __tablename__ = "utterances"
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
@@ -103,6 +104,10 @@ class Utterance(Base):
     engine: Mapped[str] = mapped_column(String(32), default="text")
     solo_target_lang: Mapped[str | None] = mapped_column(String(16), nullable=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True, nullable=True)
+    # A spoken utterance committed in segments: each is a row, sharing the recogniser's utterance
+    # key, in `part` order (0 for anything said or typed in one piece).
+    utterance_key: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    part: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     speech_end_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     received_at: Mapped[float] = mapped_column(Float, default=now_ms)
     # When its fan-out was last handed on (stored, then each resume), and when it finished (every
@@ -140,6 +145,7 @@ class Delivery(Base):
 Index("ix_participants_active", Participant.room_id, Participant.left_at)
 Index("ix_presence_room", Presence.room_id, Presence.joined_at)
 Index("ix_utterances_unfinished", Utterance.fanned_out_at, Utterance.received_at)
+Index("ix_utterances_key", Utterance.utterance_key, Utterance.part)
 
 
 class Usage(Base):

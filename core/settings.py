@@ -121,6 +121,10 @@ class Settings:
     # killed) is handed on again; utterances older than the horizon are left as they are.
     resume_after_s: float = 30.0
     resume_horizon_s: float = 3600.0
+    # Translated interims (`interim-translation`): at most one per utterance this often, and with
+    # a premium translation engine only when the operator allows it (else the local engine's).
+    interim_translation_interval_s: float = 0.5
+    premium_interim_translation: bool = False
     # The LiveKit agent inside the speech process.
     agent_enabled: bool = True
     agent_max_rooms: int = 20
@@ -221,6 +225,8 @@ class Settings:
             fanout_lock_ttl_ms=_int("FANOUT_LOCK_TTL_MS", 15000),
             resume_after_s=max(1.0, _float("RESUME_AFTER_S", 30.0)),
             resume_horizon_s=_float("RESUME_HORIZON_S", 3600.0),
+            interim_translation_interval_s=max(0.1, _float("INTERIM_TRANSLATION_INTERVAL_S", 0.5)),
+            premium_interim_translation=os.environ.get("PREMIUM_INTERIM_TRANSLATION", "0") == "1",
             agent_enabled=os.environ.get("AGENT_DISABLED") != "1",
             agent_max_rooms=max(1, _int("AGENT_MAX_ROOMS", 20)),
             agent_http_port=_int("AGENT_HTTP_PORT", 0),

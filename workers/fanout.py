@@ -254,7 +254,8 @@ def _fail(rt: Runtime, u: dict[str, Any], job: Job, exc: EngineError) -> None:
         to = own_room(uid) if job.kind == "solo" else user_room(u["room_id"], uid)
         rt.emitter.emit("translation-failed", {
             "id": f"{u['id']}:{job.target}", "utteranceId": u["id"], "originalText": u["text"],
-            "sourceLang": u["source"], "targetLang": job.target, "fromUserId": u["speaker_id"],
+            "sourceLang": u["source"], "targetLang": job.target,
+            "utteranceKey": u["key"], "part": u["part"], "fromUserId": u["speaker_id"],
             "speakerName": u["speaker_name"], "reason": message}, to=to)
     _record(rt, u, job.users, "failed")
 
@@ -265,12 +266,14 @@ def _send(rt: Runtime, u: dict[str, Any], job: Job, text: str, timings: dict[str
         rt.emitter.emit("solo-translated", {
             "id": f"{u['id']}:solo:{job.target}", "utteranceId": u["id"], "originalText": u["text"],
             "translatedText": text, "sourceLang": u["source"], "targetLang": job.target,
+            "utteranceKey": u["key"], "part": u["part"],
             "speakerName": u["speaker_name"], "timings": timings}, to=own_room(u["speaker_id"]))
     else:
         for uid in job.users:
             rt.emitter.emit("translated-message", {
                 "id": f"{u['id']}:{job.target}", "utteranceId": u["id"], "originalText": u["text"],
                 "translatedText": text, "sourceLang": u["source"], "targetLang": job.target,
+                "utteranceKey": u["key"], "part": u["part"],
                 "fromUserId": u["speaker_id"], "toUserId": uid, "speakerName": u["speaker_name"],
                 "timings": timings}, to=user_room(u["room_id"], uid))
     _record(rt, u, job.users, job.kind)

@@ -50,6 +50,8 @@ def plan(s: Session, utterance_id: str) -> Plan | None:
     out = Plan({"id": u.id, "room_id": u.room_id, "speaker_id": u.speaker_id, "text": u.text,
                 "source": u.source_lang, "solo": u.solo_target_lang, "received": u.received_at,
                 "speech_end": u.speech_end_at,
+                # a segment of a spoken utterance: the page keeps an utterance's parts together
+                "key": u.utterance_key or u.id, "part": u.part,
                 # spoken into a LiveKit microphone (the agent's bridge keys): the room heard it
                 "heard": (u.idempotency_key or "").startswith("agent:"),
                 "speaker_name": speaker.display_name if speaker else "",

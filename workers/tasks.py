@@ -160,6 +160,29 @@ def enqueue_speech(rt: Runtime, job: SpeechJob) -> None:
                        extra={"utterance_id": job.utterance_id, "language": job.target})
 
 
+@celery.task(name="interim_translation", ignore_result=True)
+def interim_translation(room_id: str, speaker_id: str, utterance_key: str, part: int, text: str,
+                        source: str) -> int:
+    """Translate the words not yet committed for the room's listeners of other languages."""
+    from workers.interim import translate_interim
+    return translate_interim(runtime(), room_id, speaker_id, utterance_key, part, text, source)
+
+
+INTERIM_EXPIRES_S = 5.0  # a translated interim older than this is not worth showing
+
+
+def enqueue_interim(room_id: str, speaker_id: str, utterance_key: str, part: int, text: str,
+                    source: str) -> None:
+    """Hand a translated interim on: a Celery message (dropped unless taken within a few
+    seconds) when distributed; a thread of its own here when embedded. Best effort."""
+    args = (room_id, speaker_id, utterance_key, part, text, source)
+    if runtime().settings.distributed:
+        interim_translation.apply_async(args, expires=INTERIM_EXPIRES_S)
+    else:
+        threading.Thread(target=interim_translation.apply, kwargs={"args": args},
+                         daemon=True).start()
+
+
 def enqueue_fanout(utterance_id: str) -> None:
     """Hand an utterance's fan-out on: a Celery message when distributed; embedded, the task run
     here on its own (green) thread so the caller returns at once."""

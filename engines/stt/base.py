@@ -30,7 +30,7 @@ class STTCapabilities:
 class SpeechEvent:
     """An interim or final transcript of one utterance within a stream.
 
-    `utterance_key` is stable across an utterance's interims and its final. Offsets are in
+    `utterance_key` is stable across an utterance's interims and its finals (segments). Offsets are in
     milliseconds of stream audio; `speech_end_at` is the wall-clock time (epoch ms) at which the
     end of speech was detected, so the latency budget can be measured from it.
     """
@@ -45,6 +45,11 @@ class SpeechEvent:
     speech_end_at: float | None = None
     engine: str = ""  # the provider that made it (a notice: the one now in use)
     previous: str = ""  # a notice: the provider left
+    # Segments: a long utterance is committed in parts while the speaker talks. A final with part
+    # n is the utterance's n-th segment (0, 1, 2, ... in order, each once; their texts joined
+    # read as the whole utterance). An interim of part n is the words after the committed
+    # segments 0..n-1 only (the uncommitted tail), never the segments again.
+    part: int = 0
 
 
 def notice(code: str, language: str, engine: str, previous: str) -> SpeechEvent:

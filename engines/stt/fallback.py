@@ -77,6 +77,10 @@ class FailoverStream(SpeechStream):
         self._retained = bytearray()
         self._open_keys: list[str] = []  # utterances with interims shown but no final yet
         self._rename: dict[str, str] = {}
+        # Segments: the next part of each utterance that has had finals, and for a replayed
+        # utterance renamed to one in flight, how far its parts are moved (they continue it).
+        self._next_part: dict[str, int] = {}
+        self._part_offset: dict[str, int] = {}
         self._base_ms = 0.0  # the current stream's time (ms) of retained[0]
         self._index = -1
         self._stream: SpeechStream | None = None
@@ -158,6 +162,8 @@ class FailoverStream(SpeechStream):
             if key is None and self._generation > 1 and self._open_keys and e.kind != "notice":
                 key = self._open_keys.pop(0)  # the replay's first utterance completes the one in flight
                 self._rename[e.utterance_key] = key
+                self._part_offset[e.utterance_key] = self._next_part.get(key, 0)
+            part = e.part + self._part_offset.get(e.utterance_key, 0)
             key = key or e.utterance_key
             if e.kind == "interim" and key not in self._open_keys and key not in self._rename.values():
                 self._open_keys.append(key)
@@ -167,7 +173,12 @@ class FailoverStream(SpeechStream):
                 drop = max(0, int((e.end_ms - self._base_ms) * 16) * 2)
                 del self._retained[:drop]
                 self._base_ms = max(self._base_ms, e.end_ms)
-            out.append(dataclasses.replace(e, utterance_key=key) if key != e.utterance_key else e)
+                self._next_part[key] = part + 1
+                if len(self._next_part) > 64:  # only utterances still in flight matter
+                    del self._next_part[next(iter(self._next_part))]
+            if key != e.utterance_key or part != e.part:
+                e = dataclasses.replace(e, utterance_key=key, part=part)
+            out.append(e)
         return out
 
     def push(self, pcm16: bytes) -> list[SpeechEvent]:

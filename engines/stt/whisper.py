@@ -15,17 +15,18 @@ import logging
 import os
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from engines.errors import ConfigurationError, EngineError
+from engines.errors import ConfigurationError, EngineError, UnsupportedLanguageError
 from engines.languages import LANGUAGE_TABLE
 from engines.stt import repetition
-from engines.stt.base import SAMPLE_RATE, STT, SpeechEvent, SpeechStream, StreamOptions, STTCapabilities
-from engines.stt.endpointing import looks_finished
+from engines.stt.base import SAMPLE_RATE, STT, SpeechStream, StreamOptions, STTCapabilities
+from engines.stt.commit import Hypothesis, SegmentRules
 from engines.stt.fair import FairGate
 from engines.stt.models import MODELS, assemble
-from engines.stt.vad import CHUNK_BYTES, CHUNK_MS, Segmenter, VadConfig
+from engines.stt.vad import VadConfig
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,43 @@ FIT_PAD_FRAMES = 100
 FIT_MAX_S = 29.0
 # An interim that cannot start decoding within this long (others' decodes first) is skipped.
 INTERIM_WAIT_S = 0.3
+DEFAULT_SEGMENTS = SegmentRules()
+# The previous text given to the decoder as its prompt (Whisper's own limit is 223 tokens).
+CONTEXT_TOKENS = 64
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    tok: Any
+    ids: list[int]
+    prefix_ids: list[int]
+    encoded: Any
+    frames: int
+    no_speech: bool
+
+
+def _continuation(d: _Decoded) -> tuple[str, str]:
+    """(prefix, the rest): the decoded text split after the forced prefix (CTranslate2 returns
+    the prefix with the rest)."""
+    full = str(d.tok.decode(d.ids))
+    if not d.prefix_ids:
+        return "", full
+    head = str(d.tok.decode(d.prefix_ids))
+    if full.startswith(head):
+        return head, full[len(head):]
+    n = len(d.prefix_ids)
+    return ("", str(d.tok.decode(d.ids[n:]))) if d.ids[:n] == d.prefix_ids else ("", full)
+
+
+def _word_ends(model: Any, d: _Decoded) -> tuple[tuple[int, float, float, bool], ...]:
+    """Word timings from the decoder's cross-attention (faster-whisper's alignment), as character
+    offsets into the decoded text; () when they cannot be matched to it."""
+    words = model.find_alignment(d.tok, [d.ids], d.encoded, d.frames)[0]
+    out, pos = [], 0
+    for w in words:
+        pos += len(w["word"])
+        out.append((pos, float(w["start"]), float(w["end"]), any(c.isalnum() for c in w["word"])))
+    return tuple(out) if pos == len(str(d.tok.decode(d.ids))) else ()
 
 
 class WhisperSTT(STT):
@@ -45,7 +83,8 @@ class WhisperSTT(STT):
     def __init__(self, model: str = "base", *, cache_dir: Path | None = None, threads: int = 2,
                  interim_interval_ms: float = 1000.0, beam_size: int = 1,
                  vad: VadConfig | None = None, window: str = "fit",
-                 min_window_s: float = FIT_MIN_FRAMES / 100) -> None:
+                 min_window_s: float = FIT_MIN_FRAMES / 100,
+                 segments: SegmentRules | None = DEFAULT_SEGMENTS) -> None:
         if model not in MODELS:
             raise ConfigurationError(f"unknown Whisper model {model!r}; known: {', '.join(MODELS)}")
         self.model_name = model
@@ -53,7 +92,8 @@ class WhisperSTT(STT):
         self.cache_dir = cache_dir or Path(os.environ.get("WHISPER_CACHE_DIR")
                                            or Path(os.environ.get("VAR_DIR", "var")) / "models")
         self.threads = threads
-        self.interim_interval_ms = interim_interval_ms
+        self.interim_interval_ms = interim_interval_ms  # a growing utterance is decoded again this often
+        self.segments = segments  # when committed words become a segment (None: at the utterance's end)
         self.beam_size = beam_size
         self.vad_config = vad or VadConfig()
         if window not in ("fit", "full"):
@@ -75,7 +115,11 @@ class WhisperSTT(STT):
                    interim_interval_ms=float(os.environ.get("STT_INTERIM_INTERVAL_MS", "1000")),
                    vad=VadConfig(min_silence_ms=float(os.environ.get("STT_MIN_SILENCE_MS", "256")),
                                  max_silence_ms=float(os.environ.get("STT_MAX_SILENCE_MS", "640"))),
-                   window=os.environ.get("STT_WINDOW", "fit"))
+                   window=os.environ.get("STT_WINDOW", "fit"),
+                   segments=SegmentRules(
+                       clause_words=int(os.environ.get("STT_SEGMENT_CLAUSE_WORDS", "4")),
+                       max_words=int(os.environ.get("STT_SEGMENT_MAX_WORDS", "10")))
+                   if os.environ.get("STT_SEGMENTS", "1") != "0" else None)
 
     @property
     def capabilities(self) -> STTCapabilities:
@@ -194,149 +238,98 @@ class WhisperSTT(STT):
         faster-whisper pads the log-Mel with zeros (a loud constant, not silence). Silence-like
         output is dropped with faster-whisper's own thresholds.
         """
+        d = self._generate(audio, language, max_new_tokens, window)
+        if d.no_speech:
+            return "", 0
+        return str(d.tok.decode(d.ids)).strip(), len(d.ids)
+
+    def _generate(self, audio: Any, language: str, max_new_tokens: int, window: int,
+                  prefix: str = "", context: str = "") -> _Decoded:
+        """One decode over a fitted encoder window: `prefix` forced as the start of the text
+        (what is already committed) and `context` as the previous text (Whisper's prompt)."""
         import numpy as np
-        from faster_whisper.tokenizer import Tokenizer
         from faster_whisper.transcribe import get_suppressed_tokens
 
         m = self._model
-        tok = self._tokenizers.get(language)
-        if tok is None:
-            tok = Tokenizer(m.hf_tokenizer, m.model.is_multilingual, task="transcribe",
-                            language=language)
-            self._tokenizers[language] = tok
+        tok = self._tokenizer(language)
         samples = window * 160
         feats = m.feature_extractor(np.pad(audio[:samples], (0, max(0, samples - len(audio)))),
                                     padding=0)
         mel = np.ascontiguousarray(feats[:, :window])
-        prompt = [*tok.sot_sequence, tok.no_timestamps]
+        prompt: list[int] = []
+        if context.strip():
+            prompt = [tok.sot_prev, *tok.encode(" " + context.strip())[-CONTEXT_TOKENS:]]
+        prompt += [*tok.sot_sequence, tok.no_timestamps]
+        prefix_ids = tok.encode(prefix) if prefix.strip() else []
+        encoded = m.encode(mel)
         result = m.model.generate(
-            m.encode(mel), [prompt], beam_size=self.beam_size, patience=1.0, length_penalty=1.0,
-            max_length=len(prompt) + max_new_tokens, return_scores=True, return_no_speech_prob=True,
-            suppress_blank=True, suppress_tokens=get_suppressed_tokens(tok, (-1,)))[0]
+            encoded, [prompt + prefix_ids], beam_size=self.beam_size, patience=1.0,
+            length_penalty=1.0, max_length=len(prompt) + len(prefix_ids) + max_new_tokens,
+            return_scores=True, return_no_speech_prob=True, suppress_blank=not prefix_ids,
+            suppress_tokens=get_suppressed_tokens(tok, (-1,)))[0]
         ids = [t for t in result.sequences_ids[0] if t < tok.eot]
         avg_logprob = result.scores[0] * len(ids) / (len(ids) + 1)
-        if result.no_speech_prob > 0.6 and avg_logprob < -1.0:
-            return "", 0  # faster-whisper's no-speech rule
-        return str(tok.decode(ids)).strip(), len(ids)
+        no_speech = result.no_speech_prob > 0.6 and avg_logprob < -1.0  # faster-whisper's rule
+        return _Decoded(tok, ids, prefix_ids, encoded, min(window, len(audio) // 160), no_speech)
+
+    def _tokenizer(self, language: str) -> Any:
+        from faster_whisper.tokenizer import Tokenizer
+        tok = self._tokenizers.get(language)
+        if tok is None:
+            m = self._model
+            tok = Tokenizer(m.hf_tokenizer, m.model.is_multilingual, task="transcribe",
+                            language=language)
+            self._tokenizers[language] = tok
+        return tok
+
+    def continue_utterance(self, pcm16: bytes, language: str, *, prefix: str = "",
+                           context: str = "", final: bool, align: bool = False) -> Hypothesis | None:
+        """Decode an utterance's audio with `prefix` (its committed words) forced as the start:
+        the words that follow, and with `align` where each word ends in the audio. A step (not
+        `final`) waits at most INTERIM_WAIT_S for the model and is dropped (None) when it looks
+        like a loop; a final is checked and decoded again over the full window, as finals are."""
+        if not self.supports(language):
+            raise UnsupportedLanguageError(f"{self.name} cannot recognise {language}", engine=self.name)
+        import numpy as np
+        self.start()
+        audio = np.frombuffer(pcm16, dtype=np.int16).astype(np.float32) / 32768.0
+        seconds = len(audio) / SAMPLE_RATE
+        language = LANGUAGE_TABLE[language].whisper or language
+        cap = min(440, int(8 * seconds) + 16)
+        started = time.perf_counter()
+        if not self._lock.acquire(threading.get_ident(), urgent=final,
+                                  max_wait=None if final else INTERIM_WAIT_S):
+            return None
+        try:
+            try:
+                self.decodes += 1
+                frames = len(audio) // 160
+                window = FULL_FRAMES if self.window == "full" or seconds >= FIT_MAX_S else \
+                    min(FULL_FRAMES, max(self.min_window_frames,
+                                         -(-(frames + FIT_PAD_FRAMES) // 100) * 100))
+                d = self._generate(audio, language, cap, window, prefix, context)
+                head, text = _continuation(d)
+                verdict = repetition.judge(prefix + text, len(d.ids), seconds, cap + len(d.prefix_ids))
+                if verdict.suspect:
+                    if not final:
+                        return None
+                    self.suspects += 1
+                    if window < FULL_FRAMES:
+                        d = self._generate(audio, language, cap, FULL_FRAMES, prefix, context)
+                        head, text = _continuation(d)
+                        verdict = repetition.judge(prefix + text, len(d.ids), seconds,
+                                                   cap + len(d.prefix_ids))
+                    text = self._never_looped(text, verdict, seconds)
+                if d.no_speech and not d.prefix_ids:
+                    text = ""
+                ends = _word_ends(self._model, d) if align and d.ids else ()
+            finally:
+                self._lock.release()
+        except (RuntimeError, ValueError) as exc:
+            raise EngineError(f"whisper decode failed: {type(exc).__name__}", engine=self.name) from exc
+        return Hypothesis(text, (time.perf_counter() - started) * 1000, ends, head)
 
     def stream(self, language: str, key_prefix: str,
                options: StreamOptions | None = None) -> SpeechStream:
+        from engines.stt.whisper_stream import WhisperStream
         return WhisperStream(self, language, key_prefix)
-
-
-class WhisperStream(SpeechStream):
-    """VAD-segmented utterances with bounded-rate interims and one final per utterance.
-
-    Endpointing: after a short pause (`min_silence_ms`) the utterance so far is decoded; if the
-    words look finished (see `endpointing`) that is the final at once, otherwise the stream waits
-    up to `max_silence_ms`. If speech resumes, that decode was an interim; if not, it is the final
-    (no second decode). So a finished sentence ends fast and "Front … Left" stays one phrase.
-    """
-
-    def __init__(self, stt: WhisperSTT, language: str, key_prefix: str) -> None:
-        self.stt = stt
-        self.language = language
-        self.key_prefix = key_prefix
-        self.seg = Segmenter(stt.vad_config)
-        self._pending = b""  # bytes not yet a whole VAD chunk
-        self._pre_roll: list[bytes] = []
-        self._utterance = bytearray()
-        self._count = 0
-        self._audio_ms = 0.0
-        self._start_ms = 0.0
-        self._last_voice_wall = 0.0
-        self._last_interim_len = 0
-        self._tentative: tuple[str, float] | None = None  # (text, decode ms) of the current pause
-
-    @property
-    def _key(self) -> str:
-        return f"{self.key_prefix}:{self._count}"
-
-    def push(self, pcm16: bytes) -> list[SpeechEvent]:
-        events: list[SpeechEvent] = []
-        data = self._pending + pcm16
-        whole = len(data) - len(data) % CHUNK_BYTES
-        self._pending = data[whole:]
-        for i in range(0, whole, CHUNK_BYTES):
-            event = self._chunk(data[i:i + CHUNK_BYTES])
-            if event is not None:
-                events.append(event)
-        return events
-
-    def _chunk(self, chunk: bytes) -> SpeechEvent | None:
-        state = self.seg.feed(chunk)
-        self._audio_ms += CHUNK_MS
-        cfg = self.stt.vad_config
-        if state == "silence":
-            self._pre_roll.append(chunk)
-            keep = int(cfg.pre_roll_ms // CHUNK_MS)
-            del self._pre_roll[:-keep or None]
-            return None
-        self._utterance += chunk
-        if state == "start":
-            self._utterance[:0] = b"".join(self._pre_roll)
-            self._pre_roll.clear()
-            self._start_ms = self._audio_ms - len(self._utterance) / 32
-        if state == "end" or len(self._utterance) / 32 >= cfg.max_utterance_ms:
-            return self._final()
-        if self.seg.silent_ms == 0.0:
-            self._last_voice_wall = time.time() * 1000
-            resumed, self._tentative = self._tentative, None
-            if resumed is not None and resumed[0]:
-                # Speech went on after a pause: the pause's decode was an interim after all.
-                return self._event("interim", *resumed)
-            return self._maybe_interim()
-        if self._tentative is None and self.seg.silent_ms >= cfg.min_silence_ms:
-            return self._pause()
-        return None
-
-    def _pause(self) -> SpeechEvent | None:
-        """A short pause: decode now; a finished-looking phrase is the final."""
-        text, ms = self.stt.transcribe(bytes(self._utterance), self.language)
-        self._tentative = (text, ms)
-        self._last_interim_len = len(self._utterance)
-        if text and looks_finished(text, self.language):
-            return self._final()
-        return None
-
-    def _maybe_interim(self) -> SpeechEvent | None:
-        grown_ms = (len(self._utterance) - self._last_interim_len) / 32
-        if grown_ms < self.stt.interim_interval_ms or len(self._utterance) / 32 < 600:
-            return None
-        self._last_interim_len = len(self._utterance)
-        text, ms = self.stt.transcribe_interim(bytes(self._utterance), self.language)
-        return self._event("interim", text, ms) if text else None
-
-    def _event(self, kind: Literal["interim", "final"], text: str, ms: float,
-               key: str | None = None) -> SpeechEvent:
-        return SpeechEvent(kind, text, self.language, key or self._key, self._start_ms,
-                           self._audio_ms, ms,
-                           speech_end_at=(self._last_voice_wall or None) if kind == "final" else None,
-                           engine=self.stt.name)
-
-    @property
-    def idle(self) -> bool:
-        return not self.seg.in_speech and not self._utterance
-
-    def _final(self) -> SpeechEvent | None:
-        """End the utterance: its pause's decode if nothing was said since, else a decode now."""
-        audio = bytes(self._utterance)
-        tentative, self._tentative = self._tentative, None
-        self._utterance.clear()
-        self._last_interim_len = 0
-        self.seg.reset()
-        key = self._key
-        self._count += 1
-        text, ms = tentative if tentative is not None else self.stt.transcribe(audio, self.language)
-        return self._event("final", text, ms, key) if text else None
-
-    def flush(self) -> list[SpeechEvent]:
-        if self._pending:
-            self._utterance += self._pending if self.seg.in_speech else b""
-            self._pending = b""
-        if not self.seg.in_speech or not self._utterance:
-            return []
-        if self.seg.silent_ms == 0.0:
-            self._tentative = None  # audio came after the pause's decode
-        event = self._final()
-        return [event] if event else []

@@ -106,10 +106,10 @@ def test_an_unknown_language_and_a_failing_engine_end_the_stream_through_on_erro
 
 def test_events_are_reported_with_every_field_json_ready() -> None:
     e = SpeechEvent("final", "hola", "es", "k1", 10.0, 900.0, 123.456, speech_end_at=1.5e12,
-                    engine="grok")
+                    engine="grok", part=2)
     assert event_fields(e) == {"kind": "final", "text": "hola", "language": "es", "utteranceKey": "k1",
                                "startMs": 10.0, "endMs": 900.0, "decodeMs": 123.5, "speechEndAt": 1.5e12,
-                               "engine": "grok", "previous": ""}
+                               "engine": "grok", "previous": "", "part": 2}
 
 
 def test_audio_waiting_is_bounded_past_it_chunks_are_dropped_and_told_once() -> None:

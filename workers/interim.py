@@ -1,0 +1,71 @@
+"""Translated interims: the words a speaker has said but recognition has not committed yet, in
+each listener's language, so a listener follows the speaker before the segment is final.
+
+Best effort and cheap: sent to those in the room now (not the speaker, not listeners of the
+speaker's language), translated once per (language, engine), never stored, and dropped as soon as
+the segment they belong to is committed (its caption replaces them). A premium engine translates
+interims only when the operator allows it (PREMIUM_INTERIM_TRANSLATION=1, metered like any use);
+otherwise its listeners get the local engine's.
+"""
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core import usage
+from core.db import session_scope
+from core.models import Participant, User, Utterance
+from core.naming import user_room
+from core.runtime import Runtime
+from engines.errors import EngineError
+from engines.translation.base import Context
+
+logger = logging.getLogger(__name__)
+LOCAL = "local"
+
+
+def translate_interim(rt: Runtime, room_id: str, speaker_id: str, utterance_key: str, part: int,
+                      text: str, source: str) -> int:
+    """Send `interim-translation` to each listener in the room of another language; returns how
+    many were sent (0 when the segment is committed already)."""
+    with session_scope(rt.settings.database_url) as s:
+        if _committed(s, utterance_key, part):
+            return 0
+        rows = s.execute(select(Participant.user_id, Participant.language, User.translation_engine)
+                         .join(User, User.id == Participant.user_id)
+                         .where(Participant.room_id == room_id, Participant.left_at.is_(None),
+                                Participant.user_id != speaker_id,
+                                Participant.language != source)).all()
+        earlier = tuple(s.scalars(select(Utterance.text).where(
+            Utterance.utterance_key == utterance_key, Utterance.part < part)
+            .order_by(Utterance.part)))
+    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for uid, lang, engine in rows:
+        premium_ok = rt.settings.premium_interim_translation or engine == LOCAL
+        groups[(lang, engine if premium_ok else LOCAL)].append(uid)
+    sent = 0
+    for (lang, engine), users in groups.items():
+        try:
+            result = rt.registry.get(engine).translate(text, source, lang,
+                                                       Context(previous=earlier[-3:]))
+        except EngineError:
+            continue  # an interim is not worth a failure notice: the segment's caption follows
+        for unit, amount in result.usage.items():
+            usage.record(rt.settings.database_url, result.engine, unit, amount, room_id, speaker_id)
+        for uid in users:
+            rt.emitter.emit("interim-translation", {
+                "speakerId": speaker_id, "utteranceKey": utterance_key, "part": part,
+                "text": result.text, "sourceLang": source, "targetLang": lang},
+                to=user_room(room_id, uid))
+            sent += 1
+    rt.metrics.inc("interim_translations", "sent", sent)
+    return sent
+
+
+def _committed(s: Session, utterance_key: str, part: int) -> bool:
+    """Whether that segment (or a later one of the utterance) is stored: its caption is out."""
+    return s.scalars(select(Utterance.id).where(Utterance.utterance_key == utterance_key,
+                                                Utterance.part >= part)).first() is not None
