@@ -151,6 +151,33 @@ def load(sets: Iterable[str] = SETS, *, asterisk_every: int = 8) -> list[Clip]:
     return out
 
 
+def trimmed(pcm: bytes, threshold: float = 0.05) -> bytes:
+    """A recording without the silence before its first and after its last loud 10 ms (above
+    `threshold` of its peak): what a reader who does not pause between sentences sounds like."""
+    import numpy as np
+    audio = np.frombuffer(pcm, dtype=np.int16)
+    frames = len(audio) // 160
+    if not frames:
+        return pcm
+    peaks = np.abs(audio[:frames * 160].astype(np.int32)).reshape(frames, 160).max(axis=1)
+    loud = np.nonzero(peaks >= threshold * max(1, int(peaks.max())))[0]
+    if not len(loud):
+        return pcm
+    return bytes(audio[loud[0] * 160:(loud[-1] + 1) * 160].tobytes())
+
+
+def continuous(clips: list[Clip], gap_s: float = 0.12) -> tuple[bytes, list[tuple[float, str]]]:
+    """Recordings read one after another with only a breath between them (`gap_s`, shorter than
+    any pause that ends an utterance): one long utterance. Returns the audio and, per recording,
+    (its start in seconds, its reference)."""
+    gap = b"\0" * (int(gap_s * 16000) * 2)
+    out, starts = bytearray(), []
+    for c in clips:
+        starts.append((len(out) / 32000, c.ref or ""))
+        out += trimmed(c.pcm) + gap
+    return bytes(out), starts
+
+
 # --- scoring -------------------------------------------------------------------------------
 
 _SPOKEN = {"mr": "mister", "mrs": "missus", "dr": "doctor", "ok": "okay", "voicemail": "voice mail",

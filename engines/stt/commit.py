@@ -36,6 +36,7 @@ class SegmentRules:
     when `max_words` are committed with neither, at the longest pause between its words (never
     before a word that cannot end a phrase)."""
 
+    sentence_words: int = 2  # a lone "Front." is no sentence: Whisper writes a stop after one word
     clause_words: int = 4
     max_words: int = 10
     pause_s: float = 0.2
@@ -113,7 +114,7 @@ def boundary(committed: str, language: str, rules: SegmentRules,
         ws = _words(p)
         words += len(ws)
         gap = max((g for o, g in pauses.items() if start < o <= pos), default=0.0)
-        if _ends_sentence(p, ps[i - 1] if i else ""):
+        if _ends_sentence(p, ps[i - 1] if i else "") and words >= rules.sentence_words:
             sentence = pos
         elif words >= rules.clause_words and (_CLAUSE_END.search(p) or gap >= rules.pause_s):
             clause = pos

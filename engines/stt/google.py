@@ -15,6 +15,12 @@ An utterance is at most the VAD's longest (20 s), but a stream is still rotated,
 when Google ends it early: the old call is cancelled and the
 audio after its last final is sent again on a new one, so a word in progress is heard whole, once.
 
+Segments (engines.stt.turns): each `is_final` result is a final of its own (the utterance's next
+part) while the person speaks, ending at its `result_end_time`; Google settles a result at a pause
+of its own, so each reads as a phrase. Its interim results are the words after the last one. A
+rotation sends again only the audio after the last final, so the new call's results follow it:
+no word of a segment is said twice or lost.
+
 Runs only in the speech process (gRPC streaming is not eventlet-safe): a thread per call reads its
 answers; the requests are fed from a queue by gRPC's own thread.
 """
@@ -25,13 +31,13 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 from engines.errors import EngineError, EngineTimeoutError, UnsupportedLanguageError
 from engines.google import NAME, Clients, GoogleConfig, code_name, failed, is_call_error
 from engines.languages import LANGUAGE_TABLE
 from engines.stt.base import SAMPLE_RATE, STT, SpeechStream, StreamOptions, STTCapabilities
-from engines.stt.turns import TurnStream, drain, whole_clip
+from engines.stt.turns import Lock, TurnStream, drain, whole_clip
 from engines.stt.vad import VadConfig
 
 logger = logging.getLogger(__name__)
@@ -52,6 +58,8 @@ LANGUAGES = {"en": "en-US", "es": "es-ES", "fr": "fr-FR", "de": "de-DE", "it": "
 
 class GoogleSTT(STT):
     """Google streaming STT. `transcribe()` (whole clips) sends the clip as one turn."""
+
+    segment_by: Literal["lock", "sentence"] = "lock"
 
     def __init__(self, config: GoogleConfig, vad: VadConfig | None = None) -> None:
         self.config = config
@@ -169,7 +177,7 @@ class GoogleTurn:
         self.last_sent = 0.0
         self.closed = False
         self._config = stt.streaming_config(language, keyterms)
-        self._events: queue.Queue[tuple[str, str]] = queue.Queue()
+        self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._retained = bytearray()  # the turn's audio since its last final
         self._retained_at = 0  # where that begins in the turn's audio (bytes)
         self._interim = False  # words heard since the last final
@@ -248,15 +256,16 @@ class GoogleTurn:
                         interim.append(text)
                     continue
                 self._early_ends = 0
-                if text:
-                    self.locked.append(text)
                 self.speech_final_at = time.monotonic()
                 end = call.base + _bytes(result.result_end_time)
+                if text:
+                    self.locked.append(text)
+                    self._events.put(("lock", Lock(text, end / 32, self._retained_at / 32)))
                 drop = min(len(self._retained), max(0, end - self._retained_at))
                 del self._retained[:drop]
                 self._retained_at += drop
             self._interim = bool(interim)
-            self._events.put(("interim", " ".join([*self.locked, *interim]).strip()))
+            self._events.put(("interim", " ".join(interim)))  # the words after the last final
         self.wake()
 
     def _ended(self, call: _Call, exc: BaseException | None) -> None:
@@ -269,7 +278,7 @@ class GoogleTurn:
             # Over after our end, every word settled: the answer. Words still unsettled (Google
             # ended it without their final): they are sent again, as for an early end.
             if exc is None and self.finished_at is not None and not self._interim:
-                self.result = " ".join(self.locked).strip()
+                self.result = ""  # every word came in a final (a lock)
                 self.closed = True
             elif (exc is None or code == "OUT_OF_RANGE") and self._early_ends < MAX_EARLY_ENDS:
                 self._early_ends += 1
@@ -343,7 +352,7 @@ class GoogleTurn:
                                                                  "reason": type(exc).__name__})
         self._abort_locked()
 
-    def drain(self) -> list[tuple[str, str]]:
+    def drain(self) -> list[tuple[str, Any]]:
         return drain(self._events)
 
     def abort(self) -> None:

@@ -7,9 +7,17 @@ speaks the same endpoint — it takes no base URL, so it cannot be pointed at a 
   and `keyterm` repeated once per term (≤ 100 terms);
 - the server speaks first with `{"type": "transcript.created", "id"}`; audio goes after it, as
   binary frames; the client ends with `{"type": "audio.done"}`;
-- `transcript.partial` carries `text`, `is_final` (false: an interim guess; true: a locked chunk)
-  and `speech_final`; `transcript.done` closes the turn (`text` may be empty when the locked chunks
-  said it all); `error` carries `message`.
+- `transcript.partial` carries `text`, `is_final` (false: an interim guess; true: a locked chunk),
+  `speech_final`, and where its audio lies (`start`, `duration`, and `words` with their `end`, in
+  seconds of the connection's audio); `transcript.done` closes the turn (`text` may be empty when
+  the locked chunks said it all, or repeat them); `error` carries `message`.
+
+Segments (engines.stt.turns): locked chunks are gathered up to a sentence's end, and each such run
+is a final of its own while the person speaks. xAI locks a chunk every few seconds (about 3 s, a
+third-party client notes), mid-sentence as often as not: a caption, a translation and a voice per
+chunk would read as fragments. The same client saw locked chunks that repeat the earlier ones
+(cumulative) as well as ones that follow them: a chunk whose audio starts before the locked audio
+ends, and the `transcript.done` text, add only the words not locked yet.
 
 Local VAD gates what is sent (engines.stt.turns): a connection is opened when speech starts, fed
 that speech, sent `audio.done` when the VAD hears the end (a long pause, or a short one the
@@ -29,7 +37,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlencode
 
 from engines.errors import EngineConnectionError, EngineError, EngineTimeoutError
@@ -41,7 +49,7 @@ from engines.stt.base import (
     StreamOptions,
     STTCapabilities,
 )
-from engines.stt.turns import TurnStream, drain, whole_clip
+from engines.stt.turns import Lock, TurnStream, drain, whole_clip
 from engines.stt.vad import VadConfig
 from engines.xai import NAME, XAIConfig, refused
 
@@ -63,6 +71,8 @@ LANGUAGES = frozenset({"en", "es", "fr", "de", "it", "pt", "nl", "pl", "ru", "ja
 
 class GrokSTT(STT):
     """xAI streaming STT. `transcribe()` (whole clips) sends the clip as one turn."""
+
+    segment_by: Literal["lock", "sentence"] = "sentence"
 
     def __init__(self, config: XAIConfig, vad: VadConfig | None = None) -> None:
         self.config = config
@@ -193,13 +203,13 @@ class _Turn:
             if msg.get("is_final"):
                 if text:
                     self.locked.append(text)
-                self.events.put(("interim", " ".join(self.locked)))
+                    self.events.put(("lock", Lock(text, *_span_ms(msg))))
                 if msg.get("speech_final"):
                     self.speech_final_at = time.monotonic()
             else:
-                self.events.put(("interim", " ".join([*self.locked, text]).strip()))
+                self.events.put(("interim", text))
         elif kind == "transcript.done":
-            self.result = _final_text(self.locked, str(msg.get("text") or ""))
+            self.result = str(msg.get("text") or "").strip()  # after the locks (turns.Turn)
             self.closed = True
             return False
         elif kind == "error":
@@ -286,16 +296,20 @@ class _Turn:
         return drain(self.events)
 
 
-def _final_text(locked: list[str], done: str) -> str:
-    """The utterance's text: the locked chunks, and what `transcript.done` adds. Its `text` is empty
-    when the chunks said it all; when it repeats them (whole), it is taken as the whole."""
-    said = " ".join(locked).strip()
-    done = done.strip()
-    if not done:
-        return said
-    if not said or done.startswith(said) or said in done:
-        return done
-    return f"{said} {done}"
+def _span_ms(msg: dict[str, Any]) -> tuple[float | None, float | None]:
+    """(end, start) of a locked chunk's audio, in ms of the connection's audio: it ends at its last
+    word's end or at start + duration, whichever is sooner (the chunk may run on into a pause)."""
+    start, duration = _seconds(msg.get("start")), _seconds(msg.get("duration"))
+    words = msg.get("words")
+    last = words[-1] if isinstance(words, list) and words and isinstance(words[-1], dict) else {}
+    ends = [e for e in (_seconds(last.get("end")),
+                        start + duration if start is not None and duration is not None else None)
+            if e is not None]
+    return (min(ends) * 1000 if ends else None), (start * 1000 if start is not None else None)
+
+
+def _seconds(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 class GrokStream(TurnStream):

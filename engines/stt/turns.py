@@ -8,27 +8,58 @@ finished), and its final arrives while the next utterance may already be under w
 out in the order the utterances were said. A provider supplies its turns (`TurnSTT.turn`): Grok a
 WebSocket per turn (stt/grok.py), Google a streaming gRPC call (stt/google.py).
 
+Segments: what a provider locks while the person speaks (Grok's locked chunks, Google's `is_final`
+results) is committed at once as a final of its own (the utterance's next `part`): each lock
+(`segment_by = "lock"`), or locked text gathered up to a sentence's end (`"sentence"`). The turn's
+end adds the last segment, only the words no lock said (a provider's end may repeat them); the
+interims are the words after the segments.
+
 A turn that fails or stalls raises its EngineError from push/poll/flush: the failover stream above
 (stt/fallback.py) then replays the utterance to the next engine.
 """
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import queue
+import re
 import time
+import unicodedata
 from collections.abc import Callable
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
 
 from engines.stt.base import SAMPLE_RATE, SpeechEvent, SpeechStream, StreamOptions
-from engines.stt.endpointing import looks_finished
+from engines.stt.endpointing import DANGLING, looks_finished
 from engines.stt.vad import CHUNK_BYTES, CHUNK_MS, Segmenter, VadConfig
+
+# "sentence": locked text is a segment at a sentence's end; at a clause's end (, ; :) once it has
+# CLAUSE_WORDS words; and, with neither, once it spans MAX_HELD_MS of audio.
+CLAUSE_WORDS = 4
+MAX_HELD_MS = 5000.0
+# A lock whose audio starts this much before the locked audio ends says some of it again.
+OVERLAP_MS = 250.0
+_CLAUSE_END = re.compile(r"[,;:，；：、]['\"»”’)\]]*$")
+_TOKEN = re.compile(r"\w+(?:'\w+)?")
+
+
+@dataclass(frozen=True)
+class Lock:
+    """Text a provider made final, with where its audio starts and ends (ms of the turn's audio,
+    from its first byte sent; None when the provider does not say)."""
+
+    text: str
+    end_ms: float | None = None
+    start_ms: float | None = None
 
 
 class Turn(Protocol):
     """One utterance on one provider call, its events collected on a thread of its own."""
 
-    locked: list[str]  # the text the provider has made final so far
-    result: str | None  # the whole text, once the provider has answered the end
+    locked: list[str]  # the texts the provider has made final so far, as it sent them
+    # The provider's text at the end, once it has answered it: the whole utterance, only what its
+    # locks did not say, or empty. Set after the last lock is queued.
+    result: str | None
     speech_final_at: float  # monotonic time the provider last said the speaker stopped (0: never)
     sent_bytes: int  # audio sent and not yet metered
     finished_at: float | None  # monotonic time the end was sent
@@ -40,8 +71,9 @@ class Turn(Protocol):
     def check(self, deadline: float | None = None) -> None:
         """Raise the turn's EngineError (a failure, or the provider gone quiet)."""
 
-    def drain(self) -> list[tuple[str, str]]:
-        """The ("interim", text) events since the last drain."""
+    def drain(self) -> list[tuple[str, Any]]:
+        """The events since the last drain, in order: ("lock", Lock) for text made final, and
+        ("interim", text) for the provider's guess of the words after its locks."""
 
     def abort(self) -> None: ...
 
@@ -56,6 +88,58 @@ def drain(events: queue.Queue[tuple[str, Any]]) -> list[tuple[str, Any]]:
             return out
 
 
+def _norm(word: str) -> str:
+    """A word as compared: lower case, accents and punctuation dropped."""
+    text = unicodedata.normalize("NFKD", word.lower())
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    return "".join(_TOKEN.findall(text)) or word
+
+
+def unsaid(said: list[str], text: str) -> list[str]:
+    """The words of `text` that `said` has not: what `text` begins with that repeats the end of
+    `said` (all of it, or its last words; as written, or with a word in four changed) is dropped.
+    An overlap counts from three words (or all of a shorter `said`), so a speaker's own "no, no"
+    at the start of the rest stays."""
+    words = text.split()
+    if not said or not words:
+        return words
+    a, b = [_norm(w) for w in said], [_norm(w) for w in words]
+    # cost[j]: the fewest edits between words[:j] and some end of `said` (its start skipped free).
+    cost = list(range(len(b) + 1))
+    for x in a:
+        row = [0]
+        for j, y in enumerate(b, 1):
+            row.append(min(cost[j - 1] + (x != y), cost[j] + 1, row[j - 1] + 1))
+        cost = row
+    j = max(range(len(b) + 1), key=lambda j: (j - 2 * cost[j], -j))  # the best overlap, shortest
+    if j and cost[j] <= j // 4 and j - cost[j] >= min(3, len(a)):
+        return words[j:]
+    return words
+
+
+class Words:
+    """An utterance's words as its provider locked them, each once: a lock whose audio starts
+    before the locked audio ends (a provider that repeats what it locked) and the end's text are
+    taken only for the words they add."""
+
+    def __init__(self) -> None:
+        self.said: list[str] = []
+        self.end_ms = 0.0  # where the locked audio ends (turn ms; 0: not known)
+
+    def lock(self, lock: Lock) -> list[str]:
+        """The words `lock` adds."""
+        again = lock.start_ms is None or lock.start_ms < self.end_ms - OVERLAP_MS
+        new = unsaid(self.said, lock.text) if again else lock.text.split()
+        self.said += new
+        if lock.end_ms is not None and new:
+            self.end_ms = max(self.end_ms, lock.end_ms)
+        return new
+
+    def rest(self, text: str) -> list[str]:
+        """The words of the end's `text` no lock said."""
+        return unsaid(self.said, text)
+
+
 def whole_clip(turn: Turn, pcm16: bytes, wait_s: float) -> str:
     """A clip as one turn (`STT.transcribe`): sent, ended, and its text waited for up to `wait_s`
     (or the turn's own stall limits); the turn is let go either way."""
@@ -66,7 +150,11 @@ def whole_clip(turn: Turn, pcm16: bytes, wait_s: float) -> str:
         while turn.result is None:
             turn.check(deadline)
             time.sleep(0.01)
-        return turn.result
+        words = Words()
+        for kind, value in turn.drain():
+            if kind == "lock":
+                words.lock(value)
+        return " ".join(words.said + words.rest(turn.result))
     finally:
         turn.abort()
 
@@ -74,13 +162,31 @@ def whole_clip(turn: Turn, pcm16: bytes, wait_s: float) -> str:
 class TurnSTT(Protocol):
     name: str
     vad_config: VadConfig
+    # "lock": each lock is a segment; "sentence": locked text is gathered up to a sentence's end.
+    segment_by: Literal["lock", "sentence"]
 
     def turn(self, language: str, keyterms: tuple[str, ...],
              wake: Callable[[], None] | None = None) -> Turn: ...
 
 
+@dataclass
+class _Utterance:
+    """A turn as the stream sees it: its key, where its audio starts, and its segments so far."""
+
+    turn: Turn
+    key: str
+    start: float  # stream ms of the turn's first audio
+    words: Words = field(default_factory=Words)
+    held: list[str] = field(default_factory=list)  # locked words not yet a segment
+    part: int = 0  # the next segment's number
+    cut: float = 0.0  # turn ms where the last segment ended
+    shown: tuple[int, str] = (0, "")  # the last interim (part, text)
+    end: float | None = None  # stream ms where it ended (set when its turn was ended)
+    voice_end: float = 0.0  # epoch ms its voice was last heard (set when its turn was ended)
+
+
 class TurnStream(SpeechStream):
-    """One speaker's stream: VAD-gated turns, their interims and finals in order."""
+    """One speaker's stream: VAD-gated turns, their interims and segment finals in order."""
 
     def __init__(self, stt: TurnSTT, language: str, key_prefix: str, options: StreamOptions) -> None:
         self.stt = stt
@@ -92,9 +198,9 @@ class TurnStream(SpeechStream):
         self._pre_roll: list[bytes] = []
         self._count = 0
         self._audio_ms = 0.0
-        self._turn: tuple[Turn, str, float] | None = None  # (turn, key, start ms)
-        # + wall time speech ended, stream time (ms) the utterance ended
-        self._closing: list[tuple[Turn, str, float, float, float]] = []
+        self._turn: _Utterance | None = None
+        self._closing: list[_Utterance] = []  # ended, their last segment awaited
+        self._clock: list[tuple[float, float]] = []  # (stream ms, epoch ms) each chunk was heard
         self._last_voice_wall = 0.0
         self._voice_at = 0.0  # monotonic time voice was last heard
         self._voiced_ms = 0.0
@@ -117,6 +223,7 @@ class TurnStream(SpeechStream):
         state = self.seg.feed(chunk)
         self._audio_ms += CHUNK_MS
         self.heard_ms += CHUNK_MS
+        self._tick()
         cfg = self.stt.vad_config
         if state == "silence":
             self._pre_roll.append(chunk)
@@ -126,7 +233,8 @@ class TurnStream(SpeechStream):
             audio = b"".join(self._pre_roll) + chunk
             self._pre_roll.clear()
             turn = self.stt.turn(self.language, self.options.keyterms, self.options.wake)
-            self._turn = (turn, f"{self.key_prefix}:{self._count}", self._audio_ms - len(audio) / 32)
+            self._turn = _Utterance(turn, f"{self.key_prefix}:{self._count}",
+                                    self._audio_ms - len(audio) / 32)
             self._count += 1
             self._voiced_ms = 0.0
             self._send(audio)
@@ -140,53 +248,116 @@ class TurnStream(SpeechStream):
             # The end: our VAD's long pause; or a short one that the provider's own endpointing
             # calls the end of speech (`speech_final`) after words that look finished (as the
             # local engine judges a short pause: "Front … Left" stays one), ~400 ms sooner.
-            turn = self._turn[0]
+            turn = self._turn.turn
             early = (self.seg.silent_ms >= cfg.min_silence_ms and turn.speech_final_at > self._voice_at
                      and looks_finished(" ".join(turn.locked), self.language))
             if state == "end" or early or self._voiced_ms >= cfg.max_utterance_ms:
                 self._end_turn()
 
+    def _tick(self) -> None:
+        """Note when this chunk was heard, keeping the times of the audio of turns in flight
+        (and of a pre-roll's worth before)."""
+        self._clock.append((self._audio_ms, time.time() * 1000))
+        starts = [u.start for u in self._closing] + ([self._turn.start] if self._turn else [])
+        floor = min(starts, default=self._audio_ms - self.stt.vad_config.pre_roll_ms - CHUNK_MS)
+        del self._clock[:bisect.bisect_left(self._clock, (floor, 0.0))]
+
+    def _heard_at(self, stream_ms: float) -> float | None:
+        """The epoch ms the chunk holding stream time `stream_ms` was heard (None: not kept)."""
+        i = bisect.bisect_left(self._clock, (stream_ms, 0.0))
+        return self._clock[i][1] if i < len(self._clock) else None
+
     def _send(self, audio: bytes) -> None:
         assert self._turn is not None
-        self._turn[0].send(audio)
+        self._turn.turn.send(audio)
         self.sent_ms += len(audio) / 32
 
     def _end_turn(self) -> None:
         assert self._turn is not None
-        turn, key, start = self._turn
-        turn.finish()
-        self._closing.append((turn, key, start, self._last_voice_wall, self._audio_ms))
+        u = self._turn
+        u.turn.finish()
+        u.end, u.voice_end = self._audio_ms, self._last_voice_wall
+        self._closing.append(u)
         self._turn = None
         if self.seg.in_speech:
             self.seg.reset()
 
     def poll(self) -> list[SpeechEvent]:
-        """Interims of the turns in flight and the finals of those done, oldest first; raises
-        the EngineError of the first turn that failed or stalled."""
+        """Interims and segments of the turns in flight and the last segments of those done,
+        oldest first (a newer turn's wait until the older one is done); raises the EngineError
+        of the first turn that failed or stalled."""
         events: list[SpeechEvent] = []
         while self._closing:
-            turn, key, start, voice_end, end_ms = self._closing[0]
-            events += self._interims(turn, key, start)
-            turn.check()
-            if turn.result is None:
+            u = self._closing[0]
+            answered = u.turn.result is not None  # before the drain: its every lock is queued
+            events += self._heard(u)
+            u.turn.check()
+            if not answered:
                 return events
             self._closing.pop(0)
-            self._billed(turn)
-            if turn.result:
-                decode = (time.monotonic() - (turn.finished_at or time.monotonic())) * 1000
-                events.append(SpeechEvent("final", turn.result, self.language, key, start,
-                                          end_ms, decode, speech_end_at=voice_end or None,
-                                          engine=self.stt.name))
+            self._billed(u.turn)
+            events += self._last(u)
         if self._turn is not None:
-            turn, key, start = self._turn
-            events += self._interims(turn, key, start)
-            turn.check()
+            events += self._heard(self._turn)
+            self._turn.turn.check()
         return events
 
-    def _interims(self, turn: Turn, key: str, start: float) -> list[SpeechEvent]:
-        return [SpeechEvent("interim", text, self.language, key, start, self._audio_ms, 0.0,
-                            engine=self.stt.name)
-                for kind, text in turn.drain() if kind == "interim" and text]
+    def _heard(self, u: _Utterance) -> list[SpeechEvent]:
+        """A turn's new locks as segments (when they make one), and the interim after them."""
+        events: list[SpeechEvent] = []
+        tail: list[str] | None = None
+        for kind, value in u.turn.drain():
+            if kind == "lock":
+                u.held += u.words.lock(value)
+                tail = []
+                if u.held and self._ready(u):
+                    events.append(self._segment(u))
+            elif kind == "interim":
+                tail = u.words.rest(value)
+        if tail is not None:
+            text = " ".join(u.held + tail)
+            if text and (u.part, text) != u.shown:
+                u.shown = (u.part, text)
+                end = u.end if u.end is not None else self._audio_ms
+                events.append(SpeechEvent("interim", text, self.language, u.key, u.start + u.cut,
+                                          end, 0.0, engine=self.stt.name, part=u.part))
+        return events
+
+    def _ready(self, u: _Utterance) -> bool:
+        """Whether the locked words held make a segment now."""
+        if self.stt.segment_by == "lock":
+            return True
+        text = " ".join(u.held)
+        if looks_finished(text, self.language) or u.words.end_ms - u.cut >= MAX_HELD_MS:
+            return True
+        last = _TOKEN.findall(text.lower())[-1:]
+        return (len(u.held) >= CLAUSE_WORDS and bool(_CLAUSE_END.search(text))
+                and not set(last) & DANGLING.get(self.language, frozenset()))
+
+    def _segment(self, u: _Utterance) -> SpeechEvent:
+        """The held words as a segment of a turn still going: it ends where its locked audio does
+        (no later than what was heard, and never before the segment before it)."""
+        limit = u.end if u.end is not None else self._audio_ms
+        end = max(u.start + u.cut, min(u.start + (u.words.end_ms or u.cut), limit))
+        voice = u.voice_end if u.end is not None else self._last_voice_wall
+        heard = min(self._heard_at(end) or voice, voice) or None
+        decode = max(0.0, time.time() * 1000 - heard) if heard else 0.0
+        event = SpeechEvent("final", " ".join(u.held), self.language, u.key, u.start + u.cut, end,
+                            decode, speech_end_at=heard, engine=self.stt.name, part=u.part)
+        u.held, u.part, u.cut = [], u.part + 1, end - u.start
+        return event
+
+    def _last(self, u: _Utterance) -> list[SpeechEvent]:
+        """A turn's end: its last segment, the words no segment had (none when nothing is left:
+        the utterance has ended all the same)."""
+        assert u.turn.result is not None and u.end is not None
+        words = u.held + u.words.rest(u.turn.result)
+        if not words:
+            return []
+        decode = (time.monotonic() - (u.turn.finished_at or time.monotonic())) * 1000
+        return [SpeechEvent("final", " ".join(words), self.language, u.key, u.start + u.cut, u.end,
+                            decode, speech_end_at=u.voice_end or None, engine=self.stt.name,
+                            part=u.part)]
 
     def _billed(self, turn: Turn) -> None:
         if self.options.on_usage is not None and turn.sent_bytes:
@@ -210,7 +381,7 @@ class TurnStream(SpeechStream):
         self.options = dataclasses.replace(self.options, keyterms=tuple(terms))
 
     def close(self) -> None:
-        turns = [t for t, *_ in self._closing] + ([self._turn[0]] if self._turn else [])
+        turns = [u.turn for u in self._closing] + ([self._turn.turn] if self._turn else [])
         for turn in turns:
             turn.abort()
             self._billed(turn)

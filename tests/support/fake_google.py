@@ -16,7 +16,9 @@ stall, answer slowly and end or abort recognition streams, and a record of every
   the clip when nothing voiced is left in it). So a client that cancels a stream and re-sends the
   audio since its last final on a new stream hears the same words, neither lost nor repeated. Audio
   found in no clip (say, through a codec) hears the next text of `script` instead (the last repeats),
-  a word more per 0.3 s of voice in interims.
+  a word more per 0.3 s of voice in interims. With `stt_final_every_s`, a registered clip's words
+  heard so far are also final every that many seconds of an utterance, with no pause (as Google
+  settles a long utterance in parts): the utterance goes on after each.
 - `google.cloud.translation.v3.TranslationService/TranslateText`: one translation per content,
   `translate(text, target)`.
 - `google.cloud.texttospeech.v1.TextToSpeech/SynthesizeSpeech`: LINEAR16 only, answered as Google
@@ -158,6 +160,14 @@ class _Listener:
         if self.seconds(self.quiet) * 1000 >= self.fake.endpoint_ms:
             yield from self._final()
             return
+        every = self.fake.stt_final_every_s
+        since = max(self.start, self.voiced_at)
+        if every and self.clip is not None and self.pos - since >= self._bytes(every):
+            words = self._clip_words(final=False)
+            if words:  # settled in mid-speech: the utterance goes on
+                self.start = self.pos
+                yield ("final", " ".join(words), self.pos)
+                return
         if self.pos >= self.next_tick:
             self.next_tick += self._bytes(INTERIM_S)
             words = self._interim_words()
@@ -230,6 +240,7 @@ class FakeGoogle:
         self.stt_unsettled_end = False  # STT: at half-close, end without the pending utterance's final
         self.stt_empty_results = False  # STT: an answer with no results after every one
         self.stt_limit_streams: int | None = None  # the end/abort knobs apply to the first this many streams
+        self.stt_final_every_s: float | None = None  # STT: a clip's words so far final this often, mid-speech
         self.stt_abort_message = "Exceeded maximum allowed stream duration"
         self.script: list[str] = ["hello world"]  # what audio in no registered clip says
         self.translate: Callable[[str, str], str] = lambda text, target: f"[{target}] {text}"
@@ -302,6 +313,7 @@ class FakeGoogle:
         self.stall = set()
         self.delays = {}
         self.stt_end_after_s = self.stt_abort_after_s = self.stt_limit_streams = None
+        self.stt_final_every_s = None
         self.stt_unsettled_end = self.stt_empty_results = False
         self.stt_abort_code = grpc.StatusCode.OUT_OF_RANGE
         self.stt_abort_message = "Exceeded maximum allowed stream duration"

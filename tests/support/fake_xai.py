@@ -6,7 +6,9 @@ send malformed frames and answer slowly, and a record of everything it was sent.
   `transcript.partial` (a word more per 0.3 s of audio heard, and at least one per 0.5 s of audio,
   as xAI's partials come "about every 500 ms"), and on `audio.done` a locked
   `transcript.partial` (is_final, speech_final) with the whole text and `transcript.done`. What a
-  turn "hears" is the next text of `script` (the last one repeats).
+  turn "hears" is the next text of `script` (the last one repeats). With `locks`, words are locked
+  in chunks while the audio goes (each an is_final partial with its `start`, `duration` and
+  `words`' times), interims then carry the words after them, and the end only the rest.
 - `POST /v1/chat/completions`: the OpenAI-compatible answer; the translation of each target asked
   for in the system prompt's JSON shape is `translate(text, target)`.
 - `POST /v1/tts`: raw 16-bit PCM at the requested rate (a tone, 50 ms per character);
@@ -52,7 +54,11 @@ class FakeXAI:
         self.malformed = False  # STT: a frame that is not JSON; chat: content that is not the JSON asked
         self.delay_s = 0.0  # before every answer and event
         self.delays: dict[str, float] = {}  # per kind ("stt", "chat", "tts"), instead of delay_s
-        self.text_in_done = False  # STT: the text in `transcript.done`, no locked partial
+        self.text_in_done = False  # STT: the whole text in `transcript.done`, no locked partial
+        # STT: lock chunks of this many words while the audio goes, as soon as they were heard
+        self.locks: list[int] = []
+        self.cumulative_locks = False  # STT: each locked chunk (and interim) repeats those before
+        self.rest_in_done = False  # STT: only the words not locked in `transcript.done`, no locked partial
         # STT: lock the text, formatted (a full stop), with speech_final after `endpointing` ms of quiet
         self.endpointing = False
         self.script: list[str] = ["hello world"]
@@ -114,6 +120,8 @@ class FakeXAI:
         """Knobs back to a healthy provider; records cleared."""
         self.refuse = self.drop_after_bytes = self.error_after_bytes = None
         self.stall = self.malformed = self.text_in_done = self.endpointing = False
+        self.locks = []
+        self.cumulative_locks = self.rest_in_done = False
         self.delay_s = 0.0
         self.delays = {}
         self.script = ["hello world"]
@@ -160,7 +168,8 @@ class FakeXAI:
         turn: dict[str, Any] = {"headers": dict(request.headers),
                                 "query": {k: request.query.getall(k) for k in request.query},
                                 "audio_bytes": 0, "frames": 0, "done": False, "text": text,
-                                "opened_at": time.time(), "done_at": None, "answered_at": None}
+                                "opened_at": time.time(), "done_at": None, "answered_at": None,
+                                "locked": []}
         self.stt_turns.append(turn)
         ws = web.WebSocketResponse()
         await ws.prepare(request)
@@ -172,6 +181,26 @@ class FakeXAI:
         quiet_ms = 0.0
         pause_ms = float(request.query.get("endpointing", "0") or 0)
         locked = False
+        sizes = list(self.locks)
+        done_n = 0  # words locked
+        lock_s = 0.0  # where the audio of the next chunk starts (s)
+
+        async def lock(n: int, at_s: float, suffix: str = "", speech_final: bool = False) -> None:
+            """Lock the next `n` words, heard up to `at_s`."""
+            nonlocal done_n, lock_s
+            start = 0.0 if self.cumulative_locks else lock_s
+            said = words[:done_n + n] if self.cumulative_locks else words[done_n:done_n + n]
+            step = (at_s - start) / max(1, len(said))
+            await ws.send_json({"type": "transcript.partial", "text": " ".join(said) + suffix,
+                                "words": [{"text": w, "start": start + i * step,
+                                           "end": start + (i + 0.8) * step} for i, w in enumerate(said)],
+                                "is_final": True, "speech_final": speech_final,
+                                "start": start, "duration": at_s - start})
+            turn["locked"].append(" ".join(said) + suffix)
+            done_n, lock_s = done_n + n, at_s
+
+        def unlocked(upto: int) -> str:
+            return " ".join(words[:upto] if self.cumulative_locks else words[done_n:upto])
         async for msg in ws:
             if msg.type == WSMsgType.BINARY:
                 turn["audio_bytes"] += len(msg.data)
@@ -195,19 +224,21 @@ class FakeXAI:
                 if self.endpointing and pause_ms and not locked and shown and quiet_ms >= pause_ms:
                     locked = True  # the provider's endpointing: the speaker stopped
                     await self._pause("stt")
-                    await ws.send_json({"type": "transcript.partial", "text": text + ".",
-                                        "words": [], "is_final": True, "speech_final": True,
-                                        "start": 0.0, "duration": heard / (2 * rate)})
+                    await lock(len(words) - done_n, heard / (2 * rate), ".", speech_final=True)
                     turn["locked_at"] = time.time()
                     continue
                 if locked:
                     continue
                 want = min(len(words) - 1, int(heard / (2 * rate) / 0.3))
+                if sizes and want >= done_n + sizes[0]:
+                    await self._pause()
+                    await lock(sizes.pop(0), heard / (2 * rate))
+                    shown = max(shown, want)
                 # A partial every 0.5 s of audio heard, a word more where there is one.
                 if want > shown or heard - told >= rate:
                     shown, told = max(shown, want), heard
                     await self._pause()
-                    await ws.send_json({"type": "transcript.partial", "text": " ".join(words[:shown]),
+                    await ws.send_json({"type": "transcript.partial", "text": unlocked(shown),
                                         "words": [], "is_final": False, "speech_final": False,
                                         "start": 0.0, "duration": heard / (2 * rate)})
             elif msg.type == WSMsgType.TEXT:
@@ -218,12 +249,12 @@ class FakeXAI:
                 turn["done_at"] = time.time()
                 await self._pause("stt")
                 duration = turn["audio_bytes"] / (2 * rate)
-                if not self.text_in_done and not locked:
-                    await ws.send_json({"type": "transcript.partial", "text": text, "words": [],
-                                        "is_final": True, "speech_final": True, "start": 0.0,
-                                        "duration": duration})
-                await ws.send_json({"type": "transcript.done", "text": text if self.text_in_done else "",
-                                    "words": [], "duration": duration})
+                rest = " ".join(words[done_n:])
+                if not (self.text_in_done or self.rest_in_done or locked) and rest:
+                    await lock(len(words) - done_n, duration, speech_final=True)
+                done = text if self.text_in_done else rest if self.rest_in_done else ""
+                await ws.send_json({"type": "transcript.done", "text": done, "words": [],
+                                    "duration": duration})
                 turn["answered_at"] = time.time()
                 await ws.close()
         return ws

@@ -1,5 +1,6 @@
 // Transcript export: bilingual SRT, WebVTT and JSON from the caption store.
-// Each cue runs from its speech end (or receipt) for an estimated reading time, never past the next cue.
+// One cue per segment (a long utterance is several). Each cue runs from its speech end (or
+// receipt) for an estimated reading time, never past the next cue.
 
 const pad = (n, w = 2) => String(Math.floor(n)).padStart(w, "0");
 
@@ -9,15 +10,30 @@ function clock(ms, sep) {
   return `${pad(h)}:${pad(m)}:${pad(s)}${sep}${pad(t % 1000, 3)}`;
 }
 
+// One cue per segment, in the order things were said: by time, and the segments of one utterance
+// (same speaker and utteranceKey) in part order, even when a later one was received first.
 export function cues(captions) {
-  const list = captions.filter((c) => c.final).slice().sort((a, b) => a.at - b.at);
-  if (!list.length) return [];
-  const t0 = list[0].at;
-  return list.map((c, i) => {
-    const start = c.at - t0;
+  const utterances = new Map();
+  for (const c of captions) {
+    if (!c.final) continue;
+    const k = `${c.speakerId} ${c.key || c.id}`;
+    if (!utterances.has(k)) utterances.set(k, []);
+    utterances.get(k).push(c);
+  }
+  const timed = [];
+  for (const parts of utterances.values()) {
+    parts.sort((a, b) => (a.part || 0) - (b.part || 0));
+    let at = -Infinity;
+    for (const c of parts) { at = Math.max(at, c.at); timed.push({ c, at }); }
+  }
+  if (!timed.length) return [];
+  timed.sort((a, b) => a.at - b.at || (a.c.part || 0) - (b.c.part || 0));
+  const t0 = timed[0].at;
+  return timed.map(({ c, at }, i) => {
+    const start = at - t0;
     const words = (c.translated || c.original).split(/\s+/).length;
     let end = start + Math.max(1500, words * 400);
-    if (i + 1 < list.length) end = Math.min(end, Math.max(start + 500, list[i + 1].at - t0));
+    if (i + 1 < timed.length) end = Math.min(end, Math.max(start + 500, timed[i + 1].at - t0));
     return { ...c, start, end };
   });
 }
@@ -46,7 +62,8 @@ export function toJSON(captions, room) {
   return JSON.stringify({
     room, exportedAt: new Date().toISOString(),
     captions: cues(captions).map((c) => ({
-      utteranceId: c.id, speakerId: c.speakerId, speakerName: c.speakerName,
+      utteranceId: c.id, utteranceKey: c.key || c.id, part: c.part || 0,
+      speakerId: c.speakerId, speakerName: c.speakerName,
       sourceLang: c.sourceLang, originalText: c.original, targetLang: c.targetLang,
       translatedText: c.translated, at: new Date(c.at).toISOString(), startMs: c.start, endMs: c.end,
     })),

@@ -11,7 +11,8 @@ const params = new URLSearchParams(location.search);
 const S = {
   token: localStorage.getItem("lt.token"), user: null, prefs: {}, languages: [], local: {}, health: {},
   engineList: null, glossary: null, usage: { at: 0, timer: 0 },
-  socket: null, room: null, participants: new Map(), captions: new Map(), interims: new Map(),
+  socket: null, room: null, participants: new Map(), captions: new Map(), blocks: new Map(),
+  liveKeys: new Map(), liveTranslated: new Set(),
   watermark: 0, latencies: [], mic: null, tts: { queue: [], seen: new Set(), playing: false },
 };
 window.__lt = S; // for tests and debugging: the state, never sent anywhere
@@ -150,22 +151,26 @@ function connectSocket() {
   });
   socket.on("joined-room", onJoined);
   socket.on("user-joined", (p) => { S.participants.set(p.userId, p); renderPeople(); });
-  socket.on("user-left", ({ userId }) => { S.participants.delete(userId); renderPeople(); });
+  socket.on("user-left", ({ userId }) => {
+    S.participants.delete(userId); renderPeople();
+    for (const b of [...S.blocks.values()]) if (b.speakerId === userId) dropLive(b); // they stopped talking
+  });
   socket.on("recognized-speech", (r) => {
-    clearInterim(S.user.id);
-    addCaption({ id: r.utteranceId, speakerId: S.user.id, speakerName: r.speakerName, sourceLang: r.sourceLang,
+    addCaption({ id: r.utteranceId, key: r.utteranceKey, part: r.part, speakerId: S.user.id,
+      speakerName: r.speakerName, sourceLang: r.sourceLang,
       original: r.text, targetLang: S.user.language, translated: null, at: r.receivedAt, received: r.receivedAt, mine: true });
   });
   socket.on("translated-message", (m) => onTranslated(m, false));
   socket.on("solo-translated", (m) => onTranslated(m, true));
   socket.on("translation-failed", (m) => {
-    clearInterim(m.fromUserId);
-    addCaption({ id: m.utteranceId, speakerId: m.fromUserId, speakerName: m.speakerName, sourceLang: m.sourceLang,
-      original: m.originalText, targetLang: m.targetLang, translated: null, at: Date.now(), failed: m.reason });
+    addCaption({ id: m.utteranceId, key: m.utteranceKey, part: m.part, speakerId: m.fromUserId || S.user.id,
+      speakerName: m.speakerName, sourceLang: m.sourceLang, original: m.originalText, targetLang: m.targetLang,
+      translated: null, at: Date.now(), failed: m.reason });
   });
   // The server lost messages it may have had for us (its message queue came back): read them.
   socket.on("resync", (r) => { if (S.room) fillIn(r && r.since); });
   socket.on("interim-transcript", (i) => showInterim(i));
+  socket.on("interim-translation", (t) => showLiveTranslation(t));
   socket.on("tts-audio", (t) => queueSpeech(t));
   socket.on("voice-presence", ({ userId, inVoice }) => { const p = S.participants.get(userId); if (p) { p.inVoice = inVoice; renderPeople(); } });
   socket.on("glossary-updated", (g) => { if (S.room && g.roomId === S.room.id) renderGlossary({ ...S.glossary, terms: g.terms }); });
@@ -188,7 +193,10 @@ async function joinRoom(code) {
 function onJoined({ roomId, code, participants }) {
   const fresh = !S.room || S.room.id !== roomId;
   S.room = { id: roomId, code };
-  if (fresh) { S.captions.clear(); $("captions").innerHTML = ""; S.watermark = 0; }
+  if (fresh) {
+    for (const b of S.blocks.values()) clearTimeout(b.stale);
+    S.captions.clear(); S.blocks.clear(); S.liveKeys.clear(); $("captions").innerHTML = ""; S.watermark = 0;
+  }
   S.participants = new Map(participants.map((p) => [p.userId, p]));
   $("room-code-label").textContent = code;
   $("say-lang").textContent = langName(S.user.language);
@@ -294,97 +302,277 @@ function speaking(userId) {
 }
 
 // ---- captions --------------------------------------------------------------------------------
+// One caption block per utterance (speaker + utteranceKey). Recognition commits an utterance a
+// clause or sentence at a time: each segment is a final of its own (its own utterance id, `part`
+// 0, 1, 2 …) and joins its block, in part order whatever order the parts arrive in, each once.
+// While the speaker talks, a live line follows the committed parts: the words not committed yet,
+// translated into your language (`interim-translation`) or, in the speaker's language, as heard
+// (`interim-transcript`); dimmed, never announced, and gone once the segment it becomes arrives.
+// S.captions keeps each segment by utterance id (read aloud, playback, export); S.blocks the
+// blocks by speaker and key.
+const LIVE_STALE_MS = 15000; // a live line nothing updated or committed this long is dropped
+const partNo = (p) => (Number.isInteger(p) && p >= 0 ? p : 0);
+const blockId = (speakerId, key) => `${speakerId} ${key}`;
+const gap = (lang) => (/^(zh|ja|th|lo|km|my)\b/.test(lang || "") ? "" : " "); // between segments
+
 function onTranslated(m, solo) {
-  clearInterim(m.fromUserId || S.user.id);
   const t = m.timings || {};
   const start = t.speechEnd || t.received;
   const latency = start ? Date.now() - start : null;
-  addCaption({ id: m.utteranceId, speakerId: m.fromUserId || S.user.id, speakerName: m.speakerName,
-    sourceLang: m.sourceLang, original: m.originalText, targetLang: m.targetLang, translated: m.translatedText,
-    at: t.received || Date.now(), received: t.received, latency, mine: solo }); // the server's order
+  addCaption({ id: m.utteranceId, key: m.utteranceKey, part: m.part, speakerId: m.fromUserId || S.user.id,
+    speakerName: m.speakerName, sourceLang: m.sourceLang, original: m.originalText, targetLang: m.targetLang,
+    translated: m.translatedText, at: t.received || Date.now(), received: t.received, latency, mine: solo }); // the server's order
   const c = S.captions.get(m.utteranceId);
   if (!solo && c && !S.tts.queue.some((q) => q.id === c.id) && !S.tts.seen.has(`${c.id}:${m.targetLang}`)) expectSpeech(c);
 }
 
 function nearBottom(el) { return el.scrollHeight - el.scrollTop - el.clientHeight < 40; }
 
+function block(speakerId, key) {
+  const id = blockId(speakerId, key);
+  let b = S.blocks.get(id);
+  if (!b) {
+    b = { id, key, speakerId, speakerName: null, parts: [], top: -1, at: Infinity, src: null, tr: null, el: null };
+    S.blocks.set(id, b);
+  }
+  return b;
+}
+
+// A segment (typed messages are one segment: part 0, key = their utterance id).
 function addCaption(c) {
   const list = $("captions");
   const stick = nearBottom(list);
-  const had = S.captions.get(c.id);
   c.final = true;
-  if (had) { // the same utterance again (a redelivery, or history after a reconnect): update, never add
+  c.key = String(c.key || c.id);
+  c.part = partNo(c.part);
+  const had = S.captions.get(c.id);
+  if (had) { // the same segment again (a redelivery, or history after a reconnect): update, never add
     Object.assign(had, Object.fromEntries(Object.entries(c).filter(([, v]) => v !== null && v !== undefined)));
-    had.el.replaceWith(renderCaption(had));
+    if (had.block) syncBlock(had.block);
     return;
   }
+  const b = block(c.speakerId, c.key);
+  if (b.parts.some((o) => o.part === c.part)) return; // that segment is shown already
   S.captions.set(c.id, c);
+  c.block = b;
   if (c.received) S.watermark = Math.max(S.watermark, c.received);
   if (c.latency != null && c.latency >= 0 && c.latency < 60000) {
     S.latencies.push(c.latency); S.latencies = S.latencies.slice(-10); renderLatency();
   }
-  const el = renderCaption(c);
+  b.parts.push(c); b.parts.sort((x, y) => x.part - y.part);
+  b.top = Math.max(b.top, c.part);
+  if (c.speakerName) b.speakerName = c.speakerName;
+  // Live words of this segment or an earlier one are in the captions now.
+  if (b.src && b.src.part <= c.part) b.src = null;
+  if (b.tr && b.tr.part <= c.part) b.tr = null;
+  if (!b.src && !b.tr) clearTimeout(b.stale);
+  // An interim without a key (an older server) is the speaker's words until any of theirs is final.
+  const keyless = S.blocks.get(blockId(c.speakerId, ""));
+  if (keyless && keyless !== b) dropLive(keyless);
+  const at = b.at;
+  b.at = Math.min(b.at, c.at);
+  if (!b.el || b.el.classList.contains("interim")) placeBlock(b, renderBlock(b)); // its first segment
+  else { syncBlock(b); if (b.at !== at) placeBlock(b, b.el); } // grows in place: only the new segment is announced
   usageSoon();
-  // Keep time order: history can arrive after newer live captions.
-  const after = [...S.captions.values()].filter((o) => o !== c && o.el && o.at > c.at).sort((a, b) => a.at - b.at)[0];
-  if (after) list.insertBefore(el, after.el); else list.insertBefore(el, list.querySelector("li.interim"));
   if (stick) list.scrollTop = list.scrollHeight; else $("jump").hidden = false;
 }
 
-function renderCaption(c) {
+// Keep time order (history can arrive after newer live captions); blocks of live words only, last.
+function placeBlock(b, li) {
+  const list = $("captions");
+  const old = b.el;
+  if (old && old !== li) {
+    const d = old.querySelector("details");
+    if (d && d.open && li.querySelector("details")) li.querySelector("details").open = true;
+    old.remove();
+  }
+  b.el = li;
+  let before = null;
+  if (b.parts.length) {
+    const after = [...S.blocks.values()].filter((o) => o !== b && o.parts.length && o.el && o.at > b.at)
+      .sort((x, y) => x.at - y.at)[0];
+    before = after ? after.el : list.querySelector(":scope > li.interim");
+  }
+  if (li.parentNode === list && li.nextElementSibling === before) return; // where it belongs already
+  list.insertBefore(li, before);
+}
+
+function renderBlock(b) {
   const li = document.createElement("li");
-  li.dataset.id = c.id;
-  li.className = "final" + (c.mine ? " mine" : "") + (c.failed ? " failed" : "");
+  li.dataset.key = b.key;
   const meta = document.createElement("div"); meta.className = "meta";
-  const who = document.createElement("span"); who.className = "who"; who.textContent = c.speakerName;
-  const time = document.createElement("time");
-  time.dateTime = new Date(c.at).toISOString(); time.textContent = new Date(c.at).toLocaleTimeString();
-  meta.append(who, time);
-  if (c.latency != null) {
-    const lat = document.createElement("span"); lat.className = "lat";
-    lat.textContent = `${(c.latency / 1000).toFixed(1)} s`; lat.title = "From the end of speech to this caption";
-    meta.append(lat);
-  }
+  const who = document.createElement("span"); who.className = "who";
+  meta.append(who);
   const text = document.createElement("div"); text.className = "text";
-  text.textContent = c.failed ? c.original : (c.translated || c.original);
-  text.lang = c.failed || !c.translated ? c.sourceLang : c.targetLang;
   li.append(meta, text);
-  if (c.failed) {
-    const why = document.createElement("div"); why.className = "note"; why.textContent = `Not translated: ${c.failed}`;
-    li.append(why);
-  } else if (c.translated && c.translated !== c.original) {
-    const d = document.createElement("details");
-    const s = document.createElement("summary"); s.textContent = `Original (${langName(c.sourceLang)})`;
-    const o = document.createElement("div"); o.className = "orig"; o.lang = c.sourceLang; o.textContent = c.original;
-    d.append(s, o); li.append(d);
-  }
-  c.el = li;
+  if (!b.parts.length) { li.className = "interim"; li.setAttribute("aria-hidden", "true"); }
+  else li.className = "final";
+  syncBlock(b, li);
   return li;
 }
 
+const shown = (c) => (c.failed || !c.translated ? [c.original, c.sourceLang] : [c.translated, c.targetLang]);
+
+// What the live line says: in the speaker's language for them and for listeners of it; otherwise
+// the translation of those words, with the words as heard under "Original". Until the translation
+// of new words comes, a speaker whose words have been translated live before shows "…".
+function liveLines(b) {
+  const src = b.src, tr = b.tr && src && b.tr.part === src.part ? b.tr : null;
+  if (!src) return { main: null, orig: null };
+  if (b.speakerId === S.user.id || src.lang === S.user.language) return { main: src, orig: null };
+  if (tr) return { main: tr, orig: src };
+  if (S.liveTranslated.has(b.speakerId)) return { main: { text: "…", lang: S.user.language }, orig: src };
+  return { main: src, orig: null };
+}
+
+// Bring the block's element up to date, touching only what changed (the list is a live region).
+function syncBlock(b, li = b.el) {
+  if (!li) return;
+  const parts = b.parts;
+  const first = parts[0], last = parts[parts.length - 1];
+  if (first) { li.dataset.id = first.id; li.dataset.parts = String(parts.length); }
+  li.classList.toggle("mine", parts.some((c) => c.mine) || b.speakerId === S.user.id && !!first);
+  li.classList.toggle("failed", parts.some((c) => c.failed));
+  li.classList.toggle("live", !!b.src);
+  // meta: who, when it began, latency of its latest segment
+  const meta = li.querySelector(".meta");
+  const p = S.participants.get(b.speakerId);
+  setText(meta.querySelector(".who"), b.speakerName || (p ? p.displayName : "…"));
+  if (first) {
+    let time = meta.querySelector("time");
+    if (!time) { time = document.createElement("time"); meta.append(time); }
+    const iso = new Date(b.at).toISOString();
+    if (time.dateTime !== iso) { time.dateTime = iso; time.textContent = new Date(b.at).toLocaleTimeString(); }
+    time.title = parts.length > 1 ? `${parts.length} parts, the last at ${new Date(last.at).toLocaleTimeString()}` : "";
+    const withLat = parts.filter((c) => c.latency != null);
+    const lat = withLat.length ? withLat[withLat.length - 1].latency : null;
+    let el = meta.querySelector(".lat");
+    if (lat == null) { if (el) el.remove(); } else {
+      if (!el) {
+        el = document.createElement("span"); el.className = "lat"; el.title = "From the end of speech to this caption";
+        el.setAttribute("aria-hidden", "true"); // it changes as segments come: not worth announcing
+        meta.append(el);
+      }
+      setText(el, `${(lat / 1000).toFixed(1)} s`);
+    }
+  }
+  const live = liveLines(b);
+  const text = li.querySelector(".text");
+  text.lang = last ? shown(last)[1] : live.main ? live.main.lang : "";
+  syncSegments(text, parts.map((c) => [c, ...shown(c)]), live.main);
+  // The original, under a disclosure as for any translated caption.
+  const wantOrig = parts.some((c) => !c.failed && c.translated && c.translated !== c.original) || !!live.orig;
+  let d = li.querySelector(":scope > details");
+  if (wantOrig && !d) {
+    d = document.createElement("details");
+    const s = document.createElement("summary");
+    const o = document.createElement("div"); o.className = "orig";
+    d.append(s, o); text.after(d);
+  } else if (!wantOrig && d) { d.remove(); d = null; }
+  if (d) {
+    const lang = (first || live.orig).sourceLang || live.orig.lang;
+    setText(d.querySelector("summary"), `Original (${langName(lang)})`);
+    const o = d.querySelector(".orig"); o.lang = lang;
+    syncSegments(o, parts.map((c) => [c, c.original, c.sourceLang]), live.orig);
+  }
+  const reasons = [...new Set(parts.filter((c) => c.failed).map((c) => c.failed))];
+  let why = li.querySelector(":scope > .note");
+  if (reasons.length) {
+    if (!why) { why = document.createElement("div"); why.className = "note"; li.append(why); }
+    setText(why, `Not translated: ${reasons.join("; ")}`);
+  } else if (why) why.remove();
+}
+
+function setText(el, s) { if (el.textContent !== s) el.textContent = s; }
+
+// The segments of a block, one element each in part order, then the live words (if any).
+function syncSegments(box, rows, live) {
+  const have = new Map([...box.querySelectorAll(":scope > .seg")].map((el) => [el.dataset.id, el]));
+  let prev = null;
+  for (const [c, s, lang] of rows) {
+    let el = have.get(String(c.id));
+    have.delete(String(c.id));
+    if (!el) { el = document.createElement("span"); el.className = "seg"; el.dataset.id = c.id; }
+    el.dataset.part = String(c.part);
+    setText(el, s || "");
+    if (el.lang !== lang) el.lang = lang;
+    el.classList.toggle("failed", !!c.failed);
+    if (prev ? prev.nextElementSibling !== el : box.firstElementChild !== el) {
+      if (prev) prev.after(el); else box.prepend(el);
+    }
+    prev = el;
+  }
+  for (const el of have.values()) el.remove();
+  let liveEl = box.querySelector(":scope > .live");
+  if (live) {
+    if (!liveEl) {
+      liveEl = document.createElement("span"); liveEl.className = "live"; liveEl.setAttribute("aria-hidden", "true");
+    }
+    setText(liveEl, live.text);
+    if (liveEl.lang !== live.lang) liveEl.lang = live.lang || "";
+    if (box.lastElementChild !== liveEl) box.append(liveEl);
+  } else if (liveEl) liveEl.remove();
+  // a space between the pieces (none in languages written without them)
+  for (const n of [...box.childNodes]) if (n.nodeType !== Node.ELEMENT_NODE) n.remove();
+  const els = [...box.children];
+  for (let i = 1; i < els.length; i++) { const g = gap(els[i].lang || box.lang); if (g) els[i].before(g); }
+}
+
+// interim-transcript: the speaker's words after their committed segments; `part` is the number
+// of the segment they will become. An empty one: nothing is left uncommitted.
 function showInterim(i) {
   speaking(i.speakerId);
+  const key = String(i.utteranceKey || "");
+  const part = partNo(i.part);
+  // The speaker moved on to another utterance: the words of the last one are committed.
+  const prev = S.liveKeys.get(i.speakerId);
+  if (prev !== undefined && prev !== key) { const o = S.blocks.get(blockId(i.speakerId, prev)); if (o) dropLive(o); }
+  S.liveKeys.set(i.speakerId, key);
+  const text = String(i.text || "").trim();
+  let b = S.blocks.get(blockId(i.speakerId, key));
+  if (b && part <= b.top) return; // words of a segment already shown
+  if (!text) { if (b) dropLive(b); return; }
+  if (!b) b = block(i.speakerId, key);
+  if (b.src && part < b.src.part) return; // older than what is shown
+  b.src = { part, text, lang: i.sourceLang, sourceLang: i.sourceLang };
+  showLive(b);
+}
+
+// interim-translation: those words in your language; the latest part's only, never a committed one.
+function showLiveTranslation(t) {
+  const b = S.blocks.get(blockId(t.speakerId, String(t.utteranceKey || "")));
+  const part = partNo(t.part);
+  const text = String(t.text || "").trim();
+  if (!b || !b.src || part !== b.src.part || part <= b.top || !text) return;
+  S.liveTranslated.add(t.speakerId);
+  b.tr = { part, text, lang: t.targetLang || S.user.language };
+  speaking(t.speakerId);
+  showLive(b);
+}
+
+function dropLive(b) {
+  if (!b.src && !b.tr) return;
+  b.src = null; b.tr = null;
+  showLive(b);
+}
+
+function showLive(b) {
   const list = $("captions");
   const stick = nearBottom(list);
-  let it = S.interims.get(i.speakerId);
-  if (!it) {
-    const li = document.createElement("li"); li.className = "interim"; li.setAttribute("aria-hidden", "true");
-    const meta = document.createElement("div"); meta.className = "meta";
-    const who = document.createElement("span"); who.className = "who";
-    const p = S.participants.get(i.speakerId);
-    who.textContent = p ? p.displayName : "…";
-    meta.append(who);
-    const text = document.createElement("div"); text.className = "text";
-    li.append(meta, text); list.append(li);
-    it = { el: li, text }; S.interims.set(i.speakerId, it);
-  }
-  it.text.textContent = i.text; it.text.lang = i.sourceLang;
+  clearTimeout(b.stale);
+  if (b.src || b.tr) b.stale = setTimeout(() => dropLive(b), LIVE_STALE_MS);
+  if (!b.parts.length) {
+    if (!b.src && !b.tr) { if (b.el) b.el.remove(); S.blocks.delete(b.id); return; }
+    if (!b.el) placeBlock(b, renderBlock(b)); else syncBlock(b);
+  } else syncBlock(b);
   if (stick) list.scrollTop = list.scrollHeight;
 }
 
-function clearInterim(speakerId) {
-  const it = S.interims.get(speakerId);
-  if (it) { it.el.remove(); S.interims.delete(speakerId); }
+// The element showing a segment (for the voice room's playback marks): its block, and itself.
+function segmentEls(id) {
+  const c = S.captions.get(String(id));
+  const li = c && c.block && c.block.el;
+  return li ? [li, li.querySelector(`.text > .seg[data-id="${CSS.escape(String(id))}"]`)] : [null, null];
 }
 
 async function fillIn(lostAt) {
@@ -396,7 +584,8 @@ async function fillIn(lostAt) {
     try { out = await api(`/api/rooms/${S.room.id}/messages?since=${since}`); }
     catch (e) { showError("Could not load earlier captions: " + e.message); return; }
     for (const m of out.messages) {
-      addCaption({ id: m.utteranceId, speakerId: m.speakerId, speakerName: m.speakerName, sourceLang: m.sourceLang,
+      addCaption({ id: m.utteranceId, key: m.utteranceKey, part: m.part, speakerId: m.speakerId,
+        speakerName: m.speakerName, sourceLang: m.sourceLang,
         original: m.originalText, targetLang: m.targetLang, translated: m.translatedText,
         at: m.receivedAt, received: m.receivedAt, mine: m.speakerId === S.user.id });
       since = Math.max(since, m.receivedAt);
@@ -589,12 +778,12 @@ function onPlayback(voice, payload) {
     pill($("voice-lag"), `spoken ${s} s behind${m.speed > 1 ? ` · ${m.speed.toFixed(2)}×` : ""}`,
       m.lagMs < 2500 ? "ok" : m.lagMs < 6000 ? "warn" : "bad");
     $("voice-lag").hidden = false;
-    const li = document.querySelector(`#captions li[data-id="${CSS.escape(String(m.utteranceId))}"]`);
+    const [li] = segmentEls(m.utteranceId);
     if (li) { li.classList.add("speaking"); setTimeout(() => li.classList.remove("speaking"), m.durationMs || 2000); }
   } else if (m.type === "skipped" && Array.isArray(m.utteranceIds)) {
     for (const id of m.utteranceIds) {
-      const li = document.querySelector(`#captions li[data-id="${CSS.escape(String(id))}"]`);
-      if (li) { li.classList.add("unspoken"); li.title = "Not read aloud: skipped to catch up with the room"; }
+      const [, seg] = segmentEls(id);
+      if (seg) { seg.classList.add("unspoken"); seg.title = "Not read aloud: skipped to catch up with the room"; }
     }
   }
 }
