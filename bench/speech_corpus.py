@@ -14,6 +14,25 @@ Every set is a real person speaking, none of it synthetic:
 - `codec2` (codec2-examples): several speakers (radio amateurs, read Harvard sentences), 8 kHz, up
   to 112 s; no transcripts, so loops only.
 
+Held out — other speakers and accents of the same languages, **never used to tune the stream**: run
+them only to check a change chosen on the sets above (bench/RESULTS.md says so of every figure):
+
+- `heldout-es` (asterisk-prompt-es-co): July Jiménez, Colombian Spanish, 8 kHz GSM. Its prompts
+  are another translation than core-sounds-es.txt ("Marque 5 para dejar mensaje" is said
+  "Presione 5 para dejar un mensaje de voz"), so only the words of its `digits/` folder that do
+  not depend on the translation are scored: numbers, days, months, today/tomorrow/yesterday.
+- `heldout-fr` (asterisk-prompt-fr-armelle): Armelle Desjardins, French, 8 kHz GSM; `digits/`
+  likewise (its prompts are another translation than core-sounds-fr.txt too).
+- `heldout-it` (asterisk-prompt-it-menardi-wav): a woman's Italian voice (Menardi), 8 kHz; the
+  prompts read the texts of core-sounds-it.txt, so prompts and `digits/` are scored.
+- `heldout-es-prompts` / `heldout-fr-prompts`: the es-co and fr-armelle prompts themselves
+  (sentences up to ~10 s) without a reference: loops, and how far the stream's words are from the
+  whole-file decode of the same recording (bench/stt.py `stream_vs_whole`).
+
+asterisk-prompt-es-co and -fr-armelle conflict with asterisk-core-sounds-es and -fr (they all
+provide asterisk-prompt-es / -fr), which only carry core-sounds-XX.txt: `bench/data/` has a copy
+of those two files (CC-BY-SA-3.0), read when the package is not installed.
+
 Recordings without a reference still count for decoder loops, which need no reference. Every clip is
 returned as 16 kHz mono PCM16 (resampled with soxr), the rate every stream takes.
 """
@@ -35,12 +54,23 @@ ASTERISK_DOC = Path("/usr/share/doc")
 CODEC2 = Path("/usr/share/codec2")
 ASTERISK_VOICES = {"en": "en_US_f_Allison", "es": "es_MX_f_Allison", "fr": "fr_CA_f_June",
                    "it": "it_IT_m_Carlo"}
+DATA = Path(__file__).resolve().parent / "data"  # core-sounds-es/fr.txt (see the docstring)
+# Held-out voices: language → (package, folder of its recordings, what is scored).
+HELDOUT = {"es": ("asterisk-prompt-es-co", ASTERISK / "es", "digits"),
+           "fr": ("asterisk-prompt-fr-armelle", ASTERISK / "fr", "digits"),
+           "it": ("asterisk-prompt-it-menardi-wav", ASTERISK / "it_IT_f_Menardi", "all")}
 # Debian packages that hold the recordings (scripts/setup.sh installs them for `make test`).
-PACKAGES = ("pocketsphinx-testdata", "alsa-utils", "codec2-examples",
-            *(f"asterisk-core-sounds-{lang}{suffix}" for lang in ASTERISK_VOICES
-              for suffix in ("", "-wav")))
-SETS = ("librivox", "cards", "alsa", "asterisk-en", "asterisk-es", "asterisk-fr", "asterisk-it",
-        "codec2")
+# asterisk-core-sounds-es / -fr are not among them: they conflict with the held-out voices and
+# carry only the transcripts, copied in bench/data/.
+PACKAGES = ("pocketsphinx-testdata", "alsa-utils", "codec2-examples", "asterisk-core-sounds-en",
+            "asterisk-core-sounds-it",
+            *(f"asterisk-core-sounds-{lang}-wav" for lang in ASTERISK_VOICES),
+            *(pkg for pkg, _, _ in HELDOUT.values()))
+TUNING_SETS = ("librivox", "cards", "alsa", "asterisk-en", "asterisk-es", "asterisk-fr",
+               "asterisk-it", "codec2")
+HELDOUT_SETS = ("heldout-es", "heldout-fr", "heldout-it", "heldout-es-prompts",
+                "heldout-fr-prompts")
+SETS = TUNING_SETS + HELDOUT_SETS
 
 
 @dataclass(frozen=True)
@@ -106,15 +136,24 @@ def _alsa() -> Iterable[Clip]:
         yield Clip("alsa", wav.stem, "en", read_wav(wav), wav.stem.replace("_", " "))
 
 
-def asterisk_refs(lang: str) -> dict[str, str]:
-    """Prompt name → transcript, from the package's core-sounds-XX.txt (tones and notes dropped)."""
-    text = gzip.decompress((ASTERISK_DOC / f"asterisk-core-sounds-{lang}" /
-                            f"core-sounds-{lang}.txt.gz").read_bytes()).decode("utf-8", "replace")
+def _core_sounds_text(lang: str) -> str:
+    doc = ASTERISK_DOC / f"asterisk-core-sounds-{lang}" / f"core-sounds-{lang}.txt.gz"
+    if doc.exists():
+        return gzip.decompress(doc.read_bytes()).decode("utf-8", "replace")
+    return (DATA / f"core-sounds-{lang}.txt").read_text("utf-8", "replace")
+
+
+def asterisk_refs(lang: str, *, folders: tuple[str, ...] = ()) -> dict[str, str]:
+    """Prompt name → transcript, from the package's core-sounds-XX.txt (tones and notes dropped);
+    with `folders`, also the prompts of those sub-folders ("digits/mon-8": "Septiembre")."""
+    text = _core_sounds_text(lang)
     refs = {}
     for line in text.splitlines():
         name, sep, ref = line.partition(":")
         ref = ref.strip()
-        if not sep or line.startswith(";") or "/" in name or not ref or "[" in ref or "<" in ref:
+        if not sep or line.startswith(";") or not ref or "[" in ref or "<" in ref:
+            continue
+        if "/" in name and name.split("/")[0].strip() not in folders:
             continue
         ref = re.sub(r"\([^)]*\)", " ", ref).strip()  # "(beep)", "(You are now muted.)": notes
         if ref:
@@ -130,6 +169,45 @@ def _asterisk(lang: str, every: int) -> Iterable[Clip]:
             yield Clip(f"asterisk-{lang}", name, lang, read_wav(wav), ref)
 
 
+def _sound(base: Path, name: str) -> Path | None:
+    return next((p for p in (base / f"{name}.wav", base / f"{name}.gsm") if p.exists()), None)
+
+
+def _heldout_base(lang: str) -> Path:
+    pkg, base, _ = HELDOUT[lang]
+    # /usr/share/asterisk/sounds/es and /fr are the core sounds (a symlink to Allison's and
+    # June's folders) when asterisk-core-sounds-es/-fr are installed instead: never score those.
+    if base.is_symlink() or not base.is_dir():
+        raise FileNotFoundError(f"{base} is not {pkg}'s folder: apt-get install {pkg} "
+                                "(it replaces asterisk-core-sounds-" + lang + ")")
+    return base
+
+
+def _heldout(lang: str, every: int) -> Iterable[Clip]:
+    """A held-out voice's scored recordings (see the module docstring)."""
+    _, _, scored = HELDOUT[lang]
+    base = _heldout_base(lang)
+    refs = asterisk_refs(lang, folders=("digits",))
+    # digits/N says the number N (core-sounds-es.txt has "digits/0: diez" for 10): scored as N.
+    refs.update({f"digits/{p.stem}": p.stem for p in (base / "digits").glob("*.*") if p.stem.isdigit()})
+    if scored == "digits":
+        # Numbers, days, months, today/tomorrow/yesterday: the same words whoever translated.
+        keep = re.compile(r"digits/(\d+|day-\d|mon-\d+|today|tomorrow|yesterday)$")
+        refs = {k: v for k, v in refs.items() if keep.match(k)}
+    have = sorted((name, ref, wav) for name, ref in refs.items() if (wav := _sound(base, name)))
+    for name, ref, wav in have[::1 if scored == "digits" else every]:  # digits: ~1 min, all
+        yield Clip(f"heldout-{lang}", name, lang, read_wav(wav), ref)
+
+
+def _heldout_prompts(lang: str, every: int) -> Iterable[Clip]:
+    """A held-out voice's own prompts, without a reference (loops, stream vs whole-file)."""
+    base = _heldout_base(lang)
+    skip = ("beep", "beeperr")  # tones
+    wavs = sorted(p for p in base.glob("*.gsm") if p.stem not in skip)
+    for wav in wavs[::every]:
+        yield Clip(f"heldout-{lang}-prompts", wav.stem, lang, read_wav(wav), None)
+
+
 def _codec2() -> Iterable[Clip]:
     for wav in sorted((CODEC2 / "wav").glob("*.wav")):
         pcm = read_wav(wav)
@@ -137,12 +215,20 @@ def _codec2() -> Iterable[Clip]:
             yield Clip("codec2", wav.stem, "en", pcm, None)
 
 
-def load(sets: Iterable[str] = SETS, *, asterisk_every: int = 8) -> list[Clip]:
+def load(sets: Iterable[str] = TUNING_SETS, *, asterisk_every: int = 8,
+         heldout_every: int | None = None) -> list[Clip]:
     """The clips of the named sets, in a fixed order. `asterisk_every` keeps every n-th prompt of
-    each asterisk language (8: about 2.5 minutes each; 1: all of them, about 21 minutes each)."""
+    each asterisk language (8: about 2.5 minutes each; 1: all of them, about 21 minutes each);
+    `heldout_every` the same for heldout-it and the held-out prompts (default: `asterisk_every`;
+    heldout-es and -fr are always whole: about a minute each)."""
     out: list[Clip] = []
+    h_every = heldout_every or asterisk_every
     for name in sets:
-        if name.startswith("asterisk-"):
+        if name.endswith("-prompts") and name.startswith("heldout-"):
+            out += _heldout_prompts(name.split("-")[1], h_every)
+        elif name.startswith("heldout-"):
+            out += _heldout(name.removeprefix("heldout-"), h_every)
+        elif name.startswith("asterisk-"):
             out += _asterisk(name.removeprefix("asterisk-"), asterisk_every)
         elif name in ("librivox", "cards", "alsa", "codec2"):
             out += {"librivox": _librivox, "cards": _cards, "alsa": _alsa, "codec2": _codec2}[name]()

@@ -51,9 +51,15 @@ def pct(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
-def stream_set(stt: WhisperSTT, clips: list[corpus.Clip], pace: float) -> list[tuple[Any, float]]:
-    """Play the clips to one stream at `pace` × real time; (final event, wall ms received)."""
+def stream_set(stt: WhisperSTT, clips: list[corpus.Clip], pace: float
+               ) -> tuple[list[tuple[Any, float]], list[float]]:
+    """Play the clips to one stream at `pace` × real time: (final event, wall ms received) and the
+    stream time (ms) each clip starts at."""
     inbox: queue.Queue[bytes | None] = queue.Queue()
+    starts, at = [], 0.0
+    for i, clip in enumerate(clips):
+        starts.append(at)
+        at += (len(clip.pcm) + int(32000 * GAPS_S[i % len(GAPS_S)])) / 32
 
     def produce() -> None:
         start, sent = time.perf_counter(), 0.0
@@ -71,24 +77,61 @@ def stream_set(stt: WhisperSTT, clips: list[corpus.Clip], pace: float) -> list[t
     while (chunk := inbox.get()) is not None:
         finals += [(e, time.time() * 1000) for e in stream.push(chunk) if e.kind == "final"]
     finals += [(e, time.time() * 1000) for e in stream.flush()]
-    return finals
+    return finals, starts
+
+
+PRE_ROLL_SLACK_MS = 400.0  # a final may start this much before its clip (the VAD's pre-roll)
+
+
+def per_clip(clips: list[corpus.Clip], finals: list[tuple[Any, float]],
+             starts: list[float]) -> list[list[str]]:
+    """The finals' texts of each clip: a final belongs to the last clip starting before it does
+    (clips are apart by 0.8 s or more of silence, more than any pause that ends an utterance)."""
+    out: list[list[str]] = [[] for _ in clips]
+    for e, _ in finals:
+        i = max((k for k, s in enumerate(starts) if s <= e.start_ms + PRE_ROLL_SLACK_MS), default=0)
+        out[i].append(e.text)
+    return out
 
 
 def score_set(name: str, clips: list[corpus.Clip], finals: list[tuple[Any, float]],
-              whole: list[str] | None) -> dict[str, Any]:
+              whole: list[str] | None, starts: list[float] | None = None) -> dict[str, Any]:
+    """WER of the finals and of the whole-file decodes, word-weighted over the recordings with a
+    reference; with `starts`, per recording too (`clips`: name, finals, edits, whole-file edits)
+    and `stream_vs_whole`: the edits between the stream's words and the whole-file decode's, per
+    word of the latter, over every recording (no reference needed)."""
     lang = clips[0].language
     scored = [c for c in clips if c.ref is not None]
-    refs = " ".join(c.ref or "" for c in scored)
-    hyp = " ".join(e.text for e, _ in finals)
     out: dict[str, Any] = {"set": name, "recordings": len(clips),
                            "audio_s": round(sum(c.seconds for c in clips), 1), "finals": len(finals)}
+    texts = per_clip(clips, finals, starts) if starts is not None else None
     if scored:
+        refs = " ".join(c.ref or "" for c in scored)
+        hyp = (" ".join(" ".join(t) for c, t in zip(clips, texts, strict=True) if c.ref is not None)
+               if texts is not None else " ".join(e.text for e, _ in finals))
         edits, words = corpus.wer(refs, hyp, lang)
         out.update(words=words, wer=round(100 * edits / words, 2))
         if whole is not None:
             e2, _ = corpus.wer(refs, " ".join(t for c, t in zip(clips, whole, strict=True) if c.ref), lang)
             out["whole_file_wer"] = round(100 * e2 / words, 2)
-    ref_of_loop = None if not scored else refs
+    if texts is not None:
+        out["recordings_not_one_final"] = sum(len(t) != 1 for t in texts)
+        rows = []
+        for i, (c, t) in enumerate(zip(clips, texts, strict=True)):
+            row: dict[str, Any] = {"name": c.name, "ref": c.ref, "stream": t}
+            if c.ref is not None:
+                row["edits"] = corpus.wer(c.ref, " ".join(t), lang)[0]
+            if whole is not None:
+                row["whole"] = whole[i]
+                if c.ref is not None:
+                    row["whole_edits"] = corpus.wer(c.ref, whole[i], lang)[0]
+                row["vs_whole"] = corpus.wer(whole[i], " ".join(t), lang)
+            rows.append(row)
+        out["_clips"] = rows
+        if whole is not None:
+            d = [r["vs_whole"] for r in rows]
+            out["stream_vs_whole"] = round(100 * sum(e for e, _ in d) / max(1, sum(w for _, w in d)), 2)
+    ref_of_loop = None if not scored else " ".join(c.ref or "" for c in scored)
     out["loops"] = sum(corpus.is_loop(ref_of_loop, e.text) for e, _ in finals)
     lat = [t - e.speech_end_at for e, t in finals if e.speech_end_at]
     out["end_to_final_ms"] = [round(pct(lat, 50)), round(pct(lat, 95))]
@@ -96,23 +139,25 @@ def score_set(name: str, clips: list[corpus.Clip], finals: list[tuple[Any, float
     return out
 
 
-def engine_level(window: str, sets: list[str], every: int, pace: float) -> dict[str, Any]:
-    os.environ["STT_WINDOW"] = window
-    stt = WhisperSTT.from_env("base")
+def engine_level(window: str, sets: list[str], every: int, pace: float,
+                 heldout_every: int | None = None, stt: WhisperSTT | None = None) -> dict[str, Any]:
+    if stt is None:
+        os.environ["STT_WINDOW"] = window
+        stt = WhisperSTT.from_env("base")
     t0 = time.perf_counter()
     stt.start()
     load_s = time.perf_counter() - t0
     results = []
     for name in sets:
-        clips = corpus.load([name], asterisk_every=every)
+        clips = corpus.load([name], asterisk_every=every, heldout_every=heldout_every)
         whole = [stt.transcribe_whole(c.pcm, c.language) for c in clips] if window == "fit" else None
         before = dict(stt.status())
-        finals = stream_set(stt, clips, pace)
-        row = score_set(name, clips, finals, whole)
+        finals, starts = stream_set(stt, clips, pace)
+        row = score_set(name, clips, finals, whole, starts)
         after = stt.status()
         row["loop_checks"] = after["loop_checks"] - before["loop_checks"]
         row["loops_collapsed"] = after["loops_collapsed"] - before["loops_collapsed"]
-        print("  ", {k: v for k, v in row.items() if k != "_lat"}, flush=True)
+        print("  ", {k: v for k, v in row.items() if not k.startswith("_")}, flush=True)
         results.append(row)
     lat = [x for r in results for x in r.pop("_lat")]
     return {"model": "base", "window": window, "load_s": round(load_s, 2), "sets": results,
@@ -191,8 +236,11 @@ def service_level(repeat: int) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--windows", default="fit,full", help="STT_WINDOW settings to compare")
-    ap.add_argument("--sets", default=",".join(corpus.SETS))
+    ap.add_argument("--sets", default=",".join(corpus.TUNING_SETS),
+                    help=f"default: the tuning sets; held out (never tune on them): "
+                         f"{','.join(corpus.HELDOUT_SETS)}")
     ap.add_argument("--asterisk-every", type=int, default=8, help="every n-th telephone prompt (1: all)")
+    ap.add_argument("--heldout-every", type=int, help="the same for the held-out sets (default: as above)")
     ap.add_argument("--pace", type=float, default=1.0, help="feed speed, x real time (latency needs 1)")
     ap.add_argument("--repeat", type=int, default=2, help="LibriVox plays for --e2e")
     ap.add_argument("--json", help="write the results here")
@@ -201,7 +249,8 @@ def main() -> None:
     report: dict[str, Any] = {"engine": []}
     for window in filter(None, args.windows.split(",")):
         print(f"engine window={window}", flush=True)
-        res = engine_level(window, args.sets.split(","), args.asterisk_every, args.pace)
+        res = engine_level(window, args.sets.split(","), args.asterisk_every, args.pace,
+                           args.heldout_every)
         print("engine", {k: v for k, v in res.items() if k != "sets"}, flush=True)
         report["engine"].append(res)
     if args.e2e:

@@ -19,9 +19,12 @@ APT_PACKAGES+=(apertium-spa-ita apertium-cat-ita apertium-es-ro apertium-en-gl a
 # The browser tests drive Debian's Chromium (headless, fake microphone from a WAV).
 [ "$want" = test ] && APT_PACKAGES+=(chromium)
 # Real recorded speech for the recognition tests and bench/stt.py (see bench/speech_corpus.py).
+# Not asterisk-core-sounds-es/-fr (transcripts only, copied in bench/data/): they conflict with
+# the held-out voices asterisk-prompt-es-co/-fr-armelle, which replace them when installed.
 [ "$want" = test ] && APT_PACKAGES+=(alsa-utils codec2-examples asterisk-core-sounds-en
-  asterisk-core-sounds-en-wav asterisk-core-sounds-es asterisk-core-sounds-es-wav asterisk-core-sounds-fr
-  asterisk-core-sounds-fr-wav asterisk-core-sounds-it asterisk-core-sounds-it-wav)
+  asterisk-core-sounds-en-wav asterisk-core-sounds-es-wav asterisk-core-sounds-fr-wav
+  asterisk-core-sounds-it asterisk-core-sounds-it-wav asterisk-prompt-es-co asterisk-prompt-fr-armelle
+  asterisk-prompt-it-menardi-wav)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

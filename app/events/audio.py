@@ -84,13 +84,13 @@ def on_start_speech(client: Client, payload: Any = None) -> dict[str, Any]:
     try:
         services().quotas.take("speech", user=client.user_id, ip=client.ip)
         engine, keyterms = _preferences(client.user_id, room_id)
+        if early.done.is_set():
+            raise v.BadInput("no_session", "you left before speech started")
         session = AudioSession(uuid.uuid4().hex, sid, client.user_id, room_id, str(language),
                                solo_target if solo else None, int(rate), engine, keyterms,
                                order=early.order)
+        lk.begin(session)  # may wait for the speech process: audio keeps coming meanwhile
         with session.order:  # the audio that came early first; later chunks wait behind it
-            if early.done.is_set():
-                raise v.BadInput("no_session", "you left before speech started")
-            lk.begin(session)
             for pcm in early.chunks:
                 lk.audio(session.session_id, pcm)
             early.session = session
@@ -124,8 +124,10 @@ def _preferences(user_id: str, room_id: str | None) -> tuple[str, tuple[str, ...
 def on_speech_data(client: Client, payload: Any = None) -> dict[str, Any] | None:
     lk = _link()
     sid = request.sid  # type: ignore[attr-defined]
-    session = lk.sessions.get(lk.by_sid.get(sid, ""))
-    to = session if session is not None else _early.get(sid)
+    # Until start-speech is over (its session may already exist), audio goes through its buffer.
+    to: _Early | AudioSession | None = _early.get(sid)
+    if to is None:
+        to = lk.sessions.get(lk.by_sid.get(sid, ""))
     if to is None:
         raise v.BadInput("no_session", "send start-speech before speech-data")
     pcm = _chunk(payload)

@@ -40,6 +40,13 @@ class SegmentRules:
     clause_words: int = 4
     max_words: int = 10
     pause_s: float = 0.2
+    # A word is committed only once this much audio follows it: Whisper's guess at a word whose
+    # end it has just heard (a word at an onset, a fragment before a pause) is often wrong and two
+    # such guesses can agree ("Grazie mille" heard as "E cazio e mealy" twice).
+    right_context_s: float = 1.0
+    # Nothing is committed before an utterance has this much audio: decodes of a short start
+    # garble its first word and can agree on the garble; a longer one gets it right.
+    min_audio_s: float = 2.5
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,7 @@ class Hypothesis:
     decode_ms: float
     ends: tuple[tuple[int, float, float, bool], ...] = ()
     head: str = ""  # the committed words as the decoder wrote them back (the offsets count from it)
+    heard_s: float = 0.0  # how much audio was decoded
 
 
 def pieces(text: str) -> list[str]:

@@ -97,7 +97,7 @@ def _norm(word: str) -> str:
 
 def unsaid(said: list[str], text: str) -> list[str]:
     """The words of `text` that `said` has not: what `text` begins with that repeats the end of
-    `said` (all of it, or its last words; as written, or with a word in four changed) is dropped.
+    `said` (all of it, or its last words; as written, or with one word in four changed) is dropped.
     An overlap counts from three words (or all of a shorter `said`), so a speaker's own "no, no"
     at the start of the rest stays."""
     words = text.split()
@@ -111,7 +111,7 @@ def unsaid(said: list[str], text: str) -> list[str]:
         for j, y in enumerate(b, 1):
             row.append(min(cost[j - 1] + (x != y), cost[j] + 1, row[j - 1] + 1))
         cost = row
-    j = max(range(len(b) + 1), key=lambda j: (j - 2 * cost[j], -j))  # the best overlap, shortest
+    j = max(range(len(b) + 1), key=lambda k: (k - 2 * cost[k], -k))  # the best overlap, shortest
     if j and cost[j] <= j // 4 and j - cost[j] >= min(3, len(a)):
         return words[j:]
     return words
@@ -136,7 +136,7 @@ class Words:
         return new
 
     def rest(self, text: str) -> list[str]:
-        """The words of the end's `text` no lock said."""
+        """The words of `text` (the end's, or an interim's) no lock said."""
         return unsaid(self.said, text)
 
 
@@ -284,7 +284,7 @@ class TurnStream(SpeechStream):
 
     def poll(self) -> list[SpeechEvent]:
         """Interims and segments of the turns in flight and the last segments of those done,
-        oldest first (a newer turn's wait until the older one is done); raises the EngineError
+        oldest first (a newer turn's events wait until the older one is done); raises the EngineError
         of the first turn that failed or stalled."""
         events: list[SpeechEvent] = []
         while self._closing:

@@ -118,7 +118,9 @@ class WhisperSTT(STT):
                    window=os.environ.get("STT_WINDOW", "fit"),
                    segments=SegmentRules(
                        clause_words=int(os.environ.get("STT_SEGMENT_CLAUSE_WORDS", "4")),
-                       max_words=int(os.environ.get("STT_SEGMENT_MAX_WORDS", "10")))
+                       max_words=int(os.environ.get("STT_SEGMENT_MAX_WORDS", "10")),
+                       right_context_s=float(os.environ.get("STT_SEGMENT_RIGHT_CONTEXT_MS",
+                                                            "1000")) / 1000)
                    if os.environ.get("STT_SEGMENTS", "1") != "0" else None)
 
     @property
@@ -327,7 +329,7 @@ class WhisperSTT(STT):
                 self._lock.release()
         except (RuntimeError, ValueError) as exc:
             raise EngineError(f"whisper decode failed: {type(exc).__name__}", engine=self.name) from exc
-        return Hypothesis(text, (time.perf_counter() - started) * 1000, ends, head)
+        return Hypothesis(text, (time.perf_counter() - started) * 1000, ends, head, seconds)
 
     def stream(self, language: str, key_prefix: str,
                options: StreamOptions | None = None) -> SpeechStream:

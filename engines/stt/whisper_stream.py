@@ -109,8 +109,8 @@ class WhisperStream(SpeechStream):
             self._last_voice_wall = self._clock[1]
             resumed, self._tentative = self._tentative, None
             if resumed is not None:
-                # Speech went on after a pause: the pause's words were heard whole; commit them.
-                return self._advance(resumed, len(pieces(resumed.text)))
+                # Speech went on after a pause: the pause's decode was a step after all.
+                return self._advance(resumed, agreement(self._previous, pieces(resumed.text)))
             return self._maybe_step()
         if self._tentative is None and self.seg.silent_ms >= cfg.min_silence_ms:
             return self._pause()
@@ -145,6 +145,10 @@ class WhisperStream(SpeechStream):
         """Commit the first `agreed` pieces of a decode, make segments of what is ready, and show
         the rest as the interim (when it changed)."""
         current = pieces(h.text)
+        if self.rules is not None:  # only words with enough audio after them
+            agreed = min(agreed, _settled(h, current, self.rules.right_context_s))
+            if (self._audio_ms - self._start_ms) / 1000 < self.rules.min_audio_s:
+                agreed = 0
         self._committed += "".join(current[:agreed])
         self._previous = current[agreed:]
         events = self._segments(h) if self.rules is not None and h.head == self._committed[
@@ -216,6 +220,22 @@ class WhisperStream(SpeechStream):
         if self.seg.silent_ms == 0.0:
             self._tentative = None  # audio came after the pause's decode
         return self._final()
+
+
+def _settled(h: Hypothesis, current: list[str], right_context_s: float) -> int:
+    """How many leading pieces of a decode end at least `right_context_s` before the end of the
+    audio it decoded (0 without word timings)."""
+    if not h.ends:
+        return 0
+    limit = h.heard_s - right_context_s
+    offset, n = len(h.head), 0
+    for piece in current:
+        offset += len(piece)
+        ends = [end for o, _, end, word in h.ends if word and o <= offset]
+        if not ends or ends[-1] > limit:
+            break
+        n += 1
+    return n
 
 
 def _pauses(ends: list[tuple[int, float, float, bool]]) -> dict[int, float]:

@@ -158,3 +158,33 @@ def test_tracks_come_back_after_the_agent_is_killed_mid_speech(
     at, line = next((a, b) for a, b in _lines(es, "es") if b["utteranceId"] == msg["utteranceId"])
     time.sleep(max(0.0, at + line["durationMs"] + 1500 - time.time() * 1000) / 1000)  # until played
     assert _heard(es, "tts-es", line, at) >= 0.4 * line["durationMs"]
+
+
+def test_a_long_reading_is_captioned_and_spoken_in_segments_before_the_speaker_stops(
+        embedded: Service, peers: list[Peer], lk_peers: list[LkParticipant]) -> None:
+    """Sentences read into a LiveKit microphone with only a breath between them (one long
+    utterance): the listener reads at least three translated captions and hears its language's
+    track before the speaker's last word; the captions are one utterance's parts, in order, once."""
+    from bench import speech_corpus as corpus
+    from tests.support.livekit_client import speech_end
+    from tests.support.processes import when_quiet
+    ann, bob = room_with(embedded.url, peers, ("Ann", "en"), ("Bob", "es"))
+    _speech_on(embedded, bob)
+    mic = _join(ann, lk_peers, listen_only=False)
+    mic.publish()
+    mic.wait_for_agent()
+    es = _join(bob, lk_peers, listen_only=True)
+    es.listen("tts-es")
+    wait_until(lambda: "tts-es" in es.subscribed, 20, "subscription")
+    pcm, _ = corpus.continuous(corpus.load(["librivox"]))
+    last_word = speech_end(pcm)
+    marks = mic.play(SILENCE + pcm + SILENCE, marks={len(SILENCE) + last_word: 0.0})
+    spoken_until = marks[len(SILENCE) + last_word]
+    captions = when_quiet(lambda: bob.got("translated-message"), quiet_s=3.0)
+    before = [t for e, _, t in bob.events if e == "translated-message" and t < spoken_until]
+    assert len(before) >= 3, f"{len(before)} captions before the last word"
+    parts = sorted((m["utteranceKey"], m["part"]) for m in captions)
+    assert len(set(parts)) == len(parts) and len({k for k, _ in parts}) == 1
+    assert [p for _, p in parts] == list(range(len(parts)))
+    assert [a for a, _ in es.sounds("tts-es") if a < spoken_until], \
+        "no translated speech on tts-es before the speaker's last word"

@@ -27,6 +27,7 @@ def _speech_socket(svc: Service) -> Path:
 
 def test_audio_streamed_right_after_start_speech_is_heard_from_its_first_word(
         embedded: Service, peers: list[Peer]) -> None:
+    """On a ready service, as a real-time client does: nothing sent before the answer is refused."""
     a, b = room_with(embedded.url, peers, ("Speaker", "en"), ("Listener", "es"))
     wait_until(_speech_socket(embedded).exists, 90, "the speech process to be ready")
     data = clips()[1:3]  # "he was not an ill disposed young man", "unless to be rather …"
@@ -78,8 +79,10 @@ def test_audio_beyond_what_may_wait_for_start_speech_is_refused_and_changes_noth
         finals = when_quiet(lambda: a.got("recognized-speech"))
     finally:
         speech.stop()
+    assert a.got("speech-error") == [ack["error"]["message"]]  # only the refused chunk's
     heard = normalize(" ".join(f["text"] for f in finals))
-    edits, words = wer(normalize(ref), heard)
-    assert edits / words <= 0.05, (f"WER {edits / words:.1%}", heard)
+    assert heard[:3] == ["he", "was", "not"] and wer(normalize(ref), heard)[0] <= 1, heard
     assert not {"unless", "rather", "cold", "hearted"} & set(heard), heard
-    assert a.got("speech-error") == [ack["error"]["message"]]
+    caption = {m["utteranceId"]: m for m in b.wait_for("translated-message", count=len(finals),
+                                                        timeout=30)}[finals[0]["utteranceId"]]
+    assert normalize(caption["originalText"])[:3] == ["he", "was", "not"], caption

@@ -52,13 +52,14 @@ def test_recorded_english_speech_is_transcribed_live_and_translated(embedded: Se
         time.sleep(0.04)
         interim_while_speaking = interim_while_speaking or bool(b.got("interim-transcript"))
     assert a.call("stop-speech")["ok"]
-    finals = a.wait_for("recognized-speech", count=len(refs), timeout=60)
+    a.wait_for("recognized-speech", count=len(refs), timeout=60)
+    finals = when_quiet(lambda: a.got("recognized-speech"))  # each sentence, maybe in segments
     assert interim_while_speaking, "no interim-transcript arrived while audio was still streaming"
     interim = b.got("interim-transcript")[0]
     assert interim["speakerId"] == a.id and interim["sourceLang"] == "en"
     edits, words = wer(normalize(" ".join(refs)), normalize(" ".join(f["text"] for f in finals)))
     assert edits / words <= 0.05, f"WER {edits / words:.1%}"
-    translated = b.wait_for("translated-message", count=len(refs), timeout=30)
+    translated = b.wait_for("translated-message", count=len(finals), timeout=30)
     assert all(m["targetLang"] == "es" and m["translatedText"] for m in translated)
     assert translated[0]["timings"]["speechEnd"] is not None
 
@@ -247,3 +248,39 @@ def test_audio_sent_much_faster_than_real_time_is_refused(embedded: Service, pee
     assert 75 <= taken < 150  # about 3 s of audio a second, then refused
     assert {ack["error"]["code"] for ack in acks if not ack["ok"]} == {"rate_limited"}
     assert a.call("stop-speech")["ok"]
+
+
+def test_a_long_reading_is_captioned_in_segments_while_the_speaker_talks(embedded: Service,
+                                                                          peers: list[Peer]) -> None:
+    """Sentences read with only a breath between them are one long utterance; its segments reach
+    listeners of other languages as translated captions before the speaker stops, in order, each
+    once, reading as the whole; the words not yet committed reach them as interim-translation
+    (never the speaker, never a listener of the speaker's language or outside the room)."""
+    a, b, c = room_with(embedded.url, peers, ("Speaker", "en"), ("Oyente", "es"), ("Same", "en"))
+    outsider, _ = room_with(embedded.url, peers, ("Outsider", "es"), ("Other", "en"))
+    recordings = corpus.load(["librivox"])
+    pcm, starts = corpus.continuous(recordings)
+    _speak(a, pcm + b"\0" * 3200, "en")  # stop-speech a tenth of a second after the last word
+    stopped = time.time() * 1000
+    captions = when_quiet(lambda: b.got("translated-message"), quiet_s=3.0)
+    arrivals = [t for e, _, t in b.events if e == "translated-message"]
+    assert sum(1 for t in arrivals if t < stopped) >= 3, "fewer than three captions while speaking"
+    parts = [(m["utteranceKey"], m["part"]) for m in captions]
+    assert len(set(parts)) == len(parts), "a segment was shown twice"
+    assert len({k for k, _ in parts}) == 1, "one utterance: every segment under its key"
+    assert sorted(p for _, p in parts) == list(range(len(parts)))
+    said = " ".join(m["originalText"] for m in sorted(captions, key=lambda m: m["part"]))
+    edits, words = wer(normalize(" ".join(r for _, r in starts)), normalize(said))
+    assert edits / words <= 0.06, f"WER {edits / words:.1%}: {said}"
+    assert all(m["translatedText"] and m["targetLang"] == "es" for m in captions)
+    live = b.got("interim-translation")
+    assert live and all(m["speakerId"] == a.id and m["targetLang"] == "es" and m["sourceLang"] == "en"
+                        and m["text"] for m in live)
+    assert not a.got("interim-translation") and not c.got("interim-translation")
+    assert not outsider.got("interim-translation") and not outsider.got("interim-transcript")
+    # None for a segment after its caption: the caption replaces it.
+    committed = {(m["utteranceKey"], m["part"]): t for e, m, t in b.events if e == "translated-message"}
+    late = [m for e, m, t in b.events if e == "interim-translation"
+            and any(k == m["utteranceKey"] and p >= m["part"] and t > at + 1000
+                    for (k, p), at in committed.items())]
+    assert not late, late

@@ -385,7 +385,7 @@ class FakeGoogle:
                        "single_utterance": streaming.single_utterance, "model": config.model,
                        "phrases": [p for c in config.speech_contexts for p in c.phrases]},
             "metadata": self._metadata(context), "audio_bytes": 0, "opened_at": time.time(),
-            "closed_at": None, "finals": [], "ended": None, "half_closed_at": None,
+            "closed_at": None, "finals": [], "final_ends": [], "ended": None, "half_closed_at": None,
             "answered_at": None}
         self.stt_streams.append(record)
         language = config.language_code.lower()
@@ -442,6 +442,7 @@ class FakeGoogle:
                         language_code=language)
                     if final:
                         record["finals"].append(text)
+                        record["final_ends"].append(listener.seconds(position))  # result_end_time
                         record["answered_at"] = time.time()
                     yield speech_v1.StreamingRecognizeResponse(results=[result])
                     if self.stt_empty_results:  # as v1 also sends: no results (billing, events)

@@ -169,7 +169,7 @@ class FakeXAI:
                                 "query": {k: request.query.getall(k) for k in request.query},
                                 "audio_bytes": 0, "frames": 0, "done": False, "text": text,
                                 "opened_at": time.time(), "done_at": None, "answered_at": None,
-                                "locked": []}
+                                "locked": []}  # locked partials: text, start, duration, words_end (s), at
         self.stt_turns.append(turn)
         ws = web.WebSocketResponse()
         await ws.prepare(request)
@@ -196,7 +196,8 @@ class FakeXAI:
                                            "end": start + (i + 0.8) * step} for i, w in enumerate(said)],
                                 "is_final": True, "speech_final": speech_final,
                                 "start": start, "duration": at_s - start})
-            turn["locked"].append(" ".join(said) + suffix)
+            turn["locked"].append({"text": " ".join(said) + suffix, "start": start, "duration": at_s - start,
+                                   "words_end": start + (len(said) - 0.2) * step, "at": time.time()})
             done_n, lock_s = done_n + n, at_s
 
         def unlocked(upto: int) -> str:
@@ -230,7 +231,7 @@ class FakeXAI:
                 if locked:
                     continue
                 want = min(len(words) - 1, int(heard / (2 * rate) / 0.3))
-                if sizes and want >= done_n + sizes[0]:
+                while sizes and want >= done_n + sizes[0]:
                     await self._pause()
                     await lock(sizes.pop(0), heard / (2 * rate))
                     shown = max(shown, want)

@@ -18,7 +18,8 @@ class Peer:
     """A signed-in user with a real Socket.IO client that records every event it receives."""
 
     EVENTS = ("joined-room", "user-joined", "user-left", "recognized-speech", "translated-message",
-              "interim-transcript", "interim-translation", "tts-audio", "voice-session-ready", "voice-session-ended",
+              "interim-transcript", "interim-translation", "tts-audio", "voice-session-ready",
+              "voice-session-ended",
               "user-started-voice", "user-stopped-voice", "voice-presence",
               "solo-translated", "speech-error", "app-error", "translation-failed", "speech-notice",
               "glossary-updated", "resync")

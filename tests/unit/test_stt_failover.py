@@ -24,8 +24,9 @@ class Marked(STT):
     silence follows it (its text: the value and how many ms were heard). `fail_on` fails the
     stream on the first audio of that value, `empty` finalizes that value with no text."""
 
-    def __init__(self, name: str, fail_on: int = -1, empty: int = -1) -> None:
+    def __init__(self, name: str, fail_on: int = -1, empty: int = -1, segment_ms: int = 0) -> None:
         self.name, self.fail_on, self.empty, self.heard = name, fail_on, empty, bytearray()
+        self.segment_ms = segment_ms  # commit a segment every this many ms of an utterance
 
     @property
     def capabilities(self) -> STTCapabilities:
@@ -42,6 +43,7 @@ class Marked(STT):
 class _Stream(SpeechStream):
     def __init__(self, stt: Marked, prefix: str) -> None:
         self.stt, self.prefix, self.ms, self.n, self.cur, self.count = stt, prefix, 0.0, 0, 0, 0
+        self.part = self.segment_count = 0
 
     @property
     def idle(self) -> bool:
@@ -61,19 +63,25 @@ class _Stream(SpeechStream):
                 out.append(self._event("interim", f"{value}…"))
             if value:
                 self.count += 1
+                if self.stt.segment_ms and self.count - self.segment_count == self.stt.segment_ms:
+                    out.append(self._event("final", f"{value}x{self.stt.segment_ms}"))
+                    self.part, self.segment_count = self.part + 1, self.count
+                    out.append(self._event("interim", f"{value}…"))
             elif self.cur:
                 out += self._end()
         return out
 
     def _event(self, kind: Any, text: str) -> SpeechEvent:
-        return SpeechEvent(kind, text, "en", f"{self.prefix}:{self.n}", 0, self.ms, 0, engine=self.stt.name)
+        return SpeechEvent(kind, text, "en", f"{self.prefix}:{self.n}", 0, self.ms, 0,
+                           engine=self.stt.name, part=self.part)
 
     def _end(self) -> list[SpeechEvent]:
         if not self.cur:
             return []
-        text = "" if self.cur == self.stt.empty else f"{self.cur}x{self.count}"
+        rest = self.count - self.segment_count
+        text = "" if self.cur == self.stt.empty or not rest else f"{self.cur}x{rest}"
         event = [self._event("final", text)] if text else []
-        self.n, self.cur = self.n + 1, 0
+        self.n, self.cur, self.part, self.segment_count = self.n + 1, 0, 0, 0
         return event
 
     def flush(self) -> list[SpeechEvent]:
@@ -127,3 +135,15 @@ def test_recognition_moves_back_between_utterances_once_the_cooldown_is_over() -
     assert [(e.kind, e.engine) for e in events if e.kind != "interim"] == [
         ("notice", "local"), ("final", "local"), ("notice", "grok"), ("final", "grok")]
     assert [e.text for e in events if e.kind == "final"][1] == "5x200"
+
+
+def test_a_replay_after_segments_continues_the_utterance_from_its_last_segment() -> None:
+    grok, local = Marked("grok", fail_on=3, segment_ms=100), Marked("local")
+    s = FailoverStream([grok, local], Cooldowns(30), "en", "k", StreamOptions())
+    events = run(s, audio((0, 100), (2, 250), (3, 10), (0, 100)))
+    finals = [(e.text, e.utterance_key, e.part, e.engine) for e in events if e.kind == "final"]
+    # Two segments were committed by Grok; after the drop, local hears only the rest of the
+    # utterance (50 ms) and completes it as its next part, under the same key.
+    assert finals == [("2x100", "k:0", 0, "grok"), ("2x100", "k:0", 1, "grok"),
+                      ("2x50", "k:0", 2, "local"), ("3x10", "k~1:1", 0, "local")]
+    assert local.heard.count(2) == 50

@@ -195,7 +195,8 @@ function onJoined({ roomId, code, participants }) {
   S.room = { id: roomId, code };
   if (fresh) {
     for (const b of S.blocks.values()) clearTimeout(b.stale);
-    S.captions.clear(); S.blocks.clear(); S.liveKeys.clear(); $("captions").innerHTML = ""; S.watermark = 0;
+    S.captions.clear(); S.blocks.clear(); S.liveKeys.clear(); S.liveTranslated.clear();
+    $("captions").innerHTML = ""; S.watermark = 0;
   }
   S.participants = new Map(participants.map((p) => [p.userId, p]));
   $("room-code-label").textContent = code;
@@ -372,7 +373,10 @@ function addCaption(c) {
   const at = b.at;
   b.at = Math.min(b.at, c.at);
   if (!b.el || b.el.classList.contains("interim")) placeBlock(b, renderBlock(b)); // its first segment
-  else { syncBlock(b); if (b.at !== at) placeBlock(b, b.el); } // grows in place: only the new segment is announced
+  else { // grows in place: only the new segment is announced
+    syncBlock(b);
+    if (b.at !== at) placeBlock(b, b.el);
+  }
   usageSoon();
   if (stick) list.scrollTop = list.scrollHeight; else $("jump").hidden = false;
 }
@@ -421,7 +425,9 @@ function liveLines(b) {
   if (!src) return { main: null, orig: null };
   if (b.speakerId === S.user.id || src.lang === S.user.language) return { main: src, orig: null };
   if (tr) return { main: tr, orig: src };
-  if (S.liveTranslated.has(b.speakerId)) return { main: { text: "…", lang: S.user.language }, orig: src };
+  if (S.liveTranslated.has(b.speakerId)) {
+    return { main: { text: "…", lang: S.user.language, part: src.part }, orig: src };
+  }
   return { main: src, orig: null };
 }
 
@@ -433,7 +439,7 @@ function syncBlock(b, li = b.el) {
   if (first) { li.dataset.id = first.id; li.dataset.parts = String(parts.length); }
   li.classList.toggle("mine", parts.some((c) => c.mine) || b.speakerId === S.user.id && !!first);
   li.classList.toggle("failed", parts.some((c) => c.failed));
-  li.classList.toggle("live", !!b.src);
+  li.classList.toggle("unfinished", !!b.src); // the speaker is still saying it
   // meta: who, when it began, latency of its latest segment
   const meta = li.querySelector(".meta");
   const p = S.participants.get(b.speakerId);
@@ -509,13 +515,26 @@ function syncSegments(box, rows, live) {
       liveEl = document.createElement("span"); liveEl.className = "live"; liveEl.setAttribute("aria-hidden", "true");
     }
     setText(liveEl, live.text);
+    liveEl.dataset.part = String(live.part); // the segment these words will become
     if (liveEl.lang !== live.lang) liveEl.lang = live.lang || "";
     if (box.lastElementChild !== liveEl) box.append(liveEl);
   } else if (liveEl) liveEl.remove();
-  // a space between the pieces (none in languages written without them)
-  for (const n of [...box.childNodes]) if (n.nodeType !== Node.ELEMENT_NODE) n.remove();
-  const els = [...box.children];
-  for (let i = 1; i < els.length; i++) { const g = gap(els[i].lang || box.lang); if (g) els[i].before(g); }
+  spaceOut(box);
+}
+
+// A space between the pieces (none in languages written without them), touched only where wrong.
+function spaceOut(box) {
+  for (const n of [...box.childNodes]) {
+    if (n.nodeType === Node.ELEMENT_NODE) continue;
+    const prev = n.previousSibling, next = n.nextSibling;
+    const right = n.nodeType === Node.TEXT_NODE && prev && prev.nodeType === Node.ELEMENT_NODE &&
+      next && next.nodeType === Node.ELEMENT_NODE && n.data && n.data === gap(next.lang || box.lang);
+    if (!right) n.remove();
+  }
+  for (const el of [...box.children].slice(1)) {
+    const g = gap(el.lang || box.lang);
+    if (g && el.previousSibling === el.previousElementSibling) el.before(g);
+  }
 }
 
 // interim-transcript: the speaker's words after their committed segments; `part` is the number

@@ -1,0 +1,128 @@
+"""Google speech recognition in segments, against the local fake gRPC server driven through
+Google's own client on real recorded English: each `is_final` result Google settles while the
+person speaks is a final of its own at once (the utterance's next part, ending at its
+`result_end_time`), the turn's end adds only what is left, interims carry only the words after the
+segments, and a stream rotated in mid-speech neither repeats nor loses a word of them."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from engines.google import GoogleConfig
+from engines.stt.base import SpeechEvent
+from engines.stt.google import GoogleSTT
+from engines.stt.vad import VadConfig
+from tests.support.fake_google import FakeGoogle
+from tests.support.speech import clips
+
+pytestmark = [pytest.mark.integration, pytest.mark.speech]
+
+SILENCE = b"\0" * 32000  # one second
+# The VAD keeps a turn open over a half-second pause: Google settles the sentence before it.
+LONG_PAUSES = VadConfig(min_silence_ms=1200, max_silence_ms=1500)
+
+
+@pytest.fixture(scope="module")
+def sentences(google_server: FakeGoogle) -> list[tuple[bytes, str]]:
+    out = clips()[:2]
+    for pcm, ref in out:
+        google_server.register(pcm, ref)
+    return out
+
+
+def config(fake: FakeGoogle, **kw: Any) -> GoogleConfig:
+    return GoogleConfig(**{"endpoint": fake.endpoint, "project": "test-project", "stall_s": 1.5,
+                           "timeout_s": 3.0, **kw})
+
+
+def feed(stream: Any, pcm: bytes, pace: float = 0.004) -> list[tuple[int, SpeechEvent]]:
+    """Push audio in 40 ms chunks, ~10 times faster than a microphone, then flush; each event
+    with how much audio (bytes) had been pushed when it came out (len(pcm) + 1: at the flush)."""
+    out: list[tuple[int, SpeechEvent]] = []
+    for i in range(0, len(pcm), 1280):
+        out += [(i + 1280, e) for e in stream.push(pcm[i:i + 1280])]
+        time.sleep(pace)
+    return out + [(len(pcm) + 1, e) for e in stream.flush()]
+
+
+def finals(events: list[tuple[int, SpeechEvent]]) -> list[SpeechEvent]:
+    return [e for _, e in events if e.kind == "final"]
+
+
+def assert_each_word_once_in_order(events: list[tuple[int, SpeechEvent]], said: str) -> None:
+    """The finals are parts 0..n of one utterance, their texts joined read as what was said, and
+    each interim is the start of what its part and those after it say (never an earlier one)."""
+    fs = finals(events)
+    assert [f.part for f in fs] == list(range(len(fs)))
+    assert len({f.utterance_key for f in fs}) == 1
+    assert " ".join(f.text for f in fs) == said
+    done = 0
+    for _, e in events:
+        if e.kind == "final":
+            done += 1
+        else:
+            assert e.part == done, (e.part, done)
+            assert " ".join(f.text for f in fs[done:]).startswith(e.text), (e.text, done)
+
+
+def test_each_result_google_settles_mid_speech_is_a_segment_at_once(
+        gfake: FakeGoogle, sentences: list[tuple[bytes, str]]) -> None:
+    (pcm, ref), _ = sentences
+    gfake.stt_final_every_s = 1.5  # Google settles the words so far every 1.5 s, with no pause
+    events = feed(GoogleSTT(config(gfake)).stream("en", "k"), SILENCE + pcm + SILENCE * 2)
+    fs = finals(events)
+    assert len(fs) >= 4
+    assert_each_word_once_in_order(events, ref)
+    # Segments came out while the sentence was still being spoken.
+    during = [pushed for pushed, e in events if e.kind == "final" and pushed < len(SILENCE + pcm)]
+    assert len(during) >= 3, during
+    [s] = gfake.stt_streams
+    assert s["finals"] == [f.text for f in fs]
+    # Each ends at its result_end_time in the turn's audio (one stream: from the turn's start).
+    start = fs[0].start_ms
+    assert [f.end_ms - start for f in fs] == pytest.approx([t * 1000 for t in s["final_ends"]], abs=0.1)
+    assert [f.start_ms for f in fs[1:]] == [f.end_ms for f in fs[:-1]]
+    heard = [f.speech_end_at or 0 for f in fs]
+    assert all(heard) and heard == sorted(heard)
+
+
+def test_a_pause_google_settles_within_an_utterance_is_a_segment(
+        gfake: FakeGoogle, sentences: list[tuple[bytes, str]]) -> None:
+    """Two sentences with half a second between them: one utterance for our VAD, two results for
+    Google's endpointing; the first is a final before the second sentence is over."""
+    (one, ref1), (two, ref2) = sentences
+    gfake.endpoint_ms = 300
+    audio = SILENCE + one + b"\0" * 16000 + two + SILENCE * 2
+    events = feed(GoogleSTT(config(gfake), vad=LONG_PAUSES).stream("en", "k"), audio)
+    assert [(f.text, f.part, f.utterance_key) for f in finals(events)] == [(ref1, 0, "k:0"),
+                                                                           (ref2, 1, "k:0")]
+    assert_each_word_once_in_order(events, f"{ref1} {ref2}")
+    first = next(pushed for pushed, e in events if e.kind == "final")
+    assert first < len(SILENCE + one) + 16000 + len(two) // 2
+
+
+def test_segments_neither_repeat_nor_lose_a_word_across_rotations(
+        gfake: FakeGoogle, sentences: list[tuple[bytes, str]]) -> None:
+    """Streams replaced in mid-speech (at 2 s of age; the audio after the last final sent again on
+    the next) while Google settles every 1.5 s: the parts go on from one stream to the next."""
+    (pcm, ref), _ = sentences
+    gfake.stt_final_every_s = 1.5
+    stt = GoogleSTT(config(gfake, stt_max_stream_s=2.0))
+    events = feed(stt.stream("en", "k"), SILENCE + pcm + SILENCE * 2)
+    assert stt.rotations >= 2 and len(gfake.stt_streams) == stt.rotations + 1
+    assert_each_word_once_in_order(events, ref)
+    assert sum(len(s["finals"]) for s in gfake.stt_streams) == len(finals(events)) >= 3
+    ends = [f.end_ms for f in finals(events)]
+    assert ends == sorted(ends)
+
+
+def test_a_whole_clip_settled_in_parts_is_its_words_once(gfake: FakeGoogle,
+                                                         sentences: list[tuple[bytes, str]]) -> None:
+    (pcm, ref), _ = sentences
+    gfake.stt_final_every_s = 1.5
+    text, _ = GoogleSTT(config(gfake)).transcribe(pcm, "en")
+    assert text == ref
+    [s] = gfake.stt_streams
+    assert len(s["finals"]) >= 3

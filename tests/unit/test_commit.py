@@ -1,0 +1,55 @@
+"""unit: committing words while a person speaks (engines.stt.commit): LocalAgreement-2 and where a
+segment may end."""
+from __future__ import annotations
+
+import pytest
+
+from engines.stt.commit import SegmentRules, agreement, boundary, pieces
+
+pytestmark = pytest.mark.unit
+RULES = SegmentRules(sentence_words=2, clause_words=4, max_words=10, pause_s=0.2)
+
+
+def test_pieces_join_back_into_the_text() -> None:
+    text = " And Mr. John Dashwood, had then."
+    assert "".join(pieces(text)) == text
+    assert pieces(text)[:2] == [" And", " Mr."]
+
+
+def test_two_decodes_agree_on_their_common_start_whatever_the_punctuation_and_case() -> None:
+    assert agreement(pieces(" He was not an ill"), pieces(" he was, not a ill-disposed")) == 3
+    assert agreement([], pieces(" anything")) == 0
+    assert agreement(pieces(" Pues sí."), pieces(" pues si ya")) == 2
+
+
+def test_a_segment_ends_at_the_last_sentence_end() -> None:
+    text = " He was not an ill-disposed young man. Unless to be"
+    assert text[:boundary(text, "en", RULES)] == " He was not an ill-disposed young man."
+
+
+def test_an_abbreviation_or_a_lone_word_is_no_sentence_end() -> None:
+    assert boundary(" And Mr. John", "en", RULES) == 0
+    assert boundary(" Front.", "en", RULES) == 0
+    assert boundary(" It costs 3.5 euros", "en", RULES) == 0
+
+
+def test_a_clause_ends_a_segment_only_once_it_is_long_enough() -> None:
+    assert boundary(" Yes, I think", "en", RULES) == 0
+    text = " If you go to the store, buy"
+    assert text[:boundary(text, "en", RULES)] == " If you go to the store,"
+
+
+def test_a_pause_after_enough_words_ends_a_segment() -> None:
+    text = " we went down to the river and"
+    at_river = text.index(" and")
+    assert boundary(text, "en", RULES, {at_river: 0.3}) == at_river
+    assert boundary(text, "en", RULES, {at_river: 0.1}) == 0
+
+
+def test_too_many_words_end_at_the_longest_pause_never_before_a_dangling_word() -> None:
+    text = " one two three four five six seven eight nine ten and eleven"
+    and_at = text.index(" eleven")  # after "and": a phrase never ends there
+    ten_at = text.index(" and")
+    cut = boundary(text, "en", RULES, {and_at: 0.19, ten_at: 0.15})
+    assert text[:cut] == " one two three four five six seven eight nine ten"
+    assert boundary(" one two three", "en", RULES, {}) == 0
