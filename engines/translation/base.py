@@ -45,6 +45,23 @@ class Translation:
     usage: dict[str, float] = field(default_factory=dict)
 
 
+# Targets whose capitals are grammar, not a sentence start (German nouns; English "I").
+_CAPITALS_KEPT = frozenset({"de", "lb"})
+
+
+def continued_case(source: str, translated: str, target: str) -> str:
+    """A text that starts lower-case continues a sentence (a segment of a longer utterance): its
+    translation starts lower-case too, where the engine capitalised it as a sentence of its own."""
+    first = next((c for c in source if c.isalpha()), "")
+    lead = next((i for i, c in enumerate(translated) if c.isalpha()), -1)
+    if not first.islower() or lead < 0 or not translated[lead].isupper() or target in _CAPITALS_KEPT:
+        return translated
+    word = translated[lead:].split(maxsplit=1)[0]
+    if word.isupper() or (target == "en" and word.split("'")[0] == "I"):
+        return translated  # an acronym, or English "I"
+    return translated[:lead] + translated[lead].lower() + translated[lead + 1:]
+
+
 class Translator(ABC):
     """Base class: `translate()` owns validation, timing, one retry and error logging;
     providers implement `_translate_impl()`."""
@@ -96,6 +113,7 @@ class Translator(ABC):
         for attempt in range(1, self.max_attempts + 1):
             try:
                 out, route = self._translate_impl(text, source, target)
+                out = continued_case(text, out, target)
                 elapsed = (time.perf_counter() - started) * 1000
                 return Translation(out, source, target, self.name, elapsed, route)
             except EngineError as exc:

@@ -53,3 +53,12 @@ def test_too_many_words_end_at_the_longest_pause_never_before_a_dangling_word() 
     cut = boundary(text, "en", RULES, {and_at: 0.19, ten_at: 0.15})
     assert text[:cut] == " one two three four five six seven eight nine ten"
     assert boundary(" one two three", "en", RULES, {}) == 0
+
+
+def test_a_segment_that_continues_a_sentence_is_translated_lower_case() -> None:
+    from engines.translation.base import continued_case
+    assert continued_case("have been made more", "Ha sido hecho más", "es") == "ha sido hecho más"
+    assert continued_case("He was", "Él era", "es") == "Él era"
+    assert continued_case("was the house", "Das Haus war", "de") == "Das Haus war"
+    assert continued_case("yo creo", "I think", "en") == "I think"
+    assert continued_case("la otan", "NATO", "en") == "NATO"
