@@ -12,7 +12,11 @@ for the interim EVS. Also reported: the last word's end → last caption, the re
 against the references, the number of captions before the speaker stopped, and the speech
 process's CPU seconds per second of speech.
 
-    .venv/bin/python bench/simul.py [--sets librivox] [--target es] [--repeat 2] [--json out.json]
+    .venv/bin/python bench/simul.py [--sets librivox] [--target es] [--repeat 2] [--livekit] [--json out.json]
+
+With --livekit the speaker talks into a LiveKit microphone (the agent recognises it) and a
+listen-only listener with speech on hears the `tts-<lang>` track: a word's spoken EVS is from its
+end to the start of its segment's line on that track.
 
 Settings of the service (STT_SEGMENTS, STT_INTERIM_INTERVAL_MS, ...) pass through the environment.
 """
@@ -89,7 +93,7 @@ def speech_cpu_s(web_pid: int) -> float:
     return total
 
 
-def run(sets: list[str], target: str, repeat: int, gap_s: float) -> dict[str, Any]:
+def run(sets: list[str], target: str, repeat: int, gap_s: float, livekit: bool) -> dict[str, Any]:
     from tests import support
     clips = corpus.load(sets) * repeat
     language = clips[0].language
@@ -97,38 +101,119 @@ def run(sets: list[str], target: str, repeat: int, gap_s: float) -> dict[str, An
     timeline = word_times(pcm, language)
     refs = " ".join(r for _, r in starts)
     log_dir = Path(tempfile.mkdtemp(prefix="lt-bench-simul-"))
-    env = support.base_env(log_dir, SPEECH_AUTOSTART="1")
+    lk_env: dict[str, str] = {}
+    lk_proc = None
+    if livekit:
+        lk_proc, lk_env = support.start_livekit(log_dir)
+    env = support.base_env(log_dir / "var", SPEECH_AUTOSTART="1", **lk_env)
     env.update({k: v for k, v in os.environ.items() if k.startswith(("STT_", "INTERIM_"))})
     support.migrate(env)
     web = support.start_web(env, log_dir)
     peers: list[support.Peer] = []
+    lk_peers: list[Any] = []
+    spoken: list[tuple[float, str]] = []
     try:
         support.wait_healthy(web.url, web)  # type: ignore[attr-defined]
-        a, b = support.room_with(web.url, peers, ("Speaker", language),  # type: ignore[attr-defined]
-                                 ("Listener", target))
-        warm = a.call("start-speech", {"languageCode": language})  # the model loaded, the path warm
-        assert warm["ok"], warm
-        a.call("stop-speech")
-        time.sleep(1.0)
+        a, b, e = support.room_with(web.url, peers, ("Speaker", language),  # type: ignore[attr-defined]
+                                    ("Listener", target), ("Ear", target))
+        play = _socketio_speaker(a, language) if not livekit else \
+            _livekit_speaker(web.url, a, e, lk_peers)  # type: ignore[attr-defined]
         cpu0 = speech_cpu_s(web.popen.pid)
+        t0, stopped = play(pcm)
+        support.when_quiet(lambda: b.got("translated-message"), quiet_s=4.0, timeout=120)
+        cpu = speech_cpu_s(web.popen.pid) - cpu0
+        if livekit:
+            ear = lk_peers[-1]
+            support.when_quiet(lambda: _lines(ear), quiet_s=8.0, timeout=180)
+            spoken = [(at / 1000, body["utteranceId"]) for at, body in _lines(ear)]
+    finally:
+        for lk in lk_peers:
+            lk.close()
+        for p in peers:
+            p.close()
+        web.stop()
+        if lk_proc is not None:
+            lk_proc.stop()
+    out = score(b.events, timeline, refs, language, t0, stopped, cpu, len(pcm) / 32000)
+    if livekit:
+        out["spoken_evs_s"] = _spoken(b.events, spoken, timeline, language, t0)
+    return out
+
+
+def _socketio_speaker(a: Any, language: str) -> Any:
+    """The speaker streams over Socket.IO audio at real-time pace; returns play(pcm) → (epoch s
+    the first word's audio went out, epoch s the speaker stopped)."""
+    warm = a.call("start-speech", {"languageCode": language})  # the model loaded, the path warm
+    assert warm["ok"], warm
+    a.call("stop-speech")
+    time.sleep(1.0)
+
+    def play(pcm: bytes) -> tuple[float, float]:
         assert a.call("start-speech", {"languageCode": language})["ok"]
         lead = b"\0" * 32000
         audio = lead + pcm + b"\0" * 32000
         step = int(16000 * CHUNK_S) * 2
         started = time.monotonic()
-        t0 = time.time() + len(lead) / 32000  # when the first word's audio starts going out
+        t0 = time.time() + len(lead) / 32000
         for k, j in enumerate(range(0, len(audio), step)):
             a.sio.emit("speech-data", audio[j:j + step])
             time.sleep(max(0.0, started + (k + 1) * CHUNK_S - time.monotonic()))
-        stopped = time.time()
         assert a.call("stop-speech")["ok"]
-        support.when_quiet(lambda: b.got("translated-message"), quiet_s=4.0, timeout=120)
-        cpu = speech_cpu_s(web.popen.pid) - cpu0
-    finally:
-        for p in peers:
-            p.close()
-        web.stop()
-    return score(b.events, timeline, refs, language, t0, stopped, cpu, len(pcm) / 32000)
+        return t0, t0 + len(pcm) / 32000
+    return play
+
+
+def _livekit_speaker(url: str, a: Any, ear_peer: Any, lk_peers: list[Any]) -> Any:
+    """The speaker's microphone on LiveKit (Opus over WebRTC through the LiveKit server, the agent
+    recognising it); a listen-only listener with speech on hears the `tts-<lang>` track."""
+    import requests
+
+    from tests import support
+    from tests.support.livekit_client import LkParticipant
+    requests.patch(url + "/api/me", json={"ttsEnabled": True}, headers=ear_peer.headers(),
+                   timeout=10).raise_for_status()
+    assert a.call("start-voice-session", {})["ok"]
+    ready = a.wait_for("voice-session-ready")[0]
+    mic = LkParticipant(ready["liveKitUrl"], ready["liveKitToken"]).connect()
+    lk_peers.append(mic)
+    mic.publish()
+    mic.wait_for_agent()
+    assert ear_peer.call("start-voice-session", {"listenOnly": True})["ok"]
+    ready = ear_peer.wait_for("voice-session-ready")[0]
+    ear = LkParticipant(ready["liveKitUrl"], ready["liveKitToken"]).connect()
+    lk_peers.append(ear)
+    language = ear_peer.user["language"]
+    ear.listen(f"tts-{language}")
+    support.wait_until(lambda: f"tts-{language}" in ear.subscribed, 20, "the tts track")
+
+    def play(pcm: bytes) -> tuple[float, float]:
+        lead = b"\0" * 32000
+        end = len(lead) + len(pcm)
+        marks = mic.play(lead + pcm + b"\0" * 32000, marks={len(lead): 0.0, end: 0.0})
+        return marks[len(lead)] / 1000, marks[end] / 1000
+    return play
+
+
+def _lines(lk: Any) -> list[tuple[float, dict[str, Any]]]:
+    """The agent's `playing` notices a listener received: (epoch ms, notice)."""
+    return [(at, body) for at, topic, body in lk.packets
+            if topic == "lt.tts" and isinstance(body, dict) and body.get("type") == "playing"]
+
+
+def _spoken(events: list[tuple[str, Any, float]], lines: list[tuple[float, str]],
+            timeline: list[tuple[str, float]], language: str, t0: float) -> dict[str, float]:
+    """EVS of the spoken translation: a word counts as heard when the line of its segment starts
+    playing at the listener (the agent's `playing` notice)."""
+    captions = [d for e, d, _ in events if e == "translated-message"]
+    order = sorted(captions, key=lambda d: (d["utteranceKey"], d["part"]))
+    said = [w for d in order for w in corpus.normalize(d["originalText"], language)]
+    spoken_of = _align(said, [w for w, _ in timeline], [t for _, t in timeline])
+    covered, upto = {}, 0
+    for d in order:
+        upto += len(corpus.normalize(d["originalText"], language))
+        covered[d["utteranceId"]] = upto
+    heard = [(at, covered[uid]) for at, uid in lines if uid in covered]
+    return _dist(coverage(heard, spoken_of, t0))
 
 
 def score(events: list[tuple[str, Any, float]], timeline: list[tuple[str, float]], refs: str,
@@ -186,7 +271,7 @@ def score(events: list[tuple[str, Any, float]], timeline: list[tuple[str, float]
     }
 
 
-def _covered(done: dict[tuple[str, int], int], captions: list[Any], language: str) -> int:
+def _covered(done: dict[tuple[str, int], int], captions: list[Any], _language: str) -> int:
     n = 0
     for kp, _, _ in captions:  # in (key, part) order: an utterance's parts in order
         if kp not in done:
@@ -224,9 +309,11 @@ def main() -> None:
     ap.add_argument("--target", default="es")
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--gap", type=float, default=0.12, help="seconds between recordings")
+    ap.add_argument("--livekit", action="store_true",
+                    help="speak into a LiveKit microphone; also measure the spoken translation")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    result = run(args.sets.split(","), args.target, args.repeat, args.gap)
+    result = run(args.sets.split(","), args.target, args.repeat, args.gap, args.livekit)
     result.update(sets=args.sets, target=args.target, repeat=args.repeat,
                   settings={k: v for k, v in os.environ.items() if k.startswith(("STT_", "INTERIM_"))})
     print(json.dumps(result, indent=2))

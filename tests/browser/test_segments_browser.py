@@ -14,9 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
-from app.bridge import sign
 from tests.browser.test_browser_e2e import Person
 from tests.support import Peer, Service, browser, wait_until, when_quiet
 from tests.support.speech import clips
@@ -162,14 +160,7 @@ def test_a_listener_follows_a_long_utterance_live_and_sees_it_as_one_growing_cap
 
 
 def _bridge(svc: Service, payload: dict[str, Any]) -> None:
-    """What the LiveKit agent posts for a speaker (signed, as agent/bridge_client.py does)."""
-    body = json.dumps(payload).encode()
-    stamp = str(int(time.time()))
-    key = (Path(svc.env["VAR_DIR"]) / "bridge.key").read_text().strip()
-    headers = {"X-LT-Timestamp": stamp, "X-LT-Signature": sign(key, stamp, body),
-               "Content-Type": "application/json"}
-    r = requests.post(svc.url + "/internal/transcripts", data=body, headers=headers, timeout=10)
-    assert r.status_code == 202, r.text
+    svc.transcript(payload)
 
 
 def _live(p: Person) -> list[dict[str, Any]]:

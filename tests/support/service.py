@@ -26,6 +26,21 @@ class Service:
     def health(self) -> dict[str, Any]:
         return dict(requests.get(self.url + "/health", timeout=5).json())
 
+    def transcript(self, payload: dict[str, Any]) -> None:
+        """Post what the LiveKit agent posts for a speaker (signed, as agent/bridge_client.py
+        does) to the bridge, which must take it."""
+        import json
+        import time
+
+        from app.bridge import sign
+        body = json.dumps(payload).encode()
+        stamp = str(int(time.time()))
+        key = (Path(self.env["VAR_DIR"]) / "bridge.key").read_text().strip()
+        r = requests.post(self.url + "/internal/transcripts", data=body, timeout=10,
+                          headers={"X-LT-Timestamp": stamp, "X-LT-Signature": sign(key, stamp, body),
+                                   "Content-Type": "application/json"})
+        assert r.status_code == 202, r.text
+
 
 def apy_pid(url: str) -> int:
     """The pid of the Apertium APY the service at `url` (embedded) or its worker runs."""
