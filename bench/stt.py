@@ -2,12 +2,18 @@
 through the whole service.
 
 Engine level: every set of `bench/speech_corpus.py` (LibriVox readings, card names, speaker-test's
-"Front … Left", telephone prompts in en/es/fr/it, long amateur-radio recordings; all real people)
+"Front … Left", telephone prompts in en/es/fr/it, long amateur-radio recordings; all real people;
+by default the tuning sets — the held-out voices, `--sets heldout-es,heldout-fr,heldout-it,...`,
+are for the final check of a change, never for choosing one)
 is fed at real-time pace in 40 ms chunks by a producer thread to one WhisperStream per set, run by
 a consumer thread as the speech process does, with a pause of 0.8-1.6 s between recordings (and
 the pauses the speakers made inside them). Per set it prints:
-  - streaming WER (all finals against all references of the set, word-weighted) and the whole-file
-    WER of the same recordings (each decoded alone by faster-whisper over 30 s windows);
+  - streaming WER (each recording's finals against its reference, word-weighted over the set; a
+    final belongs to the recording it starts in) and the whole-file WER of the same recordings
+    (each decoded alone by faster-whisper over 30 s windows);
+  - finals against recordings, and how many recordings did not come back as exactly one final;
+  - stream_vs_whole: the edits between the stream's words and the whole-file decode's, per word of
+    the latter (needs no reference: it is what the held-out prompts without one are scored on);
   - decoder loops: finals that repeat a word 4+ times or a 3+ word phrase back to back where the
     reference does not (no reference: a phrase three times); must be 0;
   - speech end → final p50/p95 (speech end = wall time the last voiced chunk was pushed);
@@ -20,7 +26,8 @@ emitted (store, fan-out, translation) and emitted → client. A third client mea
 round trips (`ping`) while two speakers stream.
 
     .venv/bin/python bench/stt.py [--windows fit,full] [--sets librivox,alsa,...]
-                                  [--asterisk-every 8] [--pace 1.0] [--json out.json] [--e2e]
+                                  [--asterisk-every 8] [--heldout-every 8] [--pace 1.0]
+                                  [--json out.json (with each recording's texts)] [--e2e]
 """
 from __future__ import annotations
 

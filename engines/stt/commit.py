@@ -47,6 +47,11 @@ class SegmentRules:
     # Nothing is committed before an utterance has this much audio: decodes of a short start
     # garble its first word and can agree on the garble; a longer one gets it right.
     min_audio_s: float = 2.5
+    # A segment's last words (up to this long) heard again before the next ones, forced as the
+    # start of the next decode, so words after a cut are not decoded cold ("appuyez sur 6" →
+    # "appuyez sources"). Off by default: it helped French and Spanish prompts read with pauses
+    # and hurt a continuous English reading (bench/RESULTS.md).
+    overlap_s: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -120,7 +120,8 @@ class WhisperSTT(STT):
                        clause_words=int(os.environ.get("STT_SEGMENT_CLAUSE_WORDS", "4")),
                        max_words=int(os.environ.get("STT_SEGMENT_MAX_WORDS", "10")),
                        right_context_s=float(os.environ.get("STT_SEGMENT_RIGHT_CONTEXT_MS",
-                                                            "1000")) / 1000)
+                                                            "1000")) / 1000,
+                       overlap_s=float(os.environ.get("STT_SEGMENT_OVERLAP_MS", "0")) / 1000)
                    if os.environ.get("STT_SEGMENTS", "1") != "0" else None)
 
     @property

@@ -58,6 +58,7 @@ class WhisperStream(SpeechStream):
         self._audio_ms = 0.0
         self._start_ms = 0.0
         self._cut_ms = 0.0  # stream time of _audio[0]
+        self._said_ms = 0.0  # stream time the words not yet in a segment start (the last cut)
         self._clock = (0.0, 0.0)  # (stream ms, wall ms) of the last chunk
         self._last_voice_wall = 0.0
         self._last_step = 0  # len(_audio) at the last decode
@@ -71,6 +72,8 @@ class WhisperStream(SpeechStream):
         self._tentative: Hypothesis | None = None  # the current pause's decode
         self._waiting: Hypothesis | None = None  # that decode, finished: the final at min_silence
         self._shown = ""  # the last interim sent
+        self._overlap = ""  # the last segment's final words, at the start of _audio again
+        self._overlap_bytes = 0  # their audio
 
     @property
     def _key(self) -> str:
@@ -103,7 +106,7 @@ class WhisperStream(SpeechStream):
         if state == "start":
             self._audio[:0] = b"".join(self._pre_roll)
             self._pre_roll.clear()
-            self._start_ms = self._cut_ms = self._audio_ms - len(self._audio) / 32
+            self._start_ms = self._cut_ms = self._said_ms = self._audio_ms - len(self._audio) / 32
         if state == "end" or len(self._audio) / 32 >= cfg.max_utterance_ms:
             return self._final()
         if self.seg.silent_ms == 0.0:
@@ -122,10 +125,36 @@ class WhisperStream(SpeechStream):
         return []
 
     def _decode(self, *, final: bool, align: bool) -> Hypothesis | None:
+        """Decode the audio since the last cut. It starts with the last segment's final words
+        (`_overlap`, kept so the next words are not decoded cold): they are forced before the
+        committed words and taken off the result again, so offsets count from the committed."""
         self._last_step = len(self._audio)
-        return self.stt.continue_utterance(bytes(self._audio), self.language, prefix=self._committed,
-                                           context=self._context[-CONTEXT_CHARS:], final=final,
-                                           align=align and self.rules is not None)
+        align = align and self.rules is not None
+        context = self._context
+        if self._overlap and context.endswith(self._overlap):
+            context = context[:-len(self._overlap)]
+        h = self.stt.continue_utterance(bytes(self._audio), self.language,
+                                        prefix=self._overlap + self._committed,
+                                        context=context[-CONTEXT_CHARS:], final=final, align=align)
+        if h is None or not self._overlap:
+            return h
+        shift = self._overlap_bytes / 32000
+        if not any(c.isalnum() for c in h.text) and h.heard_s - shift >= 1.0:
+            # Forced to read its neighbour again, Whisper can stop right after it and leave the
+            # rest unsaid: the piece decoded alone, as without the overlap.
+            h = self.stt.continue_utterance(bytes(self._audio[self._overlap_bytes:]), self.language,
+                                            prefix=self._committed,
+                                            context=self._context[-CONTEXT_CHARS:], final=final,
+                                            align=align)
+            return None if h is None else Hypothesis(
+                h.text, h.decode_ms, tuple((o, a + shift, b + shift, w) for o, a, b, w in h.ends),
+                h.head, h.heard_s + shift)
+        n = len(self._overlap)
+        if not h.head.startswith(self._overlap):
+            return Hypothesis(h.text, h.decode_ms, (), "\0", h.heard_s)  # offsets unknown
+        return Hypothesis(h.text, h.decode_ms,
+                          tuple((o - n, a, b, w) for o, a, b, w in h.ends if o > n),
+                          h.head[n:], h.heard_s)
 
     def _maybe_step(self) -> list[SpeechEvent]:
         grown_ms = (len(self._audio) - self._last_step) / 32
@@ -178,16 +207,20 @@ class WhisperStream(SpeechStream):
                 break  # no timing for it: the next decode (or the final) takes it
             text = self._committed[:c]
             end_ms = self._cut_ms + cut_s * 1000
-            events.append(self._event("final", text.strip(), h.decode_ms, start_ms=self._cut_ms,
+            events.append(self._event("final", text.strip(), h.decode_ms, start_ms=self._said_ms,
                                       end_ms=end_ms, speech_end_at=self._wall(end_ms)))
             self._part += 1
-            cut = int(cut_s * 16000) * 2
+            keep_from, keep_s = _overlap_at(ends, c, cut_s, self.rules.overlap_s)
+            cut = int(keep_s * 16000) * 2
             del self._audio[:cut]
             self._last_step = max(0, self._last_step - cut)
-            self._cut_ms = end_ms
+            self._cut_ms += keep_s * 1000
+            self._said_ms = end_ms
             self._context += text
+            self._overlap = text[keep_from:]
+            self._overlap_bytes = int((cut_s - keep_s) * 16000) * 2 if self._overlap else 0
             self._committed = self._committed[c:]
-            ends = [(o - c, s - cut_s, e - cut_s, w) for o, s, e, w in ends if o > c]
+            ends = [(o - c, s - keep_s, e - keep_s, w) for o, s, e, w in ends if o > c]
         return events
 
     def _wall(self, stream_ms: float) -> float:
@@ -210,7 +243,7 @@ class WhisperStream(SpeechStream):
         h = tentative if tentative is not None else self._decode(final=True, align=False)
         assert h is not None
         text = (self._committed + h.text).strip()
-        event = self._event("final", text, h.decode_ms, start_ms=self._cut_ms,
+        event = self._event("final", text, h.decode_ms, start_ms=self._said_ms,
                             speech_end_at=self._last_voice_wall or None) if text else None
         self._audio.clear()
         self._last_step = 0
@@ -244,6 +277,21 @@ def _settled(h: Hypothesis, current: list[str], right_context_s: float) -> int:
             break
         n += 1
     return n
+
+
+def _overlap_at(ends: list[tuple[int, float, float, bool]], offset: int, cut_s: float,
+                overlap_s: float) -> tuple[int, float]:
+    """Where to cut the audio before a segment's end so that its words starting within
+    `overlap_s` of the end stay heard (never its first word): (character offset those words
+    start at in the segment, cut in seconds); (offset, cut_s) when none stay."""
+    words = [(o, start, end) for o, start, end, word in ends if word and o <= offset]
+    keep_from, keep_s = offset, cut_s
+    for k in range(len(words) - 1, 0, -1):
+        before_end, start = words[k - 1][2], words[k][1]
+        if start < cut_s - overlap_s:
+            break
+        keep_from, keep_s = words[k - 1][0], max(0.0, (before_end + start) / 2)
+    return keep_from, keep_s
 
 
 def _pauses(ends: list[tuple[int, float, float, bool]]) -> dict[int, float]:

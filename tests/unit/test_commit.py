@@ -62,3 +62,16 @@ def test_a_segment_that_continues_a_sentence_is_translated_lower_case() -> None:
     assert continued_case("was the house", "Das Haus war", "de") == "Das Haus war"
     assert continued_case("yo creo", "I think", "en") == "I think"
     assert continued_case("la otan", "NATO", "en") == "NATO"
+
+
+def test_a_cut_keeps_the_segments_last_second_of_words_heard_never_its_first_word() -> None:
+    from engines.stt.whisper_stream import _overlap_at
+    text = " we went down to the river."
+    # (end offset, start s, end s, has letters) per word, then the full stop.
+    ends = [(3, 0.0, 0.3), (8, 0.3, 0.6), (13, 0.6, 0.9), (16, 0.9, 1.1), (20, 1.1, 1.3),
+            (26, 1.3, 1.8)]
+    timed = [(o, a, b, True) for o, a, b in ends] + [(27, 1.8, 1.8, False)]
+    keep_from, keep_s = _overlap_at(timed, len(text), 1.9, 0.9)
+    assert text[keep_from:] == " the river." and keep_s == 1.1
+    assert _overlap_at(timed, len(text), 1.9, 0.0) == (len(text), 1.9)
+    assert _overlap_at(timed, len(text), 1.9, 60.0)[0] == 3  # everything but the first word
