@@ -37,13 +37,13 @@ class SegmentRules:
     before a word that cannot end a phrase)."""
 
     sentence_words: int = 2  # a lone "Front." is no sentence: Whisper writes a stop after one word
-    clause_words: int = 4
-    max_words: int = 10
+    clause_words: int = 3
+    max_words: int = 7
     pause_s: float = 0.2
     # A word is committed only once this much audio follows it: Whisper's guess at a word whose
     # end it has just heard (a word at an onset, a fragment before a pause) is often wrong and two
     # such guesses can agree ("Grazie mille" heard as "E cazio e mealy" twice).
-    right_context_s: float = 1.0
+    right_context_s: float = 0.7
     # Nothing is committed before an utterance has this much audio: decodes of a short start
     # garble its first word and can agree on the garble; a longer one gets it right.
     min_audio_s: float = 2.5

@@ -117,10 +117,10 @@ class WhisperSTT(STT):
                                  max_silence_ms=float(os.environ.get("STT_MAX_SILENCE_MS", "640"))),
                    window=os.environ.get("STT_WINDOW", "fit"),
                    segments=SegmentRules(
-                       clause_words=int(os.environ.get("STT_SEGMENT_CLAUSE_WORDS", "4")),
-                       max_words=int(os.environ.get("STT_SEGMENT_MAX_WORDS", "10")),
+                       clause_words=int(os.environ.get("STT_SEGMENT_CLAUSE_WORDS", "3")),
+                       max_words=int(os.environ.get("STT_SEGMENT_MAX_WORDS", "7")),
                        right_context_s=float(os.environ.get("STT_SEGMENT_RIGHT_CONTEXT_MS",
-                                                            "1000")) / 1000,
+                                                            "700")) / 1000,
                        overlap_s=float(os.environ.get("STT_SEGMENT_OVERLAP_MS", "0")) / 1000)
                    if os.environ.get("STT_SEGMENTS", "1") != "0" else None)
 

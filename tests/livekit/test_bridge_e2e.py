@@ -42,6 +42,20 @@ def test_signed_transcript_is_translated_once_even_if_retried(embedded: Service,
                                                         "duplicate": True}
     time.sleep(1.0)
     assert len(b.got("translated-message")) == 1 and len(a.got("recognized-speech")) == 1
+    # The utterance's next segment (same key, part 1) is a message of its own, and once only.
+    nxt = {**_final(a, room, "utt-1", "Thank you."), "utteranceKey": "utt-1", "part": 1}
+    second = _post(embedded, nxt)
+    assert second.status_code == 202 and second.json()["duplicate"] is False
+    assert second.json()["utteranceId"] != first.json()["utteranceId"]
+    b.wait_for("translated-message", count=2)
+    time.sleep(1.1)
+    assert _post(embedded, nxt).json() == {"utteranceId": second.json()["utteranceId"], "duplicate": True}
+    time.sleep(1.0)
+    got = b.got("translated-message")
+    assert [(m["utteranceKey"], m["part"], m["originalText"]) for m in got] == [
+        ("utt-1", 0, "Good morning."), ("utt-1", 1, "Thank you.")]
+    said = [(f["utteranceKey"], f["part"]) for f in a.got("recognized-speech")]
+    assert said == [("utt-1", 0), ("utt-1", 1)]
 
 
 def test_forged_stale_and_replayed_posts_are_rejected_and_emit_nothing(embedded: Service,
@@ -82,7 +96,7 @@ def test_bridge_checks_the_body_and_membership(embedded: Service, peers: list[Pe
                                "sourceLang": "en", "utteranceKey": "k1"})
     assert interim.status_code == 202
     assert b.wait_for("interim-transcript")[0] == {"speakerId": a.id, "text": "Good mor",
-                                                   "sourceLang": "en", "utteranceKey": "k1"}
+                                                   "sourceLang": "en", "utteranceKey": "k1", "part": 0}
     time.sleep(0.5)
     assert b.got("translated-message") == []
 

@@ -13,9 +13,16 @@ import pytest
 import requests
 from livekit import api
 
-from tests.support import Peer, Service, room_with
+from tests.support import Peer, Service, room_with, when_quiet
 from tests.support.livekit_client import LkParticipant, kill_agent_mid_utterance, service, speech_pid
-from tests.support.speech import clips, normalize, wer
+from tests.support.speech import clips, normalize
+from tests.support.utterances import (
+    each_part_once_in_order,
+    one_utterance,
+    said,
+    wait_for_utterance,
+    word_error,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.speech, pytest.mark.livekit]
 
@@ -31,11 +38,6 @@ def _voice(svc: Service, peer: Peer, lk_peers: list[LkParticipant], lang: str = 
     return p
 
 
-def _wer(ref: str, hyp: str) -> float:
-    edits, words = wer(normalize(ref), normalize(hyp))
-    return edits / words
-
-
 def test_published_english_speech_reaches_a_spanish_listener(embedded: Service, peers: list[Peer],
                                                             lk_peers: list[LkParticipant]) -> None:
     ann, bob = room_with(embedded.url, peers, ("Ann", "en"), ("Bob", "es"))
@@ -46,13 +48,19 @@ def test_published_english_speech_reaches_a_spanish_listener(embedded: Service, 
     mic.wait_for_agent()
     pcm, ref = clips()[0]
     mic.play(SILENCE + pcm + SILENCE)
-    msg = bob.wait_for("translated-message", timeout=30)[0]
-    assert msg["fromUserId"] == ann.id and msg["sourceLang"] == "en" and msg["targetLang"] == "es"
-    assert _wer(ref, msg["originalText"]) <= 0.1, msg["originalText"]
-    assert msg["translatedText"] and msg["translatedText"] != msg["originalText"]
-    assert msg["timings"]["speechEnd"] is not None
+    wait_for_utterance(bob, ref, 0.1, timeout=30)
+    got = when_quiet(lambda: bob.got("translated-message"), quiet_s=2.0)
+    # The clip is one utterance: its segments, each once and in order, read as the sentence.
+    parts = one_utterance(got)
+    assert word_error(ref, said(parts)) <= 0.1, said(parts)
+    for msg in parts:
+        assert msg["fromUserId"] == ann.id and msg["sourceLang"] == "en" and msg["targetLang"] == "es"
+        assert msg["translatedText"] and msg["timings"]["speechEnd"] is not None
+    assert " ".join(m["translatedText"] for m in parts) != said(parts)
     assert bob.got("interim-transcript"), "no interim reached the room while Ann spoke"
-    assert ann.wait_for("recognized-speech")[0]["utteranceId"] == msg["utteranceId"]
+    finals = sorted(when_quiet(lambda: ann.got("recognized-speech"), quiet_s=1.0), key=lambda f: f["part"])
+    assert [(f["utteranceId"], f["utteranceKey"], f["part"]) for f in finals] == [
+        (m["utteranceId"], m["utteranceKey"], m["part"]) for m in parts]
     live = embedded.health()["livekit"]
     assert live["voiceRooms"] == 1 and live["agentLastSeenS"] is not None and live["agentLastSeenS"] < 5
 
@@ -72,15 +80,22 @@ def test_two_publishers_at_once_are_both_attributed(embedded: Service, peers: li
         t.start()
     for t in threads:
         t.join()
-    got = bob.wait_for("translated-message", count=2, timeout=40)
-    by_speaker = {m["fromUserId"]: m["originalText"] for m in got}
-    assert set(by_speaker) == {ann.id, cat.id}
+    for who, (_, ref) in ((ann.id, data[0]), (cat.id, data[1])):
+        wait_for_utterance(bob, ref, 0.3, timeout=40, keep=lambda m, who=who: m["fromUserId"] == who)
+    time.sleep(1)
+    got = when_quiet(lambda: bob.got("translated-message"), quiet_s=2.0)
+    # One utterance each, every segment of it attributed to the one who said it.
+    by_speaker: dict[str, list[str]] = {}
+    for parts in each_part_once_in_order(got).values():
+        assert len({m["fromUserId"] for m in parts}) == 1, parts
+        by_speaker.setdefault(parts[0]["fromUserId"], []).append(said(parts))
+    assert sorted(by_speaker) == sorted([ann.id, cat.id]) and all(len(u) == 1 for u in by_speaker.values()), \
+        by_speaker
     # Each speaker's text is their own sentence (allowing for codec and recognition slips), and
     # clearly not the other's.
     for who, own, other in ((ann.id, data[0][1], data[1][1]), (cat.id, data[1][1], data[0][1])):
-        assert _wer(own, by_speaker[who]) <= 0.3 < 0.7 <= _wer(other, by_speaker[who]), by_speaker
-    time.sleep(1)
-    assert len(bob.got("translated-message")) == 2
+        [text] = by_speaker[who]
+        assert word_error(own, text) <= 0.3 < 0.7 <= word_error(other, text), by_speaker
 
 
 def _jwt_with(token: str, **video: object) -> str:
@@ -145,10 +160,12 @@ def test_agent_and_tts_tracks_are_never_transcribed(embedded: Service, peers: li
     for t in loud:
         t.join()
     mic.play(data[0][0] + SILENCE)  # the real microphone, after: proves the agent was listening
-    got = bob.wait_for("translated-message", timeout=30)
+    wait_for_utterance(bob, data[0][1], 0.15, timeout=30)
     time.sleep(2)
     got = bob.got("translated-message")
-    assert len(got) == 1 and _wer(data[0][1], got[0]["originalText"]) <= 0.15, got
+    # One utterance reached the room, Ann's microphone's: nothing of the bot's or the tts track's.
+    parts = one_utterance(got)
+    assert word_error(data[0][1], said(parts)) <= 0.15 and {m["fromUserId"] for m in parts} == {ann.id}, got
     assert all(i["speakerId"] == ann.id for i in bob.got("interim-transcript"))
 
 
@@ -160,17 +177,21 @@ def test_killed_agent_is_redispatched_and_later_speech_is_transcribed(
     first_agent = mic.wait_for_agent()
     data = clips()
     mic.play(SILENCE + data[0][0] + SILENCE)
-    bob.wait_for("translated-message", timeout=30)
+    wait_for_utterance(bob, data[0][1], 0.15, timeout=30)
     web_pid = embedded.procs[0].popen.pid
     pid = kill_agent_mid_utterance(web_pid, mic, data[1][0], first_agent)
     assert speech_pid(web_pid) != pid
     mic.play(SILENCE + data[2][0] + SILENCE)
-    got = bob.wait_for("translated-message", lambda m: _wer(data[2][1], m["originalText"]) <= 0.15,
-                       timeout=40)
-    assert len(got) == 1
-    time.sleep(1)
-    firsts = [m for m in bob.got("translated-message") if _wer(data[0][1], m["originalText"]) <= 0.15]
-    assert len(firsts) == 1, "the utterance before the crash was delivered twice"
+    wait_for_utterance(bob, data[2][1], 0.15, timeout=40)
+    got = when_quiet(lambda: bob.got("translated-message"), quiet_s=2.0)
+    # No segment twice, whatever was in flight at the kill (the outbox resends it to the bridge,
+    # which takes each (utterance, part) once); each utterance is whole up to where it stops.
+    utterances = each_part_once_in_order(got)
+    texts = {k: said(p) for k, p in utterances.items()}
+    later = [k for k, t in texts.items() if word_error(data[2][1], t) <= 0.15]
+    assert len(later) == 1, texts
+    firsts = [k for k, t in texts.items() if word_error(data[0][1], t) <= 0.15]
+    assert len(firsts) == 1, f"the utterance before the crash was delivered twice: {texts}"
 
 
 def test_the_agent_follows_a_speakers_language_change(embedded: Service, peers: list[Peer],
@@ -200,5 +221,7 @@ def test_the_agent_follows_a_speakers_language_change(embedded: Service, peers: 
         pcm = soxr.resample(raw, w.getframerate(), 16000).astype(np.int16).tobytes()
     time.sleep(1)
     mic.play(SILENCE + pcm + SILENCE)
-    msg = bob.wait_for("translated-message", timeout=30)[0]
-    assert msg["sourceLang"] == "es" and {"buenos", "días"} <= set(normalize(msg["originalText"]))
+    bob.wait_for("translated-message", timeout=30)
+    got = when_quiet(lambda: bob.got("translated-message"), quiet_s=2.0)
+    heard = " ".join(said(parts) for parts in each_part_once_in_order(got).values())
+    assert {m["sourceLang"] for m in got} == {"es"} and {"buenos", "días"} <= set(normalize(heard)), got

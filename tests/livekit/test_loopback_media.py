@@ -31,8 +31,14 @@ def _tone(seconds: float) -> bytes:
 
 
 def _server() -> psutil.Process:
-    found = [p for p in psutil.process_iter(["cmdline"])
-             if (p.info["cmdline"] or [""])[0].endswith("bin/livekit-server")]
+    """The livekit-server this test run started (its child: another run's may be going on too)."""
+    found = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if (p.cmdline() or [""])[0].endswith("bin/livekit-server"):
+                found.append(p)
+        except psutil.Error:  # gone (a test's process exiting) or not ours to read
+            continue
     assert len(found) == 1, found
     return found[0]
 

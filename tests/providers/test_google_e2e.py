@@ -18,11 +18,12 @@ import pytest
 import requests
 
 from tests import support
-from tests.support import Peer, Service, room_with
+from tests.support import Peer, Service, room_with, when_quiet
 from tests.support.fake_google import FakeGoogle
 from tests.support.fake_xai import FakeXAI
 from tests.support.livekit_client import LkParticipant, speaking_mic
 from tests.support.speech import clips, normalize, wer
+from tests.support.utterances import each_part_once_in_order, said, wait_for_utterance
 
 pytestmark = [pytest.mark.e2e, pytest.mark.speech]
 
@@ -135,15 +136,21 @@ def test_grok_then_google_then_local_and_back_in_turn(google_service: Service, f
     gfake.fail.update(stt=grpc.StatusCode.UNAVAILABLE, translate=grpc.StatusCode.UNAVAILABLE,
                       tts=grpc.StatusCode.UNAVAILABLE)
     _send(ann, two + SILENCE * 2)
-    second = ann.wait_for("recognized-speech", count=2, timeout=40)[1]
-    assert wer(normalize(ref2), normalize(second["text"]))[0] <= 2
+    # Local recognition commits the sentence in segments, perhaps: the parts of one utterance.
+    key = wait_for_utterance(ann, ref2, 2 / len(normalize(ref2)), timeout=40,
+                             event="recognized-speech")[0]["utteranceKey"]
+    second = when_quiet(lambda: [f for f in ann.got("recognized-speech") if f["utteranceKey"] == key],
+                        quiet_s=2.0)
+    assert wer(normalize(ref2), normalize(said(second)))[0] <= 2, said(second)
     notices = ann.wait_for("speech-notice", lambda n: n["engine"] == "local", timeout=10)
     assert notices[-1]["code"] == "stt_fallback"
-    msg = bob.wait_for("translated-message", count=2, timeout=30)[1]
-    assert msg["utteranceId"] == second["utteranceId"]
-    assert not msg["translatedText"].startswith(("<es>", "[es]"))  # Apertium's Spanish
-    bob.wait_for("tts-audio", count=2, timeout=30)
+    msgs = bob.wait_for("translated-message", lambda m: m["utteranceKey"] == key, count=len(second),
+                        timeout=30)
+    assert sorted(m["utteranceId"] for m in msgs) == sorted(f["utteranceId"] for f in second)
+    assert not any(m["translatedText"].startswith(("<es>", "[es]")) for m in msgs)  # Apertium's Spanish
+    bob.wait_for("tts-audio", count=1 + len(second), timeout=30)
     assert len(gfake.tts_requests) == 1 and not fake.tts_requests
+    heard = {first["utteranceKey"], key}
 
     # Google comes back, Grok does not: after the cool-down Google serves again.
     told = len(ann.got("speech-notice"))
@@ -151,13 +158,15 @@ def test_grok_then_google_then_local_and_back_in_turn(google_service: Service, f
     gfake.translate = lambda text, target: f"<{target}> {text}"
     time.sleep(COOLDOWN_S + 0.5)
     _send(ann, three + SILENCE * 2)
-    third = ann.wait_for("recognized-speech", count=3, timeout=30)[2]
+    [third] = ann.wait_for("recognized-speech", lambda f: f["utteranceKey"] not in heard, timeout=30)
     assert third["text"] == ref3
     back = [n for n in ann.got("speech-notice")[told:] if n["engine"] == "google"]
     assert back and back[-1]["code"] in ("stt_restored", "stt_fallback")  # via a Grok that refused
-    msg = bob.wait_for("translated-message", count=3, timeout=30)[2]
+    [msg] = bob.wait_for("translated-message", lambda m: m["utteranceKey"] == third["utteranceKey"],
+                         timeout=30)
     assert msg["translatedText"] == f"<es> {ref3}"
-    bob.wait_for("tts-audio", count=3, timeout=30)
+    bob.wait_for("tts-audio", count=2 + len(second), timeout=30)
+    heard.add(third["utteranceKey"])
     assert len(gfake.tts_requests) == 1 and not fake.tts_requests
 
     # Grok comes back too: it serves again, and the speaker is told.
@@ -167,21 +176,26 @@ def test_grok_then_google_then_local_and_back_in_turn(google_service: Service, f
     time.sleep(COOLDOWN_S + 0.5)
     _send(ann, four + SILENCE * 2)
     assert ann.call("stop-speech")["ok"]
-    fourth = ann.wait_for("recognized-speech", count=4, timeout=30)[3]
+    [fourth] = ann.wait_for("recognized-speech", lambda f: f["utteranceKey"] not in heard, timeout=30)
     assert fourth["text"] == ref4
     restored = ann.wait_for("speech-notice", lambda n: (n["code"], n["engine"]) == ("stt_restored", "grok"),
                             timeout=10)
     assert restored[-1]["from"] == "google"
-    msg = bob.wait_for("translated-message", count=4, timeout=30)[3]
+    [msg] = bob.wait_for("translated-message", lambda m: m["utteranceKey"] == fourth["utteranceKey"],
+                         timeout=30)
     assert msg["translatedText"] == f"[es] {ref4}"
-    bob.wait_for("tts-audio", count=4, timeout=30)
+    bob.wait_for("tts-audio", count=3 + len(second), timeout=30)
     assert len(fake.tts_requests) == 1 and not gfake.tts_requests
     assert len(fake.stt_turns) == 1 and not gfake.stt_streams
 
-    # Nothing lost, nothing twice: four utterances, each heard and delivered once.
+    # Nothing lost, nothing twice: four utterances (one in segments, perhaps), each part heard
+    # and delivered once, in order.
     time.sleep(1)
     finals = ann.got("recognized-speech")
-    assert len(finals) == 4 and len({f["utteranceId"] for f in finals}) == 4
+    utterances = each_part_once_in_order(finals)
+    assert list(utterances) == [first["utteranceKey"], key, third["utteranceKey"], fourth["utteranceKey"]]
+    assert [len(parts) for parts in utterances.values()] == [1, len(second), 1, 1]
+    assert len({f["utteranceId"] for f in finals}) == len(finals)
     assert [m["utteranceId"] for m in bob.got("translated-message")] == [f["utteranceId"] for f in finals]
     assert not bob.live_duplicates()
 
