@@ -35,109 +35,18 @@ if os.environ.get("BENCH_ENGINES_FROM"):  # a snapshot holding engines/ (e.g. `g
 
 from bench import speech_corpus as corpus  # noqa: E402
 from bench.stt import score_set, stream_set  # noqa: E402
-from engines.stt.base import SpeechEvent  # noqa: E402
-from engines.stt.commit import Hypothesis, SegmentRules, boundary  # noqa: E402
+from engines.stt.commit import SegmentRules  # noqa: E402
 from engines.stt.vad import VadConfig  # noqa: E402
 from engines.stt.whisper import DEFAULT_SEGMENTS, WhisperSTT  # noqa: E402
-from engines.stt.whisper_stream import CONTEXT_CHARS, WhisperStream, _cut_at, _pauses  # noqa: E402
-
-
-class OverlapStream(WhisperStream):
-    """A copy of the stream's segment cut that keeps `overlap_s` of audio before the cut: the
-    words said in it (already sent in the segment) are forced as the start of the next decode
-    and dropped from its prompt, so the next piece is decoded with its left neighbour heard
-    again, not from a cold start. (The experiment for a change to engines/stt/whisper_stream.py.)"""
-
-    overlap_s = 1.0
-    fallbacks = 0  # decodes redone without the overlap (class-wide count)
-
-    def _reset_utterance(self) -> None:
-        super()._reset_utterance()
-        self._overlap = ""  # words at the start of _audio that were sent in the last segment
-        self._overlap_bytes = 0  # their audio
-
-    def _decode(self, *, final: bool, align: bool) -> Hypothesis | None:
-        self._last_step = len(self._audio)
-        context = self._context
-        if self._overlap and context.endswith(self._overlap):
-            context = context[:-len(self._overlap)]
-        h = self.stt.continue_utterance(bytes(self._audio), self.language,
-                                        prefix=self._overlap + self._committed,
-                                        context=context[-CONTEXT_CHARS:], final=final,
-                                        align=align and self.rules is not None)
-        if h is None or not self._overlap:
-            return h
-        n = len(self._overlap)
-        after_s = (len(self._audio) - self._overlap_bytes) / 32000
-        if not any(ch.isalnum() for ch in h.text) and after_s >= 1.0:
-            # Forced to re-read its neighbour, Whisper can stop right after it ("esta grabación."
-            # and nothing of the 4 s after): decode the piece alone, as without the overlap.
-            h = self.stt.continue_utterance(bytes(self._audio[self._overlap_bytes:]), self.language,
-                                            prefix=self._committed, context=self._context[-CONTEXT_CHARS:],
-                                            final=final, align=align and self.rules is not None)
-            self.fallbacks += 1
-            if h is None:
-                return h
-            shift = self._overlap_bytes / 32000
-            return Hypothesis(h.text, h.decode_ms, tuple((o, st + shift, e + shift, w) for o, st, e, w
-                                                          in h.ends), h.head, h.heard_s + shift)
-        if not h.head.startswith(self._overlap):
-            return Hypothesis(h.text, h.decode_ms, (), "\x00", h.heard_s)  # no segments this time
-        ends = tuple((o - n, st, e, w) for o, st, e, w in h.ends if o > n)
-        return Hypothesis(h.text, h.decode_ms, ends, h.head[n:], h.heard_s)
-
-    def _segments(self, h: Hypothesis) -> list[SpeechEvent]:
-        assert self.rules is not None
-        events: list[SpeechEvent] = []
-        ends = list(h.ends)
-        while (c := boundary(self._committed, self.language, self.rules, _pauses(ends))) > 0:
-            cut_s = _cut_at(ends, c, len(self._audio) / 32000)
-            if cut_s is None:
-                break
-            text = self._committed[:c]
-            end_ms = self._cut_ms + cut_s * 1000
-            events.append(self._event("final", text.strip(), h.decode_ms, start_ms=self._seg_ms(),
-                                      end_ms=end_ms, speech_end_at=self._wall(end_ms)))
-            self._part += 1
-            # Keep the segment's words that start within overlap_s of the cut (never its first).
-            words = [(o, st, e) for o, st, e, w in ends if w and o <= c]
-            keep_from, keep_s = c, cut_s
-            for k in range(len(words) - 1, 0, -1):
-                o_prev, _, e_prev = words[k - 1]
-                _, st, _ = words[k]
-                if st < cut_s - self.overlap_s:
-                    break
-                keep_from, keep_s = o_prev, max(0.0, (e_prev + st) / 2)
-            cut = int(keep_s * 16000) * 2
-            del self._audio[:cut]
-            self._last_step = max(0, self._last_step - cut)
-            self._seg_start = end_ms
-            self._cut_ms += keep_s * 1000
-            self._context += text
-            self._overlap = text[keep_from:] if keep_from < c else ""
-            self._overlap_bytes = int((cut_s - keep_s) * 16000) * 2 if self._overlap else 0
-            self._committed = self._committed[c:]
-            ends = [(o - c, st - keep_s, e - keep_s, w) for o, st, e, w in ends if o > c]
-        return events
-
-    def _seg_ms(self) -> float:
-        return max(self._cut_ms, getattr(self, "_seg_start", 0.0))
-
-    def _final(self) -> list[SpeechEvent]:
-        self._cut_ms = self._seg_ms() if self._overlap else self._cut_ms
-        out = super()._final()
-        self._seg_start = 0.0
-        return out
 
 
 def build(spec: str, model: Any) -> WhisperSTT:
     """A WhisperSTT for a variant spec: "base", or comma-separated key=value settings:
     preroll=ms, min_silence=ms, max_silence=ms, start=thr, end=thr, min_speech=ms,
     min_window=s, window=fit|full, segments=0|1, clause_words=n, max_words=n, pause_s=s,
-    interim=ms, beam=n, overlap=s (OverlapStream)."""
+    interim=ms, beam=n, overlap=s (the segment overlap, engines.stt.commit.SegmentRules)."""
     vad = VadConfig()
     seg: SegmentRules | None = DEFAULT_SEGMENTS
-    overlap: float | None = None
     kw: dict[str, Any] = {}
     for item in filter(None, spec.split(",")):
         if item == "base":
@@ -170,14 +79,11 @@ def build(spec: str, model: Any) -> WhisperSTT:
         elif key == "beam":
             kw["beam_size"] = int(value)
         elif key == "overlap":
-            overlap = float(value)
+            seg = replace(seg or DEFAULT_SEGMENTS, overlap_s=float(value))
         else:
             raise SystemExit(f"unknown variant setting {key!r}")
     stt = WhisperSTT("base", vad=vad, segments=seg, **kw)
     stt._model = model  # one model for every variant
-    if overlap is not None:
-        cls = type("Overlap", (OverlapStream,), {"overlap_s": overlap})
-        stt.stream = lambda language, key_prefix, options=None: cls(stt, language, key_prefix)  # type: ignore[method-assign]
     return stt
 
 
@@ -219,7 +125,6 @@ def main() -> None:
             row["run_s"] = round(time.perf_counter() - t0, 1)
             s = stt.status()
             row["loop_checks"], row["loops_collapsed"] = s["loop_checks"], s["loops_collapsed"]
-            row["overlap_fallbacks"] = OverlapStream.fallbacks
             print(f"{spec:32s} {name:20s} wer {row.get('wer', '-'):>6}"
                   f" whole {row.get('whole_file_wer', '-'):>6}"
                   f" vs_whole {row.get('stream_vs_whole', '-'):>6} finals {row['finals']:3d}/"

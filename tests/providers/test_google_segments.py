@@ -5,24 +5,15 @@ person speaks is a final of its own at once (the utterance's next part, ending a
 segments, and a stream rotated in mid-speech neither repeats nor loses a word of them."""
 from __future__ import annotations
 
-import time
-from typing import Any
-
 import pytest
 
-from engines.google import GoogleConfig
-from engines.stt.base import SpeechEvent
 from engines.stt.google import GoogleSTT
-from engines.stt.vad import VadConfig
+from tests.providers.test_google import LONG_PAUSES, SILENCE, config
 from tests.support.fake_google import FakeGoogle
 from tests.support.speech import clips
+from tests.support.utterances import assert_each_word_once_in_order, feed, finals
 
 pytestmark = [pytest.mark.integration, pytest.mark.speech]
-
-SILENCE = b"\0" * 32000  # one second
-# The VAD keeps a turn open over a half-second pause: Google settles the sentence before it.
-LONG_PAUSES = VadConfig(min_silence_ms=1200, max_silence_ms=1500)
-
 
 @pytest.fixture(scope="module")
 def sentences(google_server: FakeGoogle) -> list[tuple[bytes, str]]:
@@ -30,41 +21,6 @@ def sentences(google_server: FakeGoogle) -> list[tuple[bytes, str]]:
     for pcm, ref in out:
         google_server.register(pcm, ref)
     return out
-
-
-def config(fake: FakeGoogle, **kw: Any) -> GoogleConfig:
-    return GoogleConfig(**{"endpoint": fake.endpoint, "project": "test-project", "stall_s": 1.5,
-                           "timeout_s": 3.0, **kw})
-
-
-def feed(stream: Any, pcm: bytes, pace: float = 0.004) -> list[tuple[int, SpeechEvent]]:
-    """Push audio in 40 ms chunks, ~10 times faster than a microphone, then flush; each event
-    with how much audio (bytes) had been pushed when it came out (len(pcm) + 1: at the flush)."""
-    out: list[tuple[int, SpeechEvent]] = []
-    for i in range(0, len(pcm), 1280):
-        out += [(i + 1280, e) for e in stream.push(pcm[i:i + 1280])]
-        time.sleep(pace)
-    return out + [(len(pcm) + 1, e) for e in stream.flush()]
-
-
-def finals(events: list[tuple[int, SpeechEvent]]) -> list[SpeechEvent]:
-    return [e for _, e in events if e.kind == "final"]
-
-
-def assert_each_word_once_in_order(events: list[tuple[int, SpeechEvent]], said: str) -> None:
-    """The finals are parts 0..n of one utterance, their texts joined read as what was said, and
-    each interim is the start of what its part and those after it say (never an earlier one)."""
-    fs = finals(events)
-    assert [f.part for f in fs] == list(range(len(fs)))
-    assert len({f.utterance_key for f in fs}) == 1
-    assert " ".join(f.text for f in fs) == said
-    done = 0
-    for _, e in events:
-        if e.kind == "final":
-            done += 1
-        else:
-            assert e.part == done, (e.part, done)
-            assert " ".join(f.text for f in fs[done:]).startswith(e.text), (e.text, done)
 
 
 def test_each_result_google_settles_mid_speech_is_a_segment_at_once(

@@ -5,16 +5,14 @@ way `transcript.done` reads (empty, repeating the locked chunks, or only the res
 locked chunks repeat each other; interims carry only the words after the segments."""
 from __future__ import annotations
 
-import time
-from typing import Any
-
 import pytest
 
-from engines.stt.base import SpeechEvent, StreamOptions
+from engines.stt.base import StreamOptions
 from engines.stt.grok import GrokSTT
 from engines.xai import XAIConfig
 from tests.support.fake_xai import FakeXAI
 from tests.support.speech import clips
+from tests.support.utterances import assert_each_word_once_in_order, feed, finals
 
 pytestmark = [pytest.mark.integration, pytest.mark.speech]
 
@@ -33,36 +31,6 @@ def speech() -> tuple[bytes, bytes]:
 def grok(fake: FakeXAI) -> GrokSTT:
     return GrokSTT(XAIConfig(api_key=fake.key, base_url=fake.base_url, stall_s=1.5,
                              connect_timeout_s=2.0))
-
-
-def feed(stream: Any, pcm: bytes, pace: float = 0.004) -> list[tuple[int, SpeechEvent]]:
-    """Push audio in 40 ms chunks, ~10 times faster than a microphone, then flush; each event
-    with how much audio (bytes) had been pushed when it came out (len(pcm) + 1: at the flush)."""
-    out: list[tuple[int, SpeechEvent]] = []
-    for i in range(0, len(pcm), 1280):
-        out += [(i + 1280, e) for e in stream.push(pcm[i:i + 1280])]
-        time.sleep(pace)
-    return out + [(len(pcm) + 1, e) for e in stream.flush()]
-
-
-def finals(events: list[tuple[int, SpeechEvent]]) -> list[SpeechEvent]:
-    return [e for _, e in events if e.kind == "final"]
-
-
-def assert_each_word_once_in_order(events: list[tuple[int, SpeechEvent]], said: str) -> None:
-    """The finals are parts 0..n of one utterance, their texts joined read as what was said, and
-    each interim is the start of what its part and those after it say (never an earlier one)."""
-    fs = finals(events)
-    assert [f.part for f in fs] == list(range(len(fs)))
-    assert len({f.utterance_key for f in fs}) == 1
-    assert " ".join(f.text for f in fs) == said
-    done = 0
-    for _, e in events:
-        if e.kind == "final":
-            done += 1
-        else:
-            assert e.part == done, (e.part, done)
-            assert " ".join(f.text for f in fs[done:]).startswith(e.text), (e.text, done)
 
 
 @pytest.mark.parametrize("done", ["empty", "repeats the locked chunks", "only the rest",

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from engines.stt.base import SpeechEvent
 from tests.support import Peer
 from tests.support.speech import normalize, wer
 
@@ -68,3 +69,35 @@ def one_utterance(messages: list[Message]) -> list[Message]:
     grouped = each_part_once_in_order(messages)
     assert len(grouped) == 1, f"not one utterance: {[said(parts) for parts in grouped.values()]}"
     return next(iter(grouped.values()))
+
+
+# --- a recogniser's stream, event by event -----------------------------------------------
+
+def feed(stream: Any, pcm: bytes, pace: float = 0.004) -> list[tuple[int, SpeechEvent]]:
+    """Push audio in 40 ms chunks, ~10 times faster than a microphone, then flush; each event
+    with how much audio (bytes) had been pushed when it came out (len(pcm) + 1: at the flush)."""
+    out: list[tuple[int, SpeechEvent]] = []
+    for i in range(0, len(pcm), 1280):
+        out += [(i + 1280, e) for e in stream.push(pcm[i:i + 1280])]
+        time.sleep(pace)
+    return out + [(len(pcm) + 1, e) for e in stream.flush()]
+
+
+def finals(events: list[tuple[int, SpeechEvent]]) -> list[SpeechEvent]:
+    return [e for _, e in events if e.kind == "final"]
+
+
+def assert_each_word_once_in_order(events: list[tuple[int, SpeechEvent]], said: str) -> None:
+    """The finals are parts 0..n of one utterance, their texts joined read as what was said, and
+    each interim is the start of what its part and those after it say (never an earlier one)."""
+    fs = finals(events)
+    assert [f.part for f in fs] == list(range(len(fs)))
+    assert len({f.utterance_key for f in fs}) == 1
+    assert " ".join(f.text for f in fs) == said
+    done = 0
+    for _, e in events:
+        if e.kind == "final":
+            done += 1
+        else:
+            assert e.part == done, (e.part, done)
+            assert " ".join(f.text for f in fs[done:]).startswith(e.text), (e.text, done)
