@@ -70,7 +70,6 @@ class WhisperStream(SpeechStream):
         self._previous: list[str] = []  # the last decode's pieces after the committed words
         self._context = ""  # this utterance's segments so far (the decoder's prompt)
         self._tentative: Hypothesis | None = None  # the current pause's decode
-        self._waiting: Hypothesis | None = None  # that decode, finished: the final at min_silence
         self._shown = ""  # the last interim sent
         self._overlap = ""  # the last segment's final words, at the start of _audio again
         self._overlap_bytes = 0  # their audio
@@ -111,17 +110,13 @@ class WhisperStream(SpeechStream):
             return self._final()
         if self.seg.silent_ms == 0.0:
             self._last_voice_wall = self._clock[1]
-            resumed, self._tentative, self._waiting = self._tentative, None, None
+            resumed, self._tentative = self._tentative, None
             if resumed is not None:
                 # Speech went on after a pause: the pause's decode was a step after all.
                 return self._advance(resumed, agreement(self._previous, pieces(resumed.text)))
             return self._maybe_step()
-        if self._tentative is None and self.seg.silent_ms >= cfg.min_silence_ms / 2:
-            # Decoded halfway into the short pause: by the time the decode is done the pause is
-            # long enough to end a finished phrase (at `min_silence_ms`), ~130 ms sooner.
+        if self._tentative is None and self.seg.silent_ms >= cfg.min_silence_ms:
             return self._pause()
-        if self._waiting is not None and self.seg.silent_ms >= cfg.min_silence_ms:
-            return self._final()
         return []
 
     def _decode(self, *, final: bool, align: bool) -> Hypothesis | None:
@@ -166,16 +161,14 @@ class WhisperStream(SpeechStream):
         return self._advance(h, agreement(self._previous, pieces(h.text)))
 
     def _pause(self) -> list[SpeechEvent]:
-        """A short pause: decode now; a finished-looking utterance ends once the pause is
-        `min_silence_ms` long (at once if it is by now)."""
+        """A short pause: decode now (no word timings: it ends the utterance or is a step that
+        commits nothing); a finished-looking utterance ends at once."""
         h = self._decode(final=True, align=False)
         assert h is not None  # a final-priority decode always runs
         self._tentative = h
         said = self._context + self._committed + h.text
         if (self._committed + h.text).strip() and looks_finished(said, self.language):
-            self._waiting = h
-            if self.seg.silent_ms >= self.stt.vad_config.min_silence_ms:
-                return self._final()
+            return self._final()
         return []
 
     def _advance(self, h: Hypothesis, agreed: int) -> list[SpeechEvent]:
