@@ -148,14 +148,10 @@ class WhisperSTT(STT):
                     loops_collapsed=self.collapsed, interims_skipped=self._lock.skipped)
 
     def _transcribe_impl(self, pcm16: bytes, language: str) -> str:
-        return self._recognize(pcm16, language, final=True)
+        return self._recognize(pcm16, language)
 
-    def transcribe_interim(self, pcm16: bytes, language: str) -> tuple[str, float]:
-        """A quick look at an utterance in progress: one fitted-window decode, and nothing shown
-        when it looks like a loop or dropped words (the final is checked and redone properly)."""
-        return self._timed(lambda pcm, lang: self._recognize(pcm, lang, final=False), pcm16, language)
-
-    def _recognize(self, pcm16: bytes, language: str, *, final: bool) -> str:
+    def _recognize(self, pcm16: bytes, language: str) -> str:
+        """A whole clip, decoded as a final: it waits its turn for the model."""
         import numpy as np
         self.start()
         audio = np.frombuffer(pcm16, dtype=np.int16).astype(np.float32) / 32768.0
@@ -163,11 +159,7 @@ class WhisperSTT(STT):
         language = LANGUAGE_TABLE[language].whisper or language  # supports() checked it has one
         # ~3 tokens per spoken second is typical; 8/s plus slack leaves room and stops loops.
         cap = min(440, int(8 * seconds) + 16)
-        # Finals wait their turn; an interim that could not start within INTERIM_WAIT_S would
-        # show stale words: skipped (nothing shown), the final still comes.
-        if not self._lock.acquire(threading.get_ident(), urgent=final,
-                                  max_wait=None if final else INTERIM_WAIT_S):
-            return ""
+        self._lock.acquire(threading.get_ident(), urgent=True)
         try:
             try:
                 self.decodes += 1
@@ -176,7 +168,7 @@ class WhisperSTT(STT):
                     tokens = len(self._model.hf_tokenizer.encode(text, add_special_tokens=False).ids)
                     return self._never_looped(text, repetition.judge(text, tokens, seconds, 1 << 30),
                                               seconds)
-                return self._decode_checked(audio, language, cap, seconds, recover=final)
+                return self._decode_checked(audio, language, cap, seconds)
             finally:
                 self._lock.release()
         except (RuntimeError, ValueError) as exc:
@@ -199,11 +191,10 @@ class WhisperSTT(STT):
             without_timestamps=True, vad_filter=False)
         return " ".join(s.text.strip() for s in segments).strip()
 
-    def _decode_checked(self, audio: Any, language: str, cap: int, seconds: float, *,
-                        recover: bool) -> str:
+    def _decode_checked(self, audio: Any, language: str, cap: int, seconds: float) -> str:
         """A fitted-window decode, checked for a loop or dropped words; a suspect one is decoded
-        again over the full 30 s window (the shape Whisper was trained on) — or, for an interim
-        (`recover` False), not shown — and a loop that survives is collapsed rather than shown.
+        again over the full 30 s window (the shape Whisper was trained on), and a loop that
+        survives is collapsed rather than shown.
         Counts kept in `status()` (never the text)."""
         frames = len(audio) // 160
         window = min(FULL_FRAMES, max(self.min_window_frames, -(-(frames + FIT_PAD_FRAMES) // 100) * 100))
@@ -211,8 +202,6 @@ class WhisperSTT(STT):
         verdict = repetition.judge(text, tokens, seconds, cap)
         if not verdict.suspect:
             return text
-        if not recover:
-            return ""
         self.suspects += 1
         if window < FULL_FRAMES:
             text, tokens = self._decode_window(audio, language, cap, FULL_FRAMES)

@@ -159,10 +159,6 @@ def test_a_listener_follows_a_long_utterance_live_and_sees_it_as_one_growing_cap
     assert any(b["segs"] for _, b in translated), "no live Spanish line followed a block's committed parts"
 
 
-def _bridge(svc: Service, payload: dict[str, Any]) -> None:
-    svc.transcript(payload)
-
-
 def _live(p: Person) -> list[dict[str, Any]]:
     return list(p.page.evaluate(BLOCKS))
 
@@ -189,11 +185,11 @@ def test_segments_join_one_block_in_part_order_under_a_live_line_after_history_t
     key = "lk-utt-7"
 
     def interim(text: str, part: int) -> None:
-        _bridge(embedded, {"kind": "interim", "speakerId": ann.id, "roomId": room, "text": text,
+        embedded.transcript({"kind": "interim", "speakerId": ann.id, "roomId": room, "text": text,
                            "sourceLang": "en", "utteranceKey": key, "part": part})
 
     def final(text: str, part: int) -> None:
-        _bridge(embedded, {"kind": "final", "idempotencyKey": key, "speakerId": ann.id, "roomId": room,
+        embedded.transcript({"kind": "final", "idempotencyKey": key, "speakerId": ann.id, "roomId": room,
                            "text": text, "sourceLang": "en", "utteranceKey": key, "part": part,
                            "speechEndAt": time.time() * 1000})
 
