@@ -169,6 +169,18 @@ def publish_interim(speaker_id: str, room_id: str | None, text: str, language: s
         interims().offer(utterance_key, part, line, (room_id, speaker_id, language))
 
 
+@dataclass
+class _Live:
+    """One utterance's translated interims: when the last went out and what it said, how many
+    parts are committed, the one held back by the interval, and when it was last offered one."""
+
+    seen: float
+    sent_at: float = 0.0
+    sent: tuple[str, int] = ("", -1)  # (text, part)
+    committed: int = 0
+    held: tuple[int, str, tuple[str, str, str]] | None = None  # (part, text, args)
+
+
 class InterimThrottle:
     """Translated interims per utterance: at most one every `interval_s`, only when the words
     changed, and none for a segment already committed. One held back by the interval is sent
@@ -177,26 +189,23 @@ class InterimThrottle:
     def __init__(self, interval_s: float) -> None:
         self.interval_s = interval_s
         self._lock = threading.Lock()
-        # utterance key → [sent at (monotonic), last text sent, committed parts, held (part,
-        # text, args) or None, last activity]
-        self._live: dict[str, list[Any]] = {}
+        self._live: dict[str, _Live] = {}  # by utterance key
 
     def offer(self, key: str, part: int, text: str, args: tuple[str, str, str]) -> None:
         now = time.monotonic()
         with self._lock:
             self._forget_old(now)
-            st = self._live.setdefault(key, [0.0, ("", -1), 0, None, now])
-            st[4] = now
-            if part < st[2] or st[1] == (text, part):
+            st = self._live.setdefault(key, _Live(now))
+            st.seen = now
+            if part < st.committed or st.sent == (text, part):
                 return
-            wait = st[0] + self.interval_s - now
+            wait = st.sent_at + self.interval_s - now
             if wait > 0:
-                schedule = st[3] is None
-                st[3] = (part, text, args)
-                if schedule:
+                if st.held is None:
                     socketio.start_background_task(self._later, key, wait)
+                st.held = (part, text, args)
                 return
-            st[0], st[1], st[3] = now, (text, part), None
+            st.sent_at, st.sent, st.held = now, (text, part), None
         self._send(key, part, text, args)
 
     def committed(self, key: str, part: int) -> None:
@@ -204,23 +213,23 @@ class InterimThrottle:
         with self._lock:
             st = self._live.get(key)
             if st is not None:
-                st[2] = max(st[2], part + 1)
-                if st[3] is not None and st[3][0] <= part:
-                    st[3] = None
+                st.committed = max(st.committed, part + 1)
+                if st.held is not None and st.held[0] <= part:
+                    st.held = None
 
     def _later(self, key: str, wait: float) -> None:
         socketio.sleep(wait)
         with self._lock:
             st = self._live.get(key)
-            held = st[3] if st is not None else None
+            held = st.held if st is not None else None
             if st is None or held is None:
                 return
-            st[0], st[1], st[3] = time.monotonic(), (held[1], held[0]), None
-        self._send(key, held[0], held[1], held[2])
+            st.sent_at, st.sent, st.held = time.monotonic(), (held[1], held[0]), None
+        self._send(key, *held)
 
     def _forget_old(self, now: float) -> None:
         if len(self._live) > 256:
-            self._live = {k: v for k, v in self._live.items() if now - v[4] < 120}
+            self._live = {k: v for k, v in self._live.items() if now - v.seen < 120}
 
     @staticmethod
     def _send(key: str, part: int, text: str, args: tuple[str, str, str]) -> None:
