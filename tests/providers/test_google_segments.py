@@ -69,7 +69,11 @@ def test_segments_neither_repeat_nor_lose_a_word_across_rotations(
     events = feed(stt.stream("en", "k"), SILENCE + pcm + SILENCE * 2)
     assert stt.rotations >= 2 and len(gfake.stt_streams) == stt.rotations + 1
     assert_each_word_once_in_order(events, ref)
-    assert sum(len(s["finals"]) for s in gfake.stt_streams) == len(finals(events)) >= 3
+    # Each part is a final Google sent, in the order sent. A final on a call that was already being
+    # replaced can be sent and never read: its words come again, on the next call.
+    sent = iter([t for s in gfake.stt_streams for t in s["finals"]])
+    shown = [f.text for f in finals(events)]
+    assert len(shown) >= 3 and all(text in sent for text in shown), shown
     ends = [f.end_ms for f in finals(events)]
     assert ends == sorted(ends)
 
