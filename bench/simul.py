@@ -12,7 +12,12 @@ for the interim EVS. Also reported: the last word's end → last caption, the re
 against the references, the number of captions before the speaker stopped, and the speech
 process's CPU seconds per second of speech.
 
-    .venv/bin/python bench/simul.py [--sets librivox] [--target es] [--repeat 2] [--livekit] [--json out.json]
+    .venv/bin/python bench/simul.py [--sets librivox] [--target es] [--repeat 2] [--livekit] [--grok]
+                                    [--json out.json]
+
+With --grok the speaker is recognised and the listeners translated by Grok, against its local fake
+(tests/support/fake_xai.py) answering at once: it hears each word when the audio reaches its end
+and locks what it heard every 3 s (`--lock-every`; xAI's locked chunks are ~3 s).
 
 With --livekit the speaker talks into a LiveKit microphone (the agent recognises it) and a
 listen-only listener with speech on hears the `tts-<lang>` track: a word's spoken EVS is from its
@@ -50,6 +55,11 @@ def pct(values: list[float], p: float) -> float:
 def word_times(pcm: bytes, language: str) -> list[tuple[str, float]]:
     """(normalised word, end in seconds) for every word of the recording, from one whole-file
     decode with word timestamps: the timeline EVS is measured against."""
+    return [(n, end) for w, end in decoded_words(pcm, language) for n in corpus.normalize(w, language)]
+
+
+def decoded_words(pcm: bytes, language: str) -> list[tuple[str, float]]:
+    """(word as written, with its punctuation; end in seconds) from one whole-file decode."""
     import numpy as np
 
     from engines.stt.whisper import WhisperSTT
@@ -58,11 +68,7 @@ def word_times(pcm: bytes, language: str) -> list[tuple[str, float]]:
     audio = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
     segments, _ = stt._model.transcribe(audio, language=language, word_timestamps=True,
                                         condition_on_previous_text=False, vad_filter=False)
-    out: list[tuple[str, float]] = []
-    for s in segments:
-        for w in s.words or ():
-            out += [(n, float(w.end)) for n in corpus.normalize(w.word, language)]
-    return out
+    return [(w.word.strip(), float(w.end)) for s in segments for w in s.words or () if w.word.strip()]
 
 
 def coverage(events: list[tuple[float, int]], spoken: list[float], t0: float) -> list[float]:
@@ -93,18 +99,28 @@ def speech_cpu_s(web_pid: int) -> float:
     return total
 
 
-def run(sets: list[str], target: str, repeat: int, gap_s: float, livekit: bool) -> dict[str, Any]:
+def run(sets: list[str], target: str, repeat: int, gap_s: float, livekit: bool,
+        grok: bool = False, lock_every_s: float = 3.0) -> dict[str, Any]:
     from tests import support
     clips = corpus.load(sets) * repeat
     language = clips[0].language
     pcm, starts = corpus.continuous(clips, gap_s)
-    timeline = word_times(pcm, language)
+    written = decoded_words(pcm, language)
+    timeline = [(n, end) for w, end in written for n in corpus.normalize(w, language)]
     refs = " ".join(r for _, r in starts)
     log_dir = Path(tempfile.mkdtemp(prefix="lt-bench-simul-"))
     lk_env: dict[str, str] = {}
-    lk_proc = None
+    lk_proc = fake = None
     if livekit:
         lk_proc, lk_env = support.start_livekit(log_dir)
+    if grok:  # recognition and translation by Grok: its local fake, answering at once
+        from tests.support.fake_xai import FakeXAI
+        fake = FakeXAI().start()
+        fake.recording = (pcm, written)  # it hears each word when the audio reaches its end
+        fake.lock_every_s = lock_every_s
+        fake.translate = lambda text, _target: text
+        lk_env.update(XAI_API_KEY=fake.key, XAI_BASE_URL=fake.base_url, STT_ENGINES="grok,local",
+                      TRANSLATION_ENGINES="grok,local")
     env = support.base_env(log_dir / "var", SPEECH_AUTOSTART="1", **lk_env)
     env.update({k: v for k, v in os.environ.items() if k.startswith(("STT_", "INTERIM_"))})
     support.migrate(env)
@@ -116,6 +132,12 @@ def run(sets: list[str], target: str, repeat: int, gap_s: float, livekit: bool) 
         support.wait_healthy(web.url, web)  # type: ignore[attr-defined]
         a, b, e = support.room_with(web.url, peers, ("Speaker", language),  # type: ignore[attr-defined]
                                     ("Listener", target), ("Ear", target))
+        if grok:
+            import requests
+            for p, prefs in ((a, {"sttEngine": "grok"}), (b, {"translationEngine": "grok"}),
+                             (e, {"translationEngine": "grok"})):
+                requests.patch(web.url + "/api/me", json=prefs, headers=p.headers(),
+                               timeout=10).raise_for_status()
         play = _socketio_speaker(a, language) if not livekit else \
             _livekit_speaker(web.url, a, e, lk_peers)  # type: ignore[attr-defined]
         cpu0 = speech_cpu_s(web.popen.pid)
@@ -134,6 +156,8 @@ def run(sets: list[str], target: str, repeat: int, gap_s: float, livekit: bool) 
         web.stop()
         if lk_proc is not None:
             lk_proc.stop()
+        if fake is not None:
+            fake.stop()
     out = score(b.events, timeline, refs, language, t0, stopped, cpu, len(pcm) / 32000)
     if livekit:
         out["spoken_evs_s"] = _spoken(b.events, spoken, timeline, language, t0)
@@ -311,10 +335,16 @@ def main() -> None:
     ap.add_argument("--gap", type=float, default=0.12, help="seconds between recordings")
     ap.add_argument("--livekit", action="store_true",
                     help="speak into a LiveKit microphone; also measure the spoken translation")
+    ap.add_argument("--grok", action="store_true",
+                    help="recognise and translate with Grok (its local fake, answering at once)")
+    ap.add_argument("--lock-every", type=float, default=3.0,
+                    help="with --grok: the fake locks what it heard every this many seconds")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    result = run(args.sets.split(","), args.target, args.repeat, args.gap, args.livekit)
-    result.update(sets=args.sets, target=args.target, repeat=args.repeat,
+    result = run(args.sets.split(","), args.target, args.repeat, args.gap, args.livekit, args.grok,
+                 args.lock_every)
+    result.update(sets=args.sets, target=args.target, repeat=args.repeat, grok=args.grok,
+                  lock_every_s=args.lock_every if args.grok else None,
                   settings={k: v for k, v in os.environ.items() if k.startswith(("STT_", "INTERIM_"))})
     print(json.dumps(result, indent=2))
     if args.json:

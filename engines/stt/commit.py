@@ -21,7 +21,7 @@ from engines.stt.endpointing import DANGLING
 
 _PIECE = re.compile(r"\s*\S+")
 _SENTENCE_END = re.compile(r"[.?!。？！…]['\"»”’)\]]*$")
-_CLAUSE_END = re.compile(r"[,;:—–]['\"»”’)\]]*$")
+_CLAUSE_END = re.compile(r"[,;:—–，；：、]['\"»”’)\]]*$")
 _WORD = re.compile(r"\w+(?:'\w+)?")
 # Abbreviations whose full stop ends no sentence ("Mr. Dashwood"), in the languages we recognise.
 ABBREVIATIONS = frozenset(

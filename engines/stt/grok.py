@@ -203,7 +203,7 @@ class _Turn:
             if msg.get("is_final"):
                 if text:
                     self.locked.append(text)
-                    self.events.put(("lock", Lock(text, *_span_ms(msg))))
+                    self.events.put(("lock", Lock(text, *_span_ms(msg), word_ends=_word_ends(msg))))
                 if msg.get("speech_final"):
                     self.speech_final_at = time.monotonic()
             else:
@@ -306,6 +306,14 @@ def _span_ms(msg: dict[str, Any]) -> tuple[float | None, float | None]:
                         start + duration if start is not None and duration is not None else None)
             if e is not None]
     return (min(ends) * 1000 if ends else None), (start * 1000 if start is not None else None)
+
+
+def _word_ends(msg: dict[str, Any]) -> tuple[float, ...]:
+    """Each word's end (ms of the connection's audio) when every word of the chunk has one."""
+    words = msg.get("words")
+    ends = [_seconds(w.get("end")) if isinstance(w, dict) else None
+            for w in (words if isinstance(words, list) else [])]
+    return tuple(e * 1000 for e in ends if e is not None) if ends and None not in ends else ()
 
 
 def _seconds(value: Any) -> float | None:

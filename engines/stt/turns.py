@@ -30,16 +30,19 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from engines.stt.base import SAMPLE_RATE, SpeechEvent, SpeechStream, StreamOptions
-from engines.stt.endpointing import DANGLING, looks_finished
+from engines.stt.commit import SegmentRules, boundary
+from engines.stt.endpointing import looks_finished
 from engines.stt.vad import CHUNK_BYTES, CHUNK_MS, Segmenter, VadConfig
 
 # "sentence": locked text is a segment at a sentence's end; at a clause's end (, ; :) once it has
-# CLAUSE_WORDS words; and, with neither, once it spans MAX_HELD_MS of audio.
+# CLAUSE_WORDS words; with neither, once it has MAX_HELD_WORDS words (up to its last word that can
+# end a phrase, as the local recogniser's segments: engines.stt.commit) or spans MAX_HELD_MS.
 CLAUSE_WORDS = 4
+MAX_HELD_WORDS = 7
 MAX_HELD_MS = 5000.0
+_RULES = SegmentRules(clause_words=CLAUSE_WORDS, max_words=MAX_HELD_WORDS)
 # A lock whose audio starts this much before the locked audio ends says some of it again.
 OVERLAP_MS = 250.0
-_CLAUSE_END = re.compile(r"[,;:，；：、]['\"»”’)\]]*$")
 _TOKEN = re.compile(r"\w+(?:'\w+)?")
 
 
@@ -51,6 +54,7 @@ class Lock:
     text: str
     end_ms: float | None = None
     start_ms: float | None = None
+    word_ends: tuple[float, ...] = ()  # each word's end (turn ms), when the provider says
 
 
 class Turn(Protocol):
@@ -124,13 +128,17 @@ class Words:
 
     def __init__(self) -> None:
         self.said: list[str] = []
+        self.ends: list[float | None] = []  # each said word's end (turn ms), where known
         self.end_ms = 0.0  # where the locked audio ends (turn ms; 0: not known)
 
     def lock(self, lock: Lock) -> list[str]:
         """The words `lock` adds."""
         again = lock.start_ms is None or lock.start_ms < self.end_ms - OVERLAP_MS
-        new = unsaid(self.said, lock.text) if again else lock.text.split()
+        words = lock.text.split()
+        new = unsaid(self.said, lock.text) if again else words
         self.said += new
+        timed = len(lock.word_ends) == len(words) and new
+        self.ends += list(lock.word_ends[len(words) - len(new):]) if timed else [None] * len(new)
         if lock.end_ms is not None and new:
             self.end_ms = max(self.end_ms, lock.end_ms)
         return new
@@ -310,8 +318,8 @@ class TurnStream(SpeechStream):
             if kind == "lock":
                 u.held += u.words.lock(value)
                 tail = []
-                if u.held and self._ready(u):
-                    events.append(self._segment(u))
+                while n := self._ready(u):
+                    events.append(self._segment(u, n))
             elif kind == "interim":
                 tail = u.words.rest(value)
         if tail is not None:
@@ -323,28 +331,37 @@ class TurnStream(SpeechStream):
                                           end, 0.0, engine=self.stt.name, part=u.part))
         return events
 
-    def _ready(self, u: _Utterance) -> bool:
-        """Whether the locked words held make a segment now."""
-        if self.stt.segment_by == "lock":
-            return True
+    def _ready(self, u: _Utterance) -> int:
+        """How many of the locked words held make a segment now (0: none): in "sentence" mode, as
+        the local recogniser cuts its committed words (engines.stt.commit.boundary): up to the last
+        sentence or clause end in them (a lock of ~3 s often ends a sentence and begins the next),
+        else from MAX_HELD_WORDS words on up to the last word that can end a phrase; all of them
+        once they span MAX_HELD_MS."""
+        if not u.held or self.stt.segment_by == "lock":
+            return len(u.held)
         text = " ".join(u.held)
-        if looks_finished(text, self.language) or u.words.end_ms - u.cut >= MAX_HELD_MS:
-            return True
-        last = _TOKEN.findall(text.lower())[-1:]
-        return (len(u.held) >= CLAUSE_WORDS and bool(_CLAUSE_END.search(text))
-                and not set(last) & DANGLING.get(self.language, frozenset()))
+        chars = boundary(text, self.language, _RULES)
+        if chars:
+            return len(text[:chars].split())
+        return len(u.held) if u.words.end_ms - u.cut >= MAX_HELD_MS else 0
 
-    def _segment(self, u: _Utterance) -> SpeechEvent:
-        """The held words as a segment of a turn still going: it ends where its locked audio does
-        (no later than what was heard, and never before the segment before it)."""
+    def _segment(self, u: _Utterance, n: int) -> SpeechEvent:
+        """The first `n` held words as a segment of a turn still going: it ends where its last
+        word's audio does (where the provider did not say: where the locked audio ends, or, for
+        part of it, at the share of that audio its words are), no later than what was heard, and
+        never before the segment before it."""
         limit = u.end if u.end is not None else self._audio_ms
-        end = max(u.start + u.cut, min(u.start + (u.words.end_ms or u.cut), limit))
+        locked_end = u.words.end_ms or u.cut
+        word_end = u.words.ends[len(u.words.said) - len(u.held) + n - 1]
+        if word_end is None:
+            word_end = u.cut + (locked_end - u.cut) * n / len(u.held)
+        end = max(u.start + u.cut, min(u.start + word_end, limit))
         voice = u.voice_end if u.end is not None else self._last_voice_wall
         heard = min(self._heard_at(end) or voice, voice) or None
         decode = max(0.0, time.time() * 1000 - heard) if heard else 0.0
-        event = SpeechEvent("final", " ".join(u.held), self.language, u.key, u.start + u.cut, end,
-                            decode, speech_end_at=heard, engine=self.stt.name, part=u.part)
-        u.held, u.part, u.cut = [], u.part + 1, end - u.start
+        event = SpeechEvent("final", " ".join(u.held[:n]), self.language, u.key, u.start + u.cut,
+                            end, decode, speech_end_at=heard, engine=self.stt.name, part=u.part)
+        u.held, u.part, u.cut = u.held[n:], u.part + 1, end - u.start
         return event
 
     def _last(self, u: _Utterance) -> list[SpeechEvent]:

@@ -89,6 +89,28 @@ def test_locked_chunks_are_gathered_up_to_a_sentences_end(fake: FakeXAI,
         finals(events)[0].start_ms + fake.stt_turns[0]["locked"][1]["words_end"] * 1000)
 
 
+def test_a_lock_that_ends_a_sentence_and_begins_the_next_is_cut_at_the_sentences_end(
+        fake: FakeXAI, speech: tuple[bytes, bytes]) -> None:
+    """xAI locks chunks of ~3 s, which seldom end where a sentence does: "Alpha bravo charlie
+    delta. Echo foxtrot" is a segment up to "delta." at once (ending at that word's end), and
+    "Echo foxtrot" waits for the rest of its sentence."""
+    long, _ = speech
+    fake.script = [SAID]
+    fake.locks = [6, 5]  # "… delta. Echo foxtrot", then "golf hotel india. Juliet kilo"
+    events = feed(grok(fake).stream("en", "g"), SILENCE + long + SILENCE * 2)
+    got = finals(events)
+    assert [f.text for f in got] == SENTENCES
+    assert_each_word_once_in_order(events, SAID)
+    first_lock = fake.stt_turns[0]["locked"][0]
+    step = first_lock["duration"] / 6  # the fake's words share the chunk's audio evenly
+    assert got[0].end_ms == pytest.approx(got[0].start_ms + (first_lock["start"] + 3.8 * step) * 1000)
+    at = [pushed for pushed, e in events if e.kind == "final"]
+    assert at[0] < at[1] < len(SILENCE) + len(long) - 32000 < at[2], at
+    # The words after the cut lead the interim at once.
+    cut = next(i for i, (_, e) in enumerate(events) if e.kind == "final")
+    assert next(e.text for _, e in events[cut:] if e.kind == "interim").startswith("Echo foxtrot")
+
+
 @pytest.mark.parametrize("done", ["empty", "repeats the locked chunks"])
 def test_an_utterance_its_locks_said_whole_ends_with_no_further_final(
         fake: FakeXAI, speech: tuple[bytes, bytes], done: str) -> None:

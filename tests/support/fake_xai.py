@@ -62,6 +62,12 @@ class FakeXAI:
         # STT: lock the text, formatted (a full stop), with speech_final after `endpointing` ms of quiet
         self.endpointing = False
         self.script: list[str] = ["hello world"]
+        # STT, instead of `script`: one long recording (16 kHz PCM) and its words with their ends in
+        # it (s). A turn is placed in the recording by its first loud audio; a word shows in the
+        # interims as soon as the audio heard reaches its end, and the words heard are locked every
+        # `lock_every_s` of audio (xAI locks chunks of ~3 s): a provider that answers at once.
+        self.recording: tuple[bytes, list[tuple[str, float]]] | None = None
+        self.lock_every_s = 3.0
         self.translate: Callable[[str, str], str] = lambda text, target: f"[{target}] {text}"
         self.voices = [{"voice_id": "eve", "name": "Eve"}, {"voice_id": "ara", "name": "Ara"},
                        {"voice_id": "rex", "name": "Rex"}]
@@ -125,6 +131,8 @@ class FakeXAI:
         self.delay_s = 0.0
         self.delays = {}
         self.script = ["hello world"]
+        self.recording = None
+        self.lock_every_s = 3.0
         self._turn_index = 0
         for record in (self.stt_turns, self.chat_requests, self.tts_requests, self.refused):
             record.clear()
@@ -175,8 +183,10 @@ class FakeXAI:
         await ws.prepare(request)
         await self._pause()
         await ws.send_json({"type": "transcript.created", "id": str(uuid.uuid4())})
-        words = text.split()
         rate = int(request.query.get("sample_rate", "16000"))
+        if self.recording is not None:
+            return await self._stt_recording(ws, turn, self.recording)
+        words = text.split()
         shown = told = 0
         quiet_ms = 0.0
         pause_ms = float(request.query.get("endpointing", "0") or 0)
@@ -260,6 +270,66 @@ class FakeXAI:
                 await ws.close()
         return ws
 
+    async def _stt_recording(self, ws: web.WebSocketResponse, turn: dict[str, Any],
+                             recording: tuple[bytes, list[tuple[str, float]]]) -> web.WebSocketResponse:
+        """A turn of one long recording (the `recording` knob; 16 kHz): words as they are heard,
+        locked every `lock_every_s`, the rest locked at `audio.done`."""
+        pcm, timed = recording
+        audio = bytearray()
+        offset: int | None = None  # where the turn's first byte lies in the recording
+        words: list[tuple[str, float]] = []  # the turn's words, ends in the turn's audio (s)
+        done_n = shown = told = 0
+        lock_s = 0.0
+
+        async def lock(upto: int, at_s: float, speech_final: bool = False) -> None:
+            nonlocal done_n, lock_s
+            said = words[done_n:upto]
+            await ws.send_json({"type": "transcript.partial", "text": " ".join(w for w, _ in said),
+                                "words": [{"text": w, "start": max(lock_s, end - 0.3), "end": end}
+                                          for w, end in said],
+                                "is_final": True, "speech_final": speech_final,
+                                "start": lock_s, "duration": at_s - lock_s})
+            turn["locked"].append({"text": " ".join(w for w, _ in said), "start": lock_s,
+                                   "duration": at_s - lock_s, "at": time.time()})
+            done_n, lock_s = upto, at_s
+
+        async for msg in ws:
+            if msg.type == WSMsgType.BINARY:
+                audio += msg.data
+                turn["audio_bytes"] = len(audio)
+                turn["frames"] += 1
+                if offset is None:
+                    offset = _place(bytes(audio), pcm)
+                    if offset is None:
+                        continue
+                    words = [(w, end - offset / 32000) for w, end in timed if end > offset / 32000]
+                heard_s = len(audio) / 32000
+                upto = sum(1 for _, end in words if end <= heard_s)
+                if heard_s - lock_s >= self.lock_every_s and upto > done_n:
+                    await self._pause()
+                    await lock(upto, heard_s)
+                if upto > shown or len(audio) - told >= 16000:
+                    shown, told = max(shown, upto), len(audio)
+                    await self._pause()
+                    await ws.send_json({"type": "transcript.partial", "is_final": False,
+                                        "text": " ".join(w for w, _ in words[done_n:shown]),
+                                        "words": [], "speech_final": False, "start": lock_s,
+                                        "duration": heard_s - lock_s})
+            elif msg.type == WSMsgType.TEXT:
+                if json.loads(msg.data).get("type") != "audio.done":
+                    continue
+                turn["done"], turn["done_at"] = True, time.time()
+                await self._pause("stt")
+                heard_s = len(audio) / 32000
+                upto = sum(1 for _, end in words if end <= heard_s + 0.1)
+                if upto > done_n:
+                    await lock(upto, heard_s, speech_final=True)
+                await ws.send_json({"type": "transcript.done", "text": "", "words": [],
+                                    "duration": heard_s})
+                turn["answered_at"] = time.time()
+                await ws.close()
+        return ws
+
     # ---- translation ----
     async def _chat(self, request: web.Request) -> web.Response:
         refusal = self._auth(request, "chat")
@@ -308,3 +378,15 @@ class FakeXAI:
             return refusal
         await self._pause()
         return web.json_response({"voices": self.voices})
+
+
+def _place(audio: bytes, recording: bytes) -> int | None:
+    """Where `audio`'s byte 0 lies in `recording`, found by its first 0.1 s holding sound (None
+    until there is that much)."""
+    first = next((i for i in range(0, len(audio) - 1, 2) if audio[i] or audio[i + 1]), None)
+    if first is None or len(audio) < first + 3200:
+        return None
+    at = recording.find(audio[first:first + 3200])
+    while at >= 0 and at % 2:
+        at = recording.find(audio[first:first + 3200], at + 1)
+    return at - first if at >= 0 else None
