@@ -20,6 +20,7 @@ from typing import Any
 import redis
 
 from agent.connection import Connection, Meter, Voices
+from core import speech as wire
 from core import speech_bus as bus
 from engines.stt.registry import STTRegistry
 
@@ -59,14 +60,14 @@ class BusPeer(Connection):
 class BusServer:
     """One speech process on the bus: takes jobs, runs sessions, says it is there."""
 
-    def __init__(self, redis_url: str, stt: STTRegistry, voices: Voices | None = None,
+    def __init__(self, redis_url: str, key: bytes, stt: STTRegistry, voices: Voices | None = None,
                  meter: Meter | None = None, media: Any = None, name: str | None = None) -> None:
-        self.r = bus.client(redis_url)
+        self.name = name or bus.new_name("speech")
+        self.r = bus.client(redis_url, key, self.name)
         self.stt = stt
         self.voices = voices
         self.meter = meter
         self.media = media
-        self.name = name or bus.new_name("speech")
         self.own = bus.to_process(self.name)
         self.sessions: dict[str, BusPeer] = {}
         self.stopped = threading.Event()
@@ -120,21 +121,27 @@ class BusServer:
                     pipe.execute()
                 except redis.RedisError:
                     logger.warning("speech jobs: could not acknowledge", exc_info=True)
-                self.job(fields)
+                self.job(stream, fields)
 
-    def job(self, fields: dict[bytes, bytes]) -> None:
+    def job(self, stream: str | bytes, fields: dict[bytes, bytes]) -> None:
         """One job. Whatever is wrong with it is logged (its kind only) and it is dropped."""
-        msg = bus.decode(fields)
+        msg = bus.decode(self.r, stream, fields)
         if not isinstance(msg, dict):
-            logger.warning("a speech job was not a JSON object; dropped")
+            logger.warning("a speech job was not a signed JSON object; dropped")
             return
         reply_to = msg.get("replyTo")
-        deadline = msg.get("deadline")
-        if not isinstance(reply_to, str) or not NAME.match(reply_to):
-            logger.warning("a speech job had no reply stream; dropped")
+        if not isinstance(reply_to, str) or not NAME.match(reply_to) or not (
+                reply_to == bus.sender(fields) or reply_to.startswith("req-")):
+            # Results go to the sender itself, or to a one-off request's stream: never to another
+            # process's reply stream.
+            logger.warning("a speech job had no reply stream of its sender's; dropped")
             return
-        if not isinstance(deadline, (int, float)) or deadline < time.time():
-            return  # nobody waits for it any more
+        if not bus.deadline_ok(msg.get("deadline")):
+            return  # nobody waits for it any more (or a deadline that is no time)
+        problem = _invalid(msg)
+        if problem:
+            logger.warning("a speech job was malformed; dropped", extra={"problem": problem})
+            return
         peer = BusPeer(self, reply_to)
         try:
             peer._control(msg)
@@ -147,6 +154,8 @@ class BusServer:
             peer.send({"type": "started", "session": sid, "owner": self.name})
             threading.Thread(target=self._read_session, args=(peer, sid), name=f"in-{sid[:8]}",
                              daemon=True).start()
+        elif msg.get("op") == "start":
+            logger.warning("a speech session could not start; dropped")
 
     def _read_session(self, peer: BusPeer, sid: str) -> None:
         """Feed one session from its stream until it ends (or its web process is gone)."""
@@ -180,7 +189,7 @@ class BusServer:
                     continue
                 for _, eid, fields in got:
                     last = eid
-                    self._frame(peer, sid, fields)
+                    self._frame(peer, sid, stream, fields)
         finally:
             self.sessions.pop(sid, None)
             try:
@@ -188,8 +197,10 @@ class BusServer:
             except redis.RedisError:
                 pass  # it expires on its own
 
-    def _frame(self, peer: BusPeer, sid: str, fields: dict[bytes, bytes]) -> None:
-        item = bus.decode(fields)
+    def _frame(self, peer: BusPeer, sid: str, stream: str, fields: dict[bytes, bytes]) -> None:
+        item = bus.decode(self.r, stream, fields)
+        if item is not None and bus.sender(fields) != peer.reply_to:
+            item = None  # signed, but not by the web process whose session it is
         session = peer.sessions.get(sid)
         if isinstance(item, bytes):
             if session is not None and len(item) % 2 == 0:
@@ -246,3 +257,23 @@ class BusServer:
             self.r.xgroup_delconsumer(bus.JOBS, bus.GROUP, self.name)
         except redis.RedisError:
             pass
+
+
+OPS = frozenset({"start", "ping", "tts", "voices", "say", "translate"})
+
+
+def _invalid(msg: dict[str, Any]) -> str:
+    """What is wrong with a job's fields ("" when nothing): a known op, and for `start` a session
+    id, a language and a sample rate we take."""
+    op = msg.get("op")
+    if op not in OPS:
+        return "op"
+    if op == "start":
+        rate, language = msg.get("rate"), msg.get("language")
+        if not isinstance(msg.get("session"), str) or len(msg["session"]) != wire.SESSION_ID_LEN:
+            return "session"
+        if not isinstance(language, str) or not 2 <= len(language) <= 16:
+            return "language"
+        if not isinstance(rate, int) or isinstance(rate, bool) or rate not in wire.SAMPLE_RATES:
+            return "rate"
+    return ""

@@ -75,7 +75,7 @@ def main() -> None:
             settings.voice_speedup_s, settings.voice_skip_s, settings.voice_max_speed))
     if settings.speech_link == "redis":
         from agent.bus_server import BusServer
-        server = BusServer(settings.redis_url, stt, voices, meter, state)
+        server = BusServer(settings.redis_url, settings.speech_link_key, stt, voices, meter, state)
 
         def going(*_: Any) -> None:
             server.gone()

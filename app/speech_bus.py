@@ -35,9 +35,9 @@ LOST = "the speech link was interrupted; start speaking again"
 class BusSpeechLink(SpeechLink):
     def __init__(self, app: Flask, settings: Settings, name: str | None = None) -> None:
         super().__init__(app, settings)
-        self.r = bus.client(settings.redis_url)
         # This web process's name (app/liveness.py says every 2 s that it is there).
         self.name = name or bus.new_name("web")
+        self.r = bus.client(settings.redis_url, settings.speech_link_key, self.name)
         self._last = b"0-0"
         self._closed = False
         self._recent: dict[str, tuple[AudioSession, float]] = {}  # ended here: (session, until)
@@ -117,8 +117,6 @@ class BusSpeechLink(SpeechLink):
         while not self._closed:
             try:
                 got = bus.read(self.r, {stream: self._last}, 1000)
-                if got:
-                    bus.trim(self.r, stream, got[-1][1])  # read: not kept in Redis
             except redis.RedisError:
                 logger.warning("speech link: Redis is unavailable; trying again")
                 self._lost()
@@ -130,11 +128,26 @@ class BusSpeechLink(SpeechLink):
                 continue
             for _, eid, fields in got:
                 self._last = eid
-                msg = bus.decode(fields)
-                if isinstance(msg, dict):
+                msg = bus.decode(self.r, stream, fields)
+                if isinstance(msg, dict) and self._from_owner(msg, bus.sender(fields)):
                     self._handle(msg)
                 else:
                     logger.warning("a message on the speech link was not ours; dropped")
+            if got:
+                try:
+                    bus.trim(self.r, stream, got[-1][1])  # handled: not kept in Redis
+                except redis.RedisError:
+                    pass  # trimmed with the next batch (the stream also expires)
+
+    def _from_owner(self, msg: dict[str, Any], sender: str) -> bool:
+        """Whether a result may be handled: a session's `started` from the process it names (the
+        first to say so), anything else about a session only from that process."""
+        session = self._session(str(msg.get("session")))
+        if session is None:
+            return msg.get("type") != "started"  # about no session of ours: nothing to take over
+        if msg.get("type") == "started":
+            return not session.owner and sender == msg.get("owner")
+        return bool(session.owner) and sender == session.owner
 
     # -- being there, and who else is ------------------------------------------------------------
 

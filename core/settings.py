@@ -1,6 +1,8 @@
 """Settings from the environment (and `.env`); every setting is documented in .env.example."""
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 import time
@@ -101,6 +103,9 @@ class Settings:
     # How the web process and workers reach speech processes: "socket" (one, on this host) or
     # "redis" (streams: any number, on any host; core.speech_bus). Default: redis when distributed.
     speech_link: str = ""
+    # The Redis link's shared signing key (SPEECH_LINK_SECRET; default: derived from SECRET_KEY,
+    # which every host of one deployment shares): see core.speech_bus.
+    speech_link_secret: str = field(default="", repr=False)
     speech_autostart: bool = True
     stt_engine: str = "local"
     tts_engine: str = "local"
@@ -166,6 +171,15 @@ class Settings:
     google_daily_audio_minutes: float = 0.0
     google_daily_characters: float = 0.0
 
+    @property
+    def speech_link_key(self) -> bytes:
+        """The key the Redis speech link signs with: SPEECH_LINK_SECRET's, or one derived from
+        SECRET_KEY (never SECRET_KEY itself, which also signs the page's tokens)."""
+        if self.speech_link_secret:
+            return hashlib.sha256(self.speech_link_secret.encode()).digest()
+        return hmac.new(self.secret_key.encode(), b"live-translator speech link",
+                        hashlib.sha256).digest()
+
     def __post_init__(self) -> None:
         self.speech_socket = self.speech_socket or str(self.var_dir / "speech.sock")
         self.speech_link = self.speech_link or ("redis" if self.redis_url else "socket")
@@ -212,6 +226,7 @@ class Settings:
             speech_managed=(os.environ["SPEECH_MANAGED"] == "1" if os.environ.get("SPEECH_MANAGED")
                             else not os.environ.get("SPEECH_SOCKET")),
             speech_link=os.environ.get("SPEECH_LINK", "").strip().lower(),
+            speech_link_secret=os.environ.get("SPEECH_LINK_SECRET", "").strip(),
             speech_autostart=os.environ.get("SPEECH_AUTOSTART", "1") == "1",
             stt_engine=os.environ.get("STT_ENGINE", "local"),
             tts_engine=os.environ.get("TTS_ENGINE", "local"),

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 HEADER = struct.Struct(">cI")
 MAX_FRAME = 16 << 20  # a long synthesized sentence, base64, fits
 SESSION_ID_LEN = 32
+SAMPLE_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)  # audio we take (Hz)
 
 
 def pack_json(obj: dict[str, Any]) -> bytes:
@@ -119,7 +120,7 @@ def ask(target: Target, msg: dict[str, Any], timeout_s: float = 20.0,
     import redis
 
     from core import speech_bus
-    r = _bus(target.redis_url)
+    r = _bus(target)
     try:
         to = None
         if room is not None:
@@ -135,12 +136,13 @@ def ask(target: Target, msg: dict[str, Any], timeout_s: float = 20.0,
 _clients: dict[str, Any] = {}
 
 
-def _bus(redis_url: str) -> Any:
+def _bus(settings: Any) -> Any:
     """One Redis client (a connection pool) per process for the speech bus."""
-    if redis_url not in _clients:
+    if settings.redis_url not in _clients:
         from core import speech_bus
-        _clients[redis_url] = speech_bus.client(redis_url)
-    return _clients[redis_url]
+        _clients[settings.redis_url] = speech_bus.client(
+            settings.redis_url, settings.speech_link_key, speech_bus.new_name("ask"))
+    return _clients[settings.redis_url]
 
 
 def request_tts(target: Target, text: str, language: str, voice: str | None, engine: str,

@@ -20,10 +20,22 @@ Streams and keys (every entry has `k`, the kind — J for a JSON object, A for P
 What was read is removed as it is read (jobs once taken, a session's audio once fed, replies once
 handled): people's audio and words do not stay in Redis. A job carries `deadline` (epoch
 seconds): one nobody took by then is dropped unread, so the hosts' clocks must agree (NTP).
+
+Every entry is signed: `s` the sender's name, `t` when it was sent (epoch ms) and `m` an
+HMAC-SHA256, under the link's shared key (core.settings: SPEECH_LINK_SECRET, or one derived from
+SECRET_KEY), of the stream it was written to, its kind, sender, time and body. An entry that is
+not signed with the key, was signed for another stream (copied from one), is older than
+MAX_AGE_S or holds a number JSON does not have (NaN, Infinity) is dropped unread: a client that
+reaches Redis without the key can neither post a result, a job or audio nor pass as a process.
+Who may send what is checked by the readers: a session's results only from the speech process that
+took its `start`, its audio only from the web process that started it.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import math
 import os
 import socket
 import time
@@ -43,6 +55,15 @@ JOBS_MAXLEN = 10_000
 SESSION_MAXLEN = 5_000  # chunks: minutes of audio at the page's 100-250 ms a chunk
 REPLIES_MAXLEN = 10_000
 STREAM_TTL_S = 300  # a stream nobody writes to any more goes (a session's, a requester's)
+MAX_AGE_S = STREAM_TTL_S + 60  # an entry signed longer ago than this (or this far ahead) is refused
+MAX_DEADLINE_S = 3600  # a job's deadline is at most this far ahead
+
+
+class BusRedis(redis.Redis):
+    """A Redis client of the speech link: it knows the link's key and whom it speaks for."""
+
+    key: bytes = b""
+    sender: str = ""
 
 
 def to_process(name: str) -> str:
@@ -63,26 +84,42 @@ def new_name(kind: str) -> str:
     return f"{kind}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
-def client(redis_url: str, timeout_s: float = 5.0) -> redis.Redis:
-    """A client for the bus (bytes in and out). Blocking reads pass their own, shorter, block
-    time; the socket timeout only has to be longer than those."""
-    return redis.Redis.from_url(redis_url, socket_timeout=timeout_s, socket_connect_timeout=2,
-                                health_check_interval=30)
+def client(redis_url: str, key: bytes, sender: str, timeout_s: float = 5.0) -> BusRedis:
+    """A client for the bus (bytes in and out) signing what it posts with `key` as `sender`.
+    Blocking reads pass their own, shorter, block time; the socket timeout only has to be longer
+    than those. A `rediss://` URL is TLS; a user and password in the URL are Redis AUTH (ACL)."""
+    if len(key) < 16:
+        raise ValueError("the speech link's key is too short")
+    r = BusRedis.from_url(redis_url, socket_timeout=timeout_s, socket_connect_timeout=2,
+                          health_check_interval=30)
+    r.key, r.sender = key, sender
+    return r
 
 
-def entry(obj: dict[str, Any] | None = None, audio: bytes | None = None) -> dict[bytes, bytes]:
-    if audio is not None:
-        return {b"k": b"A", b"b": audio}
-    return {b"k": b"J", b"b": json.dumps(obj, separators=(",", ":")).encode()}
+def _mac(key: bytes, stream: str | bytes, kind: bytes, sender: bytes, at: bytes, body: bytes) -> bytes:
+    name = stream.encode() if isinstance(stream, str) else stream
+    msg = b"\0".join((name, kind, sender, at, hashlib.sha256(body).digest()))
+    return hmac.new(key, msg, hashlib.sha256).hexdigest().encode()
 
 
-def post(r: redis.Redis, stream: str, obj: dict[str, Any] | None = None, *,
+def entry(r: BusRedis, stream: str, obj: dict[str, Any] | None = None,
+          audio: bytes | None = None) -> dict[bytes, bytes]:
+    """One signed entry for `stream`."""
+    kind, body = (b"A", audio) if audio is not None else (
+        b"J", json.dumps(obj, separators=(",", ":"), allow_nan=False).encode())
+    sender, at = r.sender.encode(), str(int(time.time() * 1000)).encode()
+    return {b"k": kind, b"b": body, b"s": sender, b"t": at,
+            b"m": _mac(r.key, stream, kind, sender, at, body)}
+
+
+def post(r: BusRedis, stream: str, obj: dict[str, Any] | None = None, *,
          audio: bytes | None = None, maxlen: int = REPLIES_MAXLEN,
          ttl: int | None = STREAM_TTL_S) -> None:
-    """Append one entry to `stream` (trimmed to about `maxlen`; gone `ttl` s after the last, unless
-    None: the job streams, whose consumer group must stay)."""
+    """Append one signed entry to `stream` (trimmed to about `maxlen`; gone `ttl` s after the last,
+    unless None: the job streams, whose consumer group must stay)."""
     pipe = r.pipeline(transaction=False)
-    pipe.xadd(stream, entry(obj, audio), maxlen=maxlen, approximate=True)  # type: ignore[arg-type]
+    pipe.xadd(stream, entry(r, stream, obj, audio), maxlen=maxlen,  # type: ignore[arg-type]
+              approximate=True)
     if ttl is not None:
         pipe.expire(stream, ttl)
     pipe.execute()
@@ -150,7 +187,7 @@ def wait_for_process(r: redis.Redis, wait_s: float) -> list[dict[str, Any]]:
         time.sleep(0.2)
 
 
-def request(r: redis.Redis, msg: dict[str, Any], timeout_s: float, wait_s: float | None = None,
+def request(r: BusRedis, msg: dict[str, Any], timeout_s: float, wait_s: float | None = None,
             to: str | None = None) -> dict[str, Any]:
     """One request (`op` and its fields) to any speech process (or to the one named `to`); its
     reply. Waits up to `wait_s` (default `timeout_s`) for a speech process to be there (one named
@@ -169,26 +206,50 @@ def request(r: redis.Redis, msg: dict[str, Any], timeout_s: float, wait_s: float
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError("the speech process did not answer in time")
-            for _, eid, fields in read(r, {back: last}, max(1, int(min(left, 1.0) * 1000)), 10):
+            for stream, eid, fields in read(r, {back: last}, max(1, int(min(left, 1.0) * 1000)), 10):
                 last = eid
-                reply = decode(fields)
+                reply = decode(r, stream, fields)
                 if isinstance(reply, dict) and reply.get("id") == rid:
                     return reply
     finally:
         r.delete(back)
 
 
-def decode(fields: dict[bytes, bytes]) -> dict[str, Any] | bytes | None:
-    """An entry's JSON object, or its audio bytes; None for anything else (not ours, malformed)."""
-    kind, body = fields.get(b"k"), fields.get(b"b")
-    if body is None:
+def sender(fields: dict[bytes, bytes]) -> str:
+    """Who signed an entry (check it with `decode` first)."""
+    return fields.get(b"s", b"").decode(errors="replace")
+
+
+def decode(r: BusRedis, stream: str | bytes, fields: dict[bytes, bytes]) -> dict[str, Any] | bytes | None:
+    """An entry of `stream`'s JSON object, or its audio bytes; None for anything else: unsigned,
+    signed with another key or for another stream, too old, malformed, or with NaN/Infinity."""
+    kind, body, who, at, mac = (fields.get(k) for k in (b"k", b"b", b"s", b"t", b"m"))
+    if body is None or kind is None or who is None or at is None or mac is None:
+        return None
+    if not hmac.compare_digest(mac, _mac(r.key, stream, kind, who, at, body)):
+        return None
+    try:
+        age_s = time.time() - int(at) / 1000
+    except ValueError:
+        return None
+    if abs(age_s) > MAX_AGE_S:
         return None
     if kind == b"A":
         return body
     if kind != b"J":
         return None
     try:
-        obj = json.loads(body)
+        obj = json.loads(body, parse_constant=_no_constant)
     except ValueError:
         return None
     return obj if isinstance(obj, dict) else None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number the link takes")
+
+
+def deadline_ok(value: Any) -> bool:
+    """A job's deadline: a finite epoch time, not passed, at most MAX_DEADLINE_S ahead."""
+    return (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+            and time.time() <= value <= time.time() + MAX_DEADLINE_S)

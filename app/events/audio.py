@@ -24,9 +24,9 @@ from app.extensions import services, socketio
 from app.speech_link import AudioSession, SpeechLink
 from core.db import session_scope
 from core.models import Room, User
+from core.speech import SAMPLE_RATES
 
 MAX_CHUNK_BYTES = 64 * 1024  # documented limit for one speech-data chunk (~2 s at 16 kHz)
-SAMPLE_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 ENCODINGS = ("LINEAR16",)
 EARLY_BYTES = 256 * 1024  # audio that may wait for start-speech's answer (8 s at 16 kHz, 2.7 s at 48)
 

@@ -1,10 +1,12 @@
 """unit: both ends of the Redis speech link on a real Redis, with a small in-test recogniser.
 Each reader goes on past an entry it cannot handle; a session's audio arrives whole and in
 order; a session whose web process is gone ends; a session whose speech process is gone ends on
-the web side and its speaker is told."""
+the web side and its speaker is told. Entries are signed: what a client of Redis without the key
+posts (or copies from another stream, or signs as another process) changes nothing."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import threading
 import time
@@ -26,6 +28,8 @@ from tests.unit.inprocess import App, received
 
 pytestmark = pytest.mark.unit
 SID = "s" * 32
+SECRET = "unit-speech-link-secret"
+KEY = hashlib.sha256(SECRET.encode()).digest()  # as core.settings derives it from SPEECH_LINK_SECRET
 
 
 class Counting(STT):
@@ -56,30 +60,39 @@ class Counting(STT):
 
 
 @pytest.fixture
-def r(redis_url: str) -> Iterator[redis.Redis]:
-    client = bus.client(redis_url)
+def r(redis_url: str) -> Iterator[bus.BusRedis]:
+    client = bus.client(redis_url, KEY, "web-unit")
     client.flushall()
     yield client
     client.flushall()
 
 
+def as_(r: bus.BusRedis, name: str, key: bytes = KEY) -> bus.BusRedis:
+    """The same Redis, signing as `name` (with `key`)."""
+    other = bus.BusRedis(connection_pool=r.connection_pool)
+    other.key, other.sender = key, name
+    return other
+
+
 @pytest.fixture
 def server(redis_url: str, r: redis.Redis) -> Iterator[BusServer]:
-    srv = BusServer(redis_url, STTRegistry({"local": Counting}, default="local"), name="speech-unit")
+    srv = BusServer(redis_url, KEY, STTRegistry({"local": Counting}, default="local"),
+                    name="speech-unit")
     threading.Thread(target=srv.run, daemon=True).start()
     wait_until(lambda: bus.processes(r), 5, "the speech process to say it is there")
     yield srv
     srv.gone()
 
 
-def _replies(r: redis.Redis, name: str) -> list[dict[str, Any]]:
-    return [m for _, _, f in bus.read(r, {bus.replies(name): b"0-0"}, 1, 1000)
-            if isinstance(m := bus.decode(f), dict)]
+def _replies(r: bus.BusRedis, name: str) -> list[dict[str, Any]]:
+    return [m for stream, _, f in bus.read(r, {bus.replies(name): b"0-0"}, 1, 1000)
+            if isinstance(m := bus.decode(r, stream, f), dict)]
 
 
-def _start(r: redis.Redis, reply_to: str, sid: str = SID, **extra: Any) -> None:
-    bus.post(r, bus.JOBS, {"op": "start", "session": sid, "language": "en", "rate": 16000,
-                           "replyTo": reply_to, "deadline": time.time() + 30, **extra}, ttl=None)
+def _start(r: bus.BusRedis, reply_to: str, sid: str = SID, **extra: Any) -> None:
+    bus.post(as_(r, reply_to), bus.JOBS, {"op": "start", "session": sid, "language": "en",
+                                          "rate": 16000, "replyTo": reply_to,
+                                          "deadline": time.time() + 30, **extra}, ttl=None)
 
 
 def test_the_speech_process_reads_on_past_bad_jobs_and_bad_session_entries(
@@ -87,17 +100,33 @@ def test_the_speech_process_reads_on_past_bad_jobs_and_bad_session_entries(
     r.set(bus.WEB_ALIVE + "web-unit", "1", ex=60)
     for bad in ({b"k": b"J", b"b": b"{nope"}, {b"x": b"1"}, {b"k": b"J", b"b": b"[1, 2]"}):
         r.xadd(bus.JOBS, bad)  # type: ignore[arg-type]
+    start = {"op": "start", "session": SID, "language": "en", "rate": 16000}
     for job in ({"op": "start", "session": SID, "deadline": time.time() + 30},  # no reply stream
                 {"op": "start", "session": SID, "replyTo": "../../x y", "deadline": time.time() + 30},
                 {"op": "start", "session": SID, "replyTo": "web-unit", "deadline": time.time() - 1},
-                {"op": "start", "session": SID, "replyTo": "web-unit", "deadline": time.time() + 30}):
-        bus.post(r, bus.JOBS, job, ttl=None)  # the last has no language: it fails, and is dropped
+                {"op": "start", "session": SID, "replyTo": "web-unit", "deadline": time.time() + 30},
+                dict(start, replyTo="web-unit", deadline=time.time() + 30, rate=7),
+                dict(start, replyTo="web-unit", deadline=time.time() + 30, session="short"),
+                dict(start, replyTo="web-unit", deadline=time.time() + 30, op="shell"),
+                dict(start, replyTo="web-unit", deadline=1e300)):  # never expires: refused
+        bus.post(r, bus.JOBS, job, ttl=None)  # the 4th has no language: it fails, and is dropped
+    # A deadline of NaN: JSON has no NaN, so our side cannot write it; signed by hand, it is refused.
+    body = b'{"op":"start","session":"%s","language":"en","rate":16000,"replyTo":"web-unit",' \
+           b'"deadline":NaN}' % SID.encode()
+    at = str(int(time.time() * 1000)).encode()
+    r.xadd(bus.JOBS, {b"k": b"J", b"b": body, b"s": b"web-unit", b"t": at,  # type: ignore[arg-type]
+                      b"m": bus._mac(KEY, bus.JOBS, b"J", b"web-unit", at, body)})
+    assert not [m for m in _replies(r, "web-unit") if m["type"] == "started"]
     _start(r, "web-unit")
     wait_until(lambda: [m for m in _replies(r, "web-unit") if m["type"] == "started"], 5,
                "the good start to be taken")
     stream = bus.session_in(SID)
     bus.post(r, stream, audio=b"\x01" + b"\0" * 3199)
     r.xadd(stream, {b"k": b"Q", b"b": b"what"})  # type: ignore[arg-type]
+    r.xadd(stream, {b"k": b"A", b"b": b"\x09" * 320})  # type: ignore[arg-type]  # unsigned audio
+    bus.post(as_(r, "web-other"), stream, audio=b"\x09" * 320)  # signed, not by the session's web
+    bus.post(as_(r, "web-unit", b"x" * 32), stream, audio=b"\x09" * 320)  # another key
+    bus.post(as_(r, "web-other"), stream, {"op": "stop"})  # nor its stop
     bus.post(r, stream, audio=b"\0" * 3)  # not PCM16
     bus.post(r, stream, {"op": "keyterms", "keyterms": "not a list"})
     bus.post(r, stream, audio=b"\0" * 3199 + b"\x02")
@@ -135,9 +164,36 @@ def test_a_session_its_web_process_forgot_ends_when_nothing_comes(
     assert [m["type"] for m in _replies(r, "web-forgot")] == ["started", "final", "ended"]
 
 
+def test_jobs_without_the_key_or_for_another_process_change_nothing(
+        r: bus.BusRedis, server: BusServer) -> None:
+    """An unsigned `say` and `start`, ones signed with another key or copied from another stream,
+    and a signed start whose results would go to another web process's stream: no reply, no
+    session. The same jobs signed as they should be are answered."""
+    r.set(bus.WEB_ALIVE + "web-victim", "1", ex=60)
+    say = {"op": "say", "id": "x", "replyTo": "req-forged", "deadline": time.time() + 30,
+           "room": "r", "text": "Transfer the money now", "language": "en"}
+    start = {"op": "start", "session": SID, "language": "en", "rate": 16000,
+             "replyTo": "web-victim", "deadline": time.time() + 30}
+    for job in (say, start):
+        r.xadd(bus.JOBS, {b"k": b"J", b"b": json.dumps(job).encode()})  # type: ignore[arg-type]
+        bus.post(as_(r, "web-victim", b"y" * 32), bus.JOBS, job, ttl=None)
+        copied = bus.entry(as_(r, "web-victim"), bus.replies("web-victim"), job)  # signed for another stream
+        r.xadd(bus.JOBS, copied)  # type: ignore[arg-type]
+    bus.post(as_(r, "web-attacker"), bus.JOBS, start, ttl=None)  # results to someone else's stream
+    time.sleep(1.5)
+    assert _replies(r, "req-forged") == [] and _replies(r, "web-victim") == []
+    assert server.sessions == {}
+    # Signed by the sender it names: answered (so the checks above could have failed).
+    bus.post(as_(r, "web-victim"), bus.JOBS, start, ttl=None)
+    bus.post(as_(r, "web-anyone"), bus.JOBS, say, ttl=None)
+    wait_until(lambda: _replies(r, "req-forged") and _replies(r, "web-victim"), 5, "the signed jobs")
+    assert _replies(r, "req-forged")[0]["code"] == "no_voice_rooms"
+    assert _replies(r, "web-victim")[0]["type"] == "started"
+
+
 @pytest.fixture
 def link(app: App, redis_url: str, r: redis.Redis) -> Iterator[BusSpeechLink]:
-    settings = dataclasses.replace(app.svc.settings, redis_url=redis_url)
+    settings = dataclasses.replace(app.svc.settings, redis_url=redis_url, speech_link_secret=SECRET)
     lk = BusSpeechLink(app.flask, settings)
     lk.spawn = False
     yield lk
@@ -152,7 +208,8 @@ def test_the_web_reader_goes_on_past_bad_entries(link: BusSpeechLink, r: redis.R
     for bad in ({"type": "final", "session": SID},  # no text
                 {"type": "final", "session": SID, "text": "Hi", "utteranceKey": "k", "speechEndAt": "x"}):
         r.xadd(stream, {b"k": b"J", b"b": json.dumps(bad).encode()})  # type: ignore[arg-type]
-    bus.post(r, stream, {"type": "started", "session": SID, "owner": "speech-somewhere"})
+    bus.post(as_(r, "speech-somewhere"), stream, {"type": "started", "session": SID,
+                                                  "owner": "speech-somewhere"})
     reader = threading.Thread(target=link.read_forever, daemon=True)
     reader.start()
     wait_until(lambda: link.sessions[SID].owner == "speech-somewhere", 5,
@@ -177,8 +234,34 @@ def test_sessions_of_a_speech_process_that_is_gone_end_and_their_speakers_are_to
     assert set(link.sessions) == {"h" * 32}
     assert received(client, "speech-error") == [RESTARTED] * 2
     # The one nobody had taken yet may still be taken: it is told to stop at once.
-    stop = [m for _, _, f in bus.read(r, {bus.session_in("u" * 32): b"0-0"}, 1)
-            if isinstance(m := bus.decode(f), dict)]
+    stop = [m for stream, _, f in bus.read(r, {bus.session_in("u" * 32): b"0-0"}, 1)
+            if isinstance(m := bus.decode(r, stream, f), dict)]
     assert stop == [{"op": "stop"}]
     # A final that comes late for a session ended here is still delivered (not dropped).
     assert link._session("g" * 32) is gone
+
+
+def test_a_sessions_results_count_only_from_the_speech_process_that_took_it(
+        link: BusSpeechLink, r: bus.BusRedis) -> None:
+    """A `started` or `ended` posted without the key, signed for another stream, or signed by a
+    process that does not own the session changes nothing on the web side; the owner's do."""
+    link.sessions[SID] = AudioSession(SID, "sid-x", "no-such-user", None, "en", None, 16000)
+    stream = bus.replies(link.name)
+    owner, other = as_(r, "speech-owner"), as_(r, "speech-other")
+    started = {"type": "started", "session": SID, "owner": "speech-owner"}
+    r.xadd(stream, {b"k": b"J", b"b": json.dumps(started).encode()})  # type: ignore[arg-type]
+    bus.post(as_(r, "speech-owner", b"z" * 32), stream, started)
+    r.xadd(stream, bus.entry(owner, bus.replies("web-elsewhere"), started))  # type: ignore[arg-type]
+    bus.post(other, stream, started)  # signed, but names another process than the signer
+    reader = threading.Thread(target=link.read_forever, daemon=True)
+    reader.start()
+    wait_until(lambda: r.xlen(stream) == 0, 5, "the forged entries to be read")
+    assert link.sessions[SID].owner == ""
+    bus.post(owner, stream, started)
+    wait_until(lambda: link.sessions[SID].owner == "speech-owner", 5, "the owner's start")
+    bus.post(other, stream, {"type": "started", "session": SID, "owner": "speech-other"})
+    bus.post(other, stream, {"type": "ended", "session": SID})
+    wait_until(lambda: r.xlen(stream) == 0, 5, "the other process's entries to be read")
+    assert SID in link.sessions and link.sessions[SID].owner == "speech-owner"
+    bus.post(owner, stream, {"type": "ended", "session": SID})
+    wait_until(lambda: SID not in link.sessions, 5, "the owner's end")
