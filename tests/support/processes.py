@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -89,23 +90,33 @@ def start(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Pro
     return Proc(name, p, log)
 
 
+REDIS_PASSWORD = "lt-test-" + secrets.token_hex(8)  # the tests' Redis requires it, as a deployment's should
+
+
 def start_redis(log_dir: Path, port: int | None = None) -> tuple[Proc, str]:
-    """A Redis on loopback that keeps nothing on disk (a restart loses every key and queue);
-    `port` to start it again where it was."""
+    """A Redis on loopback that keeps nothing on disk (a restart loses every key and queue) and
+    requires a password (in the URL returned); `port` to start it again where it was."""
     port = port or free_port()
     proc = start("redis", ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                           "--save", "", "--appendonly", "no"], dict(os.environ), log_dir)
+                           "--save", "", "--appendonly", "no", "--requirepass", REDIS_PASSWORD],
+                 dict(os.environ), log_dir)
 
     def up() -> bool:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
-                s.sendall(b"PING\r\n")
-                return s.recv(16).startswith(b"+PONG")
+                s.sendall(f"AUTH {REDIS_PASSWORD}\r\nPING\r\n".encode())
+                got = b""
+                while got.count(b"\r\n") < 2:
+                    chunk = s.recv(64)
+                    if not chunk:
+                        return False
+                    got += chunk
+                return got == b"+OK\r\n+PONG\r\n"
         except OSError:
             return False
 
     wait_until(up, 10, "redis to answer")
-    return proc, f"redis://127.0.0.1:{port}/0"
+    return proc, f"redis://:{REDIS_PASSWORD}@127.0.0.1:{port}/0"
 
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
