@@ -22,6 +22,8 @@ logger = logging.getLogger(__name__)
 HEARTBEAT_TTL_S = 6.0  # the agent beats every 2 s; three missed beats and its rooms are orphaned
 DISPATCH_EVERY_S = 8.0  # at most one dispatch per room in this long (joining takes < 1 s)
 WATCH_EVERY_S = 2.0
+REMOVE_RETRY_S = (1.0, 2.0, 4.0, 8.0)  # a failed removal from a LiveKit room is tried again after these
+RECONCILE_EVERY_S = 30.0  # LiveKit's participants checked against the rooms' members this often
 
 
 class AgentPresence:
@@ -42,6 +44,11 @@ class AgentPresence:
 
     def serving(self, room: str) -> bool:
         return self._keys.get(f"room:{room}") is not None
+
+    def claim(self, what: str, every_s: float) -> bool:
+        """True for the one caller (of every web process) that may do `what` now, at most once
+        every `every_s`."""
+        return self._keys.put(f"claim:{what}", every_s, only_new=True)
 
     def claim_dispatch(self, room: str) -> bool:
         """True for the one caller that may dispatch to this room now."""
@@ -93,13 +100,19 @@ def ensure_agents(svc: Services, *, at_once: bool = False) -> None:
 
 
 def watch_agents(svc: Services) -> None:
-    """Background loop of the web process."""
+    """Background loop of the web process: agents in every voice room, and (one web process every
+    RECONCILE_EVERY_S) nobody in a LiveKit room who is not a member of the app room."""
     while True:
         socketio.sleep(WATCH_EVERY_S)
         try:
             ensure_agents(svc)
         except Exception:  # a database or LiveKit error: the next round tries again
             logger.exception("checking the voice rooms' agents failed")
+        try:
+            if presence(svc).claim("reconcile", RECONCILE_EVERY_S):
+                reconcile(svc)
+        except Exception:  # the next round tries again
+            logger.warning("checking the voice rooms' participants failed", exc_info=True)
 
 
 def attributes_changed(svc: Services, user_id: str, attributes: dict[str, str]) -> None:
@@ -118,15 +131,53 @@ def attributes_changed(svc: Services, user_id: str, attributes: dict[str, str]) 
 
 def left_room(svc: Services, room: str, user_id: str) -> None:
     """Someone left the app room: their LiveKit participant goes too (whatever their browser
-    does), so they hear and say nothing more there."""
+    does), so they hear and say nothing more there. LiveKit refreshes a connected participant's
+    token, so a removal that failed is tried again (REMOVE_RETRY_S), unless they came back
+    meanwhile; past that, the reconciliation (`reconcile`) removes them."""
     if svc.livekit is None:
         return
-    try:
-        if svc.livekit.remove_participant(room, user_id):
-            logger.info("removed from the voice room: left the room", extra={"room_id": room})
-    except Exception:
-        logger.warning("could not remove a participant from the voice room", exc_info=True,
-                       extra={"room_id": room})
+    for wait in (0.0, *REMOVE_RETRY_S):
+        if wait:
+            socketio.sleep(wait)
+            if _members(svc, room) & {user_id}:
+                return  # back in the room: they may stay
+        try:
+            if svc.livekit.remove_participant(room, user_id):
+                logger.info("removed from the voice room: left the room", extra={"room_id": room})
+            return
+        except Exception:
+            logger.warning("could not remove a participant from the voice room; trying again",
+                           extra={"room_id": room})
+    logger.warning("gave up removing a participant from the voice room for now",
+                   extra={"room_id": room})
+
+
+def _members(svc: Services, room: str) -> set[str]:
+    with session_scope(svc.settings.database_url) as s:
+        return set(s.scalars(select(Participant.user_id).where(Participant.room_id == room,
+                                                               Participant.left_at.is_(None))))
+
+
+def reconcile(svc: Services) -> int:
+    """Remove from every LiveKit room the participants (agents aside) who are not members of the
+    app room now: a removal that failed for good, a webhook that never came. How many went."""
+    from livekit import api
+    lk = svc.livekit
+    if lk is None:
+        return 0
+    removed = 0
+    for room in lk.list_rooms():
+        people = {p.identity for p in lk.participants(room)
+                  if p.identity and p.kind != api.ParticipantInfo.Kind.AGENT}
+        for identity in people - _members(svc, room) if people else ():
+            try:
+                removed += bool(lk.remove_participant(room, identity))
+            except Exception:
+                logger.warning("could not remove a participant who is not a member",
+                               extra={"room_id": room})
+    if removed:
+        logger.info("removed from voice rooms: not members", extra={"count": removed})
+    return removed
 
 
 def room_metadata(terms: list[str]) -> dict[str, Any]:

@@ -119,6 +119,18 @@ class Liveness:
             out.append((name, seen, held))
         return out
 
+    def held_elsewhere(self, room_id: str, user_id: str) -> bool:
+        """Whether another live web process holds a socket of this user in the room (a second tab
+        or device there): then leaving here is no departure. Redis away: False (depart, as a
+        single process would)."""
+        member = f"{room_id}|{user_id}"
+        try:
+            return any(self.r.sismember(HOLDS + name, member) and self.r.exists(ALIVE + name)
+                       for name in self._names() if name != self.name)
+        except redis.RedisError:
+            logger.warning("could not ask who else holds a user; departing them")
+            return False
+
     def held_by_live(self, room_id: str, user_id: str) -> bool:
         member = f"{room_id}|{user_id}"
         return any(self.r.sismember(HOLDS + name, member) and self.r.exists(ALIVE + name)

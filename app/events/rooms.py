@@ -54,7 +54,18 @@ def _depart_later(svc: Services, user_id: str, room_id: str, dropped_at: float) 
     socketio.sleep(svc.settings.disconnect_grace_s)
     if clients.in_room(user_id, room_id):
         return  # back on another connection of this process
+    if _still_there_elsewhere(svc, user_id, room_id):
+        return
     _depart(svc, user_id, room_id, unless_back_since=dropped_at)
+
+
+def _still_there_elsewhere(svc: Services, user_id: str, room_id: str) -> bool:
+    """No socket of theirs is left in the room on this web process: it no longer holds them, and
+    they stay if another live web process does (another tab or device)."""
+    if svc.liveness is None:
+        return False
+    svc.liveness.release(room_id, user_id)
+    return svc.liveness.held_elsewhere(room_id, user_id)
 
 
 def _depart(svc: Services, user_id: str, room_id: str, unless_back_since: float | None = None) -> None:
@@ -138,7 +149,8 @@ def on_join_room(client: Client, payload: Any = None) -> dict[str, Any]:
 
 def _leave(client: Client, sid: str) -> None:
     """Take this socket out of its room (its audio and voice sessions there end); the user leaves
-    when no other socket of theirs is in it, and is then removed from the LiveKit room too."""
+    when no other socket of theirs is in it, here or on another web process, and is then removed
+    from the LiveKit room too."""
     room_id = client.room_id
     if room_id is None:
         return
@@ -146,7 +158,8 @@ def _leave(client: Client, sid: str) -> None:
     leave_room(room_channel(room_id), sid=sid)
     leave_room(user_room(room_id, client.user_id), sid=sid)
     clients.left(sid, client, room_id)  # its audio and voice sessions in that room end
-    if not clients.in_room(client.user_id, room_id, besides=sid):
+    if not clients.in_room(client.user_id, room_id, besides=sid) and not _still_there_elsewhere(
+            services(), client.user_id, room_id):
         _depart(services(), client.user_id, room_id)
 
 
