@@ -3,6 +3,7 @@ they join and closed when they leave. What was said in a room is for those prese
 said: the fan-out's listeners and each reader's history follow these windows."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import and_, case, exists, func, or_, select, update
@@ -48,6 +49,21 @@ def present(room_id: Any, user_id: Any, at: Any) -> Any:
     return exists().where(Presence.room_id == room_id, Presence.user_id == user_id,
                           Presence.joined_at <= at,
                           or_(Presence.left_at.is_(None), Presence.left_at >= at))
+
+
+def shared_since(s: Session, room_id: str, user_ids: Iterable[str], at: float) -> float | None:
+    """Since when every one of `user_ids` has been in `room_id` without a break, as of `at`: the
+    latest of their joins into the stretches holding `at`. What was said there from then until
+    `at`, all of them heard. None when one of them was not there at `at` (or there is nobody)."""
+    users = set(user_ids)
+    if not users:
+        return None
+    rows = s.execute(select(Presence.user_id, func.max(Presence.joined_at))
+                     .where(Presence.room_id == room_id, Presence.user_id.in_(users),
+                            Presence.joined_at <= at,
+                            or_(Presence.left_at.is_(None), Presence.left_at >= at))
+                     .group_by(Presence.user_id)).all()
+    return max(joined for _, joined in rows) if len(rows) == len(users) else None
 
 
 def ever_present(s: Session, room_id: str, user_id: str) -> bool:

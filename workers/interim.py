@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from core import usage
 from core.db import session_scope
-from core.models import Participant, User, Utterance
+from core.membership import said_at_sql, shared_since
+from core.models import Participant, User, Utterance, now_ms
 from core.naming import user_room
 from core.runtime import Runtime
 from engines.errors import EngineError
@@ -39,9 +40,7 @@ def translate_interim(rt: Runtime, room_id: str, speaker_id: str, utterance_key:
                          .where(Participant.room_id == room_id, Participant.left_at.is_(None),
                                 Participant.user_id != speaker_id,
                                 Participant.language != source)).all()
-        earlier = tuple(s.scalars(select(Utterance.text).where(
-            Utterance.utterance_key == utterance_key, Utterance.part < part)
-            .order_by(Utterance.part)))
+        earlier = _earlier(s, room_id, utterance_key, part, [uid for uid, _, _ in rows])
     groups: dict[tuple[str, str], list[str]] = defaultdict(list)
     for uid, lang, engine in rows:
         premium_ok = rt.settings.premium_interim_translation or engine == LOCAL
@@ -63,6 +62,18 @@ def translate_interim(rt: Runtime, room_id: str, speaker_id: str, utterance_key:
             sent += 1
     rt.metrics.inc("interim_translations", "sent", sent)
     return sent
+
+
+def _earlier(s: Session, room_id: str, utterance_key: str, part: int,
+             listeners: list[str]) -> tuple[str, ...]:
+    """The utterance's committed segments before `part` (its context) that every one of
+    `listeners` heard: none said before the latest of them joined."""
+    since = shared_since(s, room_id, listeners, now_ms())
+    if since is None:
+        return ()
+    return tuple(s.scalars(select(Utterance.text).where(
+        Utterance.room_id == room_id, Utterance.utterance_key == utterance_key,
+        Utterance.part < part, said_at_sql() >= since).order_by(Utterance.part)))
 
 
 def _committed(s: Session, utterance_key: str, part: int) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.membership import present, said_at
+from core.membership import present, said_at, said_at_sql, shared_since
 from core.models import Delivery, Participant, Room, User, Utterance
 
 CONTEXT_UTTERANCES = 3  # the room's last few utterances, for providers that read context
@@ -43,10 +43,6 @@ def plan(s: Session, utterance_id: str) -> Plan | None:
     speaker = s.get(User, u.speaker_id)
     done = set(s.scalars(select(Delivery.user_id).where(Delivery.utterance_id == u.id)))
     room = s.get(Room, u.room_id) if u.room_id else None
-    previous = list(s.scalars(select(Utterance.text).where(
-        Utterance.room_id == u.room_id, Utterance.received_at < u.received_at,
-        Utterance.source_lang == u.source_lang).order_by(Utterance.received_at.desc())
-        .limit(CONTEXT_UTTERANCES))) if u.room_id else []
     out = Plan({"id": u.id, "room_id": u.room_id, "speaker_id": u.speaker_id, "text": u.text,
                 "source": u.source_lang, "solo": u.solo_target_lang, "received": u.received_at,
                 "speech_end": u.speech_end_at,
@@ -55,7 +51,8 @@ def plan(s: Session, utterance_id: str) -> Plan | None:
                 # spoken into a LiveKit microphone (the agent's bridge keys): the room heard it
                 "heard": (u.idempotency_key or "").startswith("agent:"),
                 "speaker_name": speaker.display_name if speaker else "",
-                "previous": tuple(reversed(previous)), "glossary": tuple(room.terms() if room else ())})
+                "previous": (), "glossary": tuple(room.terms() if room else ())})
+    readers = [u.speaker_id] if u.solo_target_lang else []  # who gets an engine's translation
     if u.room_id:
         rows = s.execute(select(Participant.user_id, Participant.language, User.translation_engine,
                                 User.tts_enabled, User.voice, User.tts_engine)
@@ -67,13 +64,33 @@ def plan(s: Session, utterance_id: str) -> Plan | None:
                                         said_at(u.engine, u.speech_end_at, u.received_at)))).all()
         groups: dict[tuple[str, str], list[str]] = defaultdict(list)
         for uid, lang, engine, tts_on, voice, tts_engine in rows:
+            if lang != u.source_lang:
+                readers.append(uid)
             if uid not in done:
                 groups[(lang, "" if lang == u.source_lang else engine)].append(uid)
                 if tts_on:
                     out.speech[uid] = (voice or "", tts_engine)
         ordered = sorted(groups.items(), key=lambda kv: kv[0][0] != u.source_lang)
         out.jobs = [Job(lang, engine, users, "room") for (lang, engine), users in ordered]
+        out.utterance["previous"] = _context(s, u, readers)
     if u.solo_target_lang and u.speaker_id not in done:
         solo_engine = speaker.translation_engine if speaker else "local"
         out.jobs.append(Job(u.solo_target_lang, solo_engine, [u.speaker_id], "solo"))
     return out
+
+
+def _context(s: Session, u: Utterance, readers: list[str]) -> tuple[str, ...]:
+    """The room's last few utterances in `u`'s language before it (oldest first) that every one of
+    `readers` heard: said since the latest of their joins. One request may translate for all of
+    them (a batching provider), so one context serves all; a newcomer gets none said before them,
+    and nobody's words reach a translation for someone who was not there to hear them."""
+    at = said_at(u.engine, u.speech_end_at, u.received_at)
+    since = shared_since(s, str(u.room_id), readers, at)
+    if since is None:
+        return ()
+    said = said_at_sql()
+    texts = s.scalars(select(Utterance.text).where(
+        Utterance.room_id == u.room_id, Utterance.received_at < u.received_at,
+        Utterance.source_lang == u.source_lang, said >= since, said <= at)
+        .order_by(Utterance.received_at.desc()).limit(CONTEXT_UTTERANCES))
+    return tuple(reversed(list(texts)))

@@ -1,16 +1,21 @@
-"""unit: the fan-out plan and run (workers.plan, workers.fanout) over a real SQLite database, with
-a scripted translator and a recording emitter: who gets what, once."""
+"""unit: the fan-out plan and run (workers.plan, workers.fanout) and translated interims
+(workers.interim) over a real SQLite database, with a scripted translator and a recording
+emitter: who gets what, once, with context only from what they heard."""
 from __future__ import annotations
 
 import pytest
 
+from core import membership
 from core.db import session_scope
-from core.models import Delivery, Translation, Utterance
+from core.models import Delivery, Participant, Translation, User, Utterance, now_ms
 from core.naming import own_room, user_room
 from core.runtime import Runtime
 from engines.errors import EngineConnectionError, UnsupportedLanguageError
+from engines.translation.base import Context
+from engines.translation.base import Translation as Translated
 from tests.unit.conftest import Recorder, Scripted, add_room, add_user, add_utterance
 from workers.fanout import RetryableFanoutError, SpeechJob, fan_out
+from workers.interim import translate_interim
 from workers.plan import plan
 
 pytestmark = pytest.mark.unit
@@ -140,3 +145,77 @@ def test_a_solo_utterance_goes_to_the_speaker_alone(rt: Runtime, local: Scripted
     other = add_utterance(url, speaker, "Bye", "en", solo_target="fr")
     assert fan_out(rt, other, None, final_attempt=False).sent == 0  # not retryable: told at once
     assert [to for _, to in emitter.events("translation-failed")] == [own_room(speaker)]
+
+
+class Remembering(Scripted):
+    """Scripted, keeping the context each translation was given."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.contexts: list[tuple[str, ...]] = []
+
+    def translate(self, text: str, source: str, target: str,
+                  context: Context | None = None) -> Translated:
+        self.contexts.append((context or Context()).previous)
+        return super().translate(text, source, target, context)
+
+
+def _joins(url: str, room: str, user: str, at: float) -> None:
+    with session_scope(url) as s:
+        user_row = s.get(User, user)
+        assert user_row is not None
+        s.add(Participant(room_id=room, user_id=user, language=user_row.language, joined_at=at))
+        membership.open_stretch(s, room, user, at)
+
+
+def _said(url: str, speaker: str, room: str, text: str, at: float, key: str | None = None,
+          part: int = 0) -> str:
+    with session_scope(url) as s:
+        u = Utterance(speaker_id=speaker, room_id=room, text=text, source_lang="en",
+                      received_at=at, utterance_key=key, part=part)
+        s.add(u)
+        s.flush()
+        return u.id
+
+
+def _previous(url: str, uid: str) -> tuple[str, ...]:
+    with session_scope(url) as s:
+        p = plan(s, uid)
+    assert p is not None
+    return tuple(p.utterance["previous"])
+
+
+def test_context_holds_only_what_every_listener_heard(rt: Runtime) -> None:
+    url = rt.settings.database_url
+    t = now_ms() - 60_000
+    ann, bea, carl = add_user(url, "Ann", "en"), add_user(url, "Bea", "es"), add_user(url, "Carl", "fr")
+    room = add_room(url, ann)
+    _joins(url, room, bea, t)
+    _said(url, ann, room, "Before Carl came.", t + 1000)
+    _joins(url, room, carl, t + 2000)
+    after = _said(url, ann, room, "After Carl came.", t + 3000)
+    now = _said(url, ann, room, "Now.", t + 4000)
+    # One context for everyone translated for (one request may serve them all): Carl heard only
+    # what was said since he joined.
+    assert _previous(url, after) == ()
+    assert _previous(url, now) == ("After Carl came.",)
+    with session_scope(url) as s:
+        membership.close_stretch(s, room, carl, t + 5000)
+    later = _said(url, ann, room, "Carl has gone.", t + 6000)
+    assert _previous(url, later) == ("Before Carl came.", "After Carl came.", "Now.")  # Bea heard all
+
+
+def test_interim_context_leaves_out_segments_said_before_a_listener_joined(rt: Runtime) -> None:
+    url = rt.settings.database_url
+    remembering = Remembering("local")
+    rt.registry = type(rt.registry)({"local": lambda: remembering}, default="local")
+    t = now_ms() - 60_000
+    ann, bea, carl = add_user(url, "Ann", "en"), add_user(url, "Bea", "es"), add_user(url, "Carl", "fr")
+    room = add_room(url, ann)
+    _joins(url, room, bea, t)
+    _said(url, ann, room, "Good morning everyone,", t + 1000, key="utt-1", part=0)
+    assert translate_interim(rt, room, ann, "utt-1", 1, "the meeting", "en") == 1
+    assert remembering.contexts == [("Good morning everyone,",)]
+    _joins(url, room, carl, t + 2000)
+    assert translate_interim(rt, room, ann, "utt-1", 1, "the meeting starts", "en") == 2
+    assert remembering.contexts[1:] == [(), ()]  # Carl missed part 0: nobody gets it as context
