@@ -5,6 +5,7 @@ no key nothing tries to reach the provider; a spent budget stops audio going to 
 from __future__ import annotations
 
 import io
+import json
 import time
 import wave
 
@@ -69,7 +70,9 @@ def test_recorded_speech_is_heard_translated_and_voiced_by_grok(grok_service: Se
     [msg] = bob.wait_for("translated-message", timeout=30)
     assert msg["translatedText"] == f"[es] {ref}" and msg["utteranceId"] == final["utteranceId"]
     [chat] = fake.chat_requests
-    assert "LiveKit" in chat["body"]["messages"][0]["content"]
+    system, user = chat["body"]["messages"]
+    assert json.loads(user["content"])["glossary"] == ["LiveKit", "Grok Voice"]
+    assert "LiveKit" not in system["content"]  # the glossary is data, never instructions
     [audio] = bob.wait_for("tts-audio", timeout=30)
     wav = requests.get(grok_service.url + audio["url"], headers=bob.headers(), timeout=10)
     assert wav.status_code == 200

@@ -4,6 +4,7 @@ the operator allows it (PREMIUM_INTERIM_TRANSLATION), and a segment is translate
 utterance's earlier segments as context."""
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -57,8 +58,10 @@ def test_premium_interims_when_allowed_are_metered_and_segments_carry_the_earlie
     captions = when_quiet(lambda: bea.got("translated-message"), quiet_s=2.0)
     assert [(m["part"], m["translatedText"]) for m in captions] == [
         (0, "[es] Good morning everyone,"), (1, "[es] the meeting starts now.")]
-    last = fake.chat_requests[-1]["body"]["messages"]
-    assert "Good morning everyone," in " ".join(m["content"] for m in last[:-1])  # as context
+    system, user = fake.chat_requests[-1]["body"]["messages"]
+    assert json.loads(user["content"]) == {"context": ["Good morning everyone,"],
+                                           "text": "the meeting starts now."}
+    assert "Good morning everyone," not in system["content"]  # data, never instructions
     usage = requests.get(f"{grok_service.url}/api/rooms/{room}/usage", headers=bea.headers(),
                          timeout=10).json()
     assert "grok" in str(usage) and len(fake.chat_requests) == 3  # the interim was billed too

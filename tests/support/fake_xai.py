@@ -10,7 +10,9 @@ send malformed frames and answer slowly, and a record of everything it was sent.
   in chunks while the audio goes (each an is_final partial with its `start`, `duration` and
   `words`' times), interims then carry the words after them, and the end only the rest.
 - `POST /v1/chat/completions`: the OpenAI-compatible answer; the translation of each target asked
-  for in the system prompt's JSON shape is `translate(text, target)`.
+  for in the system prompt's JSON shape is `translate(text, target)`, `text` being the "text" of
+  the user message's JSON data object (the earlier utterances and glossary beside it are read by
+  the tests from `chat_requests`).
 - `POST /v1/tts`: raw 16-bit PCM at the requested rate (a tone, 50 ms per character);
   `GET /v1/tts/voices`: the voice list.
 
@@ -339,10 +341,11 @@ class FakeXAI:
         record = {"headers": dict(request.headers), "body": body, "at": time.time(), "answered_at": None}
         self.chat_requests.append(record)
         await self._pause("chat")
-        system = next(m["content"] for m in body["messages"] if m["role"] == "system")
-        text = next(m["content"] for m in body["messages"] if m["role"] == "user")
+        system = "\n".join(m["content"] for m in body["messages"] if m["role"] == "system")
+        user = "\n".join(m["content"] for m in body["messages"] if m["role"] == "user")
         shape = re.search(r'\{"translations": \{(.*?)\}\}', system)
         targets = re.findall(r'"([a-z]{2,3})": "\.\.\."', shape.group(1) if shape else "")
+        text = _said(user)
         content = ("Sure! Here is the translation you asked for." if self.malformed else
                    json.dumps({"translations": {t: self.translate(text, t) for t in targets}},
                               ensure_ascii=False))
@@ -352,8 +355,8 @@ class FakeXAI:
             "model": body.get("model"),
             "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
                          "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": len(system + text) // 4, "completion_tokens": len(content) // 4,
-                      "total_tokens": (len(system + text) + len(content)) // 4}})
+            "usage": {"prompt_tokens": len(system + user) // 4, "completion_tokens": len(content) // 4,
+                      "total_tokens": (len(system + user) + len(content)) // 4}})
 
     # ---- speech synthesis ----
     async def _tts(self, request: web.Request) -> web.Response:
@@ -378,6 +381,16 @@ class FakeXAI:
             return refusal
         await self._pause()
         return web.json_response({"voices": self.voices})
+
+
+def _said(user: str) -> str:
+    """What to translate, as the system prompt describes the user message: the "text" of its
+    JSON data object; a user message that is not one is translated whole, as a model would."""
+    try:
+        data = json.loads(user)
+    except ValueError:
+        return user
+    return data["text"] if isinstance(data, dict) and isinstance(data.get("text"), str) else user
 
 
 def _place(audio: bytes, recording: bytes) -> int | None:
