@@ -203,7 +203,8 @@ class _Turn:
             if msg.get("is_final"):
                 if text:
                     self.locked.append(text)
-                    self.events.put(("lock", Lock(text, *_span_ms(msg), word_ends=_word_ends(msg))))
+                    self.events.put(("lock", Lock(text, *_span_ms(msg), word_ends=_word_ends(msg),
+                                                      ends_turn=bool(msg.get("speech_final")))))
                 if msg.get("speech_final"):
                     self.speech_final_at = time.monotonic()
             else:

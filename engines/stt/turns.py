@@ -55,6 +55,7 @@ class Lock:
     end_ms: float | None = None
     start_ms: float | None = None
     word_ends: tuple[float, ...] = ()  # each word's end (turn ms), when the provider says
+    ends_turn: bool = False  # the provider says the speaker stopped (xAI's speech_final)
 
 
 class Turn(Protocol):
@@ -191,6 +192,7 @@ class _Utterance:
     shown: tuple[int, str] = (0, "")  # the last interim (part, text)
     end: float | None = None  # stream ms where it ended (set when its turn was ended)
     voice_end: float = 0.0  # epoch ms its voice was last heard (set when its turn was ended)
+    over: bool = False  # a lock said the speaker stopped: what is left goes out whole at the end
 
 
 class TurnStream(SpeechStream):
@@ -317,6 +319,7 @@ class TurnStream(SpeechStream):
         for kind, value in u.turn.drain():
             if kind == "lock":
                 u.held += u.words.lock(value)
+                u.over = u.over or value.ends_turn
                 tail = []
                 while n := self._ready(u):
                     events.append(self._segment(u, n))
@@ -341,6 +344,10 @@ class TurnStream(SpeechStream):
             return len(u.held)
         text = " ".join(u.held)
         chars = boundary(text, self.language, _RULES)
+        if u.end is not None or u.over:
+            # The speaker stopped: no cut for length; a finished phrase now, else the rest goes
+            # out whole with the turn's end (its last words may still come in its answer).
+            return len(u.held) if chars == len(text) else 0
         if chars:
             return len(text[:chars].split())
         return len(u.held) if u.words.end_ms - u.cut >= MAX_HELD_MS else 0
