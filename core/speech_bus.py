@@ -90,8 +90,9 @@ def client(redis_url: str, key: bytes, sender: str, timeout_s: float = 5.0) -> B
     than those. A `rediss://` URL is TLS; a user and password in the URL are Redis AUTH (ACL)."""
     if len(key) < 16:
         raise ValueError("the speech link's key is too short")
-    r = BusRedis.from_url(redis_url, socket_timeout=timeout_s, socket_connect_timeout=2,
-                          health_check_interval=30)
+    pool = redis.ConnectionPool.from_url(redis_url, socket_timeout=timeout_s,
+                                         socket_connect_timeout=2, health_check_interval=30)
+    r = BusRedis(connection_pool=pool)
     r.key, r.sender = key, sender
     return r
 

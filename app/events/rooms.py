@@ -65,7 +65,7 @@ def _still_there_elsewhere(svc: Services, user_id: str, room_id: str) -> bool:
     if svc.liveness is None:
         return False
     svc.liveness.release(room_id, user_id)
-    return svc.liveness.held_elsewhere(room_id, user_id)
+    return bool(svc.liveness.held_elsewhere(room_id, user_id))
 
 
 def _depart(svc: Services, user_id: str, room_id: str, unless_back_since: float | None = None) -> None:
