@@ -211,6 +211,8 @@ def put_glossary(room_id: str) -> Response:
         room.glossary = json.dumps(terms, ensure_ascii=False)
     socketio.emit("glossary-updated", {"roomId": room_id, "terms": terms}, to=room_channel(room_id))
     services().speech.set_keyterms(room_id, terms)
+    if services().glossary_sync is not None:  # the speakers other web processes hold
+        services().glossary_sync.publish(room_id, terms)
     if services().livekit is not None:
         from app.agents import glossary_changed
         socketio.start_background_task(glossary_changed, services(), room_id, terms)

@@ -24,6 +24,7 @@ class Services(Runtime):
     engines: Any = None  # core.providers.choices(): the engines of each kind that can be used
     quotas: Any = None  # app.quotas.Quotas: rate limits per user and per address
     liveness: Any = None  # app.liveness.Liveness (distributed): this process is there, holding whom
+    glossary_sync: Any = None  # app.glossary_sync.GlossarySync (distributed): glossary edits to all
 
 
 def services() -> Services:

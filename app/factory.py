@@ -84,6 +84,11 @@ def create_app(settings: Settings | None = None, *, async_mode: str | None = Non
                                            name=svc.liveness.name)
     else:
         svc.speech = speech_link.start_link(app, settings, autostart=start_engines)
+    if settings.distributed:
+        from app.glossary_sync import GlossarySync
+        svc.glossary_sync = GlossarySync(settings.redis_url, settings.speech_link_key,
+                                         svc.liveness.name, svc.speech.set_keyterms)
+        socketio.start_background_task(svc.glossary_sync.listen_forever, socketio.sleep)
     if svc.livekit is not None:
         socketio.start_background_task(agents.watch_agents, svc)
     from workers import tasks
