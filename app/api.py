@@ -169,13 +169,15 @@ MAX_TERM_CHARS = 50
 
 
 def _member_room(s: Any, room_id: str, uid: str) -> Room:
-    """The room, if `uid` has joined it (ever); else BadInput 404/403."""
+    """The room, if `uid` created it or is in it now (a member who left sees no more of it);
+    else BadInput 404/403."""
     room: Room | None = s.get(Room, room_id) if len(room_id) <= 32 else None
     if room is None:
         raise v.BadInput("room_not_found", "no such room", 404)
     if room.created_by != uid and s.scalars(select(Participant.id).where(
-            Participant.room_id == room_id, Participant.user_id == uid)).first() is None:
-        raise v.BadInput("not_in_room", "only people who joined the room can see this", 403)
+            Participant.room_id == room_id, Participant.user_id == uid,
+            Participant.left_at.is_(None))).first() is None:
+        raise v.BadInput("not_in_room", "only people in the room can see this", 403)
     return room
 
 
