@@ -13,7 +13,7 @@ from app import validation as v
 from app.auth import TokenError
 from app.errors import error_response
 from app.extensions import services, socketio
-from core import membership, usage
+from core import membership, providers, usage
 from core.db import session_scope
 from core.models import Participant, Room, Translation, User, Utterance
 from core.naming import room_channel
@@ -80,6 +80,7 @@ PREFS = {"displayName", "language", "sttEngine", "translationEngine", "ttsEnable
 def patch_me() -> Response:
     """Change preferences; all fields are checked before any is applied."""
     uid = _require_user()
+    services().quotas.take("prefs", user=uid, ip=request.remote_addr)
     data = _json_body()
     v.only_keys(data, PREFS, "the body")
     changes: dict[str, Any] = {}
@@ -150,10 +151,18 @@ def engines() -> Response:
     return jsonify(services().engines)
 
 
+@bp.get("/features")
+def features() -> Response:
+    """What the page offers beyond text, and notes on engines (no sign-in needed, fixed for the
+    process): voice rooms need the server's LiveKit."""
+    return jsonify({"voice": services().livekit is not None, "notes": providers.NOTES})
+
+
 @bp.get("/tts/voices")
 def tts_voices() -> Response:
     """The voices a speech synthesis engine offers (a premium provider's from its own list)."""
-    _require_user()
+    uid = _require_user()
+    services().quotas.take("voices", user=uid, ip=request.remote_addr)
     args = dict(request.args)
     engine = engine_name("tts", args.get("engine") or services().engines["default"]["tts"])
     language = v.language(args, "language", required=False) or ""
@@ -194,6 +203,7 @@ def put_glossary(room_id: str) -> Response:
     """The room's creator sets its glossary: up to 100 terms of up to 50 characters, kept in the
     order given, duplicates dropped. Everyone in the room is told (`glossary-updated`)."""
     uid = _require_user()
+    services().quotas.take("glossary", user=uid, ip=request.remote_addr)
     data = _json_body()
     v.only_keys(data, {"terms"}, "the body")
     raw = data.get("terms")
@@ -227,6 +237,7 @@ def get_usage(room_id: str) -> Response:
     account's daily budgets."""
     uid = _require_user()
     svc = services()
+    svc.quotas.take("usage", user=uid, ip=request.remote_addr)
     with session_scope(svc.settings.database_url) as s:
         _member_room(s, room_id, uid)
     out = usage.room_usage(svc.settings.database_url, room_id)

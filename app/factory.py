@@ -43,11 +43,12 @@ def create_app(settings: Settings | None = None, *, async_mode: str | None = Non
     from app.quotas import Quotas
     svc.quotas = Quotas(settings)
 
-    from app import agents, api, bridge, errors, health, livekit_webhook, pages, speech_link, tts
+    from app import agents, api, bridge, errors, health, livekit_webhook, pages, security, speech_link, tts
     from app.events import audio, rooms, text, voice  # noqa: F401  (they register their handlers)
     from core.livekit import LiveKitConfig, LiveKitService
     lk_config = LiveKitConfig.from_env()
     svc.livekit = LiveKitService(lk_config) if lk_config else None
+    security.install(app, lk_config.url if lk_config else None)
     for blueprint in (api.bp, bridge.bp, livekit_webhook.bp, tts.bp, health.bp, pages.bp):
         app.register_blueprint(blueprint)
     errors.install(app, lambda label: svc.metrics.inc("errors", label))

@@ -1,12 +1,19 @@
-"""/health (engines, mode, version) and /metrics (Prometheus)."""
+"""/health and /metrics (Prometheus).
+
+/health answers anyone with the status only, from cheap checks (the database, the workers'
+heartbeats by name: never a scan of Redis, never usage aggregates), rate-limited per address.
+Details (engines, workers, speech, LiveKit, providers' usage) need the operator's token
+(HEALTH_TOKEN, `Authorization: Bearer <token>`); with none configured nobody gets them."""
 from __future__ import annotations
 
+import functools
+import hmac
 import json
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -17,11 +24,13 @@ from app.extensions import services
 from core import providers, usage
 from core.db import session_scope
 from core.metrics import StoreCollector
-from core.naming import WORKER_HEARTBEAT_KEY as HEARTBEAT_KEY
+from core.naming import WORKER_HEARTBEAT_KEY, WORKER_INDEX_KEY
 
 bp = Blueprint("health", __name__)
+MAX_WORKERS = 100  # the most recently heard of; more would be a fleet this page is not for
 
 
+@functools.cache
 def app_version() -> str:
     try:
         return version("live-translator")
@@ -29,22 +38,38 @@ def app_version() -> str:
         return "0+unknown"
 
 
-def _workers(redis_url: str) -> tuple[bool, list[dict[str, Any]]]:
+@functools.cache
+def _redis(redis_url: str) -> Any:
     import redis
+    return redis.Redis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1,
+                                decode_responses=True)
 
-    r = redis.Redis.from_url(redis_url, socket_timeout=1, decode_responses=True)
+
+def _workers(redis_url: str) -> tuple[bool, list[dict[str, Any]]]:
+    """Whether Redis answers, and the workers whose heartbeat has not expired, by name: the
+    names from the index their heartbeats keep (workers/heartbeat.py), their states by key."""
+    import redis
+    r = _redis(redis_url)
     try:
-        keys = sorted(r.scan_iter(HEARTBEAT_KEY + "*"))
-        raws = r.mget(keys) if keys else []
-        return True, [dict(json.loads(raw), worker=key[len(HEARTBEAT_KEY):])
-                      for key, raw in zip(keys, raws, strict=True) if raw]
+        names = sorted(r.zrevrange(WORKER_INDEX_KEY, 0, MAX_WORKERS - 1))
+        raws = r.mget([WORKER_HEARTBEAT_KEY + n for n in names]) if names else []
+        return True, [dict(json.loads(raw), worker=name)
+                      for name, raw in zip(names, raws, strict=True) if raw]
     except redis.RedisError:
         return False, []
 
 
-@bp.get("/health")
-def health() -> tuple[Response, int]:
-    svc = services()
+def _operator(token: str) -> bool:
+    """Whether the request carries the operator's token (none configured: nobody does)."""
+    given = request.headers.get("Authorization", "")
+    return (bool(token) and given.startswith("Bearer ")
+            and hmac.compare_digest(given[7:].encode(), token.encode()))
+
+
+def _state(svc: Any) -> dict[str, Any]:
+    """Mode, database, Redis and workers (distributed), the translation engines' state, and the
+    status they make: ok when the database answers and the embedded engine, which every
+    failover order ends with, is running (on a worker, distributed)."""
     out: dict[str, Any] = {"version": app_version(),
                            "mode": "distributed" if svc.settings.distributed else "embedded"}
     try:
@@ -62,6 +87,22 @@ def health() -> tuple[Response, int]:
     else:
         out["engines"] = {"translation": svc.registry.status()}
         healthy = True
+    embedded = "local" if "local" in svc.registry.chain() else svc.registry.default
+    engine_ok = bool(out["engines"]["translation"].get(embedded, {}).get("running"))
+    out["status"] = "ok" if healthy and engine_ok and out["database"] == "ok" else "degraded"
+    return out
+
+
+@bp.get("/health")
+def health() -> tuple[Response, int]:
+    """Anyone: {"status": "ok" | "degraded"}; the operator: what every part says. 503 while the
+    database is away, 200 otherwise."""
+    svc = services()
+    if not _operator(svc.settings.health_token):
+        svc.quotas.take("health", ip=request.remote_addr)
+        state = _state(svc)
+        return jsonify({"status": state["status"]}), 200 if state["database"] == "ok" else 503
+    out = _state(svc)
     if svc.speech is not None:
         out["engines"]["speech"] = svc.speech.status()
     if svc.livekit is not None:
@@ -70,10 +111,6 @@ def health() -> tuple[Response, int]:
         out["livekit"] = {"url": svc.livekit.config.url, "voiceRooms": len(clients.voice_rooms()),
                           "agentLastSeenS": presence(svc).last_seen_s()}
     out["providers"] = {"grok": _grok(svc), "google": _google(svc)}
-    # The embedded engine is what every failover order ends with: it must be running.
-    embedded = "local" if "local" in svc.registry.chain() else svc.registry.default
-    engine_ok = bool(out["engines"]["translation"].get(embedded, {}).get("running"))
-    out["status"] = "ok" if healthy and engine_ok and out["database"] == "ok" else "degraded"
     return jsonify(out), 200 if out["database"] == "ok" else 503
 
 

@@ -13,6 +13,12 @@ together). What each may do:
 | `audio`: seconds of audio sent (in hundredths) | 3 s/s, 90 s/min | 30 min/min |
 | `tts`: POST /api/tts | 20/min | 60/min |
 | `history`: GET /api/rooms/<id>/messages | 120/min | 600/min |
+| `glossary`: PUT /api/rooms/<id>/glossary | 60/min | 300/min |
+| `prefs`: PATCH /api/me | 60/min | 300/min |
+| `voices`: GET /api/tts/voices | 30/min | 120/min |
+| `usage`: GET /api/rooms/<id>/usage | 60/min | 300/min |
+| `health`: GET /health without the operator's token | | 120/min |
+| `client_error`: `client-error` reports | 30/min | 120/min |
 
 Audio may come at 1.5 times real time over a minute (a reconnect sends what it buffered), never
 faster for long. Room codes are guessed by users, and users per address are limited. Behind a
@@ -44,11 +50,19 @@ RULES: dict[str, tuple[tuple[str, str], ...]] = {
     "audio": (("user", "300/second;9000/minute"), ("ip", "180000/minute")),
     "tts": (("user", "20/minute"), ("ip", "60/minute")),
     "history": (("user", "120/minute"), ("ip", "600/minute")),
+    "glossary": (("user", "60/minute"), ("ip", "300/minute")),
+    "prefs": (("user", "60/minute"), ("ip", "300/minute")),
+    "voices": (("user", "30/minute"), ("ip", "120/minute")),
+    "usage": (("user", "60/minute"), ("ip", "300/minute")),
+    "health": (("ip", "120/minute"),),
+    "client_error": (("user", "30/minute"), ("ip", "120/minute")),
 }
 WHAT = {"session": "new sessions", "room": "new rooms", "join": "attempts to join a room",
         "join_miss": "room codes that open no room", "transcript": "messages",
         "speech": "speech sessions started", "audio": "audio sent faster than real time",
-        "tts": "speech requests", "history": "history requests"}
+        "tts": "speech requests", "history": "history requests", "glossary": "glossary changes",
+        "prefs": "preference changes", "voices": "voice list requests",
+        "usage": "usage requests", "health": "health checks", "client_error": "error reports"}
 
 
 class RateLimited(BadInput):

@@ -324,9 +324,8 @@ def start_service(args: argparse.Namespace, var_dir: Path, log_dir: Path) -> tup
                     "--without-gossip", "--without-mingle", "-Q", "fanout"], env, log_dir))
         support.wait_healthy(web.url, web, timeout=120)
         if args.mode == "distributed":
-            import requests
             support.wait_until(
-                lambda: len(requests.get(web.url + "/health", timeout=5).json().get("workers", []))
+                lambda: len(support.health(web.url).get("workers", []))
                 >= args.workers, 120, f"{args.workers} worker heartbeat(s)", interval=0.5)
         return str(web.url), procs
     except BaseException:

@@ -35,7 +35,6 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import psutil  # noqa: E402
-import requests  # noqa: E402
 import socketio  # noqa: E402
 
 from tests import support  # noqa: E402
@@ -141,8 +140,7 @@ class Service:
 
     def kill_apy(self) -> None:
         try:
-            pid = requests.get(self.url + "/health", timeout=5).json()["engines"]["translation"][
-                "local"]["pid"]
+            pid = support.health(self.url)["engines"]["translation"]["local"]["pid"]
             psutil.Process(int(pid)).kill()
         except Exception as exc:  # noqa: BLE001 - report, the soak goes on
             print(f"  (could not kill APY: {exc})", flush=True)

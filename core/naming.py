@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 WORKER_HEARTBEAT_KEY = "lt:health:worker:"  # + worker name: its engine state, for /health
+# Sorted set: worker name → its last beat (epoch s), so /health reads workers by name, never by
+# scanning the keyspace.
+WORKER_INDEX_KEY = "lt:health:workers"
 
 
 def room_channel(room_id: str) -> str:

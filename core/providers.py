@@ -16,6 +16,7 @@ from engines.google import GoogleConfig
 from engines.registry import Registry
 from engines.stt.registry import BUILTIN as STT_BUILTIN
 from engines.stt.registry import STTRegistry
+from engines.translation.apertium import NOTE as APERTIUM_NOTE
 from engines.translation.registry import BUILTIN as TRANSLATION_BUILTIN
 from engines.translation.registry import TranslatorRegistry
 from engines.tts.registry import BUILTIN as TTS_BUILTIN
@@ -31,6 +32,8 @@ OFF_LOOP = frozenset({GOOGLE})
 NO_KEY = "no XAI_API_KEY configured"
 LABELS = {"local": "Local", GROK: "xAI Grok", GOOGLE: "Google Cloud", "espeak": "espeak-ng"}
 KINDS = ("stt", "translation", "tts")
+# What the page says under an engine of a kind when it is chosen.
+NOTES = {"translation": {"local": APERTIUM_NOTE}}
 
 
 def xai_config(settings: Settings) -> XAIConfig:

@@ -116,6 +116,9 @@ class Settings:
     rate_limit_scale: float = 1.0
     # How many reverse proxies stand in front (their X-Forwarded-For is trusted that far).
     trusted_proxies: int = 0
+    # Who may read /health's details (HEALTH_TOKEN, sent as `Authorization: Bearer <token>`);
+    # unset, nobody: the public answer is the status only.
+    health_token: str = field(default="", repr=False)
     tts_files_max_bytes: int = 256 * 1024 * 1024
     # Rooms and voice: how long a dropped connection stays a participant, and an empty room keeps
     # its LiveKit room.
@@ -234,6 +237,7 @@ class Settings:
             tts_files_max_age_s=_float("TTS_FILES_MAX_AGE_S", 3600.0),
             rate_limit_scale=max(0.0, _float("RATE_LIMIT_SCALE", 1.0)),
             trusted_proxies=max(0, _int("TRUSTED_PROXIES", 0)),
+            health_token=os.environ.get("HEALTH_TOKEN", "").strip(),
             tts_files_max_bytes=_int("TTS_FILES_MAX_BYTES", 256 * 1024 * 1024),
             disconnect_grace_s=_float("DISCONNECT_GRACE_S", 15.0),
             empty_room_grace_s=_float("LIVEKIT_EMPTY_ROOM_GRACE_S", 30.0),

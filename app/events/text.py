@@ -65,6 +65,7 @@ def on_ping(client: Client, payload: Any = None) -> dict[str, Any]:
 def on_client_error(client: Client, payload: Any = None) -> dict[str, Any]:
     """Browser-side error telemetry. Only the code and sizes are logged: the message may quote
     what someone said."""
+    services().quotas.take("client_error", user=client.user_id, ip=client.ip)
     data = v.as_object(payload, "client-error")
     v.only_keys(data, {"code", "message", "details"}, "client-error")
     code = v.text(data, "code", max_len=64, single_line=True)

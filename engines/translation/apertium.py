@@ -37,6 +37,7 @@ from engines.translation.routes import (
 )
 
 logger = logging.getLogger(__name__)
+NOTE = "Apertium: good between related languages, the gist otherwise; pivots add errors"
 
 # Pre-loaded by default (APERTIUM_PRELOAD=common): the directions among these.
 COMMON = ("en", "es", "fr", "ca", "pt")
@@ -297,8 +298,7 @@ class ApertiumTranslator(Translator):
     def capabilities(self) -> Capabilities:
         graph = self._direct()
         langs = frozenset(graph) | frozenset(t for ts in graph.values() for t in ts)
-        return Capabilities(offline=True, languages=langs, note="Apertium: good between related "
-                            "languages, the gist otherwise; pivots add errors")
+        return Capabilities(offline=True, languages=langs, note=NOTE)
 
     def route(self, source: str, target: str) -> tuple[str, ...] | None:
         return shortest_route(self._direct(), source, target)

@@ -15,6 +15,7 @@ import requests
 from tests.support import Peer, Service, room_with
 from tests.support.fake_xai import FakeXAI
 from tests.support.livekit_client import LkParticipant, speaking_mic
+from tests.support.service import OPERATOR
 from tests.support.speech import clips, normalize, wer
 from tests.support.utterances import one_utterance, said, wait_for_utterance
 
@@ -92,7 +93,8 @@ def test_recorded_speech_is_heard_translated_and_voiced_by_grok(grok_service: Se
     assert 'lt_premium_usage_today{provider="grok",unit="audio_seconds"}' in metrics
     health = grok_service.health()
     assert health["providers"]["grok"]["configured"] is True
-    assert fake.key not in requests.get(grok_service.url + "/health", timeout=10).text
+    assert fake.key not in requests.get(grok_service.url + "/health", headers=OPERATOR,
+                                        timeout=10).text
     # Speech asked for directly (POST /api/tts) on Grok is metered too.
     before = _metric(grok_service, "characters")
     spoken = requests.post(grok_service.url + "/api/tts", headers=bob.headers(), timeout=20,

@@ -72,5 +72,9 @@ def test_distributed_room_gets_translations_and_outsider_nothing(distributed: Se
 def test_page_and_its_script_are_served_by_the_app(embedded: Service) -> None:
     page = requests.get(embedded.url + "/", timeout=5)
     assert page.status_code == 200 and "<title>Live Translator</title>" in page.text
-    for asset in ("/static/vendor/app.bundle.js", "/static/style.css"):
-        assert requests.get(embedded.url + asset, timeout=5).status_code == 200, asset
+    csp = page.headers["Content-Security-Policy"]  # no framing by other sites, no foreign scripts
+    assert "frame-ancestors 'none'" in csp and "script-src 'self';" in csp
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    for asset in ("/static/vendor/app.bundle.js", "/static/style.css", "/static/pcm-chunker.js"):
+        got = requests.get(embedded.url + asset, timeout=5)
+        assert got.status_code == 200 and "Content-Security-Policy" in got.headers, asset

@@ -20,6 +20,7 @@ from tests.support.service import (
     apy_pid,
     base_env,
     embedded_service,
+    health,
     migrate,
     start_web,
     start_worker,
@@ -27,5 +28,5 @@ from tests.support.service import (
 )
 
 __all__ = ["PY", "ROOT", "Peer", "Proc", "Service", "apy_pid", "base_env", "embedded_service", "free_port",
-           "migrate", "room_with", "start", "start_livekit", "start_postgres", "start_redis",
+           "health", "migrate", "room_with", "start", "start_livekit", "start_postgres", "start_redis",
            "start_web", "start_worker", "wait_healthy", "wait_until", "when_quiet"]

@@ -13,6 +13,15 @@ import requests
 
 from tests.support.processes import PY, ROOT, Proc, free_port, start, wait_until
 
+# The operator's token every service under test is given (HEALTH_TOKEN): /health's details.
+HEALTH_TOKEN = "test-health-token"
+OPERATOR = {"Authorization": f"Bearer {HEALTH_TOKEN}"}
+
+
+def health(url: str, timeout: float = 5) -> dict[str, Any]:
+    """What /health tells the operator (every part's state)."""
+    return dict(requests.get(url + "/health", headers=OPERATOR, timeout=timeout).json())
+
 
 @dataclass
 class Service:
@@ -24,7 +33,7 @@ class Service:
     procs: list[Proc] = field(default_factory=list)
 
     def health(self) -> dict[str, Any]:
-        return dict(requests.get(self.url + "/health", timeout=5).json())
+        return health(self.url)
 
     def transcript(self, payload: dict[str, Any]) -> None:
         """Post what the LiveKit agent posts for a speaker (signed, as agent/bridge_client.py
@@ -44,12 +53,13 @@ class Service:
 
 def apy_pid(url: str) -> int:
     """The pid of the Apertium APY the service at `url` (embedded) or its worker runs."""
-    return int(requests.get(url + "/health", timeout=5).json()["engines"]["translation"]["local"]["pid"])
+    return int(health(url)["engines"]["translation"]["local"]["pid"])
 
 
 def base_env(var_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
     env.update(VAR_DIR=str(var_dir), SECRET_KEY="test-secret-" + var_dir.name, LOG_LEVEL="INFO",
+               HEALTH_TOKEN=HEALTH_TOKEN,
                SPEECH_AUTOSTART=extra.pop("SPEECH_AUTOSTART", "0"),
                DISCONNECT_GRACE_S=extra.pop("DISCONNECT_GRACE_S", "1"),
                # Every test runs from 127.0.0.1: limits 50 times the shipped ones (the tests of
@@ -78,7 +88,7 @@ def wait_healthy(url: str, proc: Proc, timeout: float = 60, need_engine: bool = 
         if not proc.alive():
             raise AssertionError(f"{proc.name} exited:\n{proc.tail()}")
         try:
-            h = requests.get(url + "/health", timeout=2).json()
+            h = health(url, timeout=2)
         except (requests.RequestException, ValueError):
             return False
         return h.get("status") == "ok" or (not need_engine and h.get("database") == "ok")

@@ -9,7 +9,7 @@ import { Mixer } from "./voice.js";
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const S = {
-  token: localStorage.getItem("lt.token"), user: null, prefs: {}, languages: [], local: {}, health: {},
+  token: localStorage.getItem("lt.token"), user: null, prefs: {}, languages: [], local: {}, features: {},
   engineList: null, glossary: null, usage: { at: 0, timer: 0 },
   socket: null, room: null, participants: new Map(), captions: new Map(), blocks: new Map(),
   liveKeys: new Map(), liveTranslated: new Set(),
@@ -203,7 +203,7 @@ function onJoined({ roomId, code, participants }) {
   $("say-lang").textContent = langName(S.user.language);
   history.replaceState(null, "", `/?room=${code}`);
   renderPeople(); show("room"); $("say").focus();
-  $("voice-room").hidden = !S.health.livekit; // voice rooms need the server's LiveKit
+  $("voice-room").hidden = !S.features.voice; // voice rooms need the server's LiveKit
   if (fresh) fillIn();
   loadGlossary(); // on every join: a reconnect may have missed an update
   loadUsage();
@@ -657,23 +657,9 @@ async function send(event, payload) {
 }
 
 // ---- microphone ------------------------------------------------------------------------------
-const WORKLET = `class Chunker extends AudioWorkletProcessor {
-  constructor() { super(); this.buf = new Int16Array(Math.round(sampleRate * 0.04)); this.n = 0; this.sq = 0; }
-  process(inputs) {
-    const ch = inputs[0] && inputs[0][0];
-    if (!ch) return true;
-    for (let i = 0; i < ch.length; i++) {
-      const s = Math.max(-1, Math.min(1, ch[i]));
-      this.buf[this.n++] = s < 0 ? s * 0x8000 : s * 0x7fff; this.sq += s * s;
-      if (this.n === this.buf.length) {
-        this.port.postMessage({ pcm: this.buf.buffer.slice(0), rms: Math.sqrt(this.sq / this.n) });
-        this.n = 0; this.sq = 0;
-      }
-    }
-    return true;
-  }
-}
-registerProcessor("pcm-chunker", Chunker);`;
+// The microphone's AudioWorklet (PCM chunks of 40 ms and their level) is a file of its own, served
+// from this origin: the page's Content-Security-Policy runs scripts from nowhere else.
+const WORKLET_URL = "/static/pcm-chunker.js";
 
 function micState(text, kind) { pill($("mic-state"), text, kind); }
 
@@ -681,7 +667,7 @@ function audioPath() {
   const forced = params.get("audio") || $("audio-path").value;
   if (forced === "socket") return "socket";
   if (forced === "livekit") return "livekit";
-  return S.health.livekit ? "livekit" : "socket";
+  return S.features.voice ? "livekit" : "socket";
 }
 
 async function toggleMic() {
@@ -710,8 +696,7 @@ function solo() { return $("solo").checked ? { soloMode: true, soloTargetLang: $
 async function startSocketAudio() {
   const stream = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true, noiseSuppression: true, channelCount: 1 } });
   const ctx = new AudioContext();
-  const url = URL.createObjectURL(new Blob([WORKLET], { type: "text/javascript" }));
-  await ctx.audioWorklet.addModule(url);
+  await ctx.audioWorklet.addModule(WORKLET_URL);
   const src = ctx.createMediaStreamSource(stream);
   const node = new AudioWorkletNode(ctx, "pcm-chunker");
   S.mic = { kind: "socket", stream, ctx, node };
@@ -915,12 +900,13 @@ function playNext() {
 }
 
 // ---- settings --------------------------------------------------------------------------------
-async function loadHealth() {
-  try { S.health = await (await fetch("/health")).json(); } catch (e) { S.health = {}; }
+// What this server offers beyond text (voice rooms) and its notes on engines (no sign-in needed).
+async function loadFeatures() {
+  try { S.features = await api("/api/features"); } catch (e) { S.features = {}; }
 }
 
 // The engines of each kind, as GET /api/engines lists them (no sign-in needed). Should that fail,
-// what /api/languages and /health say is enough to keep the page usable with the local engines.
+// what /api/languages says is enough to keep the page usable with the local engines.
 async function loadEngines() {
   try {
     const res = await fetch("/api/engines");
@@ -932,10 +918,8 @@ async function loadEngines() {
 function engines() { return S.engineList || legacyEngines(); }
 
 function legacyEngines() {
-  const health = (S.health.engines && S.health.engines.translation) || {};
-  const item = (name, info = {}) => ({ name, label: name, premium: false, available: info.available !== false,
-    reason: info.available === false ? "not configured" : "" });
-  return { stt: [item("local")], translation: (S.engines || Object.keys(health)).map((n) => item(n, health[n])),
+  const item = (name) => ({ name, label: name, premium: false, available: true, reason: "" });
+  return { stt: [item("local")], translation: (S.engines || ["local"]).map((n) => item(n)),
     tts: ["local", "espeak"].map((n) => item(n)), default: { stt: "local", translation: "local", tts: "local" } };
 }
 
@@ -964,8 +948,8 @@ function fillSettings() {
   fillEngines("stt-engine", "stt", S.prefs.sttEngine);
   fillEngines("translation-engine", "translation", S.prefs.translationEngine);
   fillEngines("tts-engine", "tts", S.prefs.ttsEngine);
-  const local = ((S.health.engines && S.health.engines.translation) || {}).local || {};
-  $("engine-note").textContent = local.note || "";
+  const notes = (S.features.notes && S.features.notes.translation) || {};
+  $("engine-note").textContent = notes.local || "";
   $("tts").checked = !!S.prefs.ttsEnabled;
   fillVoices();
   fillSoloTargets();
@@ -1052,7 +1036,7 @@ async function main() {
   $("solo-target").addEventListener("change", () => savePref({ soloTargetLang: $("solo-target").value }));
   for (const b of document.querySelectorAll("[data-export]")) b.addEventListener("click", () => exportAs(b.dataset.export));
 
-  await Promise.all([loadLanguages(), loadHealth(), loadEngines()]);
+  await Promise.all([loadLanguages(), loadFeatures(), loadEngines()]);
   if (S.token) {
     try { await loadMe(); } catch (e) { S.token = null; localStorage.removeItem("lt.token"); }
   }
