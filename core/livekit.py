@@ -11,7 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -22,8 +22,8 @@ AGENT_NAME = "live-translator"
 @dataclass(frozen=True)
 class LiveKitConfig:
     url: str  # what browsers and agents connect to (ws://…)
-    api_key: str
-    api_secret: str
+    api_key: str = field(repr=False)
+    api_secret: str = field(repr=False)
     api_url: str = ""  # LIVEKIT_API_URL: where this server reaches LiveKit's API, if not `url`
 
     @property

@@ -7,9 +7,10 @@ import os
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from dotenv import load_dotenv
 
@@ -78,6 +79,21 @@ def _secret(var_dir: Path, env: str = "SECRET_KEY", filename: str = "secret.key"
     raise SystemExit(f"{path} is empty: delete it and start again")
 
 
+def _without_password(value: object) -> object:
+    """A URL's password replaced by *** (redis://:pw@host, postgresql://user:pw@host); any other
+    value as it is."""
+    if not isinstance(value, str) or "://" not in value:
+        return value
+    try:
+        parts = urlsplit(value)
+        if parts.password is None:
+            return value
+    except ValueError:
+        return "***"  # not a URL we can take apart: show none of it
+    host = parts.netloc.rsplit("@", 1)[1]
+    return parts._replace(netloc=f"{parts.username or ''}:***@{host}").geturl()
+
+
 @dataclass
 class Settings:
     """Everything the app, workers and agent read from the environment (the engines read their
@@ -87,8 +103,8 @@ class Settings:
     port: int = 5000
     database_url: str = ""
     redis_url: str = ""
-    secret_key: str = ""
-    bridge_secret: str = ""
+    secret_key: str = field(default="", repr=False)
+    bridge_secret: str = field(default="", repr=False)
     token_ttl_s: int = 86400
     translation_engine: str = "local"
     apertium_pairs_path: str = "/usr/share/apertium/modes"
@@ -162,7 +178,7 @@ class Settings:
     xai_daily_tokens: float = 0.0
     # Google Cloud: the standard credentials file and project; GOOGLE_API_ENDPOINT replaces
     # Google's hosts (one on loopback is a local server reached without TLS or credentials).
-    google_credentials: str = ""
+    google_credentials: str = field(default="", repr=False)
     google_project: str = ""
     google_endpoint: str = ""
     google_timeout_s: float = 10.0
@@ -173,6 +189,13 @@ class Settings:
     google_voice: str = ""
     google_daily_audio_minutes: float = 0.0
     google_daily_characters: float = 0.0
+
+    def __repr__(self) -> str:
+        """Every setting but the secrets, and URLs without their passwords: settings end up in
+        logs and tracebacks."""
+        shown = ", ".join(f"{f.name}={_without_password(getattr(self, f.name))!r}"
+                          for f in fields(self) if f.repr)
+        return f"{type(self).__name__}({shown})"
 
     @property
     def speech_link_key(self) -> bytes:

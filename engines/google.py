@@ -22,7 +22,7 @@ import logging
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from engines.errors import (
@@ -53,7 +53,7 @@ class GoogleConfig:
     stream may go without an answer; `stt_rotate_s` when a speech stream is replaced by a new one
     at the next pause, `stt_max_stream_s` when at the latest (Google ends a stream at ~305 s)."""
 
-    credentials_file: str = ""
+    credentials_file: str = field(default="", repr=False)  # where the private key is: not in repr
     project: str = ""
     endpoint: str = ""  # host:port instead of each service's own
     location: str = "global"

@@ -8,7 +8,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -29,9 +29,9 @@ LABEL = "xAI Grok"
 @dataclass(frozen=True)
 class XAIConfig:
     """One xAI account. `timeout_s` bounds each HTTP request; `stall_s` how long a speech stream
-    may go without an answer before it is given up as stalled."""
+    may go without an answer before it is given up as stalled. The key is never in its repr."""
 
-    api_key: str
+    api_key: str = field(repr=False)
     base_url: str = "https://api.x.ai/v1"
     translation_model: str = "grok-4.3"
     # docs.x.ai model-capabilities/text/reasoning: "none" answers without a reasoning pass, the
