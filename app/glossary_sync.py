@@ -67,7 +67,7 @@ class GlossarySync:
         """Apply what the other web processes publish (subscribed again after Redis was away)."""
         while True:
             try:
-                sub = self.r.pubsub(ignore_subscribe_messages=True)
+                sub = self.r.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
                 sub.subscribe(CHANNEL)
                 while True:
                     message = sub.get_message(timeout=1.0)
