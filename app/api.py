@@ -13,7 +13,7 @@ from app import validation as v
 from app.auth import TokenError
 from app.errors import error_response
 from app.extensions import services, socketio
-from core import membership, providers, usage
+from core import membership, premium, providers, usage
 from core.db import session_scope
 from core.models import Participant, Room, Translation, User, Utterance
 from core.naming import room_channel
@@ -128,8 +128,11 @@ KIND_NAMES = {"stt": "speech recognition", "translation": "translation", "tts": 
 def engine_name(kind: str, name: str | None) -> str:
     """An engine of `kind` ("stt", "translation", "tts") that can be used here, else BadInput:
     `unknown_engine` for a name nobody registered, `engine_unavailable` (with why) for one that
-    cannot run here (a premium provider without its key)."""
-    listed = {c["name"]: c for c in services().engines[kind]}
+    cannot run here (a premium provider without its key, or one this server does not offer its
+    users: core.premium)."""
+    operators = services().engines
+    # The operator's default is the operator's choice: offered or not, it may be used.
+    listed = {c["name"]: c for c in (operators if name == operators["default"][kind] else _engines())[kind]}
     choice = listed.get(str(name))
     if choice is None:
         raise v.BadInput("unknown_engine", f"unknown {KIND_NAMES[kind]} engine {str(name)[:32]!r}; "
@@ -148,7 +151,19 @@ def tts_engine_name(name: str | None) -> str:
 def engines() -> Response:
     """Per kind, every engine: whether it can be used here (and why not), premium or not, in the
     operator's failover order; and the defaults."""
-    return jsonify(services().engines)
+    return jsonify(_engines())
+
+
+def _engines() -> dict[str, Any]:
+    """The engines of each kind (core.providers.choices), premium ones marked unavailable when
+    this server does not offer them to its users (PREMIUM_FOR_USERS)."""
+    listed: dict[str, Any] = services().engines
+    if premium.policy(services().settings).offered:
+        return listed
+    why = premium.REASONS["premium_not_offered"]
+    return {kind: [dict(c, available=False, reason=why) if c.get("premium") and c["available"] else c
+                   for c in choices] if isinstance(choices, list) else choices
+            for kind, choices in listed.items()}
 
 
 @bp.get("/features")

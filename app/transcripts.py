@@ -256,6 +256,13 @@ NOTICES = {
                     "(nothing you said is lost).",
     "stt_restored": "{engine} speech recognition is back.",
     "budget_reached": "Today's {previous} budget is spent; {engine} recognition took over.",
+    # A premium engine refused to this speaker (core.premium): the local one is used instead.
+    "premium_not_offered": "{previous} recognition is not offered to users here; {engine} "
+                           "recognition is used.",
+    "user_cap": "Your daily premium allowance is used up; {engine} recognition is used instead "
+                "of {previous}.",
+    "room_cap": "This room's daily premium allowance is used up; {engine} recognition is used "
+                "instead of {previous}.",
 }
 
 

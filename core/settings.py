@@ -189,6 +189,16 @@ class Settings:
     google_voice: str = ""
     google_daily_audio_minutes: float = 0.0
     google_daily_characters: float = 0.0
+    # Premium use people choose (core.premium): "1" anyone may choose a premium engine, "0" nobody
+    # (only the operator's defaults use one), "auto" (default) only once a daily budget or a cap
+    # below is set. Caps per user and per room a day, over every premium provider (0: none).
+    premium_for_users: str = "auto"
+    premium_user_daily_audio_minutes: float = 0.0
+    premium_user_daily_characters: float = 0.0
+    premium_user_daily_tokens: float = 0.0
+    premium_room_daily_audio_minutes: float = 0.0
+    premium_room_daily_characters: float = 0.0
+    premium_room_daily_tokens: float = 0.0
 
     def __repr__(self) -> str:
         """Every setting but the secrets, and URLs without their passwords: settings end up in
@@ -212,6 +222,8 @@ class Settings:
         if self.speech_link not in ("socket", "redis") or (self.speech_link == "redis"
                                                            and not self.redis_url):
             raise SystemExit("setting SPEECH_LINK must be socket or redis (redis needs REDIS_URL)")
+        if self.premium_for_users not in ("auto", "1", "0"):
+            raise SystemExit("setting PREMIUM_FOR_USERS must be auto, 1 or 0")
         self.agent_outbox = self.agent_outbox or self.var_dir / "agent-outbox"
         self.stt_engines = self.stt_engines or [self.stt_engine]
         self.translation_engines = self.translation_engines or [self.translation_engine]
@@ -301,4 +313,11 @@ class Settings:
             google_voice=os.environ.get("GOOGLE_VOICE", "").strip(),
             google_daily_audio_minutes=_float("GOOGLE_DAILY_AUDIO_MINUTES", 0.0),
             google_daily_characters=_float("GOOGLE_DAILY_CHARACTERS", 0.0),
+            premium_for_users=os.environ.get("PREMIUM_FOR_USERS", "auto").strip().lower() or "auto",
+            premium_user_daily_audio_minutes=_float("PREMIUM_USER_DAILY_AUDIO_MINUTES", 0.0),
+            premium_user_daily_characters=_float("PREMIUM_USER_DAILY_CHARACTERS", 0.0),
+            premium_user_daily_tokens=_float("PREMIUM_USER_DAILY_TOKENS", 0.0),
+            premium_room_daily_audio_minutes=_float("PREMIUM_ROOM_DAILY_AUDIO_MINUTES", 0.0),
+            premium_room_daily_characters=_float("PREMIUM_ROOM_DAILY_CHARACTERS", 0.0),
+            premium_room_daily_tokens=_float("PREMIUM_ROOM_DAILY_TOKENS", 0.0),
         )

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from core import usage
+from core import premium, usage
 from core.db import session_scope
 from core.models import Delivery, Translation, Utterance, now_ms
 from core.naming import own_room, speaker_channel, user_room
@@ -69,7 +69,7 @@ def fan_out(rt: Runtime, utterance_id: str, enqueued_at: float | None, *,
     before stays sent; the next run skips those listeners)."""
     started = now_ms()
     with session_scope(rt.settings.database_url) as s:
-        p = plan(s, utterance_id)
+        p = plan(s, utterance_id, premium.policy(rt.settings))
     if p is None:
         logger.error("fan-out for an unknown utterance", extra={"utterance_id": utterance_id})
         return Outcome()
@@ -148,7 +148,7 @@ def _run_job(rt: Runtime, p: Plan, job: Job, *, timings: dict[str, Any], final_a
         if job.target == u["source"]:
             text, elapsed = u["text"], 0.0
         else:
-            text, elapsed = _translate(rt, u, job.target, job.engine or "local")
+            text, elapsed = _translate(rt, u, job.target, job.engine or "local", job.users)
     except EngineError as exc:
         if exc.retryable and not final_attempt:
             return Outcome(retry=True)
@@ -174,9 +174,9 @@ def _prefetch(rt: Runtime, u: dict[str, Any], jobs: list[Job]) -> None:
     """Engines that translate several targets in one request (a premium provider) get all of an
     utterance's targets at once; the jobs then find their translation stored. A failure here
     changes nothing: each job translates on its own as usual."""
-    by_engine: dict[str, list[str]] = {}
+    by_engine: dict[str, dict[str, list[str]]] = {}
     for j in jobs:
-        by_engine.setdefault(j.engine or "local", []).append(j.target)
+        by_engine.setdefault(j.engine or "local", {}).setdefault(j.target, []).extend(j.users)
     for engine, targets in by_engine.items():
         try:
             _prefetch_one(rt, u, engine, targets)
@@ -184,8 +184,9 @@ def _prefetch(rt: Runtime, u: dict[str, Any], jobs: list[Job]) -> None:
             logger.exception("translation prefetch failed", extra={"utterance_id": u["id"]})
 
 
-def _prefetch_one(rt: Runtime, u: dict[str, Any], engine: str, targets: list[str]) -> None:
-    """One engine's targets in one request, stored; nothing when it does not batch."""
+def _prefetch_one(rt: Runtime, u: dict[str, Any], engine: str, targets: dict[str, list[str]]) -> None:
+    """One engine's targets (each with its listeners) in one request, stored; nothing when it
+    does not batch."""
     translator = rt.registry.get(engine)
     if len(set(targets)) < 2 or not (translator.batches or any(
             getattr(p, "batches", False) for p in getattr(translator, "providers", ()))):
@@ -198,7 +199,7 @@ def _prefetch_one(rt: Runtime, u: dict[str, Any], engine: str, targets: list[str
     except EngineError:
         return
     for target, result in results.items():
-        _keep(rt, u, target, engine, result)
+        _keep(rt, u, target, engine, result, targets.get(target, []))
 
 
 def _stored(rt: Runtime, utterance_id: str, target: str, engine: str) -> tuple[str, float] | None:
@@ -209,8 +210,10 @@ def _stored(rt: Runtime, utterance_id: str, target: str, engine: str) -> tuple[s
         return (row.text, row.elapsed_ms) if row is not None else None
 
 
-def _keep(rt: Runtime, u: dict[str, Any], target: str, engine: str, result: Translated) -> None:
-    """Store a new translation (once) and meter what a premium provider billed for it."""
+def _keep(rt: Runtime, u: dict[str, Any], target: str, engine: str, result: Translated,
+          users: list[str]) -> None:
+    """Store a new translation (once) and meter what a premium provider billed for it: to the
+    listeners it was made for, shared among them (who chose the engine pays; core.premium)."""
     rt.metrics.inc("translations", engine)
     try:
         with session_scope(rt.settings.database_url) as s:
@@ -218,18 +221,21 @@ def _keep(rt: Runtime, u: dict[str, Any], target: str, engine: str, result: Tran
                               provider=result.engine, text=result.text, elapsed_ms=result.elapsed_ms))
     except IntegrityError:
         return  # a concurrent run stored the same translation first; ours is equivalent
+    payers = users or [u["speaker_id"]]
     for unit, amount in result.usage.items():
-        usage.record(rt.settings.database_url, result.engine, unit, amount, u["room_id"],
-                     u["speaker_id"])
+        for uid in payers:
+            usage.record(rt.settings.database_url, result.engine, unit, amount / len(payers),
+                         u["room_id"], uid)
 
 
-def _translate(rt: Runtime, u: dict[str, Any], target: str, engine: str) -> tuple[str, float]:
+def _translate(rt: Runtime, u: dict[str, Any], target: str, engine: str,
+               users: list[str]) -> tuple[str, float]:
     """The stored translation if a previous run (or the prefetch) made one, else a new one, stored."""
     stored = _stored(rt, u["id"], target, engine)
     if stored is not None:
         return stored
     result = rt.registry.get(engine).translate(u["text"], u["source"], target, _context(u))
-    _keep(rt, u, target, engine, result)
+    _keep(rt, u, target, engine, result, users)
     return result.text, result.elapsed_ms
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from core.membership import present, said_at, said_at_sql, shared_since
 from core.models import Delivery, Participant, Room, User, Utterance
+from core.premium import PremiumPolicy
 
 CONTEXT_UTTERANCES = 3  # the room's last few utterances, for providers that read context
 
@@ -34,9 +35,11 @@ class Plan:
     speech: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
-def plan(s: Session, utterance_id: str) -> Plan | None:
+def plan(s: Session, utterance_id: str, premium: PremiumPolicy | None = None) -> Plan | None:
     """The plan for `utterance_id`, or None if there is no such utterance. Listeners of the
-    speaker's language come first (they need no engine); each (language, engine) is one job."""
+    speaker's language come first (they need no engine); each (language, engine) is one job. With
+    `premium`, a listener's premium translation or speech engine they may not use now (past their
+    or the room's daily cap) is the local one."""
     u = s.get(Utterance, utterance_id)
     if u is None:
         return None
@@ -64,6 +67,9 @@ def plan(s: Session, utterance_id: str) -> Plan | None:
                                         said_at(u.engine, u.speech_end_at, u.received_at)))).all()
         groups: dict[tuple[str, str], list[str]] = defaultdict(list)
         for uid, lang, engine, tts_on, voice, tts_engine in rows:
+            if premium is not None:
+                engine = premium.engine_for("translation", engine, uid, u.room_id)[0]
+                tts_engine = premium.engine_for("tts", tts_engine, uid, u.room_id)[0]
             if lang != u.source_lang:
                 readers.append(uid)
             if uid not in done:
@@ -75,6 +81,8 @@ def plan(s: Session, utterance_id: str) -> Plan | None:
         out.utterance["previous"] = _context(s, u, readers)
     if u.solo_target_lang and u.speaker_id not in done:
         solo_engine = speaker.translation_engine if speaker else "local"
+        if premium is not None:
+            solo_engine = premium.engine_for("translation", solo_engine, u.speaker_id, u.room_id)[0]
         out.jobs.append(Job(u.solo_target_lang, solo_engine, [u.speaker_id], "solo"))
     return out
 

@@ -22,6 +22,8 @@ from app import validation as v
 from app.clients import Client, clients, handler
 from app.extensions import services, socketio
 from app.speech_link import AudioSession, SpeechLink
+from app.transcripts import publish_notice
+from core import premium
 from core.db import session_scope
 from core.models import Room, User
 from core.speech import SAMPLE_RATES
@@ -83,7 +85,12 @@ def on_start_speech(client: Client, payload: Any = None) -> dict[str, Any]:
     early = _early[sid] = _Early(int(rate), room_id)
     try:
         services().quotas.take("speech", user=client.user_id, ip=client.ip)
-        engine, keyterms = _preferences(client.user_id, room_id)
+        chosen, keyterms = _preferences(client.user_id, room_id)
+        engine, refused = premium.policy(services().settings).engine_for(
+            "stt", chosen, client.user_id, room_id)
+        if refused:  # a premium engine this speaker may not use now: told why, local instead
+            publish_notice(client.user_id, room_id, refused, engine,
+                           chosen or services().settings.stt_engine)
         if early.done.is_set():
             raise v.BadInput("no_session", "you left before speech started")
         session = AudioSession(uuid.uuid4().hex, sid, client.user_id, room_id, str(language),

@@ -12,6 +12,8 @@ from app import agents
 from app import validation as v
 from app.clients import Client, clients, handler
 from app.extensions import services, socketio
+from app.transcripts import publish_notice
+from core import premium
 from core.db import session_scope
 from core.models import Room, User
 from core.naming import room_channel
@@ -44,6 +46,11 @@ def on_start_voice_session(client: Client, payload: Any = None) -> dict[str, Any
         app_room = s.get(Room, client.room_id)
         terms = app_room.terms() if app_room else []
     room = client.room_id
+    if not listen_only:  # a premium recogniser this speaker may not use now: told why, local
+        chosen = stt_engine
+        stt_engine, refused = premium.policy(svc.settings).engine_for("stt", chosen, client.user_id, room)
+        if refused:
+            publish_notice(client.user_id, room, refused, stt_engine, chosen or svc.settings.stt_engine)
     try:
         lk.ensure_room(room, agents.room_metadata(terms))
         agents.ensure_agent(svc, room)

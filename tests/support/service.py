@@ -65,6 +65,9 @@ def base_env(var_dir: Path, **extra: str) -> dict[str, str]:
                # Every test runs from 127.0.0.1: limits 50 times the shipped ones (the tests of
                # the limits themselves say RATE_LIMIT_SCALE=1).
                RATE_LIMIT_SCALE=extra.pop("RATE_LIMIT_SCALE", "50"),
+               # Tests choose premium engines against the fakes with no budget set (core.premium's
+               # default offers them only once one is; its own tests say otherwise).
+               PREMIUM_FOR_USERS=extra.pop("PREMIUM_FOR_USERS", "1"),
                WHISPER_CACHE_DIR=str(ROOT / "var" / "test-models"),
                APERTIUM_PRELOAD=extra.pop("APERTIUM_PRELOAD", "en-es,es-en,es-fr,fr-es,en-ca,ca-fr"))
     env.update(extra)
