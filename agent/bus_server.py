@@ -42,12 +42,20 @@ class BusPeer(Connection):
         super().__init__(None, server.stt, server.voices, server.meter, server.media)
         self.server = server
         self.reply_to = reply_to
+        self.who: dict[str, Any] = {}  # a session's speaker: user, room, language, solo target
+        self.orphaned = False  # its web process is gone: finals go to the orphans stream
 
     def send(self, obj: dict[str, Any]) -> None:
+        stream = bus.replies(self.reply_to)
+        if self.orphaned:
+            if obj.get("type") != "final":
+                return  # nobody is there for interims, notices or the end
+            stream, obj = bus.ORPHANS, dict(obj, who=self.who)
         deadline = time.monotonic() + SEND_TRIES_S
         while True:
             try:
-                bus.post(self.server.r, bus.replies(self.reply_to), obj)
+                bus.post(self.server.r, stream, obj, maxlen=bus.REPLIES_MAXLEN,
+                         ttl=None if stream == bus.ORPHANS else bus.STREAM_TTL_S)
                 return
             except redis.RedisError:
                 if time.monotonic() > deadline:
@@ -71,6 +79,8 @@ class BusServer:
         self.own = bus.to_process(self.name)
         self.sessions: dict[str, BusPeer] = {}
         self.stopped = threading.Event()
+        self._rescued: set[str] = set()  # web processes whose reply streams were rescued
+        self._rescue_lock = threading.Lock()
 
     # -- running -------------------------------------------------------------------------------
 
@@ -150,6 +160,7 @@ class BusServer:
             return
         sid = str(msg.get("session", ""))
         if msg.get("op") == "start" and sid in peer.sessions:
+            peer.who = {k: msg.get(k) for k in ("user", "room", "language", "solo")}
             self.sessions[sid] = peer
             peer.send({"type": "started", "session": sid, "owner": self.name})
             threading.Thread(target=self._read_session, args=(peer, sid), name=f"in-{sid[:8]}",
@@ -174,6 +185,8 @@ class BusServer:
                         if not self.r.exists(bus.WEB_ALIVE + peer.reply_to):
                             logger.info("a web process is gone; ending its session",
                                         extra={"session": sid})
+                            peer.orphaned = True  # its last final goes to whoever is there
+                            self._rescue(peer.reply_to)
                             self._close(peer, sid)
                         elif now - heard > IDLE_S:
                             logger.info("nothing came for a session; ending it", extra={"session": sid})
@@ -212,6 +225,24 @@ class BusServer:
                 logger.warning("a session message failed; dropped", extra={"error": type(exc).__name__})
         else:
             logger.warning("a session message was not ours; dropped")
+
+    def _rescue(self, web: str) -> None:
+        """A web process is gone: the finals of our sessions still in its reply stream (sent,
+        perhaps not handled when it died) go to the orphans stream, where a live web process
+        takes them (again, if the dead one had: they are idempotent)."""
+        with self._rescue_lock:
+            if web in self._rescued:
+                return
+            self._rescued.add(web)
+        time.sleep(0.2)  # a final being sent to the dead stream as the session was orphaned
+        stream = bus.replies(web)
+        entries: Any = self.r.xrange(stream)
+        for _, fields in entries:
+            msg = bus.decode(self.r, stream, fields)
+            peer = self.sessions.get(str(msg.get("session"))) if isinstance(msg, dict) else None
+            if isinstance(msg, dict) and peer is not None and msg.get("type") == "final":
+                bus.post(self.r, bus.ORPHANS, dict(msg, who=peer.who), maxlen=bus.REPLIES_MAXLEN,
+                         ttl=None)
 
     @staticmethod
     def _close(peer: BusPeer, sid: str) -> None:

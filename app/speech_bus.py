@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 START_WAIT_S = 30.0  # a session no speech process took by then is ended
 LATE_S = 60.0  # results for a session ended here are still delivered this long (a slow final)
 LOST = "the speech link was interrupted; start speaking again"
+ADOPT_IDLE_MS = 30_000  # an orphaned final taken this long ago and not acknowledged is taken again
 
 
 class BusSpeechLink(SpeechLink):
@@ -61,7 +62,8 @@ class BusSpeechLink(SpeechLink):
             self._post(bus.JOBS, {
                 "op": "start", "session": session.session_id, "language": session.language,
                 "rate": session.rate, "engine": session.engine, "keyterms": list(session.keyterms),
-                "user": session.user_id, "room": session.room_id, "replyTo": self.name,
+                "user": session.user_id, "room": session.room_id, "solo": session.solo_target,
+                "replyTo": self.name,
                 "deadline": time.time() + START_WAIT_S}, maxlen=bus.JOBS_MAXLEN, ttl=None)
         except v.BadInput:
             self.end(session.session_id)
@@ -149,6 +151,66 @@ class BusSpeechLink(SpeechLink):
             return not session.owner and sender == msg.get("owner")
         return bool(session.owner) and sender == session.owner
 
+    # -- finals whose web process died ----------------------------------------------------------
+
+    def adopt_forever(self) -> None:
+        """The orphans stream, in the consumer group every web process shares: each final of a
+        session whose web process is gone is handled by one of us (its speaker is in the final),
+        acknowledged only once handled; one taken by a web process that died too is claimed
+        again after ADOPT_IDLE_MS."""
+        ready, claimed_at = False, 0.0
+        while not self._closed:
+            try:
+                if not ready:
+                    try:
+                        self.r.xgroup_create(bus.ORPHANS, bus.ORPHANS_GROUP, id="0", mkstream=True)
+                    except redis.ResponseError as exc:
+                        if "BUSYGROUP" not in str(exc):
+                            raise
+                    ready = True
+                got = bus.read(self.r, {bus.ORPHANS: b">"}, 1000, 10,
+                               group=(bus.ORPHANS_GROUP, self.name))
+                if time.monotonic() - claimed_at > ADOPT_IDLE_MS / 1000:
+                    claimed_at = time.monotonic()
+                    _, stale, *_ = self.r.xautoclaim(bus.ORPHANS, bus.ORPHANS_GROUP, self.name,
+                                                     ADOPT_IDLE_MS, count=50)
+                    got += [(bus.ORPHANS.encode(), eid, fields) for eid, fields in stale if fields]
+            except redis.ResponseError:
+                ready = False  # the stream or its group went (Redis restarted)
+                socketio.sleep(1.0)
+                continue
+            except redis.RedisError:
+                socketio.sleep(1.0)
+                continue
+            for _, eid, fields in got:
+                msg = bus.decode(self.r, bus.ORPHANS, fields)
+                try:
+                    if isinstance(msg, dict):
+                        self._adopt(msg)
+                    else:
+                        logger.warning("an orphaned final was not ours; dropped")
+                except Exception:  # noqa: BLE001 - that one is dropped; the next goes on
+                    logger.exception("an orphaned final could not be delivered")
+                try:
+                    pipe = self.r.pipeline(transaction=False)
+                    pipe.xack(bus.ORPHANS, bus.ORPHANS_GROUP, eid)
+                    pipe.xdel(bus.ORPHANS, eid)
+                    pipe.execute()
+                except redis.RedisError:
+                    pass  # claimed again later: handling it twice changes nothing
+
+    def _adopt(self, msg: dict[str, Any]) -> None:
+        who = msg.get("who")
+        if msg.get("type") != "final" or not isinstance(who, dict):
+            return
+        user, room, language, solo = (who.get(k) for k in ("user", "room", "language", "solo"))
+        if not (isinstance(user, str) and isinstance(language, str)
+                and isinstance(room, str | None) and isinstance(solo, str | None)):
+            logger.warning("an orphaned final did not say who said it; dropped")
+            return
+        session = AudioSession(str(msg.get("session"))[:64], "", user, room, language, solo, 16000)
+        self._final(session, msg)
+
     # -- being there, and who else is ------------------------------------------------------------
 
     def supervise(self) -> None:
@@ -210,6 +272,7 @@ def start_link(app: Flask, settings: Settings, autostart: bool, name: str | None
     are run separately."""
     lk = BusSpeechLink(app, settings, name)
     socketio.start_background_task(lk.read_forever)
+    socketio.start_background_task(lk.adopt_forever)
     socketio.start_background_task(lk.supervise)
     if lk.spawn and autostart and settings.speech_autostart:
         lk.start()

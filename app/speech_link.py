@@ -228,19 +228,7 @@ class SpeechLink:
                 except v.BadInput:
                     pass  # they left the room: no more interims (their final may still count)
         elif kind == "final":
-            end = msg.get("speechEndAt")
-            with self.app.app_context():
-                try:
-                    handle_transcript(TranscriptIn(
-                        speaker_id=session.user_id, text=str(msg["text"])[:5000],
-                        source_lang=session.language, room_id=session.room_id,
-                        solo_target_lang=session.solo_target, engine="local-stt",
-                        idempotency_key=segment_key(f"speech:{msg['utteranceKey']}", _part(msg)),
-                        utterance_key=str(msg["utteranceKey"])[:100], part=_part(msg),
-                        speech_end_at=float(end) if isinstance(end, (int, float)) else None,
-                        sender_retries=False))
-                except v.BadInput as exc:
-                    socketio.emit("speech-error", exc.message, to=session.sid)
+            self._final(session, msg)
         elif kind == "notice":
             with self.app.app_context():
                 try:
@@ -253,6 +241,23 @@ class SpeechLink:
             known = msg.get("code") in ("unsupported_language", "overloaded")
             socketio.emit("speech-error", str(msg.get("message"))[:300] if known
                           else "speech recognition failed for this session", to=session.sid)
+
+    def _final(self, session: AudioSession, msg: dict[str, Any]) -> None:
+        """A final: stored and fanned out (once: its key is the utterance's and the part's)."""
+        end = msg.get("speechEndAt")
+        with self.app.app_context():
+            try:
+                handle_transcript(TranscriptIn(
+                    speaker_id=session.user_id, text=str(msg["text"])[:5000],
+                    source_lang=session.language, room_id=session.room_id,
+                    solo_target_lang=session.solo_target, engine="local-stt",
+                    idempotency_key=segment_key(f"speech:{msg['utteranceKey']}", _part(msg)),
+                    utterance_key=str(msg["utteranceKey"])[:100], part=_part(msg),
+                    speech_end_at=float(end) if isinstance(end, (int, float)) else None,
+                    sender_retries=False))
+            except v.BadInput as exc:
+                if session.sid:
+                    socketio.emit("speech-error", exc.message, to=session.sid)
 
     def synthesize(self, text: str, language: str, voice: str | None, engine: str,
                    timeout_s: float = 20.0) -> dict[str, Any]:

@@ -17,6 +17,9 @@ Streams and keys (every entry has `k`, the kind — J for a JSON object, A for P
   lt:speech:names        the set of speech process names (those whose status is gone are dropped
                          from it by whoever reads it)
   lt:web:alive:<name>    a web process is there (its sessions are ended when it is gone)
+  lt:speech:orphans      finals of sessions whose web process is gone (each with who said it),
+                         read by every web process in the consumer group `web`: what someone said
+                         before their web process died is still delivered (idempotently)
 What was read is removed as it is read (jobs once taken, a session's audio once fed, replies once
 handled): people's audio and words do not stay in Redis. A job carries `deadline` (epoch
 seconds): one nobody took by then is dropped unread, so the hosts' clocks must agree (NTP).
@@ -46,6 +49,8 @@ import redis
 
 JOBS = "lt:speech:jobs"
 GROUP = "speech"
+ORPHANS = "lt:speech:orphans"
+ORPHANS_GROUP = "web"
 ALIVE = "lt:speech:alive:"
 NAMES = "lt:speech:names"
 WEB_ALIVE = "lt:web:alive:"

@@ -242,7 +242,7 @@ def test_segments_join_one_block_in_part_order_under_a_live_line_after_history_t
 
     # History (a reload reads it) rebuilds the same blocks.
     bea.page.reload()
-    bea.page.wait_for_function("document.querySelectorAll('#captions .text > .seg').length === 4")
+    bea.page.wait_for_function("() => document.querySelectorAll('#captions .text > .seg').length === 4")
     bea.page.wait_for_timeout(1000)
     after = _live(bea)
     assert [(b["key"], b["id"], b["segs"], b["orig"]) for b in after] == \

@@ -141,13 +141,32 @@ def test_the_speech_process_reads_on_past_bad_jobs_and_bad_session_entries(
     assert r.xlen(bus.JOBS) == 0  # taken jobs (a start carries who speaks) are not kept
 
 
-def test_a_session_whose_web_process_is_gone_ends(r: redis.Redis, server: BusServer,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_session_whose_web_process_is_gone_ends_and_its_finals_go_to_the_orphans(
+        r: bus.BusRedis, server: BusServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its web process is not there: the session ends, and its finals — the one it had sent
+    before (perhaps never handled) and its last — go to the orphans stream with who said them,
+    for a live web process to deliver."""
     monkeypatch.setattr(bus_server, "WEB_CHECK_S", 0.2)
-    _start(r, "web-gone")
-    wait_until(lambda: [m for m in _replies(r, "web-gone") if m["type"] == "ended"], 10,
-               "the session of a web process that is not there to end")
-    wait_until(lambda: server.sessions == {}, 5, "the session to be forgotten")
+    r.set(bus.WEB_ALIVE + "web-gone", "1", ex=60)
+    _start(r, "web-gone", user="u-ann", room="r-1", solo=None)
+    wait_until(lambda: [m for m in _replies(r, "web-gone") if m["type"] == "started"], 5, "the start")
+    # A final it sent while its web process was there, which that process never handled.
+    bus.post(as_(r, "speech-unit"), bus.replies("web-gone"), {
+        "type": "final", "session": SID, "text": "before", "utteranceKey": f"{SID}:0"})
+    bus.post(as_(r, "web-gone"), bus.session_in(SID), audio=b"\x05" * 640)
+    time.sleep(0.5)
+    r.delete(bus.WEB_ALIVE + "web-gone")  # it died
+    wait_until(lambda: server.sessions == {}, 10, "the session to be forgotten")
+
+    def orphans() -> list[dict[str, Any]]:
+        return [m for stream, _, f in bus.read(r, {bus.ORPHANS: b"0-0"}, 1, 100)
+                if isinstance(m := bus.decode(r, stream, f), dict)]
+    wait_until(lambda: len(orphans()) == 2, 10, "both finals among the orphans")
+    got = orphans()
+    assert [m["text"] for m in got] == ["before", "640 bytes 05..05"]
+    assert all(m["who"] == {"user": "u-ann", "room": "r-1", "language": "en", "solo": None}
+               for m in got)
+    assert not [m for m in _replies(r, "web-gone") if m["type"] == "ended"]  # nobody to tell
 
 
 def test_a_session_its_web_process_forgot_ends_when_nothing_comes(

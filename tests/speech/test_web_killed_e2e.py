@@ -1,0 +1,72 @@
+"""e2e, distributed: two web processes and a speech process of their own. A speaker's web process
+is SIGKILLed while they are in mid-sentence: what they said is still delivered to a listener on
+the other web process (the speech process ends the session and hands its final, with who said it,
+to the orphans stream, which a live web process takes), once."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import support
+from tests.support import Peer, room_with, when_quiet
+from tests.support.processes import PY, start
+from tests.support.speech import clips, normalize, wer
+
+pytestmark = [pytest.mark.e2e, pytest.mark.speech]
+
+
+@pytest.fixture
+def two_webs(tmp_path: Path, log_dir: Path, redis_url: str) -> Iterator[tuple[Any, Any]]:
+    import redis as redis_lib
+    redis_lib.Redis.from_url(redis_url).flushall()
+    env = support.base_env(tmp_path, REDIS_URL=redis_url, SPEECH_MANAGED="0")
+    support.migrate(env)
+    procs = [support.start_web(env, log_dir), support.start_web(env, log_dir),
+             support.start_worker(env, log_dir),
+             start("speech", [PY, "-m", "agent.speech_server"], env, log_dir)]
+    try:
+        for web in procs[:2]:
+            support.wait_healthy(web.url, web, timeout=120)  # type: ignore[attr-defined]
+        yield procs[0], procs[1]
+    finally:
+        for p in procs:
+            p.stop()
+
+
+def test_what_was_said_when_the_speakers_web_process_died_is_delivered(
+        two_webs: tuple[Any, Any], peers: list[Peer]) -> None:
+    web1, web2 = two_webs
+    ann, = room_with(web1.url, peers, ("Ann", "en"))  # type: ignore[attr-defined]
+    code = ann.got("joined-room")[0]["code"]
+    bob = Peer(web2.url, "Bob", "es").connect()  # type: ignore[attr-defined]
+    peers.append(bob)
+    bob.join(code)
+    pcm, ref = clips()[0]
+    support.wait_until(lambda: ann.call("start-speech", {"languageCode": "en"})["ok"], 60,
+                       "the speech process to take the session")
+    cut = 32000 * 9 // 2  # 4.5 s of the 7 s sentence, and no pause: Ann is in mid-sentence
+    started = time.monotonic()
+    for k, i in enumerate(range(0, cut, 3200)):  # at the pace it is spoken
+        ann.sio.emit("speech-data", pcm[i:i + 3200])
+        time.sleep(max(0.0, started + (k + 1) * 0.1 - time.monotonic()))
+    ann.wait_for("interim-transcript", timeout=30)
+    killed_at = time.time()
+    os.kill(web1.popen.pid, signal.SIGKILL)  # type: ignore[attr-defined]
+    bob.wait_for("translated-message", timeout=60)
+    when_quiet(lambda: bob.got("translated-message"), quiet_s=8.0, timeout=90)
+    got = [(d, t / 1000) for e, d, t in bob.events if e == "translated-message"]
+    # What Ann had said and no process had made a caption of when hers died came after it, from
+    # the speech process through the orphans stream to web 2.
+    assert [d for d, at in got if at > killed_at + 1.0], got
+    parts = sorted((d for d, _ in got), key=lambda d: (d["utteranceKey"], d["part"]))
+    assert len({(d["utteranceKey"], d["part"]) for d in parts}) == len(parts)  # none twice
+    said = normalize(" ".join(d["originalText"] for d in parts))
+    edits, _ = wer(normalize(ref)[:len(said)], said)
+    assert len(said) >= 8 and edits <= 0.25 * len(said), said
+    assert all(d["fromUserId"] == ann.id for d in parts)
