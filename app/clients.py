@@ -109,6 +109,8 @@ def handler(event: str, error_event: str = "app-error") -> Callable[..., Any]:
             try:
                 if client is None:
                     raise v.BadInput("unauthorized", "connect with a session token first", 401)
+                if event != "speech-data":  # audio counts as `audio`, by its duration
+                    services().quotas.take("event", user=client.user_id, ip=client.ip)
                 if max_args is not None and len(args) > max_args:
                     raise v.BadInput("bad_payload", f"{event} takes {max_args} argument(s), "
                                                     f"got {len(args)}")

@@ -41,7 +41,9 @@ def create_app(settings: Settings | None = None, *, async_mode: str | None = Non
                    engines=choices(settings))
     app.extensions["live_translator"] = svc
     from app.quotas import Quotas
+    from app.quotas import install as limit_every_request
     svc.quotas = Quotas(settings)
+    limit_every_request(app, svc.quotas)
 
     from app import agents, api, bridge, errors, health, livekit_webhook, pages, security, speech_link, tts
     from app.events import audio, rooms, text, voice  # noqa: F401  (they register their handlers)

@@ -19,6 +19,8 @@ together). What each may do:
 | `usage`: GET /api/rooms/<id>/usage | 60/min | 300/min |
 | `health`: GET /health without the operator's token | | 120/min |
 | `client_error`: `client-error` reports | 30/min | 120/min |
+| `request`: any HTTP request (the agent's signed bridge, LiveKit's webhook, files aside) | | 1200/min |
+| `event`: any Socket.IO event but `speech-data` (counted as `audio`) | 50/s, 600/min | 3000/min |
 
 Audio may come at 1.5 times real time over a minute (a reconnect sends what it buffered), never
 faster for long. Room codes are guessed by users, and users per address are limited. Behind a
@@ -56,13 +58,16 @@ RULES: dict[str, tuple[tuple[str, str], ...]] = {
     "usage": (("user", "60/minute"), ("ip", "300/minute")),
     "health": (("ip", "120/minute"),),
     "client_error": (("user", "30/minute"), ("ip", "120/minute")),
+    "request": (("ip", "1200/minute"),),
+    "event": (("user", "50/second;600/minute"), ("ip", "3000/minute")),
 }
 WHAT = {"session": "new sessions", "room": "new rooms", "join": "attempts to join a room",
         "join_miss": "room codes that open no room", "transcript": "messages",
         "speech": "speech sessions started", "audio": "audio sent faster than real time",
         "tts": "speech requests", "history": "history requests", "glossary": "glossary changes",
         "prefs": "preference changes", "voices": "voice list requests",
-        "usage": "usage requests", "health": "health checks", "client_error": "error reports"}
+        "usage": "usage requests", "health": "health checks", "client_error": "error reports",
+        "request": "requests", "event": "messages to the server"}
 
 
 class RateLimited(BadInput):
@@ -130,3 +135,19 @@ class Quotas:
         except Exception as exc:
             self._failed(exc)
             return False
+
+
+# Requests the general limit leaves alone: our agent's bridge and LiveKit's webhook are signed
+# (and come from few addresses at high rates), static files are the page itself.
+UNLIMITED = ("/internal/", "/livekit/", "/static/")
+
+
+def install(app: Any, quotas: Quotas) -> None:
+    """Every HTTP request counts against its address's general limit (`request`), before the
+    route's own."""
+    from flask import request
+
+    @app.before_request
+    def every_request() -> None:
+        if not request.path.startswith(UNLIMITED):
+            quotas.take("request", ip=request.remote_addr)

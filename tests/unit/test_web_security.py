@@ -214,3 +214,22 @@ def test_error_reports_past_thirty_a_minute_are_refused(web: App) -> None:
     ack = sock.emit("client-error", report, callback=True)
     assert ack["ok"] is False and ack["error"]["code"] == "rate_limited"
     assert ack["error"]["retryAfter"] > 0
+
+
+def test_every_route_and_every_event_has_a_limit(web: App) -> None:
+    """Routes and events with no limit of their own still count: 1200 requests a minute from one
+    address (then 429 on any route), 50 Socket.IO events a second from one user."""
+    http = web.flask.test_client()
+    sock = web.connect(web.sign_up("Eve", "en"))
+    _early_in_a_minute()
+    served = 0
+    while http.get("/api/languages").status_code == 200:
+        served += 1
+        assert served <= 1200, "no general limit"
+    assert served >= 1198  # 1200 a minute, the sign-up's requests among them
+    for path in ("/api/languages", "/api/engines", "/api/features"):
+        r = http.get(path)
+        assert r.status_code == 429 and r.get_json()["error"]["code"] == "rate_limited", path
+    acks = [sock.emit("leave-room", callback=True) for _ in range(51)]
+    assert [a["error"]["code"] for a in acks[:50]] == ["not_in_room"] * 50
+    assert acks[50]["error"]["code"] == "rate_limited"
