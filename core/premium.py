@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 
 from core.db import session_scope
 from core.models import Usage
-from core.providers import PREMIUM
+from core.providers import LABELS, PREMIUM
 from core.settings import Settings
 from core.usage import today
 
@@ -34,6 +34,16 @@ REASONS = {
     "user_cap": "your daily premium allowance is used up",
     "room_cap": "this room's daily premium allowance is used up",
 }
+
+
+KINDS = {"stt": "recognition", "translation": "translation", "tts": "speech"}
+
+
+def message(kind: str, chosen: str, why: str) -> str:
+    """What a person is told when their premium engine of `kind` was refused: why, and that the
+    local engine is used instead."""
+    return f"{REASONS[why][0].upper()}{REASONS[why][1:]}: local {KINDS.get(kind, kind)} is used " \
+           f"instead of {LABELS.get(chosen, chosen)}."
 
 
 class PremiumPolicy:

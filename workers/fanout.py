@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,6 +75,8 @@ def fan_out(rt: Runtime, utterance_id: str, enqueued_at: float | None, *,
         logger.error("fan-out for an unknown utterance", extra={"utterance_id": utterance_id})
         return Outcome()
     u = p.utterance
+    for uid, kind, chosen, why in p.refused:
+        _tell_refused(rt, uid, kind, chosen, why)
     u["unrecorded"] = _Countdown(len(p.jobs))  # the group recorded last marks it finished
     timings = {"speechEnd": u["speech_end"], "received": u["received"], "enqueued": enqueued_at,
                "started": started}
@@ -285,3 +288,20 @@ def _send(rt: Runtime, u: dict[str, Any], job: Job, text: str, timings: dict[str
     _record(rt, u, job.users, job.kind)
     rt.metrics.inc("messages", job.kind, len(job.users))
     return len(job.users)
+
+
+_told: dict[tuple[str, str, str], float] = {}
+TELL_EVERY_S = 3600.0  # a listener whose premium engine is refused is told so once an hour
+
+
+def _tell_refused(rt: Runtime, uid: str, kind: str, chosen: str, why: str) -> None:
+    """Tell a listener (once an hour per kind and reason, in this process) that their premium
+    engine was refused and the local one used: `speech-notice {code, kind, engine, from, message}`."""
+    now = time.monotonic()
+    if now - _told.get((uid, kind, why), -TELL_EVERY_S) < TELL_EVERY_S:
+        return
+    if len(_told) > 10_000:
+        _told.clear()
+    _told[(uid, kind, why)] = now
+    rt.emitter.emit("speech-notice", {"code": why, "kind": kind, "engine": "local", "from": chosen,
+                                      "message": premium.message(kind, chosen, why)}, to=own_room(uid))

@@ -33,6 +33,8 @@ class Plan:
     jobs: list[Job] = field(default_factory=list)
     # listener id → (voice, TTS engine), for room listeners with speech on
     speech: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # (listener id, kind, the premium engine they chose, why it was refused: core.premium)
+    refused: list[tuple[str, str, str, str]] = field(default_factory=list)
 
 
 def plan(s: Session, utterance_id: str, premium: PremiumPolicy | None = None) -> Plan | None:
@@ -68,8 +70,8 @@ def plan(s: Session, utterance_id: str, premium: PremiumPolicy | None = None) ->
         groups: dict[tuple[str, str], list[str]] = defaultdict(list)
         for uid, lang, engine, tts_on, voice, tts_engine in rows:
             if premium is not None:
-                engine = premium.engine_for("translation", engine, uid, u.room_id)[0]
-                tts_engine = premium.engine_for("tts", tts_engine, uid, u.room_id)[0]
+                engine = _allowed(premium, out, "translation", engine, uid, u.room_id)
+                tts_engine = _allowed(premium, out, "tts", tts_engine, uid, u.room_id)
             if lang != u.source_lang:
                 readers.append(uid)
             if uid not in done:
@@ -82,9 +84,18 @@ def plan(s: Session, utterance_id: str, premium: PremiumPolicy | None = None) ->
     if u.solo_target_lang and u.speaker_id not in done:
         solo_engine = speaker.translation_engine if speaker else "local"
         if premium is not None:
-            solo_engine = premium.engine_for("translation", solo_engine, u.speaker_id, u.room_id)[0]
+            solo_engine = _allowed(premium, out, "translation", solo_engine, u.speaker_id, u.room_id)
         out.jobs.append(Job(u.solo_target_lang, solo_engine, [u.speaker_id], "solo"))
     return out
+
+
+def _allowed(premium: PremiumPolicy, out: Plan, kind: str, engine: str, uid: str,
+             room_id: str | None) -> str:
+    """The engine `uid` gets for `kind`: theirs, or the local one (noted in `out.refused`)."""
+    used, why = premium.engine_for(kind, engine, uid, room_id)
+    if why:
+        out.refused.append((uid, kind, engine, why))
+    return used
 
 
 def _context(s: Session, u: Utterance, readers: list[str]) -> tuple[str, ...]:

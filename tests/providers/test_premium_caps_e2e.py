@@ -58,6 +58,8 @@ def test_past_their_cap_a_person_gets_the_local_engine_and_others_keep_grok(
     second = bob.wait_for("translated-message", count=2, timeout=90)[1]
     assert len(fake.stt_turns) == 1  # Ann's second sentence never reached Grok
     assert not second["translatedText"].startswith("[es] ")  # Apertium's
+    told = bob.wait_for("speech-notice", lambda m: m["code"] == "user_cap", timeout=10)
+    assert told[0]["kind"] == "translation" and "xAI Grok" in told[0]["message"]
     # Cat has spent nothing: Grok hears her.
     fake.script = [ref1]
     _speak(cat, SILENCE + one + SILENCE * 2)

@@ -66,6 +66,7 @@ def test_the_fan_out_gives_a_listener_past_their_cap_the_local_engine(db_url: st
     assert sorted((j.target, j.engine, tuple(j.users)) for j in p.jobs) == [
         ("es", "grok", (cat,)), ("es", "local", (bob,))]
     assert p.speech[bob] == ("", "local")
+    assert p.refused == [(bob, "translation", "grok", "user_cap"), (bob, "tts", "grok", "user_cap")]
 
 
 def test_choosing_a_premium_engine_is_refused_where_it_is_not_offered(tmp_path: Path) -> None:
