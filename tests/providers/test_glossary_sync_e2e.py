@@ -14,7 +14,6 @@ import requests
 from tests import support
 from tests.support import Peer, room_with, wait_until
 from tests.support.fake_xai import FakeXAI
-from tests.support.processes import PY, start
 from tests.support.speech import clips
 
 pytestmark = [pytest.mark.e2e, pytest.mark.speech]
@@ -23,22 +22,10 @@ SILENCE = b"\0" * 32000
 
 @pytest.fixture
 def two_webs(fake: FakeXAI, tmp_path: Path, log_dir: Path, redis_url: str) -> Iterator[tuple[Any, Any]]:
-    import redis as redis_lib
-    redis_lib.Redis.from_url(redis_url).flushall()
-    env = support.base_env(tmp_path, REDIS_URL=redis_url, SPEECH_MANAGED="0",
-                           XAI_API_KEY=fake.key, XAI_BASE_URL=fake.base_url,
-                           STT_ENGINES="grok,local", TRANSLATION_ENGINES="local")
-    support.migrate(env)
-    procs = [support.start_web(env, log_dir), support.start_web(env, log_dir),
-             support.start_worker(env, log_dir),
-             start("speech", [PY, "-m", "agent.speech_server"], env, log_dir)]
-    try:
-        for web in procs[:2]:
-            support.wait_healthy(web.url, web, timeout=90)  # type: ignore[attr-defined]
-        yield procs[0], procs[1]
-    finally:
-        for p in procs:
-            p.stop()
+    with support.two_web_processes(tmp_path, log_dir, redis_url, speech=True,
+                                   XAI_API_KEY=fake.key, XAI_BASE_URL=fake.base_url,
+                                   STT_ENGINES="grok,local", TRANSLATION_ENGINES="local") as webs:
+        yield webs
 
 
 def _speak(p: Peer, pcm: bytes) -> None:

@@ -21,19 +21,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.livekit]
 @pytest.fixture
 def two_webs(tmp_path: Path, log_dir: Path, redis_url: str,
              livekit_env: dict[str, str]) -> Iterator[tuple[Any, Any]]:
-    import redis as redis_lib
-    redis_lib.Redis.from_url(redis_url).flushall()
-    env = support.base_env(tmp_path, REDIS_URL=redis_url, **livekit_env)
-    support.migrate(env)
-    procs = [support.start_web(env, log_dir), support.start_web(env, log_dir),
-             support.start_worker(env, log_dir)]
-    try:
-        for web in procs[:2]:
-            support.wait_healthy(web.url, web, timeout=90)  # type: ignore[attr-defined]
-        yield procs[0], procs[1]
-    finally:
-        for p in procs:
-            p.stop()
+    with support.two_web_processes(tmp_path, log_dir, redis_url, **livekit_env) as webs:
+        yield webs
 
 
 def test_closing_one_of_two_devices_on_two_web_processes_is_no_departure(

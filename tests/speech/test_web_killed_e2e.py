@@ -15,7 +15,6 @@ import pytest
 
 from tests import support
 from tests.support import Peer, room_with, when_quiet
-from tests.support.processes import PY, start
 from tests.support.speech import clips, normalize, wer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.speech]
@@ -23,20 +22,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.speech]
 
 @pytest.fixture
 def two_webs(tmp_path: Path, log_dir: Path, redis_url: str) -> Iterator[tuple[Any, Any]]:
-    import redis as redis_lib
-    redis_lib.Redis.from_url(redis_url).flushall()
-    env = support.base_env(tmp_path, REDIS_URL=redis_url, SPEECH_MANAGED="0")
-    support.migrate(env)
-    procs = [support.start_web(env, log_dir), support.start_web(env, log_dir),
-             support.start_worker(env, log_dir),
-             start("speech", [PY, "-m", "agent.speech_server"], env, log_dir)]
-    try:
-        for web in procs[:2]:
-            support.wait_healthy(web.url, web, timeout=120)  # type: ignore[attr-defined]
-        yield procs[0], procs[1]
-    finally:
-        for p in procs:
-            p.stop()
+    with support.two_web_processes(tmp_path, log_dir, redis_url, speech=True) as webs:
+        yield webs
 
 
 def test_what_was_said_when_the_speakers_web_process_died_is_delivered(

@@ -24,9 +24,10 @@ from tests.support.service import (
     migrate,
     start_web,
     start_worker,
+    two_web_processes,
     wait_healthy,
 )
 
 __all__ = ["PY", "ROOT", "Peer", "Proc", "Service", "apy_pid", "base_env", "embedded_service", "free_port",
            "health", "migrate", "room_with", "start", "start_livekit", "start_postgres", "start_redis",
-           "start_web", "start_worker", "wait_healthy", "wait_until", "when_quiet"]
+           "start_web", "start_worker", "two_web_processes", "wait_healthy", "wait_until", "when_quiet"]

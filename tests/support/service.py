@@ -118,3 +118,26 @@ def embedded_service(env: dict[str, str], log_dir: Path) -> Iterator[Service]:
         yield Service(web.url, env, log_dir, [web])  # type: ignore[attr-defined]
     finally:
         web.stop()
+
+
+@contextmanager
+def two_web_processes(var_dir: Path, log_dir: Path, redis_url: str, *, speech: bool = False,
+                      **extra: str) -> Iterator[tuple[Proc, Proc]]:
+    """Distributed, as on two hosts: two web processes and a Celery worker over a real Redis
+    (emptied first), and with `speech` a speech process of their own (SPEECH_MANAGED=0); both
+    web processes healthy. Everything stopped on the way out."""
+    import redis as redis_lib
+    redis_lib.Redis.from_url(redis_url).flushall()
+    env = base_env(var_dir, REDIS_URL=redis_url, **({"SPEECH_MANAGED": "0"} if speech else {}),
+                   **extra)
+    migrate(env)
+    procs = [start_web(env, log_dir), start_web(env, log_dir), start_worker(env, log_dir)]
+    if speech:
+        procs.append(start("speech", [PY, "-m", "agent.speech_server"], env, log_dir))
+    try:
+        for web in procs[:2]:
+            wait_healthy(web.url, web, timeout=120)  # type: ignore[attr-defined]
+        yield procs[0], procs[1]
+    finally:
+        for p in procs:
+            p.stop()
