@@ -7,7 +7,6 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -30,14 +29,6 @@ def _in_call(lk: LiveKitService, room: str) -> set[str]:
     return {p.identity for p in lk.participants(room)}
 
 
-@pytest.fixture
-def lk_made() -> Iterator[list[LkParticipant]]:
-    made: list[LkParticipant] = []
-    yield made
-    for p in made:
-        p.close()
-
-
 def _join_call(lk: LiveKitService, room: str, identity: str, made: list[LkParticipant]) -> None:
     token = lk.token(user_id=identity, name=identity, language="en", room=room, listen_only=True)
     made.append(LkParticipant(lk.config.url, token).connect())
@@ -56,13 +47,13 @@ def _room_with(app: App, *names: str) -> tuple[str, list[str], list[object]]:
 
 
 def test_participants_who_are_not_members_are_removed_by_the_reconciliation(
-        app: App, livekit_env: dict[str, str], lk_made: list[LkParticipant]) -> None:
+        app: App, livekit_env: dict[str, str], lk_peers: list[LkParticipant]) -> None:
     lk = app.svc.livekit = _service(livekit_env)
     room, (ann,), _ = _room_with(app, "Ann")
     lk.ensure_room(room, agents.room_metadata([]))
     stranger = app.sign_up("Stranger", "en")  # never joined the app room (a token from elsewhere)
-    _join_call(lk, room, ann, lk_made)
-    _join_call(lk, room, stranger, lk_made)
+    _join_call(lk, room, ann, lk_peers)
+    _join_call(lk, room, stranger, lk_peers)
     assert agents.reconcile(app.svc) == 1
     wait_until(lambda: _in_call(lk, room) == {ann}, 10, "the stranger to be removed")
     assert agents.reconcile(app.svc) == 0  # a member stays
@@ -102,14 +93,14 @@ def _proxy_later(port: int, to: tuple[str, int], after_s: float) -> None:
 
 
 def test_a_removal_that_failed_is_tried_again(app: App, livekit_env: dict[str, str],
-                                              lk_made: list[LkParticipant]) -> None:
+                                              lk_peers: list[LkParticipant]) -> None:
     """Ann leaves the app room while LiveKit's API cannot be reached (for 1.5 s): she is removed
     from the call all the same, within seconds, and Bob (still a member) stays."""
     direct = _service(livekit_env)
     room, (ann, bob), (ann_socket, _) = _room_with(app, "Ann", "Bob")
     direct.ensure_room(room, agents.room_metadata([]))
-    _join_call(direct, room, ann, lk_made)
-    _join_call(direct, room, bob, lk_made)
+    _join_call(direct, room, ann, lk_peers)
+    _join_call(direct, room, bob, lk_peers)
     port = free_port()
     host, lk_port = direct.config.http_url.split("//", 1)[1].rsplit(":", 1)
     _proxy_later(port, (host, int(lk_port.split("/")[0])), after_s=1.5)
