@@ -92,9 +92,12 @@ class Clients:
 clients = Clients()
 
 
-def handler(event: str, error_event: str = "app-error") -> Callable[..., Any]:
+def handler(event: str, error_event: str = "app-error", counted: bool = True) -> Callable[..., Any]:
     """Register a Socket.IO handler that answers bad input with an error ack and event (the
-    seed's string `speech-error` for speech events, `app-error {event, code, message}` else)."""
+    seed's string `speech-error` for speech events, `app-error {event, code, message}` else).
+    Each call counts against the user's general event limit (`event`, app/quotas.py) unless
+    `counted` is False: start-speech and speech-data, limited as speech sessions and audio, whose
+    order the handlers keep by not yielding before they have placed a chunk (a quota check may)."""
 
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
         # A client may send any number of arguments; more than the handler takes is bad input,
@@ -109,7 +112,7 @@ def handler(event: str, error_event: str = "app-error") -> Callable[..., Any]:
             try:
                 if client is None:
                     raise v.BadInput("unauthorized", "connect with a session token first", 401)
-                if event != "speech-data":  # audio counts as `audio`, by its duration
+                if counted:
                     services().quotas.take("event", user=client.user_id, ip=client.ip)
                 if max_args is not None and len(args) > max_args:
                     raise v.BadInput("bad_payload", f"{event} takes {max_args} argument(s), "

@@ -56,7 +56,7 @@ def _link() -> SpeechLink:
     return lk
 
 
-@handler("start-speech", error_event="speech-error")
+@handler("start-speech", error_event="speech-error", counted=False)
 def on_start_speech(client: Client, payload: Any = None) -> dict[str, Any]:
     data = v.as_object(payload, "start-speech")
     v.only_keys(data, {"languageCode", "soloMode", "soloTargetLang", "encoding",
@@ -127,7 +127,7 @@ def _preferences(user_id: str, room_id: str | None) -> tuple[str, tuple[str, ...
         return (user.stt_engine if user else ""), tuple(room.terms() if room else ())
 
 
-@handler("speech-data", error_event="speech-error")
+@handler("speech-data", error_event="speech-error", counted=False)
 def on_speech_data(client: Client, payload: Any = None) -> dict[str, Any] | None:
     lk = _link()
     sid = request.sid  # type: ignore[attr-defined]
