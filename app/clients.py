@@ -96,8 +96,9 @@ def handler(event: str, error_event: str = "app-error", counted: bool = True) ->
     """Register a Socket.IO handler that answers bad input with an error ack and event (the
     seed's string `speech-error` for speech events, `app-error {event, code, message}` else).
     Each call counts against the user's general event limit (`event`, app/quotas.py) unless
-    `counted` is False: start-speech and speech-data, limited as speech sessions and audio, whose
-    order the handlers keep by not yielding before they have placed a chunk (a quota check may)."""
+    `counted` is False: start-speech, speech-data and stop-speech, limited as speech sessions and
+    audio, whose order the handlers keep by not yielding before they have placed a chunk or ended
+    the session behind the chunks sent before (a quota check may yield)."""
 
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
         # A client may send any number of arguments; more than the handler takes is bad input,

@@ -20,7 +20,7 @@ together). What each may do:
 | `health`: GET /health without the operator's token | | 120/min |
 | `client_error`: `client-error` reports | 30/min | 120/min |
 | `request`: any HTTP request (the agent's signed bridge, LiveKit's webhook, files aside) | | 1200/min |
-| `event`: Socket.IO events but `start-speech`, `speech-data` | 50/s, 600/min | 3000/min |
+| `event`: Socket.IO events but start-, stop-speech, speech-data | 50/s, 600/min | 3000/min |
 
 Audio may come at 1.5 times real time over a minute (a reconnect sends what it buffered), never
 faster for long. Room codes are guessed by users, and users per address are limited. Behind a

@@ -191,7 +191,7 @@ def _keep(client: Client, lk: SpeechLink, early: _Early, pcm: bytes) -> None:
         early.size += len(pcm)
 
 
-@handler("stop-speech", error_event="speech-error")
+@handler("stop-speech", error_event="speech-error", counted=False)
 def on_stop_speech(client: Client, *_: Any) -> dict[str, Any]:
     lk = _link()
     early = _early.get(request.sid)  # type: ignore[attr-defined]
