@@ -4,6 +4,7 @@ emitter that records what would go to Socket.IO, and a Runtime over them."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,11 +114,13 @@ def add_utterance(url: str, speaker: str, text: str, source: str, room: str | No
         return u.id
 
 
-@pytest.fixture
-def app(tmp_path: Path) -> Iterator[App]:
-    """The in-process app (tests.unit.inprocess), its translator scripted."""
-    cfg = Settings(database_url=f"sqlite:///{tmp_path}/app.db", secret_key="unit",
-                   bridge_secret="bridge-unit", var_dir=tmp_path, rate_limit_scale=0)
+@contextmanager
+def in_process_app(tmp_path: Path, **settings: Any) -> Iterator[App]:
+    """The in-process app (tests.unit.inprocess), its translator scripted; `settings` override
+    the unit defaults (no rate limits)."""
+    cfg = Settings(**{"database_url": f"sqlite:///{tmp_path}/app.db", "secret_key": "unit",
+                      "bridge_secret": "bridge-unit", "var_dir": tmp_path, "rate_limit_scale": 0,
+                      **settings})
     migrate.upgrade(cfg.database_url)
     flask = create_app(cfg, async_mode="threading", start_engines=False)
     svc: Services = flask.extensions["live_translator"]
@@ -128,3 +131,9 @@ def app(tmp_path: Path) -> Iterator[App]:
         if c.is_connected():
             c.disconnect()
     dispose_all()
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[App]:
+    with in_process_app(tmp_path) as world:
+        yield world

@@ -14,13 +14,8 @@ from typing import Any
 import pytest
 import redis
 
-from app import migrate, security
-from app.extensions import Services
-from app.factory import create_app
-from core.db import dispose_all
-from core.settings import Settings
-from engines.translation import TranslatorRegistry
-from tests.unit.conftest import Scripted
+from app import security
+from tests.unit.conftest import in_process_app
 from tests.unit.inprocess import App
 from workers import heartbeat
 
@@ -45,20 +40,10 @@ class Speech:
 @pytest.fixture
 def web(tmp_path: Path) -> Iterator[App]:
     """The in-process app with the shipped rate limits, an operator token and an xAI key."""
-    cfg = Settings(database_url=f"sqlite:///{tmp_path}/app.db", secret_key="unit",
-                   bridge_secret="bridge-unit", var_dir=tmp_path, rate_limit_scale=1,
-                   health_token=TOKEN, xai_api_key="xai-unit-key")
-    migrate.upgrade(cfg.database_url)
-    flask = create_app(cfg, async_mode="threading", start_engines=False)
-    svc: Services = flask.extensions["live_translator"]
-    svc.registry = TranslatorRegistry({"local": lambda: Scripted("local")}, default="local")
-    svc.speech = Speech()
-    world = App(flask, svc, [])
-    yield world
-    for c in world.clients:
-        if c.is_connected():
-            c.disconnect()
-    dispose_all()
+    with in_process_app(tmp_path, rate_limit_scale=1, health_token=TOKEN,
+                        xai_api_key="xai-unit-key") as world:
+        world.svc.speech = Speech()
+        yield world
 
 
 def _bearer(app: App, user: str) -> dict[str, str]:
