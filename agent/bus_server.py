@@ -93,13 +93,9 @@ class BusServer:
 
     def _groups(self) -> None:
         for stream in (bus.JOBS, self.own):
-            try:
-                # From the start of the stream: jobs posted before any speech process was there
-                # are taken (their deadlines drop those nobody waits for any more).
-                self.r.xgroup_create(stream, bus.GROUP, id="0", mkstream=True)
-            except redis.ResponseError as exc:
-                if "BUSYGROUP" not in str(exc):
-                    raise
+            # From the start of the stream: jobs posted before any speech process was there are
+            # taken (their deadlines drop those nobody waits for any more).
+            bus.join_group(self.r, stream, bus.GROUP)
 
     def _jobs_forever(self) -> None:
         ready = False

@@ -162,11 +162,7 @@ class BusSpeechLink(SpeechLink):
         while not self._closed:
             try:
                 if not ready:
-                    try:
-                        self.r.xgroup_create(bus.ORPHANS, bus.ORPHANS_GROUP, id="0", mkstream=True)
-                    except redis.ResponseError as exc:
-                        if "BUSYGROUP" not in str(exc):
-                            raise
+                    bus.join_group(self.r, bus.ORPHANS, bus.ORPHANS_GROUP)
                     ready = True
                 got = bus.read(self.r, {bus.ORPHANS: b">"}, 1000, 10,
                                group=(bus.ORPHANS_GROUP, self.name))

@@ -146,6 +146,16 @@ def read(r: redis.Redis, streams: dict[str, bytes], block_ms: int, count: int = 
     return [(stream, eid, fields) for stream, entries in (got or []) for eid, fields in entries]
 
 
+def join_group(r: redis.Redis, stream: str, group: str) -> None:
+    """Make `group` on `stream` (and the stream) unless it is there: it reads from the stream's
+    start, so what was posted before any reader came is read too."""
+    try:
+        r.xgroup_create(stream, group, id="0", mkstream=True)
+    except redis.ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
 def trim(r: redis.Redis, stream: str | bytes, last: bytes) -> None:
     """Remove what was read from `stream`, up to and including entry `last`."""
     ms, _, seq = last.partition(b"-")
