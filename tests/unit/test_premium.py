@@ -4,18 +4,15 @@ user's or a room's daily cap their premium choices fall back to the local engine
 and what a translation billed counts for the listeners who chose it."""
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
 
-from app.factory import create_app
-from app.migrate import upgrade
 from core import usage
-from core.db import dispose_all, session_scope
+from core.db import session_scope
 from core.premium import PremiumPolicy
 from core.settings import Settings
-from tests.unit.conftest import add_room, add_user, add_utterance
+from tests.unit.conftest import add_room, add_user, add_utterance, in_process_app
 from workers.plan import plan
 
 pytestmark = pytest.mark.unit
@@ -70,21 +67,16 @@ def test_the_fan_out_gives_a_listener_past_their_cap_the_local_engine(db_url: st
 
 
 def test_choosing_a_premium_engine_is_refused_where_it_is_not_offered(tmp_path: Path) -> None:
-    base = Settings(database_url=f"sqlite:///{tmp_path}/app.db", secret_key="unit",
-                    bridge_secret="bridge-unit", var_dir=tmp_path, rate_limit_scale=0,
-                    xai_api_key="xai-test-key")
-    upgrade(base.database_url)
-    for settings, offered in ((base, False), (dataclasses.replace(base, xai_daily_characters=1e6), True)):
-        flask = create_app(settings, async_mode="threading", start_engines=False)
-        http = flask.test_client()
-        signed = http.post("/api/session", json={"displayName": "Ann", "language": "en"}).get_json()
-        auth = {"Authorization": f"Bearer {signed['token']}"}
-        grok = next(c for c in http.get("/api/engines").get_json()["translation"] if c["name"] == "grok")
-        r = http.patch("/api/me", json={"translationEngine": "grok"}, headers=auth)
-        if offered:
-            assert grok["available"] and r.status_code == 200
-        else:
-            assert not grok["available"] and "does not offer" in grok["reason"]
-            assert r.status_code == 400 and r.get_json()["error"]["code"] == "engine_unavailable"
-            assert "does not offer premium engines" in r.get_json()["error"]["message"]
-        dispose_all()
+    for budget, offered in ((0.0, False), (1e6, True)):
+        with in_process_app(tmp_path, xai_api_key="xai-test-key", xai_daily_characters=budget) as app:
+            http = app.flask.test_client()
+            auth = {"Authorization": f"Bearer {app.svc.tokens.issue(app.sign_up('Ann', 'en'))}"}
+            grok = next(c for c in http.get("/api/engines").get_json()["translation"]
+                        if c["name"] == "grok")
+            r = http.patch("/api/me", json={"translationEngine": "grok"}, headers=auth)
+            if offered:
+                assert grok["available"] and r.status_code == 200
+            else:
+                assert not grok["available"] and "does not offer" in grok["reason"]
+                assert r.status_code == 400 and r.get_json()["error"]["code"] == "engine_unavailable"
+                assert "does not offer premium engines" in r.get_json()["error"]["message"]
