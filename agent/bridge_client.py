@@ -16,12 +16,13 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from core import wire
 from core.signing import sign
 
 logger = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ class BridgeClient:
         self.rooms = rooms
         self.heartbeat_s = heartbeat_s
         self.max_backoff_s = max_backoff_s
-        self._queue: queue.Queue[tuple[str, dict[str, Any], Path | None]] = queue.Queue()
+        self._queue: queue.Queue[tuple[str, Mapping[str, Any], Path | None]] = queue.Queue()
         self._http = httpx.Client(timeout=httpx.Timeout(5.0, connect=2.0), transport=transport)
         self._stop = threading.Event()
         self._beat = threading.Event()
@@ -69,7 +70,7 @@ class BridgeClient:
         self._stop.set()
 
     # -- what the speakers call ------------------------------------------------------------
-    def final(self, payload: dict[str, Any]) -> None:
+    def final(self, payload: wire.BridgeTranscript) -> None:
         key = f"{payload['idempotencyKey']}#{payload.get('part', 0)}"  # one file per segment
         path = self.outbox / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".json")
         tmp = path.with_suffix(".tmp")
@@ -77,12 +78,13 @@ class BridgeClient:
         os.replace(tmp, path)
         self._queue.put(("final", payload, path))
 
-    def interim(self, payload: dict[str, Any]) -> None:
+    def interim(self, payload: wire.BridgeTranscript) -> None:
+        """An interim or a notice: sent in order with the finals, never retried."""
         if self._queue.qsize() < 20:  # behind a backlog an interim is stale: skip it
             self._queue.put(("interim", payload, None))
 
     # -- sending -------------------------------------------------------------------------
-    def post(self, path: str, payload: dict[str, Any]) -> httpx.Response:
+    def post(self, path: str, payload: Mapping[str, Any]) -> httpx.Response:
         body = json.dumps(payload, separators=(",", ":")).encode()
         stamp = str(int(time.time()))
         return self._http.post(self.base_url + path, content=body, headers={
@@ -99,7 +101,7 @@ class BridgeClient:
                 logger.error("a bridge message could not be sent; a final stays in the outbox "
                              "for the next start", extra={"kind": kind, "error": type(exc).__name__})
 
-    def _send_one(self, kind: str, payload: dict[str, Any], path: Path | None) -> None:
+    def _send_one(self, kind: str, payload: Mapping[str, Any], path: Path | None) -> None:
         body = {k: v for k, v in payload.items() if k != "queuedAt"}
         if kind == "interim":
             try:
@@ -153,7 +155,7 @@ class BridgeClient:
             self._beat.wait(self.heartbeat_s)
             self._beat.clear()
             try:
-                body: dict[str, Any] = {"agentId": self.agent_id, "rooms": self.rooms()}
+                body: wire.AgentHeartbeat = {"agentId": self.agent_id, "rooms": self.rooms()}
                 if self._registered:
                     body["registered"] = True
                 r = self.post("/internal/agent-heartbeat", body)

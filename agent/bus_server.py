@@ -15,12 +15,13 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import redis
 
 from agent.connection import Connection, Meter, Voices
-from core import speech as wire
+from core import speech, wire
 from core import speech_bus as bus
 from engines.stt.registry import STTRegistry
 
@@ -42,10 +43,10 @@ class BusPeer(Connection):
         super().__init__(None, server.stt, server.voices, server.meter, server.media)
         self.server = server
         self.reply_to = reply_to
-        self.who: dict[str, Any] = {}  # a session's speaker: user, room, language, solo target
+        self.who: Mapping[str, Any] = {}  # a session's speaker (core.wire.Who), from its start
         self.orphaned = False  # its web process is gone: finals go to the orphans stream
 
-    def send(self, obj: dict[str, Any]) -> None:
+    def send(self, obj: Mapping[str, Any]) -> None:
         stream = bus.replies(self.reply_to)
         if self.orphaned:
             if obj.get("type") != "final":
@@ -156,9 +157,10 @@ class BusServer:
             return
         sid = str(msg.get("session", ""))
         if msg.get("op") == "start" and sid in peer.sessions:
-            peer.who = {k: msg.get(k) for k in ("user", "room", "language", "solo")}
+            peer.who = {k: msg.get(k) for k in wire.fields(wire.Who)}  # as its start said
             self.sessions[sid] = peer
-            peer.send({"type": "started", "session": sid, "owner": self.name})
+            started: wire.Started = {"type": "started", "session": sid, "owner": self.name}
+            peer.send(started)
             threading.Thread(target=self._read_session, args=(peer, sid), name=f"in-{sid[:8]}",
                              daemon=True).start()
         elif msg.get("op") == "start":
@@ -286,21 +288,18 @@ class BusServer:
             pass
 
 
-OPS = frozenset({"start", "ping", "tts", "voices", "say", "translate"})
-
-
 def _invalid(msg: dict[str, Any]) -> str:
     """What is wrong with a job's fields ("" when nothing): a known op, and for `start` a session
     id, a language and a sample rate we take."""
     op = msg.get("op")
-    if op not in OPS:
+    if op not in wire.JOB_OPS:
         return "op"
     if op == "start":
         rate, language = msg.get("rate"), msg.get("language")
-        if not isinstance(msg.get("session"), str) or len(msg["session"]) != wire.SESSION_ID_LEN:
+        if not isinstance(msg.get("session"), str) or len(msg["session"]) != speech.SESSION_ID_LEN:
             return "session"
         if not isinstance(language, str) or not 2 <= len(language) <= 16:
             return "language"
-        if not isinstance(rate, int) or isinstance(rate, bool) or rate not in wire.SAMPLE_RATES:
+        if not isinstance(rate, int) or isinstance(rate, bool) or rate not in speech.SAMPLE_RATES:
             return "rate"
     return ""

@@ -11,11 +11,11 @@ import logging
 import socket
 import threading
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal
 
-from agent.speaker import SpeakerStream, event_fields
-from core import speech as wire
-from core import usage
+from agent.speaker import SpeakerStream
+from core import speech, usage, wire
 from core.providers import OFF_LOOP, translator_registry, tts_registry
 from core.settings import Settings
 from engines.errors import ConfigurationError, EngineError, UnsupportedLanguageError
@@ -41,11 +41,12 @@ class Connection:
         self.sessions: dict[str, SpeakerStream] = {}
         self._send_lock = threading.Lock()
 
-    def send(self, obj: dict[str, Any]) -> None:
+    def send(self, obj: Mapping[str, Any]) -> None:
+        """One message to the peer (core.wire: a result or a reply)."""
         assert self.sock is not None
         with self._send_lock:
             try:
-                self.sock.sendall(wire.pack_json(obj))
+                self.sock.sendall(speech.pack_json(obj))
             except OSError:
                 logger.warning("app connection lost while sending", exc_info=True)
 
@@ -53,15 +54,15 @@ class Connection:
         assert self.sock is not None
         try:
             while True:
-                frame = wire.read_frame(self.sock)
+                frame = speech.read_frame(self.sock)
                 if frame is None:
                     break
                 kind, body = frame
                 if kind == "A":
-                    sid = body[:wire.SESSION_ID_LEN].decode("ascii", "replace")
+                    sid = body[:speech.SESSION_ID_LEN].decode("ascii", "replace")
                     session = self.sessions.get(sid)
                     if session is not None:
-                        session.feed(body[wire.SESSION_ID_LEN:])
+                        session.feed(body[speech.SESSION_ID_LEN:])
                 elif kind == "J":
                     self._one(body)
         except (OSError, ValueError):
@@ -84,7 +85,7 @@ class Connection:
 
     def _control(self, msg: dict[str, Any]) -> None:
         op, sid = msg.get("op"), str(msg.get("session", ""))
-        if op == "start" and sid not in self.sessions and len(sid) == wire.SESSION_ID_LEN:
+        if op == "start" and sid not in self.sessions and len(sid) == speech.SESSION_ID_LEN:
             engine = str(msg.get("engine") or "") or None
             terms = msg.get("keyterms")
             keyterms = tuple(str(t) for t in terms)[:100] if isinstance(terms, list) else ()
@@ -95,16 +96,16 @@ class Connection:
                 deliver=lambda events: self._results(sid, events),
                 on_error=lambda exc: self._failed(sid, exc), on_end=lambda: self._ended(sid),
                 name=f"stt-{sid[:8]}", options=StreamOptions(keyterms=keyterms, on_usage=meter),
-                on_overflow=lambda: self.send({"type": "error", "session": sid, "code": "overloaded",
-                                               "message": OVERLOADED}))
+                on_overflow=lambda: self.send(_error(sid, OVERLOADED, "overloaded")))
             session.start()
         elif op == "stop" and sid in self.sessions:
             self.sessions[sid].close()
         elif op == "keyterms" and sid in self.sessions and isinstance(msg.get("keyterms"), list):
             self.sessions[sid].set_keyterms(tuple(str(t) for t in msg["keyterms"])[:100])
         elif op == "ping":
-            self.send({"type": "pong", "status": dict(self.stt.provider(self.stt.default).status(),
-                                                      engines=self.stt.status())})
+            pong: wire.Pong = {"type": "pong", "status": dict(
+                self.stt.provider(self.stt.default).status(), engines=self.stt.status())}
+            self.send(pong)
         elif op == "tts" and self.voices is not None:
             threading.Thread(target=self._tts, args=(msg,), name="tts", daemon=True).start()
         elif op == "voices" and self.voices is not None:
@@ -117,10 +118,10 @@ class Connection:
     def _translate(self, msg: dict[str, Any]) -> None:
         """A translation by a provider the asker cannot call itself (gRPC in the embedded web
         process: core.offloop): all of `targets`, or why not."""
-        reply: dict[str, Any] = {"type": "translate", "id": msg.get("id")}
+        reply: wire.TranslateReply = {"type": "translate", "id": msg.get("id"), "ok": False}
         if self.voices is None:
-            self.send(dict(reply, ok=False, code="unavailable", message="no translation here",
-                           retryable=True))
+            self.send({**reply, "code": "unavailable", "message": "no translation here",
+                       "retryable": True})
             return
         try:
             engine = str(msg.get("engine") or "")
@@ -132,27 +133,27 @@ class Connection:
                 str(msg["text"]), str(msg["source"]), [str(t) for t in msg["targets"]],
                 Context(glossary=tuple(str(t) for t in glossary)))
         except (KeyError, TypeError):
-            self.send(dict(reply, ok=False, code="bad_request", message="a translate request needs "
-                           "text, source and targets", retryable=False))
+            self.send({**reply, "code": "bad_request", "retryable": False,
+                       "message": "a translate request needs text, source and targets"})
             return
         except EngineError as exc:
-            self.send(dict(reply, ok=False, code=type(exc).__name__, message=str(exc),
-                           retryable=exc.retryable))
+            self.send({**reply, "code": type(exc).__name__, "message": str(exc),
+                       "retryable": exc.retryable})
             return
         except Exception:  # noqa: BLE001 - the asker is told, and waits no longer
             logger.exception("translation for another process failed")
-            self.send(dict(reply, ok=False, code="failed", message="the translation failed",
-                           retryable=True))
+            self.send({**reply, "code": "failed", "message": "the translation failed",
+                       "retryable": True})
             return
-        self.send(dict(reply, ok=True, translations={t: {"text": r.text, "elapsedMs": r.elapsed_ms,
-                                                         "usage": r.usage} for t, r in out.items()}))
+        self.send({**reply, "ok": True, "translations": {
+            t: {"text": r.text, "elapsedMs": r.elapsed_ms, "usage": r.usage} for t, r in out.items()}})
 
     def _say(self, msg: dict[str, Any]) -> None:
         """A translation for a voice room's `tts-<lang>` track; answers with the listeners that
         track reaches (the workers send the others `tts-audio`)."""
-        reply: dict[str, Any] = {"type": "say", "id": msg.get("id")}
+        reply: wire.SayReply = {"type": "say", "id": msg.get("id"), "ok": False}
         if self.media is None:
-            self.send(dict(reply, ok=False, code="no_voice_rooms"))
+            self.send({**reply, "code": "no_voice_rooms"})
             return
         kw: dict[str, float] = {}
         deadline = msg.get("deadline")
@@ -161,18 +162,18 @@ class Connection:
             # for the reply), or it sends files for a line that is also on the track.
             kw["timeout_s"] = min(SAY_DECIDE_S, deadline - time.time() - SAY_MARGIN_S)
             if kw["timeout_s"] <= 0:
-                self.send(dict(reply, ok=False, code="too_late"))
+                self.send({**reply, "code": "too_late"})
                 return
         try:
             covered = self.media.say(msg, **kw)
         except ValueError:
-            self.send(dict(reply, ok=False, code="bad_request"))
+            self.send({**reply, "code": "bad_request"})
             return
         except Exception:  # noqa: BLE001 - the room's job is gone or slow: tts-audio instead
             logger.warning("could not queue a line on a voice room's track", exc_info=True)
-            self.send(dict(reply, ok=False, code="agent_failed"))
+            self.send({**reply, "code": "agent_failed"})
             return
-        self.send(dict(reply, ok=True, covered=covered))
+        self.send({**reply, "ok": True, "covered": covered})
 
     def _voices(self, msg: dict[str, Any]) -> None:
         """The voices an engine offers for a language: [{id, name}]."""
@@ -181,10 +182,13 @@ class Connection:
             voices = self.voices.list(str(msg.get("engine") or ""), str(msg.get("language") or ""))
         except EngineError as exc:
             code = "unknown_engine" if isinstance(exc, ConfigurationError) else "engine_failed"
-            self.send({"type": "voices", "id": msg.get("id"), "ok": False, "code": code,
-                       "message": str(exc) if code == "unknown_engine" else "the voice list is unavailable"})
+            failed: wire.VoicesReply = {
+                "type": "voices", "id": msg.get("id"), "ok": False, "code": code,
+                "message": str(exc) if code == "unknown_engine" else "the voice list is unavailable"}
+            self.send(failed)
             return
-        self.send({"type": "voices", "id": msg.get("id"), "ok": True, "voices": voices})
+        listed: wire.VoicesReply = {"type": "voices", "id": msg.get("id"), "ok": True, "voices": voices}
+        self.send(listed)
 
     def _tts(self, msg: dict[str, Any]) -> None:
         """Synthesize (or take from the cache) and answer with the WAV, base64 in the JSON."""
@@ -198,36 +202,46 @@ class Connection:
         except EngineError as exc:
             code = ("unsupported_language" if isinstance(exc, UnsupportedLanguageError)
                     else "unknown_engine" if isinstance(exc, ConfigurationError) else "engine_failed")
-            self.send({"type": "tts", "id": rid, "ok": False, "code": code, "message": str(exc)})
+            failed: wire.TtsReply = {"type": "tts", "id": rid, "ok": False, "code": code,
+                                     "message": str(exc)}
+            self.send(failed)
             return
         # The voice to file it under: the asked one if the engine offers it, else "" (its
         # default), so a listener with the default voice finds it next time.
         asked = self.voices.known(str(msg.get("engine") or self.voices.registry.default),
                                   str(msg["language"]), msg.get("voice")) or ""
-        self.send({"type": "tts", "id": rid, "ok": True, "wav": base64.b64encode(out.wav).decode(),
-                   "durationMs": round(out.duration_ms, 1), "engine": out.engine, "voice": out.voice,
-                   "voiceKey": asked if out.engine == (msg.get("engine") or out.engine) else out.voice,
-                   "cached": cached,
-                   "elapsedMs": round(out.elapsed_ms, 1)})
+        made: wire.TtsReply = {
+            "type": "tts", "id": rid, "ok": True, "wav": base64.b64encode(out.wav).decode(),
+            "durationMs": round(out.duration_ms, 1), "engine": out.engine, "voice": out.voice,
+            "voiceKey": asked if out.engine == (msg.get("engine") or out.engine) else out.voice,
+            "cached": cached, "elapsedMs": round(out.elapsed_ms, 1)}
+        self.send(made)
 
     def _results(self, sid: str, events: list[SpeechEvent]) -> None:
         """Each event to the app; a notice's `text` is its code."""
         for e in events:
-            fields = event_fields(e)
-            self.send({"type": fields.pop("kind"), "session": sid, **fields,
-                       "sentAt": time.time() * 1000})
+            self.send(wire.speech_result(sid, e, time.time() * 1000))
 
     def _failed(self, sid: str, exc: EngineError) -> None:
         if isinstance(exc, UnsupportedLanguageError):  # our own words, safe to show the speaker
-            self.send({"type": "error", "session": sid, "code": "unsupported_language",
-                       "message": str(exc)})
+            self.send(_error(sid, str(exc), "unsupported_language"))
             return
         logger.warning("speech session failed", exc_info=exc, extra={"session": sid})
-        self.send({"type": "error", "session": sid, "message": str(exc)})
+        self.send(_error(sid, str(exc)))
 
     def _ended(self, sid: str) -> None:
         self.sessions.pop(sid, None)
-        self.send({"type": "ended", "session": sid})
+        ended: wire.Ended = {"type": "ended", "session": sid}
+        self.send(ended)
+
+
+def _error(sid: str, message: str,
+           code: Literal["unsupported_language", "overloaded"] | None = None) -> wire.SessionError:
+    """A session's failure; only a known `code`'s message is shown to the speaker."""
+    failed: wire.SessionError = {"type": "error", "session": sid, "message": message}
+    if code is not None:
+        failed["code"] = code
+    return failed
 
 
 class Meter:

@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 
 from agent.bridge_client import BridgeClient
-from agent.speaker import SpeakerStream, event_fields
+from agent.speaker import SpeakerStream
 from agent.voice_out import RATE, TOPIC, LagPolicy, Line, Voice, packet, to_pcm, trim
-from core import usage
+from core import usage, wire
 from core.providers import PREMIUM
 from core.settings import Settings
 from engines.errors import EngineError
@@ -84,21 +84,20 @@ class Speaker:
         """The bridge's contract (/internal/transcripts): a final carries its key as the
         idempotency key, an interim as the utterance key."""
         for e in events:
-            f = event_fields(e)
-            payload: dict[str, Any] = {"kind": f["kind"], "speakerId": self.identity,
-                                       "roomId": self.room_id, "text": f["text"],
-                                       "sourceLang": f["language"]}
+            payload: wire.BridgeTranscript = {"kind": e.kind, "speakerId": self.identity,
+                                              "roomId": self.room_id, "text": e.text,
+                                              "sourceLang": e.language}
             if e.kind == "notice":  # recognition moved to another engine: the speaker is told
-                payload.update(engine=e.engine, previous=e.previous)
+                payload.update({"engine": e.engine, "previous": e.previous})
                 self.bridge.interim(payload)
             elif e.kind == "final":  # one segment of the utterance: the key and its part
-                payload.update(idempotencyKey=f["utteranceKey"], utteranceKey=f["utteranceKey"],
-                               part=f["part"])
-                if f["speechEndAt"]:
-                    payload["speechEndAt"] = f["speechEndAt"]
+                payload.update({"idempotencyKey": e.utterance_key, "utteranceKey": e.utterance_key,
+                                "part": e.part})
+                if e.speech_end_at:
+                    payload["speechEndAt"] = e.speech_end_at
                 self.bridge.final(payload)
             else:
-                payload.update(utteranceKey=f["utteranceKey"], part=f["part"])
+                payload.update({"utteranceKey": e.utterance_key, "part": e.part})
                 self.bridge.interim(payload)
 
 

@@ -1,7 +1,8 @@
 """One speaker's recognition, shared by both audio paths (the Socket.IO audio sessions of
 agent.speech_server and the LiveKit microphones of agent.livekit_agent): a thread that takes PCM
 chunks from an inbox, resamples them to 16 kHz when needed (soxr), feeds a streaming STT, and
-hands each SpeechEvent on; closing it flushes the last final. And the one serializer of events.
+hands each SpeechEvent on; closing it flushes the last final. And `event_fields`, an event as
+the speech link carries it (core.wire.Recognized) with its kind.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from core import wire
 from engines.errors import EngineError, UnsupportedLanguageError
 from engines.languages import LANGUAGES
 from engines.stt.base import STT, SpeechEvent, StreamOptions
@@ -24,12 +26,10 @@ _POLL = object()
 
 
 def event_fields(e: SpeechEvent) -> dict[str, Any]:
-    """A recognition event as the speech process reports it (JSON-ready). A notice's `text` is its
-    code; `engine` is who made the event (a notice: the engine now in use, `previous` the one left)."""
-    return {"kind": e.kind, "text": e.text, "language": e.language, "utteranceKey": e.utterance_key,
-            "startMs": e.start_ms, "endMs": e.end_ms, "decodeMs": round(e.decode_ms, 1),
-            "speechEndAt": e.speech_end_at, "engine": e.engine, "previous": e.previous,
-            "part": e.part}
+    """A recognition event as the speech process reports it (JSON-ready): its `kind` and
+    core.wire.Recognized (a notice's `text` is its code; `engine` is who made the event, for a
+    notice the engine now in use, `previous` the one left)."""
+    return {"kind": e.kind, **wire.recognized(e)}
 
 
 class SpeakerStream:

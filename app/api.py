@@ -13,7 +13,7 @@ from app import validation as v
 from app.auth import TokenError
 from app.errors import error_response
 from app.extensions import services, socketio
-from core import membership, premium, providers, usage
+from core import membership, premium, providers, usage, wire
 from core.db import session_scope
 from core.models import Participant, Room, Translation, User, Utterance
 from core.naming import room_channel
@@ -236,7 +236,8 @@ def put_glossary(room_id: str) -> Response:
         if room.created_by != uid:
             raise v.BadInput("not_room_owner", "only the room's creator can change its glossary", 403)
         room.glossary = json.dumps(terms, ensure_ascii=False)
-    socketio.emit("glossary-updated", {"roomId": room_id, "terms": terms}, to=room_channel(room_id))
+    updated: wire.GlossaryUpdated = {"roomId": room_id, "terms": terms}
+    socketio.emit("glossary-updated", updated, to=room_channel(room_id))
     services().speech.set_keyterms(room_id, terms)
     if services().glossary_sync is not None:  # the speakers other web processes hold
         services().glossary_sync.publish(room_id, terms)
@@ -312,8 +313,9 @@ def languages() -> Response:
 
 @bp.get("/rooms/<room_id>/messages")
 def room_messages(room_id: str) -> Response:
-    """The room's finals after `since` (epoch ms of receipt), oldest first, each with its
-    translation into the caller's language where one was made: a reconnecting client fills in
+    """The room's finals after `since` (epoch ms of receipt), oldest first, each a caption in the
+    caller's language with its translation where one was made (core.wire.HistoryItem: the live
+    caption's fields, and when it was received and said): a reconnecting client fills in
     what it missed (dropping ids it has), and transcript export reads it. Only what was said
     while the caller was in the room (between each join and its leave); `limit` at most 500,
     `more` says whether to page on."""
@@ -349,10 +351,10 @@ def room_messages(room_id: str) -> Response:
                                                      Translation.target_lang == lang)):
             if t.engine == user.translation_engine or t.utterance_id not in translated:
                 translated[t.utterance_id] = t.text
-        messages = [{
-            "utteranceId": u.id, "speakerId": u.speaker_id, "speakerName": name,
-            "originalText": u.text, "sourceLang": u.source_lang, "targetLang": lang,
-            "translatedText": u.text if u.source_lang == lang else translated.get(u.id),
-            "receivedAt": u.received_at, "speechEndAt": u.speech_end_at,
-            "utteranceKey": u.utterance_key or u.id, "part": u.part} for u, name in rows]
+        messages = [wire.history_item(
+            wire.caption(message=wire.message_id(u.id, lang), utterance_id=u.id,
+                         utterance_key=u.utterance_key or u.id, part=u.part, original=u.text,
+                         source=u.source_lang, target=lang, speaker_name=name),
+            u.text if u.source_lang == lang else translated.get(u.id), u.speaker_id,
+            u.received_at, u.speech_end_at) for u, name in rows]
     return jsonify({"roomId": room_id, "messages": messages, "more": more})

@@ -26,6 +26,7 @@ from app.transcripts import (
     publish_notice,
     segment_key,
 )
+from core import wire
 from core.expiring import ExpiringKeys
 from core.signing import sign  # one signature for both sides
 
@@ -91,7 +92,7 @@ def agent_heartbeat() -> tuple[Response, int]:
         return body
     try:
         data = v.as_object(json.loads(body), "the body")
-        v.only_keys(data, {"agentId", "rooms", "registered"}, "the body")
+        v.only_keys(data, wire.fields(wire.AgentHeartbeat), "the body")
         registered = v.boolean(data, "registered")
         agent = str(v.text(data, "agentId", max_len=64, single_line=True))
         rooms = data.get("rooms")
@@ -109,13 +110,12 @@ def agent_heartbeat() -> tuple[Response, int]:
 
 
 def _accept(body: bytes) -> tuple[Response, int]:
+    """A core.wire.BridgeTranscript, checked field by field."""
     try:
         data = v.as_object(json.loads(body), "the body")
     except ValueError:
         raise v.BadInput("bad_json", "the body must be JSON") from None
-    v.only_keys(data, {"kind", "idempotencyKey", "speakerId", "roomId", "text", "sourceLang",
-                       "utteranceKey", "speechEndAt", "soloTargetLang", "engine", "previous", "part"},
-                "the body")
+    v.only_keys(data, wire.fields(wire.BridgeTranscript), "the body")
     kind = data.get("kind", "final")
     if kind not in ("final", "interim", "notice"):
         raise v.BadInput("bad_kind", "kind must be 'final', 'interim' or 'notice'")

@@ -1,5 +1,5 @@
 """The one registry of connected Socket.IO clients, and the `handler` decorator every event
-module registers its handlers with.
+module registers its handlers with (only for an event of the contract, core.wire.CLIENT_EVENTS).
 
 Event modules (app.events.*) never import each other: each registers its handlers here, and what
 must happen when a socket goes away (stop its audio, end its voice session) as a `when_gone` hook,
@@ -18,6 +18,7 @@ from flask import request
 
 from app import validation as v
 from app.extensions import services, socketio
+from core import wire
 
 logger = logging.getLogger(__name__)
 
@@ -92,13 +93,19 @@ class Clients:
 clients = Clients()
 
 
-def handler(event: str, error_event: str = "app-error", counted: bool = True) -> Callable[..., Any]:
-    """Register a Socket.IO handler that answers bad input with an error ack and event (the
-    seed's string `speech-error` for speech events, `app-error {event, code, message}` else).
+def handler(event: str, counted: bool = True) -> Callable[..., Any]:
+    """Register a Socket.IO handler for `event`, one of core.wire.CLIENT_EVENTS (any other is a
+    LookupError at import), that answers bad input with an error ack and the event the contract
+    names (the string `speech-error` for speech events, `app-error {event, code, message}` else).
     Each call counts against the user's general event limit (`event`, app/quotas.py) unless
     `counted` is False: start-speech, speech-data and stop-speech, limited as speech sessions and
     audio, whose order the handlers keep by not yielding before they have placed a chunk or ended
     the session behind the chunks sent before (a quota check may yield)."""
+
+    contract = wire.CLIENT_EVENTS.get(event)
+    if contract is None:
+        raise LookupError(f"{event!r} has no contract: add it to core.wire.CLIENT_EVENTS")
+    error_event = contract.error_event
 
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
         # A client may send any number of arguments; more than the handler takes is bad input,
@@ -122,11 +129,13 @@ def handler(event: str, error_event: str = "app-error", counted: bool = True) ->
                 return {"ok": True, **(result or {})}
             except v.BadInput as exc:
                 services().metrics.inc("errors", f"bad_input:{event}")
-                if error_event == "speech-error":
-                    socketio.emit("speech-error", exc.message, to=sid)
+                if error_event == wire.SPEECH_ERROR:
+                    socketio.emit(wire.SPEECH_ERROR, exc.message, to=sid)
                 else:
-                    socketio.emit(error_event, {"event": event, **exc.as_dict()}, to=sid)
-                return {"ok": False, "error": exc.as_dict()}
+                    reported: wire.AppError = {"event": event, **exc.as_dict()}
+                    socketio.emit(error_event, reported, to=sid)
+                refused: wire.Refused = {"ok": False, "error": exc.as_dict()}
+                return refused
             except Exception:
                 services().metrics.inc("errors", f"internal:{event}")
                 logger.exception("socket handler failed", extra={"event": event})

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from app.errors import error_response
 from app.extensions import services, socketio
+from core import wire
 from core.db import session_scope
 from core.models import Participant
 from core.naming import room_channel
@@ -50,6 +51,7 @@ def webhook() -> tuple[Response, int]:
             members = in_call.setdefault(event.room.name, set())
             joined = event.event == "participant_joined"
             (members.add if joined else members.discard)(who.identity)
-            socketio.emit("voice-presence", {"roomId": event.room.name, "userId": who.identity,
-                                             "inVoice": joined}, to=room_channel(event.room.name))
+            presence: wire.VoicePresence = {"roomId": event.room.name, "userId": who.identity,
+                                            "inVoice": joined}
+            socketio.emit("voice-presence", presence, to=room_channel(event.room.name))
     return jsonify({"ok": True}), 200

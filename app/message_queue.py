@@ -20,9 +20,8 @@ from typing import Any
 import socketio
 from cachetools import TTLCache
 
-# Events whose payload carries the message's stable id, and under which key.
-ONCE = {"translated-message": "id", "solo-translated": "id", "translation-failed": "id",
-        "tts-audio": "messageId"}
+from core import wire
+
 REMEMBER_S = 3600  # longer than any redelivery and its retries
 REMEMBER_MAX = 200_000
 RETRY_S = (0.5, 1.0, 2.0)  # then every 2 s
@@ -37,7 +36,7 @@ class OnceRedisManager(socketio.RedisManager):  # type: ignore[misc]
         self._seen_lock = threading.Lock()
 
     def _handle_emit(self, message: dict[str, Any]) -> Any:
-        key = ONCE.get(str(message.get("event")))
+        key = wire.STABLE_IDS.get(str(message.get("event")))  # where its stable id is
         data = message.get("data")
         if isinstance(data, list) and len(data) == 1:
             data = data[0]
@@ -73,5 +72,6 @@ class OnceRedisManager(socketio.RedisManager):  # type: ignore[misc]
         ms): they read the room's history to fill in (each message id once)."""
         logger.info("message queue back; sockets told to resync",
                     extra={"down_ms": round(time.time() * 1000.0 - lost_at)})
-        super()._handle_emit({"method": "emit", "event": "resync", "data": [{"since": lost_at}],
+        resync: wire.Resync = {"since": lost_at}
+        super()._handle_emit({"method": "emit", "event": "resync", "data": [resync],
                               "namespace": "/", "room": None, "skip_sid": None, "callback": None})

@@ -38,6 +38,7 @@ from typing import Any
 from limits import RateLimitItem, parse_many, storage, strategies
 
 from app.validation import BadInput
+from core import wire
 from core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -76,8 +77,8 @@ class RateLimited(BadInput):
                                          f"{math.ceil(retry_after)} s", 429)
         self.retry_after = max(1, math.ceil(retry_after))
 
-    def as_dict(self) -> dict[str, Any]:
-        return dict(super().as_dict(), retryAfter=self.retry_after)
+    def as_dict(self) -> wire.ErrorBody:
+        return {**super().as_dict(), "retryAfter": self.retry_after}
 
 
 class Quotas:

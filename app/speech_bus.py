@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import redis
@@ -21,8 +22,9 @@ from flask import Flask
 
 from app import validation as v
 from app.extensions import socketio
-from app.speech_link import RESTARTED, AudioSession, SpeechLink
+from app.speech_link import RESTARTED, AudioSession, SpeechLink, start_op
 from core import speech_bus as bus
+from core import wire
 from core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -59,12 +61,9 @@ class BusSpeechLink(SpeechLink):
         self.sessions[session.session_id] = session
         self.by_sid[session.sid] = session.session_id
         try:
-            self._post(bus.JOBS, {
-                "op": "start", "session": session.session_id, "language": session.language,
-                "rate": session.rate, "engine": session.engine, "keyterms": list(session.keyterms),
-                "user": session.user_id, "room": session.room_id, "solo": session.solo_target,
-                "replyTo": self.name,
-                "deadline": time.time() + START_WAIT_S}, maxlen=bus.JOBS_MAXLEN, ttl=None)
+            job: wire.StartOp = {**start_op(session), "replyTo": self.name,
+                                 "deadline": time.time() + START_WAIT_S}
+            self._post(bus.JOBS, job, maxlen=bus.JOBS_MAXLEN, ttl=None)
         except v.BadInput:
             self.end(session.session_id)
             raise
@@ -72,10 +71,10 @@ class BusSpeechLink(SpeechLink):
     def audio(self, session_id: str, pcm: bytes) -> None:
         self._post(bus.session_in(session_id), audio=pcm, maxlen=bus.SESSION_MAXLEN)
 
-    def tell(self, session_id: str, msg: dict[str, Any]) -> None:
+    def tell(self, session_id: str, msg: Mapping[str, Any]) -> None:
         self._post(bus.session_in(session_id), msg, maxlen=bus.SESSION_MAXLEN)
 
-    def _post(self, stream: str, obj: dict[str, Any] | None = None, **kw: Any) -> None:
+    def _post(self, stream: str, obj: Mapping[str, Any] | None = None, **kw: Any) -> None:
         try:
             bus.post(self.r, stream, obj, **kw)
         except redis.RedisError:
@@ -92,7 +91,7 @@ class BusSpeechLink(SpeechLink):
                 if only is None:
                     continue  # Redis is away: a speech process still running it ends it when idle
                 try:
-                    bus.post(self.r, bus.session_in(session.session_id), {"op": "stop"},
+                    bus.post(self.r, bus.session_in(session.session_id), wire.stop(),
                              maxlen=bus.SESSION_MAXLEN)
                 except redis.RedisError:
                     pass  # that speech process ends it when idle

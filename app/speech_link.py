@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +30,7 @@ from app.transcripts import (
     publish_notice,
     segment_key,
 )
-from core import speech as wire
+from core import speech, wire
 from core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -111,7 +112,7 @@ class SpeechLink:
                 return self.sock
             self.start()  # (re)starts our child unless it is running; nothing when not ours
             try:
-                s = wire.connect(self.path, wait_s=60)
+                s = speech.connect(self.path, wait_s=60)
             except OSError:
                 raise v.BadInput("speech_unavailable",
                                  "speech recognition is not available right now", 503) from None
@@ -121,7 +122,7 @@ class SpeechLink:
 
     def audio(self, session_id: str, pcm: bytes) -> None:
         """One chunk of a session's audio (speech_unavailable when the link is down)."""
-        self.send(wire.pack_audio(session_id, pcm))
+        self.send(speech.pack_audio(session_id, pcm))
 
     def send(self, frame: bytes) -> None:
         s = self._connect()
@@ -154,7 +155,7 @@ class SpeechLink:
     def _read(self, s: socket.socket) -> None:
         try:
             while True:
-                frame = wire.read_frame(s)  # raises only when the connection itself is broken
+                frame = speech.read_frame(s)  # raises only when the connection itself is broken
                 if frame is None:
                     break
                 if frame[0] == "J":
@@ -195,7 +196,8 @@ class SpeechLink:
         out["connected"] = True
         try:
             self._pong.clear()
-            self.send(wire.pack_json({"op": "ping"}))
+            ping: wire.PingOp = {"op": "ping"}
+            self.send(speech.pack_json(ping))
             ok = self._pong.wait(2.0)
         except v.BadInput:
             ok = False
@@ -262,19 +264,20 @@ class SpeechLink:
     def synthesize(self, text: str, language: str, voice: str | None, engine: str,
                    timeout_s: float = 20.0) -> dict[str, Any]:
         """Ask the speech process for audio; returns its reply ({ok, wav (base64), ...})."""
-        return self._ask({"op": "tts", "text": text, "language": language, "voice": voice,
-                          "engine": engine}, timeout_s, "speech synthesis", "tts_timeout")
+        return self._ask(wire.tts(text, language, voice, engine), timeout_s, "speech synthesis",
+                         "tts_timeout")
 
     def voices(self, engine: str, language: str, timeout_s: float = 10.0) -> dict[str, Any]:
         """The voices an engine offers ({ok, voices: [{id, name}]} or {ok: false, code, message})."""
-        return self._ask({"op": "voices", "engine": engine, "language": language}, timeout_s,
-                         "the voice list", "voices_timeout")
+        msg: wire.VoicesOp = {"op": "voices", "engine": engine, "language": language}
+        return self._ask(msg, timeout_s, "the voice list", "voices_timeout")
 
-    def _ask(self, msg: dict[str, Any], timeout_s: float, what: str, timeout_code: str) -> dict[str, Any]:
+    def _ask(self, msg: Mapping[str, Any], timeout_s: float, what: str,
+             timeout_code: str) -> dict[str, Any]:
         """One request (on a connection of its own; starting our child if needed); its reply."""
         self.start()
         try:
-            return wire.ask(self.settings, msg, timeout_s, wait_s=60)
+            return speech.ask(self.settings, msg, timeout_s, wait_s=60)
         except TimeoutError:
             raise v.BadInput(timeout_code, f"{what} took too long", 504) from None
         except (OSError, ValueError):
@@ -285,10 +288,7 @@ class SpeechLink:
         self.sessions[session.session_id] = session
         self.by_sid[session.sid] = session.session_id
         try:
-            self.send(wire.pack_json({"op": "start", "session": session.session_id,
-                                      "language": session.language, "rate": session.rate,
-                                      "engine": session.engine, "keyterms": list(session.keyterms),
-                                      "user": session.user_id, "room": session.room_id}))
+            self.send(speech.pack_json(start_op(session)))
         except v.BadInput:
             self.end(session.session_id)
             raise
@@ -298,7 +298,8 @@ class SpeechLink:
         for session in [s for s in self.sessions.values() if s.room_id == room_id]:
             session.keyterms = tuple(terms)
             try:
-                self.tell(session.session_id, {"op": "keyterms", "keyterms": terms})
+                keyterms: wire.KeytermsOp = {"op": "keyterms", "keyterms": terms}
+                self.tell(session.session_id, keyterms)
             except v.BadInput:
                 return  # the speech process is away: its sessions end and start anew with them
 
@@ -309,11 +310,11 @@ class SpeechLink:
 
     def stop(self, session_id: str) -> None:
         """Ask for the last final; the session ends when the speech process says so."""
-        self.tell(session_id, {"op": "stop"})
+        self.tell(session_id, wire.stop())
 
-    def tell(self, session_id: str, msg: dict[str, Any]) -> None:
+    def tell(self, session_id: str, msg: Mapping[str, Any]) -> None:
         """A control message for one session, after the audio sent before it."""
-        self.send(wire.pack_json(dict(msg, session=session_id)))
+        self.send(speech.pack_json(dict(msg, session=session_id)))
 
     def close(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -331,6 +332,12 @@ def start_link(app: Flask, settings: Settings, autostart: bool) -> SpeechLink:
     if lk.spawn and autostart and settings.speech_autostart:
         lk.start()
     return lk
+
+
+def start_op(session: AudioSession) -> wire.StartOp:
+    """A session's `start`, whichever the link."""
+    return wire.start(session.session_id, session.language, session.rate, session.engine,
+                      list(session.keyterms), session.user_id, session.room_id, session.solo_target)
 
 
 def _part(msg: dict[str, Any]) -> int:

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import services, socketio
 from app.validation import BadInput
+from core import wire
 from core.db import session_scope
 from core.membership import SERVER_TIMED
 from core.models import Participant, User, Utterance, now_ms
@@ -51,7 +52,7 @@ class TranscriptIn:
     sender_retries: bool = True
 
 
-def handle_transcript(t: TranscriptIn) -> dict[str, object]:
+def handle_transcript(t: TranscriptIn) -> wire.RecognizedSpeech:
     """Persist, echo and enqueue one transcript; returns the `recognized-speech` payload.
 
     The same idempotency key twice yields the same utterance and no second message: the fan-out is
@@ -64,10 +65,10 @@ def handle_transcript(t: TranscriptIn) -> dict[str, object]:
         # The same idempotency key arrived twice at once and the other insert won: now it exists.
         u, duplicate, speaker_name = _store(svc.settings.database_url, t)
     # Committed: the fan-out can read the row.
-    payload: dict[str, object] = {"id": u.id, "utteranceId": u.id, "text": u.text,
-                                  "sourceLang": u.source_lang, "speakerName": speaker_name,
-                                  "receivedAt": u.received_at, "duplicate": duplicate,
-                                  "utteranceKey": u.utterance_key or u.id, "part": u.part}
+    payload: wire.RecognizedSpeech = {"id": u.id, "utteranceId": u.id, "text": u.text,
+                                      "sourceLang": u.source_lang, "speakerName": speaker_name,
+                                      "receivedAt": u.received_at, "duplicate": duplicate,
+                                      "utteranceKey": u.utterance_key or u.id, "part": u.part}
     if u.utterance_key:
         interims().committed(u.utterance_key, u.part)
     if not duplicate:
@@ -161,9 +162,9 @@ def publish_interim(speaker_id: str, room_id: str | None, text: str, language: s
                     Participant.left_at.is_(None))).first() is None:
                 raise BadInput("not_in_room", "the speaker is not in that room", 403)
     line = one_line(text)
-    socketio.emit("interim-transcript", {"speakerId": speaker_id, "text": line,
-                                         "sourceLang": language, "utteranceKey": utterance_key,
-                                         "part": part},
+    interim: wire.InterimTranscript = {"speakerId": speaker_id, "text": line, "sourceLang": language,
+                                       "utteranceKey": utterance_key, "part": part}
+    socketio.emit("interim-transcript", interim,
                   to=room_channel(room_id) if room_id else speaker_channel(speaker_id, None))
     if room_id is not None and utterance_key and line:
         interims().offer(utterance_key, part, line, (room_id, speaker_id, language))
@@ -273,6 +274,6 @@ def publish_notice(speaker_id: str, room_id: str | None, code: str, engine: str,
         raise BadInput("bad_notice", "unknown notice code")
     from core.providers import LABELS
     names = {"engine": LABELS.get(engine, engine), "previous": LABELS.get(previous, previous)}
-    socketio.emit("speech-notice", {"code": code, "engine": engine, "from": previous,
-                                    "message": NOTICES[code].format(**names)},
+    socketio.emit("speech-notice", wire.speech_notice(code, engine, previous,
+                                                      NOTICES[code].format(**names)),
                   to=speaker_channel(speaker_id, room_id))

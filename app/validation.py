@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Set
 from typing import Any
 
+from core import wire
 from engines.languages import normalize
 
 
@@ -19,7 +21,7 @@ class BadInput(Exception):
         self.message = message
         self.status = status
 
-    def as_dict(self) -> dict[str, str]:
+    def as_dict(self) -> wire.ErrorBody:
         return {"code": self.code, "message": self.message}
 
 
@@ -32,7 +34,7 @@ def as_object(payload: Any, what: str) -> dict[str, Any]:
     return payload
 
 
-def only_keys(payload: dict[str, Any], allowed: set[str], what: str) -> None:
+def only_keys(payload: dict[str, Any], allowed: Set[str], what: str) -> None:
     extra = sorted(str(k) for k in payload if k not in allowed)
     if extra:
         raise BadInput("unknown_field", f"{what} has unknown field(s): {', '.join(extra)[:200]}")
@@ -98,9 +100,9 @@ def part(payload: dict[str, Any], key: str = "part") -> int:
 
 
 def room_code(payload: Any) -> str:
-    """The seed sends the code as a bare string; an object {roomCode} is accepted too."""
+    """The code, sent as a bare string or as an object {roomCode} (core.wire.JoinRoom)."""
     if isinstance(payload, dict):
-        only_keys(payload, {"roomCode"}, "join-room")
+        only_keys(payload, wire.fields(wire.JoinRoom), "join-room")
         payload = payload.get("roomCode")
     if not isinstance(payload, str) or not ROOM_CODE.match(payload.strip()):
         raise BadInput("bad_room_code", "roomCode must be 4–12 letters or digits")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core import wire
 from core.settings import Settings
 from core.speech import ask
 from engines.errors import (
@@ -49,8 +50,9 @@ class SpeechProcessTranslator(BatchTranslator):
     def translate_many(self, text: str, source: str, targets: list[str],
                        context: Context | None = None) -> dict[str, Translation]:
         self.check_targets(source, targets)
-        msg = {"op": "translate", "engine": self.name, "text": text, "source": source,
-               "targets": list(targets), "glossary": list((context or Context()).glossary)}
+        msg: wire.TranslateOp = {"op": "translate", "engine": self.name, "text": text,
+                                 "source": source, "targets": list(targets),
+                                 "glossary": list((context or Context()).glossary)}
         try:
             reply = ask(self.settings, msg, timeout_s=self.timeout_s, wait_s=WAIT_S)
         except TimeoutError:

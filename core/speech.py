@@ -1,5 +1,6 @@
 """The link to the speech process: its framing over a local stream socket, the one connect loop,
 and a one-request synthesis client (the web's /api/tts and the workers' tts-audio both use it).
+The messages themselves are typed in core.wire.
 
 A frame is one type byte, a 4-byte big-endian length and the payload:
   J  a JSON object (control messages and results)
@@ -13,7 +14,10 @@ import socket
 import struct
 import time
 import uuid
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Union
+
+from core import wire
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -24,7 +28,7 @@ SESSION_ID_LEN = 32
 SAMPLE_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)  # audio we take (Hz)
 
 
-def pack_json(obj: dict[str, Any]) -> bytes:
+def pack_json(obj: Mapping[str, Any]) -> bytes:
     body = json.dumps(obj, separators=(",", ":")).encode()
     return HEADER.pack(b"J", len(body)) + body
 
@@ -80,7 +84,7 @@ def connect(path: str, wait_s: float, io_timeout_s: float | None = None) -> sock
             raise
 
 
-def request(path: str, msg: dict[str, Any], timeout_s: float = 20.0,
+def request(path: str, msg: Mapping[str, Any], timeout_s: float = 20.0,
             wait_s: float | None = None) -> dict[str, Any]:
     """Send one request (`op` and its fields) to the speech process at `path` on a connection of
     its own; returns its reply (same `type` as the op, same id). Waits up to `wait_s` (default
@@ -107,7 +111,7 @@ def request(path: str, msg: dict[str, Any], timeout_s: float = 20.0,
 Target = Union[str, "Settings"]  # a socket's path, or the settings that say how to reach one
 
 
-def ask(target: Target, msg: dict[str, Any], timeout_s: float = 20.0,
+def ask(target: Target, msg: Mapping[str, Any], timeout_s: float = 20.0,
         wait_s: float | None = None, room: str | None = None) -> dict[str, Any]:
     """One request to a speech process: over its socket (a path, or settings with the socket
     link), or over Redis (settings with the redis link: any speech process, or with `room` the
@@ -149,8 +153,7 @@ def request_tts(target: Target, text: str, language: str, voice: str | None, eng
                 timeout_s: float = 20.0, wait_s: float | None = None) -> dict[str, Any]:
     """Synthesize through a speech process: its reply ({ok, wav (base64), durationMs, engine,
     voice} or {ok: false, code, message})."""
-    return ask(target, {"op": "tts", "text": text, "language": language, "voice": voice,
-                        "engine": engine}, timeout_s, wait_s)
+    return ask(target, wire.tts(text, language, voice, engine), timeout_s, wait_s)
 
 
 def request_say(target: Target, room: str, utterance: str, language: str, source: str, speaker: str,
@@ -161,12 +164,11 @@ def request_say(target: Target, room: str, utterance: str, language: str, source
     there, runs no agent or does not serve the room). `heard`: it was spoken into a LiveKit
     microphone. The agent decides within 3 s or queues nothing, so waiting `timeout_s` (longer)
     never leaves a line both on the track and in a file."""
+    msg: wire.SayOp = {"op": "say", "room": room, "utterance": utterance, "language": language,
+                       "source": source, "speaker": speaker, "text": text, "at": at,
+                       "listeners": [list(x) for x in listeners], "heard": heard}
     try:
-        reply = ask(target, {"op": "say", "room": room, "utterance": utterance,
-                             "language": language, "source": source, "speaker": speaker,
-                             "text": text, "at": at, "listeners": [list(x) for x in listeners],
-                             "heard": heard},
-                    timeout_s, wait_s=0, room=room)
+        reply = ask(target, msg, timeout_s, wait_s=0, room=room)
     except (OSError, ValueError):
         return []
     covered = reply.get("covered") if reply.get("ok") else None

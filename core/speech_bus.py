@@ -43,6 +43,7 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import redis
@@ -108,7 +109,7 @@ def _mac(key: bytes, stream: str | bytes, kind: bytes, sender: bytes, at: bytes,
     return hmac.new(key, msg, hashlib.sha256).hexdigest().encode()
 
 
-def entry(r: BusRedis, stream: str, obj: dict[str, Any] | None = None,
+def entry(r: BusRedis, stream: str, obj: Mapping[str, Any] | None = None,
           audio: bytes | None = None) -> dict[bytes, bytes]:
     """One signed entry for `stream`."""
     kind, body = (b"A", audio) if audio is not None else (
@@ -118,7 +119,7 @@ def entry(r: BusRedis, stream: str, obj: dict[str, Any] | None = None,
             b"m": _mac(r.key, stream, kind, sender, at, body)}
 
 
-def post(r: BusRedis, stream: str, obj: dict[str, Any] | None = None, *,
+def post(r: BusRedis, stream: str, obj: Mapping[str, Any] | None = None, *,
          audio: bytes | None = None, maxlen: int = REPLIES_MAXLEN,
          ttl: int | None = STREAM_TTL_S) -> None:
     """Append one signed entry to `stream` (trimmed to about `maxlen`; gone `ttl` s after the last,
@@ -203,7 +204,7 @@ def wait_for_process(r: redis.Redis, wait_s: float) -> list[dict[str, Any]]:
         time.sleep(0.2)
 
 
-def request(r: BusRedis, msg: dict[str, Any], timeout_s: float, wait_s: float | None = None,
+def request(r: BusRedis, msg: Mapping[str, Any], timeout_s: float, wait_s: float | None = None,
             to: str | None = None) -> dict[str, Any]:
     """One request (`op` and its fields) to any speech process (or to the one named `to`); its
     reply. Waits up to `wait_s` (default `timeout_s`) for a speech process to be there (one named

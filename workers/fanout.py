@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from core import premium, usage
+from core import premium, usage, wire
 from core.db import session_scope
 from core.models import Delivery, Translation, Utterance, now_ms
 from core.naming import own_room, speaker_channel, user_room
@@ -78,8 +78,8 @@ def fan_out(rt: Runtime, utterance_id: str, enqueued_at: float | None, *,
     for uid, kind, chosen, why in p.refused:
         _tell_refused(rt, uid, kind, chosen, why)
     u["unrecorded"] = _Countdown(len(p.jobs))  # the group recorded last marks it finished
-    timings = {"speechEnd": u["speech_end"], "received": u["received"], "enqueued": enqueued_at,
-               "started": started}
+    timings: wire.Timings = {"speechEnd": u["speech_end"], "received": u["received"],
+                             "enqueued": enqueued_at, "started": started}
     # Listeners of the speaker's language need no engine: serve them first. Translations then run
     # side by side, so the last language's listeners do not wait for the other languages' engines.
     same = [j for j in p.jobs if j.target == u["source"]]
@@ -143,7 +143,7 @@ def _parallel(calls: list[Callable[[], Outcome]]) -> list[Outcome]:
     return results
 
 
-def _run_job(rt: Runtime, p: Plan, job: Job, *, timings: dict[str, Any], final_attempt: bool,
+def _run_job(rt: Runtime, p: Plan, job: Job, *, timings: wire.Timings, final_attempt: bool,
              on_speech: Callable[[SpeechJob], None]) -> Outcome:
     """Translate (if needed) and send one group."""
     u = p.utterance
@@ -157,7 +157,7 @@ def _run_job(rt: Runtime, p: Plan, job: Job, *, timings: dict[str, Any], final_a
             return Outcome(retry=True)
         _fail(rt, u, job, exc)
         return Outcome()
-    stamp = dict(timings, translated=now_ms(), translationMs=round(elapsed, 2))
+    stamp: wire.Timings = {**timings, "translated": now_ms(), "translationMs": round(elapsed, 2)}
     sent = _send(rt, u, job, text, stamp)
     listeners = [(uid, *p.speech[uid]) for uid in job.users if uid in p.speech]
     speech = [SpeechJob(u["id"], u["room_id"], job.target, text, listeners, u["source"],
@@ -254,37 +254,37 @@ def _record(rt: Runtime, u: dict[str, Any], user_ids: list[str], kind: str) -> N
             _finished(s, u["id"])
 
 
+def _caption(u: dict[str, Any], target: str, *, solo: bool = False) -> wire.Caption:
+    """What each message of this utterance in `target` carries (core.wire.caption)."""
+    return wire.caption(message=wire.message_id(u["id"], target, solo=solo), utterance_id=u["id"],
+                        utterance_key=u["key"], part=u["part"], original=u["text"],
+                        source=u["source"], target=target, speaker_name=u["speaker_name"])
+
+
 def _fail(rt: Runtime, u: dict[str, Any], job: Job, exc: EngineError) -> None:
     rt.metrics.inc("errors", "translation")
     message = (f"Could not translate {u['source']} → {job.target}: "
                f"{'no installed engine supports this pair' if not exc.retryable else 'the engine failed'}")
     rt.emitter.emit("speech-error", message, to=speaker_channel(u["speaker_id"], u["room_id"]))
+    failed = wire.translation_failed(_caption(u, job.target), u["speaker_id"], message)
     for uid in job.users:
         to = own_room(uid) if job.kind == "solo" else user_room(u["room_id"], uid)
-        rt.emitter.emit("translation-failed", {
-            "id": f"{u['id']}:{job.target}", "utteranceId": u["id"], "originalText": u["text"],
-            "sourceLang": u["source"], "targetLang": job.target,
-            "utteranceKey": u["key"], "part": u["part"], "fromUserId": u["speaker_id"],
-            "speakerName": u["speaker_name"], "reason": message}, to=to)
+        rt.emitter.emit("translation-failed", failed, to=to)
     _record(rt, u, job.users, "failed")
 
 
-def _send(rt: Runtime, u: dict[str, Any], job: Job, text: str, timings: dict[str, Any]) -> int:
+def _send(rt: Runtime, u: dict[str, Any], job: Job, text: str, timings: wire.Timings) -> int:
     timings["emitted"] = now_ms()
     if job.kind == "solo":
-        rt.emitter.emit("solo-translated", {
-            "id": f"{u['id']}:solo:{job.target}", "utteranceId": u["id"], "originalText": u["text"],
-            "translatedText": text, "sourceLang": u["source"], "targetLang": job.target,
-            "utteranceKey": u["key"], "part": u["part"],
-            "speakerName": u["speaker_name"], "timings": timings}, to=own_room(u["speaker_id"]))
+        rt.emitter.emit("solo-translated",
+                        wire.solo_translated(_caption(u, job.target, solo=True), text, timings),
+                        to=own_room(u["speaker_id"]))
     else:
+        c = _caption(u, job.target)
         for uid in job.users:
-            rt.emitter.emit("translated-message", {
-                "id": f"{u['id']}:{job.target}", "utteranceId": u["id"], "originalText": u["text"],
-                "translatedText": text, "sourceLang": u["source"], "targetLang": job.target,
-                "utteranceKey": u["key"], "part": u["part"],
-                "fromUserId": u["speaker_id"], "toUserId": uid, "speakerName": u["speaker_name"],
-                "timings": timings}, to=user_room(u["room_id"], uid))
+            rt.emitter.emit("translated-message",
+                            wire.translated_message(c, text, u["speaker_id"], uid, timings),
+                            to=user_room(u["room_id"], uid))
     _record(rt, u, job.users, job.kind)
     rt.metrics.inc("messages", job.kind, len(job.users))
     return len(job.users)
@@ -303,5 +303,6 @@ def _tell_refused(rt: Runtime, uid: str, kind: str, chosen: str, why: str) -> No
     if len(_told) > 10_000:
         _told.clear()
     _told[(uid, kind, why)] = now
-    rt.emitter.emit("speech-notice", {"code": why, "kind": kind, "engine": "local", "from": chosen,
-                                      "message": premium.message(kind, chosen, why)}, to=own_room(uid))
+    rt.emitter.emit("speech-notice", wire.speech_notice(why, "local", chosen,
+                                                        premium.message(kind, chosen, why), kind),
+                    to=own_room(uid))

@@ -15,7 +15,7 @@ from collections import defaultdict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import usage
+from core import usage, wire
 from core.db import session_scope
 from core.membership import said_at_sql, shared_since
 from core.models import Participant, User, Utterance, now_ms
@@ -54,11 +54,11 @@ def translate_interim(rt: Runtime, room_id: str, speaker_id: str, utterance_key:
             continue  # an interim is not worth a failure notice: the segment's caption follows
         for unit, amount in result.usage.items():
             usage.record(rt.settings.database_url, result.engine, unit, amount, room_id, speaker_id)
+        interim: wire.InterimTranslation = {
+            "speakerId": speaker_id, "utteranceKey": utterance_key, "part": part,
+            "text": result.text, "sourceLang": source, "targetLang": lang}
         for uid in users:
-            rt.emitter.emit("interim-translation", {
-                "speakerId": speaker_id, "utteranceKey": utterance_key, "part": part,
-                "text": result.text, "sourceLang": source, "targetLang": lang},
-                to=user_room(room_id, uid))
+            rt.emitter.emit("interim-translation", interim, to=user_room(room_id, uid))
             sent += 1
     rt.metrics.inc("interim_translations", "sent", sent)
     return sent

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
-from core import usage
+from core import usage, wire
 from core.naming import tts_audio_dir, user_room
 from core.providers import PREMIUM
 from core.runtime import Runtime
@@ -94,10 +94,10 @@ def speak_for(rt: Runtime, utterance_id: str, room_id: str, target: str, text: s
             continue
         for uid in uids:
             ticket = audio_ticket(rt.settings.secret_key, key, uid)
-            rt.emitter.emit("tts-audio", {"messageId": f"{utterance_id}:{target}",
-                                          "url": f"/api/tts/audio/{key}.wav?t={ticket}",
-                                          "language": target,
-                                          "durationMs": round(duration, 1)}, to=user_room(room_id, uid))
+            audio: wire.TtsAudio = {"messageId": wire.message_id(utterance_id, target),
+                                    "url": f"/api/tts/audio/{key}.wav?t={ticket}",
+                                    "language": target, "durationMs": round(duration, 1)}
+            rt.emitter.emit("tts-audio", audio, to=user_room(room_id, uid))
             sent += 1
     rt.metrics.inc("messages", "tts", sent)
     return sent + len(on_track)

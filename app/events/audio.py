@@ -23,7 +23,7 @@ from app.clients import Client, clients, handler
 from app.extensions import services, socketio
 from app.speech_link import AudioSession, SpeechLink
 from app.transcripts import publish_notice
-from core import premium
+from core import premium, wire
 from core.db import session_scope
 from core.models import Room, User
 from core.speech import SAMPLE_RATES
@@ -56,11 +56,10 @@ def _link() -> SpeechLink:
     return lk
 
 
-@handler("start-speech", error_event="speech-error", counted=False)
-def on_start_speech(client: Client, payload: Any = None) -> dict[str, Any]:
+@handler("start-speech", counted=False)
+def on_start_speech(client: Client, payload: Any = None) -> wire.SpeechSessionResult:
     data = v.as_object(payload, "start-speech")
-    v.only_keys(data, {"languageCode", "soloMode", "soloTargetLang", "encoding",
-                       "sampleRateHertz"}, "start-speech")
+    v.only_keys(data, wire.fields(wire.StartSpeech), "start-speech")
     language = v.language(data, "languageCode")
     solo = v.boolean(data, "soloMode")
     solo_target = v.language(data, "soloTargetLang", required=False)
@@ -127,8 +126,8 @@ def _preferences(user_id: str, room_id: str | None) -> tuple[str, tuple[str, ...
         return (user.stt_engine if user else ""), tuple(room.terms() if room else ())
 
 
-@handler("speech-data", error_event="speech-error", counted=False)
-def on_speech_data(client: Client, payload: Any = None) -> dict[str, Any] | None:
+@handler("speech-data", counted=False)
+def on_speech_data(client: Client, payload: Any = None) -> None:
     lk = _link()
     sid = request.sid  # type: ignore[attr-defined]
     # Until start-speech is over (its session may already exist), audio goes through its buffer.
@@ -191,8 +190,8 @@ def _keep(client: Client, lk: SpeechLink, early: _Early, pcm: bytes) -> None:
         early.size += len(pcm)
 
 
-@handler("stop-speech", error_event="speech-error", counted=False)
-def on_stop_speech(client: Client, *_: Any) -> dict[str, Any]:
+@handler("stop-speech", counted=False)
+def on_stop_speech(client: Client, *_: Any) -> wire.SpeechSessionResult:
     lk = _link()
     early = _early.get(request.sid)  # type: ignore[attr-defined]
     if early is not None:  # start-speech is under way: this stops the session it makes

@@ -18,7 +18,7 @@ from app.auth import TokenError
 from app.clients import Client, clients, handler
 from app.extensions import Services, services, socketio
 from app.quotas import RateLimited
-from core import membership
+from core import membership, wire
 from core.db import session_scope
 from core.models import Participant, Room, User, now_ms
 from core.naming import own_room, room_channel, user_room
@@ -87,7 +87,8 @@ def _depart(svc: Services, user_id: str, room_id: str, unless_back_since: float 
                                                        Participant.left_at.is_(None))).first() is None
     if svc.liveness is not None:
         svc.liveness.release(room_id, user_id)
-    socketio.emit("user-left", {"userId": user_id}, to=room_channel(room_id))
+    left: wire.UserRef = {"userId": user_id}
+    socketio.emit("user-left", left, to=room_channel(room_id))
     if svc.livekit is not None:
         socketio.start_background_task(agents.left_room, svc, room_id, user_id)
         if empty:
@@ -100,16 +101,16 @@ def depart_held(svc: Services, room_id: str, user_id: str, joined_before: float)
     _depart(svc, user_id, room_id, unless_back_since=joined_before)
 
 
-def _participants(s: Any, room_id: str) -> list[dict[str, Any]]:
+def _participants(s: Any, room_id: str) -> list[wire.Participant]:
     rows = s.execute(select(User.id, User.display_name, Participant.language)
                      .join(Participant, Participant.user_id == User.id)
                      .where(Participant.room_id == room_id, Participant.left_at.is_(None))
                      .order_by(Participant.joined_at)).all()
-    return [{"userId": uid, "displayName": name, "language": lang} for uid, name, lang in rows]
+    return [wire.participant(uid, name, lang) for uid, name, lang in rows]
 
 
 @handler("join-room")
-def on_join_room(client: Client, payload: Any = None) -> dict[str, Any]:
+def on_join_room(client: Client, payload: Any = None) -> wire.JoinRoomResult:
     code = v.room_code(payload)
     sid = request.sid  # type: ignore[attr-defined]
     quotas = services().quotas
@@ -133,7 +134,7 @@ def on_join_room(client: Client, payload: Any = None) -> dict[str, Any]:
         p.language, p.left_at, p.joined_at = user.language, None, now_ms()
         membership.open_stretch(s, room.id, user.id, p.joined_at)
         s.flush()
-        me = {"userId": user.id, "displayName": user.display_name, "language": user.language}
+        me = wire.participant(user.id, user.display_name, user.language)
         participants = _participants(s, room.id)
         room_id, room_code = room.id, room.code
     client.room_id = room_id
@@ -141,8 +142,9 @@ def on_join_room(client: Client, payload: Any = None) -> dict[str, Any]:
         services().liveness.hold(room_id, client.user_id)
     join_room(room_channel(room_id))
     join_room(user_room(room_id, client.user_id))
-    socketio.emit("joined-room", {"roomId": room_id, "code": room_code, "you": me,
-                                  "participants": participants}, to=sid)
+    joined: wire.JoinedRoom = {"roomId": room_id, "code": room_code, "you": me,
+                               "participants": participants}
+    socketio.emit("joined-room", joined, to=sid)
     socketio.emit("user-joined", me, to=room_channel(room_id), skip_sid=sid)
     return {"roomId": room_id, "code": room_code}
 
@@ -164,7 +166,7 @@ def _leave(client: Client, sid: str) -> None:
 
 
 @handler("leave-room")
-def on_leave_room(client: Client, *_: Any) -> dict[str, Any]:
+def on_leave_room(client: Client, *_: Any) -> wire.RoomResult:
     if client.room_id is None:
         raise v.BadInput("not_in_room", "you are not in a room")
     room_id = client.room_id

@@ -9,19 +9,19 @@ from app import validation as v
 from app.clients import Client, handler
 from app.extensions import services
 from app.transcripts import TranscriptIn, handle_transcript
+from core import wire
 from core.db import session_scope
 from core.models import User, now_ms
 
 logger = logging.getLogger(__name__)
 
 
-@handler("speech-transcript", error_event="speech-error")
-def on_speech_transcript(client: Client, payload: Any = None) -> dict[str, Any]:
+@handler("speech-transcript")
+def on_speech_transcript(client: Client, payload: Any = None) -> wire.TranscriptResult:
     """One final transcript from the browser."""
     data = v.as_object(payload, "speech-transcript")
     services().quotas.take("transcript", user=client.user_id, ip=client.ip)
-    v.only_keys(data, {"transcript", "sourceLang", "soloMode", "soloTargetLang", "clientId",
-                       "speechEndAt", "roomId"}, "speech-transcript")
+    v.only_keys(data, wire.fields(wire.SpeechTranscript), "speech-transcript")
     text = v.text(data, "transcript", max_len=services().settings.max_transcript_chars)
     source = v.language(data, "sourceLang")
     solo_mode = v.boolean(data, "soloMode")
@@ -56,7 +56,7 @@ def _solo_preference(user_id: str) -> str | None:
 
 
 @handler("ping")
-def on_ping(client: Client, payload: Any = None) -> dict[str, Any]:
+def on_ping(client: Client, payload: Any = None) -> wire.PingResult:
     """Round-trip probe for latency meters: acks at once with the server's clock."""
     return {"serverTime": now_ms()}
 
@@ -67,7 +67,7 @@ def on_client_error(client: Client, payload: Any = None) -> dict[str, Any]:
     what someone said."""
     services().quotas.take("client_error", user=client.user_id, ip=client.ip)
     data = v.as_object(payload, "client-error")
-    v.only_keys(data, {"code", "message", "details"}, "client-error")
+    v.only_keys(data, wire.fields(wire.ClientError), "client-error")
     code = v.text(data, "code", max_len=64, single_line=True)
     message = v.text(data, "message", max_len=2000)
     details = data.get("details")

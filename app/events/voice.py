@@ -13,7 +13,7 @@ from app import validation as v
 from app.clients import Client, clients, handler
 from app.extensions import services, socketio
 from app.transcripts import publish_notice
-from core import premium
+from core import premium, wire
 from core.db import session_scope
 from core.models import Room, User
 from core.naming import room_channel
@@ -21,12 +21,11 @@ from core.naming import room_channel
 logger = logging.getLogger(__name__)
 
 
-@handler("start-voice-session", error_event="speech-error")
-def on_start_voice_session(client: Client, payload: Any = None) -> dict[str, Any]:
+@handler("start-voice-session")
+def on_start_voice_session(client: Client, payload: Any = None) -> wire.VoiceSessionResult:
     data = v.as_object(payload if payload is not None else {}, "start-voice-session")
     services().quotas.take("speech", user=client.user_id, ip=client.ip)
-    v.only_keys(data, {"roomId", "languageCode", "soloMode", "soloTargetLang", "listenOnly"},
-                "start-voice-session")
+    v.only_keys(data, wire.fields(wire.StartVoiceSession), "start-voice-session")
     language = v.language(data, "languageCode", required=False)
     v.boolean(data, "soloMode")
     listen_only = bool(v.boolean(data, "listenOnly"))
@@ -62,12 +61,12 @@ def on_start_voice_session(client: Client, payload: Any = None) -> dict[str, Any
     client.voice_room = room
     token = lk.token(user_id=client.user_id, name=name, language=str(language), room=room,
                      stt_engine=stt_engine, listen_only=listen_only)
-    socketio.emit("voice-session-ready", {"roomId": room, "liveKitToken": token,
-                                          "liveKitUrl": lk.config.url, "listenOnly": listen_only},
-                  to=sid)
-    socketio.emit("user-started-voice", {"userId": client.user_id, "language": language,
-                                         "listenOnly": listen_only},
-                  to=room_channel(room), skip_sid=sid)
+    ready: wire.VoiceSessionReady = {"roomId": room, "liveKitToken": token,
+                                     "liveKitUrl": lk.config.url, "listenOnly": listen_only}
+    socketio.emit("voice-session-ready", ready, to=sid)
+    started: wire.UserStartedVoice = {"userId": client.user_id, "language": language,
+                                      "listenOnly": listen_only}
+    socketio.emit("user-started-voice", started, to=room_channel(room), skip_sid=sid)
     return {"roomId": room, "listenOnly": listen_only}
 
 
@@ -75,18 +74,19 @@ def _end_voice(sid: str, client: Client) -> str | None:
     """End this socket's voice session, if any; tells the room. Returns its room id."""
     room, client.voice_room = client.voice_room, None
     if room is not None:
-        socketio.emit("user-stopped-voice", {"userId": client.user_id}, to=room_channel(room),
-                      skip_sid=sid)
+        stopped: wire.UserRef = {"userId": client.user_id}
+        socketio.emit("user-stopped-voice", stopped, to=room_channel(room), skip_sid=sid)
     return room
 
 
-@handler("stop-voice-session", error_event="speech-error")
-def on_stop_voice_session(client: Client, payload: Any = None) -> dict[str, Any]:
+@handler("stop-voice-session")
+def on_stop_voice_session(client: Client, payload: Any = None) -> wire.RoomResult:
     sid = request.sid  # type: ignore[attr-defined]
     room = _end_voice(sid, client)
     if room is None:
         raise v.BadInput("no_voice_session", "no voice session is running")
-    socketio.emit("voice-session-ended", {"roomId": room}, to=sid)
+    ended: wire.VoiceSessionEnded = {"roomId": room}
+    socketio.emit("voice-session-ended", ended, to=sid)
     return {"roomId": room}
 
 
@@ -97,7 +97,8 @@ def _on_gone(sid: str, client: Client) -> None:
 def _on_left(sid: str, client: Client, room_id: str) -> None:
     if client.voice_room == room_id:
         _end_voice(sid, client)
-        socketio.emit("voice-session-ended", {"roomId": room_id}, to=sid)
+        ended: wire.VoiceSessionEnded = {"roomId": room_id}
+        socketio.emit("voice-session-ended", ended, to=sid)
 
 
 clients.when_gone(_on_gone)

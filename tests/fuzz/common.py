@@ -24,6 +24,7 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import text as sql
 
 from app.auth import SALT
+from core import wire
 from core.db import get_engine
 from engines.languages import LANGUAGES
 
@@ -32,7 +33,7 @@ TABLES = ("users", "rooms", "participants", "presence", "utterances", "translati
 SECRET = "x"
 TTL_S = 86400
 MB = "x" * 1_000_000
-EVENTS = ("join-room", "leave-room", "speech-transcript", "client-error")
+EVENTS = tuple(wire.CLIENT_EVENTS)  # every event a handler is registered for (tests/unit/test_wire.py)
 
 FUZZ = settings(max_examples=120, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,

@@ -1,8 +1,9 @@
 """unit: property-based fuzzing (hypothesis) of the Socket.IO handshake and every event.
 
 Every example checks three things: the input gets a clear error (an error ack plus
-`speech-error` / `app-error`), nothing crashes (no ack with code "internal"), and no row of any
-table changed.
+`speech-error` / `app-error`, whichever core.wire says), nothing crashes (no ack with code
+"internal"), and no row of any table changed. The events and their fields come from core.wire,
+so every registered handler is fuzzed.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 
 from app.clients import clients
 from app.extensions import socketio
+from core import wire
 from tests.fuzz.common import (
     BAD_TOKENS,
     EVENTS,
@@ -93,7 +95,7 @@ def _assert_rejected(client: SocketIOTestClient, event: str, args: tuple[Any, ..
     assert set(ack) == {"ok", "error"}, ack
     err = ack["error"]
     _assert_clear(err)
-    if event == "speech-transcript":
+    if wire.CLIENT_EVENTS[event].error_event == wire.SPEECH_ERROR:
         assert events == [("speech-error", [err["message"]])], events
     else:
         assert events == [("app-error", [{"event": event, **err}])], events
@@ -185,7 +187,7 @@ def test_leave_room_outside_any_room_is_refused_not_in_room(world: World, args: 
     assert err["code"] == "not_in_room"
 
 
-SPEECH_FIELDS = {"transcript", "sourceLang", "soloMode", "soloTargetLang", "clientId", "speechEndAt"}
+SPEECH_FIELDS = wire.fields(wire.SpeechTranscript)
 speech_times = st.one_of(st.integers(0, 10**14), st.floats(0, 1e14))
 bad_times = st.one_of(
     st.booleans(), st.text(max_size=5), st.lists(st.integers(), max_size=2),
@@ -264,7 +266,7 @@ def test_speech_from_a_client_in_no_room_is_refused_not_in_room_and_nothing_stor
     assert err["code"] == "not_in_room"
 
 
-CLIENT_ERROR_FIELDS = {"code", "message", "details"}
+CLIENT_ERROR_FIELDS = wire.fields(wire.ClientError)
 BAD_CLIENT_ERROR: dict[str, st.SearchStrategy[Any]] = {
     "code": bad_text(64, single_line=True),
     "message": bad_text(2000, single_line=False),
@@ -328,18 +330,21 @@ def _client_error_ok(args: tuple[Any, ...]) -> bool:
             and (details is None or (isinstance(details, dict | str) and len(repr(details)) <= 8000)))
 
 
+RESULT_FIELDS = {"ping": wire.fields(wire.PingResult)}  # what an accepted event's ack carries
+
+
 def _answered_cleanly(client: SocketIOTestClient, event_name: str, args: tuple[Any, ...],
                       accepted: Callable[[tuple[Any, ...]], bool]) -> None:
     ack, events = _emit(client, event_name, args)
     assert isinstance(ack, dict) and isinstance(ack.get("ok"), bool), ack
     event("accepted" if accepted(args) else "refused")  # hypothesis statistics
     if accepted(args):
-        assert ack == {"ok": True} and events == [], (ack, events)
+        assert ack["ok"] is True and events == [], (ack, events)
+        assert set(ack) == {"ok", *RESULT_FIELDS.get(event_name, ())}, ack
         return
     assert ack["ok"] is False, f"{event_name} took bad input {args!r}"[:400]
     _assert_clear(ack["error"])
-    name = "speech-error" if event_name == "speech-transcript" else "app-error"
-    assert [n for n, _ in events] == [name], events
+    assert [n for n, _ in events] == [wire.CLIENT_EVENTS[event_name].error_event], events
 
 
 client_error_keys = st.sampled_from(sorted(CLIENT_ERROR_FIELDS)) | st.text(max_size=6)
@@ -357,25 +362,39 @@ def test_client_error_of_any_shape_is_answered_and_touches_no_table(world: World
 
 
 def _would_store(event: str, args: tuple[Any, ...]) -> bool:
-    """Inputs that are legitimately allowed to write: solo transcripts, joining the open room."""
+    """Inputs that are legitimately allowed to act: solo transcripts (stored) and solo speech
+    sessions (started) need no room; joining the open room is left out by its code."""
     payload = args[0] if args else None
-    if event == "speech-transcript":
+    if event in ("speech-transcript", "start-speech"):
         return isinstance(payload, dict) and payload.get("soloMode") is True
     return False
+
+
+def _accepted(event: str, args: tuple[Any, ...]) -> bool:
+    """The oracle for a client in no room: what any event of the contract takes from it."""
+    if event == "client-error":
+        return _client_error_ok(args)
+    return event == "ping" and len(args) <= 1  # a probe takes anything, and at most one argument
+
+
+# Every field any event's payload has (core.wire), and any value for it.
+ALL_FIELDS = sorted(set().union(*(e.fields for e in wire.CLIENT_EVENTS.values())))
 
 
 @FUZZ
 @given(event=st.sampled_from(EVENTS),
        args=st.lists(st.one_of(json_values, st.dictionaries(
-           st.sampled_from(sorted(SPEECH_FIELDS | CLIENT_ERROR_FIELDS | {"roomCode"})), json_values,
-           max_size=4)), max_size=3).map(tuple))
+           st.sampled_from(ALL_FIELDS), json_values, max_size=4)), max_size=3).map(tuple))
 @example(event="join-room", args=(MB,))
 @example(event="speech-transcript", args=(MB, MB))
 @example(event="client-error", args=({"code": MB, "message": MB, "details": MB},))
+@example(event="start-speech", args=({"languageCode": "en", "sampleRateHertz": MB},))
+@example(event="speech-data", args=(MB,))
+@example(event="start-voice-session", args=({"listenOnly": True},))
+@example(event="ping", args=(MB,))
 def test_any_payload_to_any_event_never_crashes_or_touches_the_database(
         world: World, event: str, args: tuple[Any, ...]) -> None:
     assume(not _would_store(event, args))
     assume(world.room_code not in _codes_in(args))
     with db_unchanged(world):
-        _answered_cleanly(world.lobby, event, args,
-                          lambda a: event == "client-error" and _client_error_ok(a))
+        _answered_cleanly(world.lobby, event, args, lambda a: _accepted(event, a))

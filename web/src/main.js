@@ -316,13 +316,22 @@ const partNo = (p) => (Number.isInteger(p) && p >= 0 ? p : 0);
 const blockId = (speakerId, key) => `${speakerId} ${key}`;
 const gap = (lang) => (/^(zh|ja|th|lo|km|my)\b/.test(lang || "") ? "" : " "); // between segments
 
-function onTranslated(m, solo) {
-  const t = m.timings || {};
-  const start = t.speechEnd || t.received;
-  const latency = start ? Date.now() - start : null;
-  addCaption({ id: m.utteranceId, key: m.utteranceKey, part: m.part, speakerId: m.fromUserId || S.user.id,
+// A caption payload as the page keeps it: a live one (`translated-message`, `solo-translated`:
+// timings, and no fromUserId when solo, where the speaker is you) or a history item (receivedAt,
+// speakerId). Its time is the server's receipt: the server's order.
+function captionOf(m) {
+  const t = m.timings;
+  const received = t ? t.received : m.receivedAt;
+  const start = t && (t.speechEnd || t.received);
+  const speakerId = m.fromUserId || m.speakerId || S.user.id;
+  return { id: m.utteranceId, key: m.utteranceKey, part: m.part, speakerId,
     speakerName: m.speakerName, sourceLang: m.sourceLang, original: m.originalText, targetLang: m.targetLang,
-    translated: m.translatedText, at: t.received || Date.now(), received: t.received, latency, mine: solo }); // the server's order
+    translated: m.translatedText, at: received || Date.now(), received,
+    latency: start ? Date.now() - start : null, mine: speakerId === S.user.id };
+}
+
+function onTranslated(m, solo) {
+  addCaption(captionOf(m));
   const c = S.captions.get(m.utteranceId);
   if (!solo && c && !S.tts.queue.some((q) => q.id === c.id) && !S.tts.seen.has(`${c.id}:${m.targetLang}`)) expectSpeech(c);
 }
@@ -603,10 +612,7 @@ async function fillIn(lostAt) {
     try { out = await api(`/api/rooms/${S.room.id}/messages?since=${since}`); }
     catch (e) { showError("Could not load earlier captions: " + e.message); return; }
     for (const m of out.messages) {
-      addCaption({ id: m.utteranceId, key: m.utteranceKey, part: m.part, speakerId: m.speakerId,
-        speakerName: m.speakerName, sourceLang: m.sourceLang,
-        original: m.originalText, targetLang: m.targetLang, translated: m.translatedText,
-        at: m.receivedAt, received: m.receivedAt, mine: m.speakerId === S.user.id });
+      addCaption(captionOf(m));
       since = Math.max(since, m.receivedAt);
     }
     if (!out.more) break;
