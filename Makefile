@@ -3,13 +3,17 @@ SHELL := /bin/bash
 PORT ?= 5000
 export PORT
 
-.PHONY: run test setup setup-test migrate worker flower bench lint clean
+.PHONY: run test test-fast setup setup-test migrate worker flower bench lint clean
 
 run: setup migrate
 	@scripts/run.sh
 
 test: setup-test
 	@scripts/test.sh
+
+# The edit loop: lint, then the unit tests that start no service (about a minute).
+test-fast: setup-test
+	@scripts/test.sh --fast -q
 
 setup:
 	@scripts/setup.sh run

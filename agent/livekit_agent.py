@@ -41,7 +41,6 @@ from engines.stt.registry import STTRegistry
 
 logger = logging.getLogger(__name__)
 
-AGENT_NAME = "live-translator"
 TTS_TRACK_PREFIX = "tts-"
 IDLE_LEAVE_S = 30.0  # leave a room that has had no human participant for this long
 SAY_TIMEOUT_S = 3.0  # a line not queued by then is not queued (the workers wait longer: 6 s)
@@ -538,7 +537,9 @@ def build_server(state: AgentState, settings: Settings) -> Any:
         port=settings.agent_http_port,
         log_level=settings.log_level,
     )
-    server.rtc_session(entrypoint, agent_name=AGENT_NAME)
+    from core.livekit import LiveKitConfig
+    config = LiveKitConfig.from_env()
+    server.rtc_session(entrypoint, agent_name=config.agent_name if config else LiveKitConfig.agent_name)
     if state.bridge is not None:
         bridge = state.bridge
         server.on("worker_registered", lambda *_: bridge.beat_now(registered=True))

@@ -16,7 +16,6 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 T = TypeVar("T")
-AGENT_NAME = "live-translator"
 
 
 @dataclass(frozen=True)
@@ -25,6 +24,9 @@ class LiveKitConfig:
     api_key: str = field(repr=False)
     api_secret: str = field(repr=False)
     api_url: str = ""  # LIVEKIT_API_URL: where this server reaches LiveKit's API, if not `url`
+    # LIVEKIT_AGENT_NAME: the name the speech agent registers under and is dispatched by; two
+    # deployments sharing one LiveKit server (or project) each need their own.
+    agent_name: str = "live-translator"
 
     @property
     def http_url(self) -> str:
@@ -42,7 +44,8 @@ class LiveKitConfig:
                                     ("LIVEKIT_API_SECRET", secret)) if not val]
         if missing:
             raise SystemExit(f"LiveKit is half configured: set {', '.join(missing)} too (or none)")
-        return cls(url, key, secret, os.environ.get("LIVEKIT_API_URL", "").strip())
+        return cls(url, key, secret, os.environ.get("LIVEKIT_API_URL", "").strip(),
+                   os.environ.get("LIVEKIT_AGENT_NAME", "").strip() or cls.agent_name)
 
 
 def _off_loop(fn: Callable[[], T]) -> T:
@@ -97,7 +100,7 @@ class LiveKitService:
         needed is the caller's decision (app.agents.ensure_agent)."""
         from livekit import api
         self._call(lambda lk: lk.agent_dispatch.create_dispatch(
-            api.CreateAgentDispatchRequest(agent_name=AGENT_NAME, room=room)))
+            api.CreateAgentDispatchRequest(agent_name=self.config.agent_name, room=room)))
 
     def set_attributes(self, room: str, identity: str, attributes: dict[str, str]) -> None:
         """Update a participant's attributes (`language`, `sttEngine`: the agent follows them)."""

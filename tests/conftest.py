@@ -41,19 +41,21 @@ def livekit_env(log_dir: Path) -> Iterator[dict[str, str]]:
     proc.stop()
 
 
+@pytest.fixture(scope="session")
+def services(log_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[support.ServicePool]:
+    """The running services tests share (see `embedded`)."""
+    pool = support.ServicePool(log_dir, lambda: tmp_path_factory.mktemp("service"))
+    yield pool
+    pool.close()
+
+
 @pytest.fixture
 def embedded(request: pytest.FixtureRequest, tmp_path: Path,
              log_dir: Path) -> Iterator[support.Service]:
     """The whole service on the embedded default: one web process (with its speech process as a
-    child, started at once for tests marked `speech`), SQLite, in-process Celery. Tests marked
-    `livekit` get a real LiveKit server configured."""
+    child, started at once for tests marked `speech`), SQLite, in-process Celery."""
     speech = request.node.get_closest_marker("speech") is not None
-    extra = request.getfixturevalue("livekit_env") if request.node.get_closest_marker("livekit") else {}
-    marker = request.node.get_closest_marker("env")
-    extra = {**extra, **(marker.kwargs if marker else {})}
-    env = support.base_env(tmp_path, SPEECH_AUTOSTART="1" if speech else "0", **extra)
-    with support.embedded_service(env, log_dir) as svc:
-        yield svc
+    yield from support.service_for(request, tmp_path, log_dir, SPEECH_AUTOSTART="1" if speech else "0")
 
 
 @pytest.fixture
@@ -90,6 +92,28 @@ def peers() -> Iterator[list[support.Peer]]:
     yield made
     for p in made:
         p.close()
+
+
+# What `make test-fast` leaves out: tests that need a service process (Redis, PostgreSQL, LiveKit,
+# the app as processes) or are not marked `unit`.
+SERVICE_FIXTURES = {"redis_url", "postgres_url", "livekit_env", "services", "embedded", "distributed",
+                    "grok_service", "google_service", "restartable_redis"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--fast", action="store_true",
+                     help="only unit tests that start no service (the edit loop: make test-fast)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--fast"):
+        return
+    keep, drop = [], []
+    for item in items:
+        needs = set(getattr(item, "fixturenames", ()))
+        (keep if item.get_closest_marker("unit") and not needs & SERVICE_FIXTURES else drop).append(item)
+    config.hook.pytest_deselected(items=drop)
+    items[:] = keep
 
 
 def pytest_report_header() -> str:

@@ -1,1 +1,2 @@
-"""Celery app and tasks: translation fan-out (and, later, speech synthesis)."""
+"""Celery app and tasks: the translation fan-out to each listener language, translated interims,
+speech synthesis of translations, and the heartbeat that marks a worker alive."""

@@ -1,5 +1,5 @@
-"""Typed speech and small client events: `speech-transcript` (text mode, and the seed's
-client-side STT), `ping` (latency probe) and `client-error` (browser telemetry)."""
+"""Typed speech and small client events: `speech-transcript` (typed text, and finals
+a client recognised itself), `ping` (latency probe) and `client-error` (browser telemetry)."""
 from __future__ import annotations
 
 import logging

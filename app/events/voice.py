@@ -1,4 +1,4 @@
-"""Voice sessions over LiveKit (the seed's Phase 2): `start-voice-session` hands out a LiveKit
+"""Voice sessions over LiveKit: `start-voice-session` hands out a LiveKit
 token and makes sure the speech agent is in the room; `stop-voice-session` ends it. Socket.IO
 stays the control plane."""
 from __future__ import annotations

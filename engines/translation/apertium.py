@@ -46,7 +46,7 @@ COMMON = ("en", "es", "fr", "ca", "pt")
 # ends APY (its process group: APY and its pipelines) within half a second of its parent process
 # dying, so a SIGKILLed worker never leaves an orphan. Not PR_SET_PDEATHSIG: that fires when the
 # *thread* that started the child ends, and a restart made on one of a worker's short-lived
-# threads then killed the new APY moments later, over and over (a restart storm the soak found).
+# threads would kill the new APY moments later, over and over.
 _LAUNCHER = r"""
 import os, signal, sys, threading, time
 _parent = int(os.environ["LT_APY_PARENT"])

@@ -169,6 +169,7 @@ def test_agent_and_tts_tracks_are_never_transcribed(embedded: Service, peers: li
     assert all(i["speakerId"] == ann.id for i in bob.got("interim-transcript"))
 
 
+@pytest.mark.own_service
 def test_killed_agent_is_redispatched_and_later_speech_is_transcribed(
         embedded: Service, peers: list[Peer], lk_peers: list[LkParticipant]) -> None:
     ann, bob = room_with(embedded.url, peers, ("Ann", "en"), ("Bob", "es"))

@@ -144,6 +144,7 @@ def test_each_language_hears_every_translation_once_in_order_on_its_own_track(
     assert [b["utteranceId"] for b in _playing(es, "es")].count(first["utteranceId"]) == 1
 
 
+@pytest.mark.own_service
 def test_tracks_come_back_after_the_agent_is_killed_mid_speech(
         embedded: Service, peers: list[Peer], lk_peers: list[LkParticipant]) -> None:
     ann, bob = room_with(embedded.url, peers, ("Ann", "en"), ("Bob", "es"))

@@ -1,4 +1,4 @@
-"""The fake xAI and Google servers, one each per module, reset to a healthy provider before each
+"""The fake xAI and Google servers, one each per test run, reset to a healthy provider before each
 test."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from tests.support.fake_google import FakeGoogle
 from tests.support.fake_xai import FakeXAI
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def fake_server() -> Iterator[FakeXAI]:
     fake = FakeXAI().start()
     yield fake
@@ -34,19 +34,13 @@ def grok_service(request: pytest.FixtureRequest, fake: FakeXAI, tmp_path: Path,
     configured against the fake: Grok first in every failover order. `@pytest.mark.env(...)`
     adds to or overrides the environment (XAI_API_KEY="" for a deployment without a key); tests
     marked `livekit` get a real LiveKit server."""
-    extra = {"XAI_API_KEY": fake.key, "XAI_BASE_URL": fake.base_url, "XAI_STALL_S": "1.5",
-             "STT_ENGINES": "grok,local", "TRANSLATION_ENGINES": "grok,local",
-             "TTS_ENGINES": "grok,local"}
-    if request.node.get_closest_marker("livekit"):
-        extra.update(request.getfixturevalue("livekit_env"))
-    marker = request.node.get_closest_marker("env")
-    extra.update(marker.kwargs if marker else {})
-    with support.embedded_service(support.base_env(tmp_path, SPEECH_AUTOSTART="1", **extra),
-                                  log_dir) as svc:
-        yield svc
+    yield from support.service_for(
+        request, tmp_path, log_dir, SPEECH_AUTOSTART="1", XAI_API_KEY=fake.key,
+        XAI_BASE_URL=fake.base_url, XAI_STALL_S="1.5", STT_ENGINES="grok,local",
+        TRANSLATION_ENGINES="grok,local", TTS_ENGINES="grok,local")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def google_server() -> Iterator[FakeGoogle]:
     fake = FakeGoogle().start()
     yield fake

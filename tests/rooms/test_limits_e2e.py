@@ -10,7 +10,8 @@ import requests
 
 from tests.support import Peer, Service, room_with
 
-pytestmark = [pytest.mark.e2e, pytest.mark.env(RATE_LIMIT_SCALE="1")]
+# Each test its own service: the limits count everything from this address.
+pytestmark = [pytest.mark.e2e, pytest.mark.env(RATE_LIMIT_SCALE="1"), pytest.mark.own_service]
 
 
 def _count(svc: Service, table: str) -> int:

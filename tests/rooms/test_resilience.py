@@ -50,6 +50,7 @@ def test_worker_killed_mid_fanout_every_listener_gets_each_translation_once(
     assert all("tiempo" in m["translatedText"] for m in es.got("translated-message"))
 
 
+@pytest.mark.own_service
 def test_apertium_killed_while_serving_is_restarted_and_next_utterance_translated(
         embedded: Service, peers: list[Peer]) -> None:
     a, b = room_with(embedded.url, peers, ("Ana", "en"), ("Bea", "es"))
@@ -64,6 +65,7 @@ def test_apertium_killed_while_serving_is_restarted_and_next_utterance_translate
     assert local["running"] and local["pid"] != old and local["restarts"] >= 1
 
 
+@pytest.mark.own_service
 def test_apertium_killed_while_idle_is_restarted_by_the_watchdog(embedded: Service) -> None:
     old = support.apy_pid(embedded.url)
     os.kill(old, signal.SIGKILL)

@@ -55,6 +55,7 @@ def test_audio_streamed_right_after_start_speech_is_heard_from_its_first_word(
 
 
 @pytest.mark.env(SPEECH_MANAGED="0")
+@pytest.mark.own_service  # it starts the speech process itself, once the audio waits
 def test_audio_beyond_what_may_wait_for_start_speech_is_refused_and_changes_nothing(
         embedded: Service, peers: list[Peer], log_dir: Path) -> None:
     """The speech process (run separately) is not there yet, so start-speech waits for it; the audio

@@ -149,6 +149,7 @@ def test_web_process_stays_responsive_while_two_sessions_stream(embedded: Servic
     assert a.wait_for("recognized-speech", timeout=60) and b.wait_for("recognized-speech", timeout=60)
 
 
+@pytest.mark.own_service
 def test_speech_process_killed_is_restarted_and_the_next_session_works(embedded: Service,
                                                                        peers: list[Peer]) -> None:
     a, b = _room(embedded, peers, "en", "es")

@@ -17,17 +17,20 @@ from tests.support.processes import (
 )
 from tests.support.service import (
     Service,
+    ServicePool,
     apy_pid,
     base_env,
     embedded_service,
     health,
     migrate,
+    service_for,
     start_web,
     start_worker,
     two_web_processes,
     wait_healthy,
 )
 
-__all__ = ["PY", "ROOT", "Peer", "Proc", "Service", "apy_pid", "base_env", "embedded_service", "free_port",
-           "health", "migrate", "room_with", "start", "start_livekit", "start_postgres", "start_redis",
-           "start_web", "start_worker", "two_web_processes", "wait_healthy", "wait_until", "when_quiet"]
+__all__ = ["PY", "ROOT", "Peer", "Proc", "Service", "ServicePool", "apy_pid", "base_env",
+           "embedded_service", "free_port", "health", "migrate", "room_with", "service_for", "start",
+           "start_livekit", "start_postgres", "start_redis", "start_web", "start_worker",
+           "two_web_processes", "wait_healthy", "wait_until", "when_quiet"]

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,8 @@ def base_env(var_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
     env.update(VAR_DIR=str(var_dir), SECRET_KEY="test-secret-" + var_dir.name, LOG_LEVEL="INFO",
                HEALTH_TOKEN=HEALTH_TOKEN,
+               # Services of one test run may share its LiveKit server: each its own agent.
+               LIVEKIT_AGENT_NAME="lt-" + var_dir.name,
                SPEECH_AUTOSTART=extra.pop("SPEECH_AUTOSTART", "0"),
                DISCONNECT_GRACE_S=extra.pop("DISCONNECT_GRACE_S", "1"),
                # Every test runs from 127.0.0.1: limits 50 times the shipped ones (the tests of
@@ -120,6 +123,44 @@ def embedded_service(env: dict[str, str], log_dir: Path) -> Iterator[Service]:
         web.stop()
 
 
+class ServicePool:
+    """Running services that tests asking for the same configuration share, as users share one
+    deployment: each test makes its own users and rooms. At most `size` are kept running (the
+    least recently used is stopped); one that is no longer healthy is replaced."""
+
+    def __init__(self, log_dir: Path, new_dir: Callable[[], Path], size: int = 4) -> None:
+        self.log_dir, self.new_dir, self.size = log_dir, new_dir, size
+        self.running: OrderedDict[Hashable, tuple[Service, ExitStack]] = OrderedDict()
+
+    def get(self, key: Hashable, env_for: Callable[[Path], dict[str, str]]) -> Service:
+        if key in self.running:
+            svc, stack = self.running.pop(key)
+            if self._still_healthy(svc):
+                self.running[key] = (svc, stack)
+                return svc
+            stack.close()
+        while len(self.running) >= self.size:
+            self.running.popitem(last=False)[1][1].close()
+        stack = ExitStack()
+        svc = stack.enter_context(embedded_service(env_for(self.new_dir()), self.log_dir))
+        self.running[key] = (svc, stack)
+        return svc
+
+    @staticmethod
+    def _still_healthy(svc: Service) -> bool:
+        if not all(p.alive() for p in svc.procs):
+            return False
+        try:
+            wait_healthy(svc.url, svc.procs[0], timeout=30)
+        except AssertionError:
+            return False
+        return True
+
+    def close(self) -> None:
+        while self.running:
+            self.running.popitem()[1][1].close()
+
+
 @contextmanager
 def two_web_processes(var_dir: Path, log_dir: Path, redis_url: str, *, speech: bool = False,
                       **extra: str) -> Iterator[tuple[Proc, Proc]]:
@@ -141,3 +182,21 @@ def two_web_processes(var_dir: Path, log_dir: Path, redis_url: str, *, speech: b
     finally:
         for p in procs:
             p.stop()
+
+
+def service_for(request: Any, tmp_path: Path, log_dir: Path,
+                **extra: str) -> Iterator[Service]:
+    """The whole service on the embedded default with `extra` in its environment, and what the
+    test's markers add: `livekit` a real LiveKit server, `env(...)` more environment. Shared with
+    every test that asks for the same (fresh users and rooms make tests independent), unless the
+    test is marked `own_service` (it kills, stops or counts what only it did)."""
+    if request.node.get_closest_marker("livekit"):
+        extra.update(request.getfixturevalue("livekit_env"))
+    marker = request.node.get_closest_marker("env")
+    extra.update(marker.kwargs if marker else {})
+    if request.node.get_closest_marker("own_service"):
+        with embedded_service(base_env(tmp_path, **extra), log_dir) as svc:
+            yield svc
+        return
+    pool: ServicePool = request.getfixturevalue("services")
+    yield pool.get(tuple(sorted(extra.items())), lambda var_dir: base_env(var_dir, **extra))
