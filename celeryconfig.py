@@ -1,7 +1,9 @@
-"""Celery settings. With REDIS_URL unset, tasks run in-process (the embedded default)."""
-import os
+"""Celery settings, from the service's (REDIS_URL and its Celery section). With REDIS_URL unset,
+tasks run in-process (the embedded default)."""
+from core.settings import Settings
 
-_redis = os.environ.get("REDIS_URL", "").strip()
+_settings = Settings.from_env(prepare=False)
+_redis = _settings.redis_url
 
 broker_url = _redis or "memory://"
 task_always_eager = not _redis
@@ -21,7 +23,7 @@ worker_prefetch_multiplier = 1
 # How long Redis keeps an unacknowledged task before handing it to another worker: this bounds how
 # late a fan-out lost with its worker arrives. Fan-outs take milliseconds, so a minute is ample.
 # Workers sweep for such tasks every quarter of that (kombu's default sweep is ~100 s).
-_visibility = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "60"))
+_visibility = _settings.celery.visibility_timeout
 broker_transport_options = {"visibility_timeout": _visibility,
                             "unacked_restore_interval": max(1, _visibility // 4),
                             "unacked_restore_throttle": 1}

@@ -269,7 +269,7 @@ class Voices:
         from engines.tts.cache import TTSCache
         self.settings = settings
         self.registry = tts_registry(settings)
-        self.cache = TTSCache(settings.tts_cache_bytes)
+        self.cache = TTSCache(settings.speech.tts_cache_bytes)
         self._translators: Any = None
         self._lock = threading.Lock()
 

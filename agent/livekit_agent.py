@@ -527,19 +527,20 @@ def build_server(state: AgentState, settings: Settings) -> Any:
 
     global _state
     _state = state
-    max_rooms = settings.agent_max_rooms
+    max_rooms = settings.agent.max_rooms
     server = AgentServer(
         job_executor_type=JobExecutorType.THREAD,
         load_fnc=lambda: min(1.0, len(state.serving()) / max_rooms),
         load_threshold=1.0,
         num_idle_processes=1,
+        ws_url=settings.livekit.url,
+        api_key=settings.livekit.api_key,
+        api_secret=settings.livekit.api_secret,
         host="127.0.0.1",
-        port=settings.agent_http_port,
+        port=settings.agent.http_port,
         log_level=settings.log_level,
     )
-    from core.livekit import LiveKitConfig
-    config = LiveKitConfig.from_env()
-    server.rtc_session(entrypoint, agent_name=config.agent_name if config else LiveKitConfig.agent_name)
+    server.rtc_session(entrypoint, agent_name=settings.livekit.agent_name)
     if state.bridge is not None:
         bridge = state.bridge
         server.on("worker_registered", lambda *_: bridge.beat_now(registered=True))
@@ -549,13 +550,13 @@ def build_server(state: AgentState, settings: Settings) -> Any:
 def make_bridge(state: AgentState, settings: Settings) -> BridgeClient:
     """The bridge to the app: APP_URL (default the local web process on PORT), the shared secret
     (BRIDGE_SECRET or var/bridge.key), and an outbox (AGENT_OUTBOX, default under var/)."""
-    assert settings.agent_outbox is not None  # Settings fills it in from var_dir
-    return BridgeClient(settings.app_url, settings.bridge_secret, settings.agent_outbox,
+    assert settings.agent.outbox is not None  # Settings fills it in from var_dir
+    return BridgeClient(settings.agent.app_url, settings.bridge_secret, settings.agent.outbox,
                         agent_id=uuid.uuid4().hex[:12], rooms=state.serving)
 
 
 def run(state: AgentState, settings: Settings) -> None:
-    """Run the agent until the process ends (LIVEKIT_URL, LIVEKIT_API_KEY/SECRET from the env)."""
+    """Run the agent until the process ends (on the LiveKit server of `settings.livekit`)."""
     state.bridge = make_bridge(state, settings)
     state.bridge.start()
     server = build_server(state, settings)

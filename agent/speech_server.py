@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("--socket", help="Unix socket path to listen on (the socket link)")
     args = parser.parse_args()
     settings = Settings.from_env()  # reads .env too, when run on its own (Procfile `agent`)
-    if settings.speech_link == "socket" and not args.socket:
+    if settings.speech.link == "socket" and not args.socket:
         parser.error("--socket is needed with the socket link (SPEECH_LINK=redis for the other)")
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -72,8 +72,9 @@ def main() -> None:
         from agent import livekit_agent
         from agent.voice_out import LagPolicy
         state = livekit_agent.AgentState(stt, meter=meter, voices=voices, policy=LagPolicy(
-            settings.voice_speedup_s, settings.voice_skip_s, settings.voice_max_speed))
-    if settings.speech_link == "redis":
+            settings.agent.voice_speedup_s, settings.agent.voice_skip_s,
+            settings.agent.voice_max_speed))
+    if settings.speech.link == "redis":
         from agent.bus_server import BusServer
         server = BusServer(settings.redis_url, settings.speech_link_key, stt, voices, meter, state)
 
@@ -97,8 +98,7 @@ def main() -> None:
 
 
 def livekit_configured(settings: Settings) -> bool:
-    from core.livekit import LiveKitConfig  # the one reading of the LIVEKIT_* settings
-    return LiveKitConfig.from_env() is not None and settings.agent_enabled
+    return settings.livekit.config() is not None and not settings.agent.disabled
 
 
 if __name__ == "__main__":

@@ -20,8 +20,8 @@ def main() -> None:
     except NotMigrated as exc:
         sys.stderr.write(f"live-translator: {exc}\n")
         raise SystemExit(2) from None
-    sys.stderr.write(f"live-translator: serving on http://{settings.host}:{settings.port}/\n")
-    socketio.run(app, host=settings.host, port=settings.port, log_output=False)
+    sys.stderr.write(f"live-translator: serving on http://{settings.web.host}:{settings.web.port}/\n")
+    socketio.run(app, host=settings.web.host, port=settings.web.port, log_output=False)
 
 
 if __name__ == "__main__":

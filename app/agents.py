@@ -203,7 +203,7 @@ def room_emptied(svc: Services, room: str) -> None:
     departure), delete its LiveKit room so the agent and any stale media session go with it."""
     if svc.livekit is None:
         return
-    socketio.sleep(svc.settings.empty_room_grace_s)
+    socketio.sleep(svc.settings.livekit.empty_room_grace_s)
     with session_scope(svc.settings.database_url) as s:
         back = s.scalars(select(Participant.id).where(Participant.room_id == room,
                                                       Participant.left_at.is_(None))).first()

@@ -299,7 +299,7 @@ def languages() -> Response:
     """Languages a user may pick, with how well the local engines hear and voice each; which the
     local engine translates between (`local`: source → target → quality and pivots, every route
     not listed is not offered locally); and each language's usual partner, the solo default."""
-    routes = installed_routes(services().settings.apertium_pairs_path)
+    routes = installed_routes(services().settings.apertium.pairs_path)
     local = {src: {dst: {"quality": translation_quality(r), "via": list(r[1:-1])}
                    for dst, r in sorted(targets.items())} for src, targets in sorted(routes.items())}
     out = []

@@ -121,7 +121,7 @@ def _accept(body: bytes) -> tuple[Response, int]:
         raise v.BadInput("bad_kind", "kind must be 'final', 'interim' or 'notice'")
     speaker = str(v.text(data, "speakerId", max_len=32, single_line=True))
     room = v.text(data, "roomId", max_len=32, required=False, single_line=True)
-    text = str(v.text(data, "text", max_len=services().settings.max_transcript_chars))
+    text = str(v.text(data, "text", max_len=services().settings.web.max_transcript_chars))
     lang = str(v.language(data, "sourceLang"))
     solo = v.language(data, "soloTargetLang", required=False)
     if kind == "notice":  # the speaker's recognition moved to another engine (text: the code)

@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None, *, async_mode: str | None = Non
                       JSON_SORT_KEYS=False)
     registry = translator_registry(settings)
     svc = Services(settings=settings, registry=registry, metrics=make_store(settings.redis_url),
-                   emitter=socketio, tokens=Tokens(settings.secret_key, settings.token_ttl_s),
+                   emitter=socketio, tokens=Tokens(settings.secret_key, settings.web.token_ttl_s),
                    engines=choices(settings))
     app.extensions["live_translator"] = svc
     from app.quotas import Quotas
@@ -47,8 +47,8 @@ def create_app(settings: Settings | None = None, *, async_mode: str | None = Non
 
     from app import agents, api, bridge, errors, health, livekit_webhook, pages, security, speech_link, tts
     from app.events import audio, rooms, text, voice  # noqa: F401  (they register their handlers)
-    from core.livekit import LiveKitConfig, LiveKitService
-    lk_config = LiveKitConfig.from_env()
+    from core.livekit import LiveKitService
+    lk_config = settings.livekit.config()
     svc.livekit = LiveKitService(lk_config) if lk_config else None
     security.install(app, lk_config.url if lk_config else None)
     for blueprint in (api.bp, bridge.bp, livekit_webhook.bp, tts.bp, health.bp, pages.bp):
@@ -67,11 +67,11 @@ def create_app(settings: Settings | None = None, *, async_mode: str | None = Non
             settings.redis_url, channel="flask-socketio",
             redis_options={"retry": Retry(NoBackoff(), 0), "socket_connect_timeout": 1})
     socketio.init_app(app, async_mode=async_mode, message_queue=settings.redis_url or None,
-                      cors_allowed_origins=settings.cors_origins or None,
+                      cors_allowed_origins=settings.web.cors_origins or None,
                       max_http_buffer_size=1_000_000, ping_interval=10, ping_timeout=10, **queue)
-    if settings.trusted_proxies:  # outside Socket.IO's middleware: its handlers see it too
+    if settings.web.trusted_proxies:  # outside Socket.IO's middleware: its handlers see it too
         from werkzeug.middleware.proxy_fix import ProxyFix
-        n = settings.trusted_proxies
+        n = settings.web.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     if settings.distributed:
         from app.events.rooms import depart_held
@@ -79,9 +79,9 @@ def create_app(settings: Settings | None = None, *, async_mode: str | None = Non
         svc.liveness = Liveness(settings.redis_url)
         socketio.start_background_task(svc.liveness.beat_forever, socketio.sleep)
         socketio.start_background_task(svc.liveness.sweep_forever, socketio.sleep,
-                                       settings.disconnect_grace_s,
+                                       settings.web.disconnect_grace_s,
                                        lambda room, user, before: depart_held(svc, room, user, before))
-    if settings.speech_link == "redis":  # distributed: any number of speech processes, anywhere
+    if settings.speech.link == "redis":  # distributed: any number of speech processes, anywhere
         from app import speech_bus
         svc.speech = speech_bus.start_link(app, settings, autostart=start_engines,
                                            name=svc.liveness.name)

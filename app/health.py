@@ -98,7 +98,7 @@ def health() -> tuple[Response, int]:
     """Anyone: {"status": "ok" | "degraded"}; the operator: what every part says. 503 while the
     database is away, 200 otherwise."""
     svc = services()
-    if not _operator(svc.settings.health_token):
+    if not _operator(svc.settings.web.health_token):
         svc.quotas.take("health", ip=request.remote_addr)
         state = _state(svc)
         return jsonify({"status": state["status"]}), 200 if state["database"] == "ok" else 503
@@ -116,7 +116,7 @@ def health() -> tuple[Response, int]:
 
 def _grok(svc: Any) -> dict[str, Any]:
     """xAI's state: configured or not (never the key), and when it is, _in_use's."""
-    if not svc.settings.xai_api_key:
+    if not svc.settings.xai.api_key:
         return {"configured": False}
     return dict(configured=True, **_in_use(svc, "grok"))
 
@@ -137,9 +137,9 @@ def _in_use(svc: Any, name: str) -> dict[str, Any]:
     """A configured premium provider: which kinds use it, whether this process's translation is
     skipping it after a failure, today's usage and budget."""
     settings = svc.settings
-    out: dict[str, Any] = {"order": {"stt": settings.stt_engines,
-                                     "translation": settings.translation_engines,
-                                     "tts": settings.tts_engines},
+    out: dict[str, Any] = {"order": {"stt": settings.engines.stt_order,
+                                     "translation": settings.engines.translation_order,
+                                     "tts": settings.engines.tts_order},
                            "translationCoolingDown": svc.registry.cooling_down(name)}
     try:
         out["usageToday"] = usage.provider_totals(settings.database_url).get(name, {})

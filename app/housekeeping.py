@@ -36,7 +36,7 @@ def tidy_tts(settings: Settings, now: float | None = None) -> int:
     total = sum(size for _, size, _ in entries)
     removed = 0
     for mtime, size, path in entries:
-        if now - mtime <= settings.tts_files_max_age_s and total <= settings.tts_files_max_bytes:
+        if now - mtime <= settings.web.tts_files_max_age_s and total <= settings.web.tts_files_max_bytes:
             break
         try:
             os.unlink(path)

@@ -85,7 +85,7 @@ class Quotas:
     OFF_AFTER_ERROR_S = 10.0  # the store failed: nobody is counted (or refused) meanwhile
 
     def __init__(self, settings: Settings) -> None:
-        self.scale = settings.rate_limit_scale
+        self.scale = settings.web.rate_limit_scale
         options: dict[str, Any] = {}
         if settings.redis_url:  # one try, quickly: a down Redis must not slow every request
             from redis.backoff import NoBackoff

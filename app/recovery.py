@@ -33,10 +33,11 @@ def resume_unfinished(settings: Settings, *, everything: bool = False) -> int:
     """Enqueue again the fan-outs that should have finished by now (`everything`: all unfinished
     within the horizon, whatever their age); returns how many."""
     now = now_ms()
-    due = now - settings.resume_after_s * 1000.0
+    due = now - settings.fanout.resume_after_s * 1000.0
+    horizon = now - settings.fanout.resume_horizon_s * 1000.0
     with session_scope(settings.database_url) as s:
         q = select(Utterance.id).where(Utterance.fanned_out_at.is_(None),
-                                       Utterance.received_at > now - settings.resume_horizon_s * 1000.0)
+                                       Utterance.received_at > horizon)
         if not everything:
             q = q.where(Utterance.received_at < due,
                         or_(Utterance.enqueued_at.is_(None), Utterance.enqueued_at < due))

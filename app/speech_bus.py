@@ -269,6 +269,6 @@ def start_link(app: Flask, settings: Settings, autostart: bool, name: str | None
     socketio.start_background_task(lk.read_forever)
     socketio.start_background_task(lk.adopt_forever)
     socketio.start_background_task(lk.supervise)
-    if lk.spawn and autostart and settings.speech_autostart:
+    if lk.spawn and autostart and settings.speech.autostart:
         lk.start()
     return lk

@@ -63,9 +63,9 @@ class SpeechLink:
     def __init__(self, app: Flask, settings: Settings) -> None:
         self.app = app
         self.settings = settings
-        self.path = settings.speech_socket
-        self.spawn = settings.speech_managed
-        self.port = settings.port
+        self.path = settings.speech.socket
+        self.spawn = bool(settings.speech.managed)
+        self.port = settings.web.port
         self.proc: subprocess.Popen[bytes] | None = None
         self.sock: socket.socket | None = None
         self.sessions: dict[str, AudioSession] = {}
@@ -329,7 +329,7 @@ def start_link(app: Flask, settings: Settings, autostart: bool) -> SpeechLink:
     lk = SpeechLink(app, settings)
     if lk.spawn:
         socketio.start_background_task(lk.supervise)
-    if lk.spawn and autostart and settings.speech_autostart:
+    if lk.spawn and autostart and settings.speech.autostart:
         lk.start()
     return lk
 

@@ -248,7 +248,7 @@ def interims() -> InterimThrottle:
     """This web process's interim throttle."""
     global _interims
     if _interims is None:
-        _interims = InterimThrottle(services().settings.interim_translation_interval_s)
+        _interims = InterimThrottle(services().settings.fanout.interim_translation_interval_s)
     return _interims
 
 

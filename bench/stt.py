@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import queue
 import statistics
 import sys
@@ -149,8 +148,11 @@ def score_set(name: str, clips: list[corpus.Clip], finals: list[tuple[Any, float
 def engine_level(window: str, sets: list[str], every: int, pace: float,
                  heldout_every: int | None = None, stt: WhisperSTT | None = None) -> dict[str, Any]:
     if stt is None:
-        os.environ["STT_WINDOW"] = window
-        stt = WhisperSTT.from_env("base")
+        from core.providers import local_stt
+        from core.settings import Settings
+        settings = Settings.from_env()
+        settings.whisper.window = window
+        stt = local_stt(settings, "base")
     t0 = time.perf_counter()
     stt.start()
     load_s = time.perf_counter() - t0

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,6 +19,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class LiveKitConfig:
+    """How this server reaches LiveKit (built from the settings' LiveKit section)."""
+
     url: str  # what browsers and agents connect to (ws://…)
     api_key: str = field(repr=False)
     api_secret: str = field(repr=False)
@@ -32,20 +33,6 @@ class LiveKitConfig:
     def http_url(self) -> str:
         base = self.api_url or self.url
         return base.replace("wss://", "https://").replace("ws://", "http://")
-
-    @classmethod
-    def from_env(cls) -> LiveKitConfig | None:
-        """None unless LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET are all set."""
-        url, key, secret = (os.environ.get(n, "").strip() for n in
-                            ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET"))
-        if not (url or key or secret):
-            return None
-        missing = [n for n, val in (("LIVEKIT_URL", url), ("LIVEKIT_API_KEY", key),
-                                    ("LIVEKIT_API_SECRET", secret)) if not val]
-        if missing:
-            raise SystemExit(f"LiveKit is half configured: set {', '.join(missing)} too (or none)")
-        return cls(url, key, secret, os.environ.get("LIVEKIT_API_URL", "").strip(),
-                   os.environ.get("LIVEKIT_AGENT_NAME", "").strip() or cls.agent_name)
 
 
 def _off_loop(fn: Callable[[], T]) -> T:

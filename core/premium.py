@@ -49,20 +49,20 @@ def message(kind: str, chosen: str, why: str) -> str:
 class PremiumPolicy:
     def __init__(self, settings: Settings) -> None:
         self.url = settings.database_url
-        self.user_caps = _caps(settings.premium_user_daily_audio_minutes,
-                               settings.premium_user_daily_characters, settings.premium_user_daily_tokens)
-        self.room_caps = _caps(settings.premium_room_daily_audio_minutes,
-                               settings.premium_room_daily_characters, settings.premium_room_daily_tokens)
-        budgets = (settings.xai_daily_audio_minutes, settings.xai_daily_characters,
-                   settings.xai_daily_tokens, settings.google_daily_audio_minutes,
-                   settings.google_daily_characters)
+        self.user_caps = _caps(settings.premium.user_daily_audio_minutes,
+                               settings.premium.user_daily_characters, settings.premium.user_daily_tokens)
+        self.room_caps = _caps(settings.premium.room_daily_audio_minutes,
+                               settings.premium.room_daily_characters, settings.premium.room_daily_tokens)
+        budgets = (settings.xai.daily_audio_minutes, settings.xai.daily_characters,
+                   settings.xai.daily_tokens, settings.google.daily_audio_minutes,
+                   settings.google.daily_characters)
         bounded = any(b > 0 for b in budgets) or bool(self.user_caps) or bool(self.room_caps)
-        self.offered = settings.premium_for_users == "1" or (
-            settings.premium_for_users == "auto" and bounded)
+        self.offered = settings.premium.for_users == "1" or (
+            settings.premium.for_users == "auto" and bounded)
         # The operator's own choices ("" in a preference means these): caps apply to them too,
         # the offer does not (the operator chose to pay for them).
-        self.defaults = {"stt": settings.stt_engine, "translation": settings.translation_engine,
-                         "tts": settings.tts_engine}
+        self.defaults = {"stt": settings.engines.stt, "translation": settings.engines.translation,
+                         "tts": settings.engines.tts}
         self._cache: dict[tuple[str, str], tuple[float, dict[str, float]]] = {}
         self._lock = threading.Lock()
 

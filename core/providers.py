@@ -14,10 +14,8 @@ from typing import Any
 from core.settings import Settings
 from engines.google import GoogleConfig
 from engines.registry import Registry
-from engines.stt.registry import BUILTIN as STT_BUILTIN
 from engines.stt.registry import STTRegistry
 from engines.translation.apertium import NOTE as APERTIUM_NOTE
-from engines.translation.registry import BUILTIN as TRANSLATION_BUILTIN
 from engines.translation.registry import TranslatorRegistry
 from engines.tts.registry import BUILTIN as TTS_BUILTIN
 from engines.tts.registry import TTSRegistry
@@ -39,17 +37,17 @@ NOTES = {"translation": {"local": APERTIUM_NOTE}}
 def xai_config(settings: Settings) -> XAIConfig:
     from core.usage import budget
     limits = budget(settings)
-    return XAIConfig(api_key=settings.xai_api_key, base_url=settings.xai_base_url,
-                     translation_model=settings.xai_translation_model,
-                     timeout_s=settings.xai_timeout_s, stall_s=settings.xai_stall_s,
-                     voice=settings.xai_voice,
+    return XAIConfig(api_key=settings.xai.api_key, base_url=settings.xai.base_url,
+                     translation_model=settings.xai.translation_model,
+                     timeout_s=settings.xai.timeout_s, stall_s=settings.xai.stall_s,
+                     voice=settings.xai.voice,
                      spent=(lambda unit: limits.spent(GROK, unit)) if limits.limits else None)
 
 
 def _credentials_file(settings: Settings) -> dict[str, Any] | None:
     """The Google credentials file's contents (None if it cannot be read as one)."""
     try:
-        info = json.loads(Path(settings.google_credentials).read_text())
+        info = json.loads(Path(settings.google.credentials).read_text())
     except (OSError, ValueError):
         return None
     return info if isinstance(info, dict) and isinstance(info.get("type"), str) else None
@@ -57,8 +55,8 @@ def _credentials_file(settings: Settings) -> dict[str, Any] | None:
 
 def google_project(settings: Settings) -> str:
     """GOOGLE_CLOUD_PROJECT, else the credentials file's project."""
-    if settings.google_project or not settings.google_credentials:
-        return settings.google_project
+    if settings.google.project or not settings.google.credentials:
+        return settings.google.project
     info = _credentials_file(settings) or {}
     return str(info.get("project_id") or info.get("quota_project_id") or "")
 
@@ -66,7 +64,7 @@ def google_project(settings: Settings) -> str:
 def google_missing(settings: Settings, kind: str) -> str:
     """Why Google cannot be used for `kind` here ("" if it can): the standard credentials, and
     for translation a project (v3 bills one)."""
-    if not settings.google_credentials:
+    if not settings.google.credentials:
         return "no GOOGLE_APPLICATION_CREDENTIALS configured"
     if _credentials_file(settings) is None:
         return "GOOGLE_APPLICATION_CREDENTIALS does not name a readable Google credentials file"
@@ -78,17 +76,17 @@ def google_missing(settings: Settings, kind: str) -> str:
 def google_config(settings: Settings) -> GoogleConfig:
     from core.usage import budget
     limits = budget(settings)
-    return GoogleConfig(credentials_file=settings.google_credentials, project=google_project(settings),
-                        endpoint=settings.google_endpoint, timeout_s=settings.google_timeout_s,
-                        stall_s=settings.google_stall_s, stt_model=settings.google_stt_model,
-                        stt_rotate_s=settings.google_stt_rotate_s,
-                        stt_max_stream_s=settings.google_stt_max_stream_s,
-                        voice=settings.google_voice,
+    return GoogleConfig(credentials_file=settings.google.credentials, project=google_project(settings),
+                        endpoint=settings.google.endpoint, timeout_s=settings.google.timeout_s,
+                        stall_s=settings.google.stall_s, stt_model=settings.google.stt_model,
+                        stt_rotate_s=settings.google.stt_rotate_s,
+                        stt_max_stream_s=settings.google.stt_max_stream_s,
+                        voice=settings.google.voice,
                         spent=(lambda unit: limits.spent(GOOGLE, unit)) if limits.limits else None)
 
 
 def _premium(settings: Settings, kind: str) -> dict[str, str]:
-    out = {} if settings.xai_api_key else {GROK: NO_KEY}
+    out = {} if settings.xai.api_key else {GROK: NO_KEY}
     missing = google_missing(settings, kind)
     if missing:
         out[GOOGLE] = missing
@@ -109,7 +107,7 @@ def _google_translator(settings: Settings) -> Any:
     if not eventlet_patched():
         return provider
     from core.offloop import SpeechProcessTranslator
-    return SpeechProcessTranslator(provider, settings, timeout_s=settings.google_timeout_s)
+    return SpeechProcessTranslator(provider, settings, timeout_s=settings.google.timeout_s)
 
 
 def _premiums(settings: Settings, kind: str) -> dict[str, Callable[[], Any]]:
@@ -122,24 +120,37 @@ def _premiums(settings: Settings, kind: str) -> dict[str, Callable[[], Any]]:
             else _made(*google, lambda: google_config(settings))}
 
 
+def local_stt(settings: Settings, model: str | None = None) -> Any:
+    """The local recogniser, configured by the Whisper section (`model` instead of its model)."""
+    from engines.stt.whisper import WhisperSTT
+    return WhisperSTT.from_config(settings.whisper.config(settings.var_dir, model))
+
+
+def local_translator(settings: Settings) -> Any:
+    """The local translator, configured by the Apertium section."""
+    from engines.translation.apertium import ApertiumTranslator
+    return ApertiumTranslator.from_config(settings.apertium.config())
+
+
 def stt_registry(settings: Settings) -> STTRegistry:
-    return STTRegistry(dict(STT_BUILTIN, **_premiums(settings, "stt")),
-                       default=settings.stt_engine, order=settings.stt_engines,
-                       unavailable=_premium(settings, "stt"), cooldown_s=settings.engine_cooldown_s)
+    return STTRegistry({"local": lambda: local_stt(settings), **_premiums(settings, "stt")},
+                       default=settings.engines.stt, order=settings.engines.stt_order,
+                       unavailable=_premium(settings, "stt"), cooldown_s=settings.engines.cooldown_s)
 
 
 def translator_registry(settings: Settings) -> TranslatorRegistry:
-    return TranslatorRegistry(dict(TRANSLATION_BUILTIN, **_premiums(settings, "translation")),
-                              default=settings.translation_engine,
-                              order=settings.translation_engines,
+    return TranslatorRegistry({"local": lambda: local_translator(settings),
+                               **_premiums(settings, "translation")},
+                              default=settings.engines.translation,
+                              order=settings.engines.translation_order,
                               unavailable=_premium(settings, "translation"),
-                              cooldown_s=settings.engine_cooldown_s)
+                              cooldown_s=settings.engines.cooldown_s)
 
 
 def tts_registry(settings: Settings) -> TTSRegistry:
     return TTSRegistry(dict(TTS_BUILTIN, **_premiums(settings, "tts")),
-                       default=settings.tts_engine, order=settings.tts_engines,
-                       unavailable=_premium(settings, "tts"), cooldown_s=settings.engine_cooldown_s)
+                       default=settings.engines.tts, order=settings.engines.tts_order,
+                       unavailable=_premium(settings, "tts"), cooldown_s=settings.engines.cooldown_s)
 
 
 def choices(settings: Settings) -> dict[str, Any]:

@@ -1,4 +1,14 @@
-"""Settings from the environment (and `.env`); every setting is documented in .env.example."""
+"""The service's settings: one typed object in sections, read from the environment (and `.env`)
+here and nowhere else. Every field names the variable it is read from (its validation alias) and
+has its default written once; every variable is documented in .env.example
+(tests/unit/test_settings_doc.py holds the two together).
+
+`Settings(...)` is its arguments and the defaults, nothing from the environment (what the tests
+build); `Settings.from_env()` is what a process of the service reads. Sections are handed to what
+they configure: `settings.livekit` to the LiveKit service, `settings.whisper` and
+`settings.apertium` to the local engines (core.providers), `settings.celery` to celeryconfig.
+An empty or blank variable means its default.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -6,61 +16,380 @@ import hmac
 import os
 import secrets
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 from dotenv import load_dotenv
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+
+from core.livekit import LiveKitConfig
+from engines.google import GoogleConfig
+from engines.stt.commit import SegmentRules
+from engines.stt.vad import VadConfig
+from engines.stt.whisper import WhisperConfig
+from engines.translation.apertium import ApertiumConfig
+from engines.xai import XAIConfig
 
 ROOT = Path(__file__).resolve().parent.parent
-N = TypeVar("N", int, float)
 
 
-def _number(name: str, default: N, kind: Callable[[str], N], what: str) -> N:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
+def env(default: Any, name: str, *, secret: bool = False) -> Any:
+    """A field read from the environment variable `name`; a secret never shows in a repr."""
+    return Field(default, validation_alias=name, repr=not secret)
+
+
+def _without_password(value: object) -> object:
+    """A URL's password replaced by *** (redis://:pw@host, postgresql://user:pw@host); any other
+    value as it is."""
+    if not isinstance(value, str) or "://" not in value:
+        return value
     try:
-        return kind(raw)
+        parts = urlsplit(value)
+        if parts.password is None:
+            return value
     except ValueError:
-        raise SystemExit(f"setting {name} must be {what}, got {raw!r}") from None
+        return "***"  # not a URL we can take apart: show none of it
+    host = parts.netloc.rsplit("@", 1)[1]
+    return parts._replace(netloc=f"{parts.username or ''}:***@{host}").geturl()
 
 
-def _int(name: str, default: int) -> int:
-    return _number(name, default, int, "a whole number")
+def _flag(value: Any) -> Any:
+    """A "1"/"0" switch: only "1" is on (as the variables have always been read)."""
+    return value.strip() == "1" if isinstance(value, str) else value
 
 
-def _float(name: str, default: float) -> float:
-    return _number(name, default, float, "a number")
+def _names(value: Any) -> Any:
+    """A comma-separated list ("grok,local", "https://a.example,https://b.example")."""
+    return [n.strip() for n in value.split(",") if n.strip()] if isinstance(value, str) else value
 
 
-def _names(name: str) -> list[str]:
-    """A comma-separated list of engine names ("grok,local"); empty when unset."""
-    return [n.strip() for n in os.environ.get(name, "").split(",") if n.strip()]
+class Section(BaseModel):
+    """A group of settings, built by field name in code and by variable name from the environment."""
+
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True, extra="forbid",
+                              validate_default=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _stripped(cls, value: Any) -> Any:
+        return value.strip() if isinstance(value, str) else value
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """URLs without their passwords: settings end up in logs and tracebacks."""
+        for name, value in super().__repr_args__():
+            yield name, _without_password(value)
 
 
-def _make_private(var_dir: Path) -> None:
-    """var/ and what lies directly in it, made by an earlier version with other modes: private
-    now (new files are private from creation)."""
-    try:
-        for path in (var_dir, *var_dir.iterdir()):
-            if path.is_symlink() or path.stat().st_uid != os.getuid():
-                continue
-            mode = path.stat().st_mode & 0o777
-            private = mode & 0o700
-            if mode != private:
-                path.chmod(private)
-    except OSError:
-        pass  # not ours to change: the service still runs
+class Web(Section):
+    """The web process: where it listens, sessions, input limits, quotas, /health, rooms."""
+
+    host: str = env("127.0.0.1", "HOST")
+    port: int = env(5000, "PORT")
+    token_ttl_s: int = env(86400, "TOKEN_TTL_SECONDS")
+    max_transcript_chars: int = env(2000, "MAX_TRANSCRIPT_CHARS")
+    cors_origins: list[str] = env([], "CORS_ORIGINS")
+    # Every rate limit's amount is multiplied by this (app/quotas.py); 0 turns them off.
+    rate_limit_scale: float = env(1.0, "RATE_LIMIT_SCALE")
+    # How many reverse proxies stand in front (their X-Forwarded-For is trusted that far).
+    trusted_proxies: int = env(0, "TRUSTED_PROXIES")
+    # Who may read /health's details (`Authorization: Bearer <token>`); unset, nobody.
+    health_token: str = env("", "HEALTH_TOKEN", secret=True)
+    # How long a dropped connection stays a participant.
+    disconnect_grace_s: float = env(15.0, "DISCONNECT_GRACE_S")
+    # Synthesized speech files (var/tts): removed once older than this, oldest first past the size.
+    tts_files_max_age_s: float = env(3600.0, "TTS_FILES_MAX_AGE_S")
+    tts_files_max_bytes: int = env(256 * 1024 * 1024, "TTS_FILES_MAX_BYTES")
+
+    split_origins = field_validator("cors_origins", mode="before")(_names)
+
+    @field_validator("rate_limit_scale", "trusted_proxies")
+    @classmethod
+    def _not_negative(cls, value: float) -> float:
+        return max(0, value)
 
 
-def _secret(var_dir: Path, env: str = "SECRET_KEY", filename: str = "secret.key") -> str:
-    """The secret in `env`, or one generated once and kept in var/ so it survives a restart (and
-    processes of this machine that share var/ share it)."""
-    if os.environ.get(env):
-        return os.environ[env]
+class Speech(Section):
+    """The speech process as the web process and workers see it: how they reach it (a socket on
+    this host, or Redis streams: core.speech_bus), whether the web process starts one, TTS cache."""
+
+    socket: str = env("", "SPEECH_SOCKET")  # default: var_dir/speech.sock
+    # Whether the web process starts a speech process of its own; default: unless SPEECH_SOCKET
+    # names one run separately.
+    managed: bool | None = env(None, "SPEECH_MANAGED")
+    link: str = env("", "SPEECH_LINK")  # "socket" or "redis"; default: redis when distributed
+    # The Redis link's signing key; default: derived from SECRET_KEY (Settings.speech_link_key).
+    link_secret: str = env("", "SPEECH_LINK_SECRET", secret=True)
+    autostart: bool = env(True, "SPEECH_AUTOSTART")
+    tts_cache_bytes: int = env(64 * 1024 * 1024, "TTS_CACHE_BYTES")
+
+    switches = field_validator("managed", "autostart", mode="before")(_flag)
+
+    @field_validator("link")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.lower()
+
+
+class Whisper(Section):
+    """The local recogniser (engines.stt.whisper): its defaults are the engine's own."""
+
+    model: str = env(WhisperConfig.model, "WHISPER_MODEL")
+    cache_dir: Path | None = env(None, "WHISPER_CACHE_DIR")  # default: var_dir/models
+    threads: int = env(WhisperConfig.threads, "STT_THREADS")
+    interim_interval_ms: float = env(WhisperConfig.interim_interval_ms, "STT_INTERIM_INTERVAL_MS")
+    window: str = env(WhisperConfig.window, "STT_WINDOW")
+    min_silence_ms: float = env(VadConfig.min_silence_ms, "STT_MIN_SILENCE_MS")
+    max_silence_ms: float = env(VadConfig.max_silence_ms, "STT_MAX_SILENCE_MS")
+    # Segments: captions while a person speaks; off, one caption per utterance.
+    segments: bool = env(True, "STT_SEGMENTS")
+    segment_clause_words: int = env(SegmentRules.clause_words, "STT_SEGMENT_CLAUSE_WORDS")
+    segment_max_words: int = env(SegmentRules.max_words, "STT_SEGMENT_MAX_WORDS")
+    segment_right_context_ms: float = env(SegmentRules.right_context_s * 1000,
+                                          "STT_SEGMENT_RIGHT_CONTEXT_MS")
+    segment_overlap_ms: float = env(SegmentRules.overlap_s * 1000, "STT_SEGMENT_OVERLAP_MS")
+
+    @field_validator("segments", mode="before")
+    @classmethod
+    def _on_unless_0(cls, value: Any) -> Any:
+        return value.strip() != "0" if isinstance(value, str) else value
+
+    def config(self, var_dir: Path, model: str | None = None) -> WhisperConfig:
+        """The engine's configuration (`model` instead of WHISPER_MODEL's, if given)."""
+        segments = SegmentRules(clause_words=self.segment_clause_words,
+                                max_words=self.segment_max_words,
+                                right_context_s=self.segment_right_context_ms / 1000,
+                                overlap_s=self.segment_overlap_ms / 1000)
+        return WhisperConfig(model=model or self.model, cache_dir=self.cache_dir or var_dir / "models",
+                             threads=self.threads, interim_interval_ms=self.interim_interval_ms,
+                             window=self.window,
+                             vad=VadConfig(min_silence_ms=self.min_silence_ms,
+                                           max_silence_ms=self.max_silence_ms),
+                             segments=segments if self.segments else None)
+
+
+class Apertium(Section):
+    """The local translator's APY child (engines.translation.apertium): defaults the engine's own."""
+
+    pairs_path: str = env(ApertiumConfig.pairs_path, "APERTIUM_PAIRS_PATH")
+    python: str = env(ApertiumConfig.python, "APERTIUM_PYTHON")
+    preload: str = env(ApertiumConfig.preload, "APERTIUM_PRELOAD")
+    idle_s: float = env(ApertiumConfig.idle_s, "APERTIUM_IDLE_S")
+
+    def config(self) -> ApertiumConfig:
+        return ApertiumConfig(pairs_path=self.pairs_path, python=self.python, preload=self.preload,
+                              idle_s=self.idle_s)
+
+
+class LiveKit(Section):
+    """LiveKit as the media plane: all three of URL, key and secret, or none (Socket.IO audio only)."""
+
+    url: str = env("", "LIVEKIT_URL")  # what browsers and agents connect to
+    api_key: str = env("", "LIVEKIT_API_KEY", secret=True)
+    api_secret: str = env("", "LIVEKIT_API_SECRET", secret=True)
+    api_url: str = env("", "LIVEKIT_API_URL")  # where this server reaches LiveKit's API, if not `url`
+    agent_name: str = env(LiveKitConfig.agent_name, "LIVEKIT_AGENT_NAME")
+    # How long an emptied room keeps its LiveKit room (a reconnect is not a departure).
+    empty_room_grace_s: float = env(30.0, "LIVEKIT_EMPTY_ROOM_GRACE_S")
+
+    @model_validator(mode="after")
+    def _all_or_none(self) -> LiveKit:
+        given = {"LIVEKIT_URL": self.url, "LIVEKIT_API_KEY": self.api_key,
+                 "LIVEKIT_API_SECRET": self.api_secret}
+        missing = [name for name, value in given.items() if not value]
+        if 0 < len(missing) < len(given):
+            raise ValueError(f"LiveKit is half configured: set {', '.join(missing)} too (or none)")
+        return self
+
+    def config(self) -> LiveKitConfig | None:
+        """The LiveKit service's configuration; None when LiveKit is not configured."""
+        if not self.url:
+            return None
+        return LiveKitConfig(self.url, self.api_key, self.api_secret, self.api_url, self.agent_name)
+
+
+class Agent(Section):
+    """The LiveKit agent inside the speech process, and its translated speech on tts-<lang> tracks."""
+
+    disabled: bool = env(False, "AGENT_DISABLED")
+    max_rooms: int = env(20, "AGENT_MAX_ROOMS")
+    http_port: int = env(0, "AGENT_HTTP_PORT")
+    app_url: str = env("", "APP_URL")  # default: the local web process, http://127.0.0.1:$PORT
+    outbox: Path | None = env(None, "AGENT_OUTBOX")  # default: var_dir/agent-outbox
+    # Past `voice_speedup_s` of backlog a language plays faster (up to `voice_max_speed` at
+    # `voice_skip_s`); past `voice_skip_s` its oldest lines are skipped.
+    voice_speedup_s: float = env(3.0, "VOICE_SPEEDUP_S")
+    voice_skip_s: float = env(10.0, "VOICE_SKIP_S")
+    voice_max_speed: float = env(1.4, "VOICE_MAX_SPEED")
+
+    switches = field_validator("disabled", mode="before")(_flag)
+
+    @field_validator("max_rooms")
+    @classmethod
+    def _at_least_one(cls, value: int) -> int:
+        return max(1, value)
+
+    @field_validator("voice_max_speed")
+    @classmethod
+    def _speed(cls, value: float) -> float:
+        return min(2.0, max(1.0, value))
+
+
+class Celery(Section):
+    """Celery's broker, in the distributed mode (celeryconfig.py)."""
+
+    # Seconds before Redis hands a task whose worker died to another worker.
+    visibility_timeout: int = env(60, "CELERY_VISIBILITY_TIMEOUT")
+
+
+class Fanout(Section):
+    """Fan-outs and translated interims (workers/, app/recovery.py, app/transcripts.py)."""
+
+    lock_ttl_ms: int = env(15000, "FANOUT_LOCK_TTL_MS")
+    # A fan-out handed on this long ago and not finished is handed on again; utterances older
+    # than the horizon are left as they are.
+    resume_after_s: float = env(30.0, "RESUME_AFTER_S")
+    resume_horizon_s: float = env(3600.0, "RESUME_HORIZON_S")
+    # Translated interims: at most one per utterance this often, and with a premium translation
+    # engine only when the operator allows it (else the local engine's).
+    interim_translation_interval_s: float = env(0.5, "INTERIM_TRANSLATION_INTERVAL_S")
+    premium_interim_translation: bool = env(False, "PREMIUM_INTERIM_TRANSLATION")
+
+    switches = field_validator("premium_interim_translation", mode="before")(_flag)
+
+    @field_validator("resume_after_s")
+    @classmethod
+    def _resume_floor(cls, value: float) -> float:
+        return max(1.0, value)
+
+    @field_validator("interim_translation_interval_s")
+    @classmethod
+    def _interim_floor(cls, value: float) -> float:
+        return max(0.1, value)
+
+
+class Engines(Section):
+    """Which engine of each kind new users get, and each kind's failover order (a user's
+    preference first, then these; default: the kind's engine alone)."""
+
+    stt: str = env("local", "STT_ENGINE")
+    translation: str = env("local", "TRANSLATION_ENGINE")
+    tts: str = env("local", "TTS_ENGINE")
+    stt_order: list[str] = env([], "STT_ENGINES")
+    translation_order: list[str] = env([], "TRANSLATION_ENGINES")
+    tts_order: list[str] = env([], "TTS_ENGINES")
+    # Seconds a provider that failed is skipped before it is tried again.
+    cooldown_s: float = env(30.0, "ENGINE_COOLDOWN_S")
+
+    split_orders = field_validator("stt_order", "translation_order", "tts_order", mode="before")(_names)
+
+    @model_validator(mode="after")
+    def _orders(self) -> Engines:
+        self.stt_order = self.stt_order or [self.stt]
+        self.translation_order = self.translation_order or [self.translation]
+        self.tts_order = self.tts_order or [self.tts]
+        return self
+
+
+class XAI(Section):
+    """xAI Grok, a premium provider of every kind (engines/xai.py): unavailable without a key.
+    Daily budgets of the account (0: none): after one is spent, its kind falls back to local."""
+
+    api_key: str = env("", "XAI_API_KEY", secret=True)
+    base_url: str = env(XAIConfig.base_url, "XAI_BASE_URL")
+    translation_model: str = env(XAIConfig.translation_model, "XAI_TRANSLATION_MODEL")
+    timeout_s: float = env(XAIConfig.timeout_s, "XAI_TIMEOUT_S")
+    stall_s: float = env(XAIConfig.stall_s, "XAI_STALL_S")
+    voice: str = env(XAIConfig.voice, "XAI_VOICE")
+    daily_audio_minutes: float = env(0.0, "XAI_DAILY_AUDIO_MINUTES")
+    daily_characters: float = env(0.0, "XAI_DAILY_CHARACTERS")
+    daily_tokens: float = env(0.0, "XAI_DAILY_TOKENS")
+
+
+class Google(Section):
+    """Google Cloud, a premium provider of every kind (engines/google.py): the standard credentials
+    file and project; `endpoint` replaces Google's hosts (one on loopback is a local server reached
+    without TLS or credentials). Daily budgets as xAI's."""
+
+    credentials: str = env("", "GOOGLE_APPLICATION_CREDENTIALS", secret=True)
+    project: str = env("", "GOOGLE_CLOUD_PROJECT")
+    endpoint: str = env("", "GOOGLE_API_ENDPOINT")
+    timeout_s: float = env(GoogleConfig.timeout_s, "GOOGLE_TIMEOUT_S")
+    stall_s: float = env(GoogleConfig.stall_s, "GOOGLE_STALL_S")
+    stt_model: str = env("", "GOOGLE_STT_MODEL")
+    # A speech stream is replaced at its next pause after `stt_rotate_s`, and at the latest after
+    # `stt_max_stream_s` (Google ends one at ~305 s, re-sent audio included).
+    stt_rotate_s: float = env(GoogleConfig.stt_rotate_s, "GOOGLE_STT_ROTATE_S")
+    stt_max_stream_s: float = env(GoogleConfig.stt_max_stream_s, "GOOGLE_STT_MAX_STREAM_S")
+    voice: str = env("", "GOOGLE_VOICE")
+    daily_audio_minutes: float = env(0.0, "GOOGLE_DAILY_AUDIO_MINUTES")
+    daily_characters: float = env(0.0, "GOOGLE_DAILY_CHARACTERS")
+
+    @field_validator("stt_max_stream_s")
+    @classmethod
+    def _google_limit(cls, value: float) -> float:
+        return min(280.0, value)
+
+
+class Premium(Section):
+    """Premium use people choose (core.premium): "1" anyone may choose a premium engine, "0"
+    nobody (only the operator's defaults use one), "auto" only once a daily budget or a cap is set.
+    Caps per user and per room a day, over every premium provider (0: none)."""
+
+    for_users: str = env("auto", "PREMIUM_FOR_USERS")
+    user_daily_audio_minutes: float = env(0.0, "PREMIUM_USER_DAILY_AUDIO_MINUTES")
+    user_daily_characters: float = env(0.0, "PREMIUM_USER_DAILY_CHARACTERS")
+    user_daily_tokens: float = env(0.0, "PREMIUM_USER_DAILY_TOKENS")
+    room_daily_audio_minutes: float = env(0.0, "PREMIUM_ROOM_DAILY_AUDIO_MINUTES")
+    room_daily_characters: float = env(0.0, "PREMIUM_ROOM_DAILY_CHARACTERS")
+    room_daily_tokens: float = env(0.0, "PREMIUM_ROOM_DAILY_TOKENS")
+
+    @field_validator("for_users")
+    @classmethod
+    def _choice(cls, value: str) -> str:
+        if value.lower() not in ("auto", "1", "0"):
+            raise ValueError("setting PREMIUM_FOR_USERS must be auto, 1 or 0")
+        return value.lower()
+
+
+class _Variables(EnvSettingsSource):
+    """Each field from the variable its alias names, sections included (HOST, XAI_API_KEY: the
+    names the service has always read, not pydantic-settings' `section__field`); blank ones left
+    out, so they mean the default."""
+
+    def __call__(self) -> dict[str, Any]:
+        def read(model: type[BaseModel]) -> dict[str, Any]:
+            out: dict[str, Any] = {}
+            for name, info in model.model_fields.items():
+                kind = info.annotation
+                if isinstance(kind, type) and issubclass(kind, Section):
+                    out[name] = read(kind)
+                elif isinstance(info.validation_alias, str):
+                    raw = self.env_vars.get(info.validation_alias)
+                    if raw is not None and raw.strip():
+                        out[info.validation_alias] = raw
+            return out
+        return read(self.settings_cls)
+
+
+_EXPECTED = {"int_parsing": "a whole number", "float_parsing": "a number", "bool_parsing": "0 or 1"}
+
+
+def _explain(exc: ValidationError) -> str:
+    """A bad variable, as the operator wrote it: `setting PORT must be a whole number, got 'x'`."""
+    err = exc.errors()[0]
+    if err["type"] == "value_error":
+        return str(err["ctx"]["error"])
+    name = str(err["loc"][-1]) if err["loc"] else "?"
+    what = _EXPECTED.get(err["type"], err["msg"].lower())
+    return f"setting {name} must be {what}, got {err['input']!r}"
+
+
+def _secret_file(var_dir: Path, filename: str) -> str:
+    """A secret generated once and kept in var/ so it survives a restart (and processes of this
+    machine that share var/ share it)."""
     path = var_dir / filename
     if not path.exists():
         var_dir.mkdir(parents=True, exist_ok=True)
@@ -79,245 +408,123 @@ def _secret(var_dir: Path, env: str = "SECRET_KEY", filename: str = "secret.key"
     raise SystemExit(f"{path} is empty: delete it and start again")
 
 
-def _without_password(value: object) -> object:
-    """A URL's password replaced by *** (redis://:pw@host, postgresql://user:pw@host); any other
-    value as it is."""
-    if not isinstance(value, str) or "://" not in value:
-        return value
+def _make_private(var_dir: Path) -> None:
+    """var/ and what lies directly in it, made by an earlier version with other modes: private
+    now (new files are private from creation)."""
     try:
-        parts = urlsplit(value)
-        if parts.password is None:
-            return value
-    except ValueError:
-        return "***"  # not a URL we can take apart: show none of it
-    host = parts.netloc.rsplit("@", 1)[1]
-    return parts._replace(netloc=f"{parts.username or ''}:***@{host}").geturl()
+        for path in (var_dir, *var_dir.iterdir()):
+            if path.is_symlink() or path.stat().st_uid != os.getuid():
+                continue
+            mode = path.stat().st_mode & 0o777
+            private = mode & 0o700
+            if mode != private:
+                path.chmod(private)
+    except OSError:
+        pass  # not ours to change: the service still runs
 
 
-@dataclass
-class Settings:
-    """Everything the app, workers and agent read from the environment (the engines read their
-    own tuning, STT_*/WHISPER_*/APERTIUM_*, since they import nothing of ours)."""
+class Settings(BaseSettings):
+    """Everything the app, workers and speech process read from the environment: what every
+    process shares at the top, each component's settings in its section."""
 
-    host: str = "127.0.0.1"
-    port: int = 5000
-    database_url: str = ""
-    redis_url: str = ""
-    secret_key: str = field(default="", repr=False)
-    bridge_secret: str = field(default="", repr=False)
-    token_ttl_s: int = 86400
-    translation_engine: str = "local"
-    apertium_pairs_path: str = "/usr/share/apertium/modes"
-    max_transcript_chars: int = 2000
-    cors_origins: list[str] = field(default_factory=list)
-    log_level: str = "INFO"
-    var_dir: Path = ROOT / "var"
-    # The speech process: its socket, whether the web process starts it (no SPEECH_SOCKET set),
-    # whether at once, and its engines.
-    speech_socket: str = ""  # default: var_dir/speech.sock
-    speech_managed: bool = True
-    # How the web process and workers reach speech processes: "socket" (one, on this host) or
-    # "redis" (streams: any number, on any host; core.speech_bus). Default: redis when distributed.
-    speech_link: str = ""
-    # The Redis link's shared signing key (SPEECH_LINK_SECRET; default: derived from SECRET_KEY,
-    # which every host of one deployment shares): see core.speech_bus.
-    speech_link_secret: str = field(default="", repr=False)
-    speech_autostart: bool = True
-    stt_engine: str = "local"
-    tts_engine: str = "local"
-    tts_cache_bytes: int = 64 * 1024 * 1024
-    # Synthesized speech files (var/tts): removed once older than this, oldest first past the size.
-    tts_files_max_age_s: float = 3600.0
-    # Every rate limit's amount is multiplied by this (app/quotas.py); 0 turns them off.
-    rate_limit_scale: float = 1.0
-    # How many reverse proxies stand in front (their X-Forwarded-For is trusted that far).
-    trusted_proxies: int = 0
-    # Who may read /health's details (HEALTH_TOKEN, sent as `Authorization: Bearer <token>`);
-    # unset, nobody: the public answer is the status only.
-    health_token: str = field(default="", repr=False)
-    tts_files_max_bytes: int = 256 * 1024 * 1024
-    # Rooms and voice: how long a dropped connection stays a participant, and an empty room keeps
-    # its LiveKit room.
-    disconnect_grace_s: float = 15.0
-    empty_room_grace_s: float = 30.0
-    fanout_lock_ttl_ms: int = 15000
-    # A fan-out handed on this long ago and not finished (its task lost with Redis, its process
-    # killed) is handed on again; utterances older than the horizon are left as they are.
-    resume_after_s: float = 30.0
-    resume_horizon_s: float = 3600.0
-    # Translated interims (`interim-translation`): at most one per utterance this often, and with
-    # a premium translation engine only when the operator allows it (else the local engine's).
-    interim_translation_interval_s: float = 0.5
-    premium_interim_translation: bool = False
-    # The LiveKit agent inside the speech process.
-    agent_enabled: bool = True
-    agent_max_rooms: int = 20
-    agent_http_port: int = 0
-    app_url: str = ""
-    agent_outbox: Path | None = None  # default: var_dir/agent-outbox
-    # Translated speech on tts-<lang> tracks: past VOICE_SPEEDUP_S of backlog a language plays
-    # faster (up to VOICE_MAX_SPEED at VOICE_SKIP_S); past VOICE_SKIP_S its oldest lines are skipped.
-    voice_speedup_s: float = 3.0
-    voice_skip_s: float = 10.0
-    voice_max_speed: float = 1.4
-    # Premium providers. Failover orders per kind (a user's preference first, then these in
-    # order); the first available one is the default for new users.
-    stt_engines: list[str] = field(default_factory=list)  # default: [stt_engine]
-    translation_engines: list[str] = field(default_factory=list)
-    tts_engines: list[str] = field(default_factory=list)
-    engine_cooldown_s: float = 30.0
-    xai_api_key: str = field(default="", repr=False)
-    xai_base_url: str = "https://api.x.ai/v1"
-    xai_translation_model: str = "grok-4.3"
-    xai_timeout_s: float = 10.0
-    xai_stall_s: float = 2.5
-    xai_voice: str = "eve"
-    # Daily budgets of the xAI account (0: none): after one is spent, its kind falls back to local.
-    xai_daily_audio_minutes: float = 0.0
-    xai_daily_characters: float = 0.0
-    xai_daily_tokens: float = 0.0
-    # Google Cloud: the standard credentials file and project; GOOGLE_API_ENDPOINT replaces
-    # Google's hosts (one on loopback is a local server reached without TLS or credentials).
-    google_credentials: str = field(default="", repr=False)
-    google_project: str = ""
-    google_endpoint: str = ""
-    google_timeout_s: float = 10.0
-    google_stall_s: float = 2.5
-    google_stt_model: str = ""
-    google_stt_rotate_s: float = 240.0  # a speech stream is replaced at its next pause after this
-    google_stt_max_stream_s: float = 280.0  # and at the latest (Google: ~305 s, re-sent audio included)
-    google_voice: str = ""
-    google_daily_audio_minutes: float = 0.0
-    google_daily_characters: float = 0.0
-    # Premium use people choose (core.premium): "1" anyone may choose a premium engine, "0" nobody
-    # (only the operator's defaults use one), "auto" (default) only once a daily budget or a cap
-    # below is set. Caps per user and per room a day, over every premium provider (0: none).
-    premium_for_users: str = "auto"
-    premium_user_daily_audio_minutes: float = 0.0
-    premium_user_daily_characters: float = 0.0
-    premium_user_daily_tokens: float = 0.0
-    premium_room_daily_audio_minutes: float = 0.0
-    premium_room_daily_characters: float = 0.0
-    premium_room_daily_tokens: float = 0.0
+    model_config = SettingsConfigDict(validate_by_name=True, validate_by_alias=True, extra="forbid",
+                                      case_sensitive=True)
 
-    def __repr__(self) -> str:
+    # Runtime files: the SQLite database, generated secrets, sockets, the agent's outbox, models.
+    var_dir: Path = env(ROOT / "var", "VAR_DIR")
+    database_url: str = env("", "DATABASE_URL")  # default: SQLite in var_dir
+    redis_url: str = env("", "REDIS_URL")  # set: the distributed mode
+    # Sign the page's tokens and the agent bridge's posts; default: generated once in var/.
+    secret_key: str = env("", "SECRET_KEY", secret=True)
+    bridge_secret: str = env("", "BRIDGE_SECRET", secret=True)
+    log_level: str = env("INFO", "LOG_LEVEL")
+    web: Web = Field(default_factory=Web)
+    speech: Speech = Field(default_factory=Speech)
+    whisper: Whisper = Field(default_factory=Whisper)
+    apertium: Apertium = Field(default_factory=Apertium)
+    livekit: LiveKit = Field(default_factory=LiveKit)
+    agent: Agent = Field(default_factory=Agent)
+    celery: Celery = Field(default_factory=Celery)
+    fanout: Fanout = Field(default_factory=Fanout)
+    engines: Engines = Field(default_factory=Engines)
+    xai: XAI = Field(default_factory=XAI)
+    google: Google = Field(default_factory=Google)
+    premium: Premium = Field(default_factory=Premium)
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings],
+                                   init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Built directly, settings are their arguments and the defaults only (from_env reads the
+        environment)."""
+        return (init_settings,)
+
+    @field_validator("var_dir", "database_url", "redis_url", "log_level", mode="before")
+    @classmethod
+    def _stripped(cls, value: Any) -> Any:
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("log_level")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
+
+    @model_validator(mode="after")
+    def _derived(self) -> Settings:
+        """Defaults that follow from other settings."""
+        self.database_url = self.database_url or f"sqlite:///{self.var_dir / 'live-translator.db'}"
+        speech = self.speech
+        if speech.managed is None:
+            speech.managed = not speech.socket
+        speech.socket = speech.socket or str(self.var_dir / "speech.sock")
+        speech.link = speech.link or ("redis" if self.redis_url else "socket")
+        if speech.link not in ("socket", "redis") or (speech.link == "redis" and not self.redis_url):
+            raise ValueError("setting SPEECH_LINK must be socket or redis (redis needs REDIS_URL)")
+        self.agent.app_url = self.agent.app_url or f"http://127.0.0.1:{self.web.port}"
+        self.agent.outbox = self.agent.outbox or self.var_dir / "agent-outbox"
+        return self
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         """Every setting but the secrets, and URLs without their passwords: settings end up in
         logs and tracebacks."""
-        shown = ", ".join(f"{f.name}={_without_password(getattr(self, f.name))!r}"
-                          for f in fields(self) if f.repr)
-        return f"{type(self).__name__}({shown})"
-
-    @property
-    def speech_link_key(self) -> bytes:
-        """The key the Redis speech link signs with: SPEECH_LINK_SECRET's, or one derived from
-        SECRET_KEY (never SECRET_KEY itself, which also signs the page's tokens)."""
-        if self.speech_link_secret:
-            return hashlib.sha256(self.speech_link_secret.encode()).digest()
-        return hmac.new(self.secret_key.encode(), b"live-translator speech link",
-                        hashlib.sha256).digest()
-
-    def __post_init__(self) -> None:
-        self.speech_socket = self.speech_socket or str(self.var_dir / "speech.sock")
-        self.speech_link = self.speech_link or ("redis" if self.redis_url else "socket")
-        if self.speech_link not in ("socket", "redis") or (self.speech_link == "redis"
-                                                           and not self.redis_url):
-            raise SystemExit("setting SPEECH_LINK must be socket or redis (redis needs REDIS_URL)")
-        if self.premium_for_users not in ("auto", "1", "0"):
-            raise SystemExit("setting PREMIUM_FOR_USERS must be auto, 1 or 0")
-        self.agent_outbox = self.agent_outbox or self.var_dir / "agent-outbox"
-        self.stt_engines = self.stt_engines or [self.stt_engine]
-        self.translation_engines = self.translation_engines or [self.translation_engine]
-        self.tts_engines = self.tts_engines or [self.tts_engine]
+        for name, value in super().__repr_args__():
+            yield name, _without_password(value)
 
     @property
     def distributed(self) -> bool:
         return bool(self.redis_url)
 
+    @property
+    def speech_link_key(self) -> bytes:
+        """The key the Redis speech link signs with: SPEECH_LINK_SECRET's, or one derived from
+        SECRET_KEY (never SECRET_KEY itself, which also signs the page's tokens)."""
+        if self.speech.link_secret:
+            return hashlib.sha256(self.speech.link_secret.encode()).digest()
+        return hmac.new(self.secret_key.encode(), b"live-translator speech link",
+                        hashlib.sha256).digest()
+
     @classmethod
-    def from_env(cls) -> Settings:
-        """The settings of this process, read from the environment (and .env). Every process of
-        the service starts by reading them, so this is also where it makes the files it creates
-        from then on private from their creation (umask 077): the database, the agent's outbox,
-        synthesized speech, sockets and logs in var/ are its user's alone."""
-        os.umask(0o077)
+    def from_env(cls, *, prepare: bool = True) -> Settings:
+        """The settings of this process, read from the environment (and .env). A bad value ends
+        the process with a message naming the variable. Every process of the service starts by
+        reading them, so this is also where it prepares (unless `prepare` is False: a second
+        reading, celeryconfig's): the files it creates from then on are private from their
+        creation (umask 077), so the database, the agent's outbox, synthesized speech, sockets and
+        logs in var/ are its user's alone, and the secrets not set are generated once in var/."""
+        if prepare:
+            os.umask(0o077)
         load_dotenv(ROOT / ".env", override=False)
-        var_dir = Path(os.environ.get("VAR_DIR", ROOT / "var"))
-        var_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        _make_private(var_dir)
-        return cls(
-            host=os.environ.get("HOST", "127.0.0.1"),
-            port=_int("PORT", 5000),
-            database_url=os.environ.get("DATABASE_URL") or f"sqlite:///{var_dir / 'live-translator.db'}",
-            redis_url=os.environ.get("REDIS_URL", "").strip(),
-            secret_key=_secret(var_dir),
-            bridge_secret=_secret(var_dir, "BRIDGE_SECRET", "bridge.key"),
-            token_ttl_s=_int("TOKEN_TTL_SECONDS", 86400),
-            translation_engine=os.environ.get("TRANSLATION_ENGINE", "local"),
-            apertium_pairs_path=os.environ.get("APERTIUM_PAIRS_PATH", "/usr/share/apertium/modes"),
-            max_transcript_chars=_int("MAX_TRANSCRIPT_CHARS", 2000),
-            cors_origins=[o for o in os.environ.get("CORS_ORIGINS", "").split(",") if o.strip()],
-            log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
-            var_dir=var_dir,
-            speech_socket=os.environ.get("SPEECH_SOCKET", ""),
-            # The web process starts a speech process of its own unless told not to (SPEECH_MANAGED=0,
-            # or SPEECH_SOCKET naming one run separately).
-            speech_managed=(os.environ["SPEECH_MANAGED"] == "1" if os.environ.get("SPEECH_MANAGED")
-                            else not os.environ.get("SPEECH_SOCKET")),
-            speech_link=os.environ.get("SPEECH_LINK", "").strip().lower(),
-            speech_link_secret=os.environ.get("SPEECH_LINK_SECRET", "").strip(),
-            speech_autostart=os.environ.get("SPEECH_AUTOSTART", "1") == "1",
-            stt_engine=os.environ.get("STT_ENGINE", "local"),
-            tts_engine=os.environ.get("TTS_ENGINE", "local"),
-            tts_cache_bytes=_int("TTS_CACHE_BYTES", 64 * 1024 * 1024),
-            tts_files_max_age_s=_float("TTS_FILES_MAX_AGE_S", 3600.0),
-            rate_limit_scale=max(0.0, _float("RATE_LIMIT_SCALE", 1.0)),
-            trusted_proxies=max(0, _int("TRUSTED_PROXIES", 0)),
-            health_token=os.environ.get("HEALTH_TOKEN", "").strip(),
-            tts_files_max_bytes=_int("TTS_FILES_MAX_BYTES", 256 * 1024 * 1024),
-            disconnect_grace_s=_float("DISCONNECT_GRACE_S", 15.0),
-            empty_room_grace_s=_float("LIVEKIT_EMPTY_ROOM_GRACE_S", 30.0),
-            fanout_lock_ttl_ms=_int("FANOUT_LOCK_TTL_MS", 15000),
-            resume_after_s=max(1.0, _float("RESUME_AFTER_S", 30.0)),
-            resume_horizon_s=_float("RESUME_HORIZON_S", 3600.0),
-            interim_translation_interval_s=max(0.1, _float("INTERIM_TRANSLATION_INTERVAL_S", 0.5)),
-            premium_interim_translation=os.environ.get("PREMIUM_INTERIM_TRANSLATION", "0") == "1",
-            agent_enabled=os.environ.get("AGENT_DISABLED") != "1",
-            agent_max_rooms=max(1, _int("AGENT_MAX_ROOMS", 20)),
-            agent_http_port=_int("AGENT_HTTP_PORT", 0),
-            app_url=os.environ.get("APP_URL") or f"http://127.0.0.1:{_int('PORT', 5000)}",
-            agent_outbox=Path(os.environ["AGENT_OUTBOX"]) if os.environ.get("AGENT_OUTBOX") else None,
-            voice_speedup_s=_float("VOICE_SPEEDUP_S", 3.0),
-            voice_skip_s=_float("VOICE_SKIP_S", 10.0),
-            voice_max_speed=min(2.0, max(1.0, _float("VOICE_MAX_SPEED", 1.4))),
-            stt_engines=_names("STT_ENGINES"),
-            translation_engines=_names("TRANSLATION_ENGINES"),
-            tts_engines=_names("TTS_ENGINES"),
-            engine_cooldown_s=_float("ENGINE_COOLDOWN_S", 30.0),
-            xai_api_key=os.environ.get("XAI_API_KEY", "").strip(),
-            xai_base_url=os.environ.get("XAI_BASE_URL", "").strip() or "https://api.x.ai/v1",
-            xai_translation_model=os.environ.get("XAI_TRANSLATION_MODEL", "").strip() or "grok-4.3",
-            xai_timeout_s=_float("XAI_TIMEOUT_S", 10.0),
-            xai_stall_s=_float("XAI_STALL_S", 2.5),
-            xai_voice=os.environ.get("XAI_VOICE", "").strip() or "eve",
-            xai_daily_audio_minutes=_float("XAI_DAILY_AUDIO_MINUTES", 0.0),
-            xai_daily_characters=_float("XAI_DAILY_CHARACTERS", 0.0),
-            xai_daily_tokens=_float("XAI_DAILY_TOKENS", 0.0),
-            google_credentials=os.environ.get("GOOGLE_APPLICATION_CREDENTIALS", "").strip(),
-            google_project=os.environ.get("GOOGLE_CLOUD_PROJECT", "").strip(),
-            google_endpoint=os.environ.get("GOOGLE_API_ENDPOINT", "").strip(),
-            google_timeout_s=_float("GOOGLE_TIMEOUT_S", 10.0),
-            google_stall_s=_float("GOOGLE_STALL_S", 2.5),
-            google_stt_model=os.environ.get("GOOGLE_STT_MODEL", "").strip(),
-            google_stt_rotate_s=_float("GOOGLE_STT_ROTATE_S", 240.0),
-            google_stt_max_stream_s=min(280.0, _float("GOOGLE_STT_MAX_STREAM_S", 280.0)),
-            google_voice=os.environ.get("GOOGLE_VOICE", "").strip(),
-            google_daily_audio_minutes=_float("GOOGLE_DAILY_AUDIO_MINUTES", 0.0),
-            google_daily_characters=_float("GOOGLE_DAILY_CHARACTERS", 0.0),
-            premium_for_users=os.environ.get("PREMIUM_FOR_USERS", "auto").strip().lower() or "auto",
-            premium_user_daily_audio_minutes=_float("PREMIUM_USER_DAILY_AUDIO_MINUTES", 0.0),
-            premium_user_daily_characters=_float("PREMIUM_USER_DAILY_CHARACTERS", 0.0),
-            premium_user_daily_tokens=_float("PREMIUM_USER_DAILY_TOKENS", 0.0),
-            premium_room_daily_audio_minutes=_float("PREMIUM_ROOM_DAILY_AUDIO_MINUTES", 0.0),
-            premium_room_daily_characters=_float("PREMIUM_ROOM_DAILY_CHARACTERS", 0.0),
-            premium_room_daily_tokens=_float("PREMIUM_ROOM_DAILY_TOKENS", 0.0),
-        )
+        try:
+            settings = cls(**_Variables(cls)())
+        except ValidationError as exc:
+            raise SystemExit(_explain(exc)) from None
+        if not prepare:
+            return settings
+        settings.var_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _make_private(settings.var_dir)
+        settings.secret_key = settings.secret_key or _secret_file(settings.var_dir, "secret.key")
+        settings.bridge_secret = settings.bridge_secret or _secret_file(settings.var_dir, "bridge.key")
+        return settings

@@ -119,8 +119,8 @@ def ask(target: Target, msg: Mapping[str, Any], timeout_s: float = 20.0,
     OSError when no speech process can be reached (ValueError: its reply was not ours)."""
     if isinstance(target, str):
         return request(target, msg, timeout_s, wait_s)
-    if target.speech_link != "redis":
-        return request(target.speech_socket, msg, timeout_s, wait_s)
+    if target.speech.link != "redis":
+        return request(target.speech.socket, msg, timeout_s, wait_s)
     import redis
 
     from core import speech_bus

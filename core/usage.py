@@ -129,8 +129,8 @@ class Budget:
 
 def budget(settings: Settings) -> Budget:
     return Budget(settings.database_url, {
-        ("grok", "audio_seconds"): settings.xai_daily_audio_minutes * 60,
-        ("grok", "characters"): settings.xai_daily_characters,
-        ("grok", "tokens"): settings.xai_daily_tokens,
-        ("google", "audio_seconds"): settings.google_daily_audio_minutes * 60,
-        ("google", "characters"): settings.google_daily_characters})
+        ("grok", "audio_seconds"): settings.xai.daily_audio_minutes * 60,
+        ("grok", "characters"): settings.xai.daily_characters,
+        ("grok", "tokens"): settings.xai.daily_tokens,
+        ("google", "audio_seconds"): settings.google.daily_audio_minutes * 60,
+        ("google", "characters"): settings.google.daily_characters})

@@ -43,7 +43,7 @@ def translate_interim(rt: Runtime, room_id: str, speaker_id: str, utterance_key:
         earlier = _earlier(s, room_id, utterance_key, part, [uid for uid, _, _ in rows])
     groups: dict[tuple[str, str], list[str]] = defaultdict(list)
     for uid, lang, engine in rows:
-        premium_ok = rt.settings.premium_interim_translation or engine == LOCAL
+        premium_ok = rt.settings.fanout.premium_interim_translation or engine == LOCAL
         groups[(lang, engine if premium_ok else LOCAL)].append(uid)
     sent = 0
     for (lang, engine), users in groups.items():

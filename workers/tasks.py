@@ -44,7 +44,7 @@ def utterance_lock(rt: Runtime, utterance_id: str) -> Iterator[None]:
     if rt.settings.redis_url:
         from redis.exceptions import LockError
         lock = _redis(rt.settings.redis_url).lock(f"lt:lock:fanout:{utterance_id}",
-                                                  timeout=rt.settings.fanout_lock_ttl_ms / 1000,
+                                                  timeout=rt.settings.fanout.lock_ttl_ms / 1000,
                                                   blocking=False)
         if not lock.acquire():
             raise Busy(utterance_id)
@@ -193,7 +193,7 @@ def enqueue_fanout(utterance_id: str) -> None:
         # queued one alone (a backlog is not a loss), and the mark goes with the queue if Redis
         # loses it.
         r = _redis(settings.redis_url)
-        r.set(QUEUED_KEY + utterance_id, "1", ex=max(60, int(settings.resume_horizon_s)))
+        r.set(QUEUED_KEY + utterance_id, "1", ex=max(60, int(settings.fanout.resume_horizon_s)))
         try:
             fanout.delay(utterance_id, enqueued)
         except Exception:

@@ -89,7 +89,7 @@ def on_start_speech(client: Client, payload: Any = None) -> wire.SpeechSessionRe
             "stt", chosen, client.user_id, room_id)
         if refused:  # a premium engine this speaker may not use now: told why, local instead
             publish_notice(client.user_id, room_id, refused, engine,
-                           chosen or services().settings.stt_engine)
+                           chosen or services().settings.engines.stt)
         if early.done.is_set():
             raise v.BadInput("no_session", "you left before speech started")
         session = AudioSession(uuid.uuid4().hex, sid, client.user_id, room_id, str(language),

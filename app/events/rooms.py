@@ -51,7 +51,7 @@ def on_disconnect(*_: Any) -> None:
 
 
 def _depart_later(svc: Services, user_id: str, room_id: str, dropped_at: float) -> None:
-    socketio.sleep(svc.settings.disconnect_grace_s)
+    socketio.sleep(svc.settings.web.disconnect_grace_s)
     if clients.in_room(user_id, room_id):
         return  # back on another connection of this process
     if _still_there_elsewhere(svc, user_id, room_id):

@@ -22,7 +22,7 @@ def on_speech_transcript(client: Client, payload: Any = None) -> wire.Transcript
     data = v.as_object(payload, "speech-transcript")
     services().quotas.take("transcript", user=client.user_id, ip=client.ip)
     v.only_keys(data, wire.fields(wire.SpeechTranscript), "speech-transcript")
-    text = v.text(data, "transcript", max_len=services().settings.max_transcript_chars)
+    text = v.text(data, "transcript", max_len=services().settings.web.max_transcript_chars)
     source = v.language(data, "sourceLang")
     solo_mode = v.boolean(data, "soloMode")
     solo_target = v.language(data, "soloTargetLang", required=False)

@@ -49,7 +49,7 @@ def on_start_voice_session(client: Client, payload: Any = None) -> wire.VoiceSes
         chosen = stt_engine
         stt_engine, refused = premium.policy(svc.settings).engine_for("stt", chosen, client.user_id, room)
         if refused:
-            publish_notice(client.user_id, room, refused, stt_engine, chosen or svc.settings.stt_engine)
+            publish_notice(client.user_id, room, refused, stt_engine, chosen or svc.settings.engines.stt)
     try:
         lk.ensure_room(room, agents.room_metadata(terms))
         agents.ensure_agent(svc, room)

@@ -10,9 +10,11 @@ from engines.stt.base import STT
 
 def _local() -> STT:
     from engines.stt.whisper import WhisperSTT
-    return WhisperSTT.from_env()
+    return WhisperSTT()
 
 
+# The engines' own defaults; the service builds its registries with factories configured from its
+# settings (core.providers).
 BUILTIN: dict[str, Callable[[], STT]] = {"local": _local}
 
 

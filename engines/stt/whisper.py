@@ -12,10 +12,9 @@ re-decoding a suspect result, interims from a fitted window); the model files ar
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -77,20 +76,36 @@ def _word_ends(model: Any, d: _Decoded) -> tuple[tuple[int, float, float, bool],
     return tuple(out) if pos == len(str(d.tok.decode(d.ids))) else ()
 
 
-class WhisperSTT(STT):
-    """faster-whisper on CPU, int8, a bounded number of threads."""
+@dataclass(frozen=True)
+class WhisperConfig:
+    """How the local recogniser runs: model, where its files are assembled (default var/models),
+    threads, how often a growing utterance is decoded again, the encoder window, endpointing and
+    segments (None: one caption per utterance). The service fills it from its Whisper settings."""
 
-    def __init__(self, model: str = "base", *, cache_dir: Path | None = None, threads: int = 2,
-                 interim_interval_ms: float = 1000.0, beam_size: int = 1,
-                 vad: VadConfig | None = None, window: str = "fit",
+    model: str = "base"
+    cache_dir: Path | None = None
+    threads: int = 2
+    interim_interval_ms: float = 1000.0
+    window: str = "fit"
+    vad: VadConfig = field(default_factory=VadConfig)
+    segments: SegmentRules | None = DEFAULT_SEGMENTS
+
+
+class WhisperSTT(STT):
+    """faster-whisper on CPU, int8, a bounded number of threads; configured by its arguments or a
+    WhisperConfig (the service's comes from its settings: core.providers)."""
+
+    def __init__(self, model: str = WhisperConfig.model, *, cache_dir: Path | None = None,
+                 threads: int = WhisperConfig.threads,
+                 interim_interval_ms: float = WhisperConfig.interim_interval_ms, beam_size: int = 1,
+                 vad: VadConfig | None = None, window: str = WhisperConfig.window,
                  min_window_s: float = FIT_MIN_FRAMES / 100,
                  segments: SegmentRules | None = DEFAULT_SEGMENTS) -> None:
         if model not in MODELS:
             raise ConfigurationError(f"unknown Whisper model {model!r}; known: {', '.join(MODELS)}")
         self.model_name = model
         self.name = "local"
-        self.cache_dir = cache_dir or Path(os.environ.get("WHISPER_CACHE_DIR")
-                                           or Path(os.environ.get("VAR_DIR", "var")) / "models")
+        self.cache_dir = cache_dir or Path("var") / "models"  # the service passes WHISPER_CACHE_DIR's
         self.threads = threads
         self.interim_interval_ms = interim_interval_ms  # a growing utterance is decoded again this often
         self.segments = segments  # when committed words become a segment (None: at the utterance's end)
@@ -108,21 +123,10 @@ class WhisperSTT(STT):
         self.collapsed = 0  # loops that survived the full-window decode
 
     @classmethod
-    def from_env(cls, model: str | None = None) -> WhisperSTT:
-        """Settings from the environment (WHISPER_MODEL, STT_*), the model overridable."""
-        return cls(model or os.environ.get("WHISPER_MODEL", "base"),
-                   threads=int(os.environ.get("STT_THREADS", "2")),
-                   interim_interval_ms=float(os.environ.get("STT_INTERIM_INTERVAL_MS", "1000")),
-                   vad=VadConfig(min_silence_ms=float(os.environ.get("STT_MIN_SILENCE_MS", "256")),
-                                 max_silence_ms=float(os.environ.get("STT_MAX_SILENCE_MS", "640"))),
-                   window=os.environ.get("STT_WINDOW", "fit"),
-                   segments=SegmentRules(
-                       clause_words=int(os.environ.get("STT_SEGMENT_CLAUSE_WORDS", "3")),
-                       max_words=int(os.environ.get("STT_SEGMENT_MAX_WORDS", "7")),
-                       right_context_s=float(os.environ.get("STT_SEGMENT_RIGHT_CONTEXT_MS",
-                                                            "700")) / 1000,
-                       overlap_s=float(os.environ.get("STT_SEGMENT_OVERLAP_MS", "0")) / 1000)
-                   if os.environ.get("STT_SEGMENTS", "1") != "0" else None)
+    def from_config(cls, config: WhisperConfig) -> WhisperSTT:
+        return cls(config.model, cache_dir=config.cache_dir, threads=config.threads,
+                   interim_interval_ms=config.interim_interval_ms, vad=config.vad,
+                   window=config.window, segments=config.segments)
 
     @property
     def capabilities(self) -> STTCapabilities:

@@ -21,6 +21,7 @@ import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -83,12 +84,25 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class ApertiumConfig:
+    """How APY is run: where the installed pairs are, the Python that has Debian's apertium_apy,
+    the directions pre-loaded at start (`ApyProcess.preload_pairs`) and how long an unused one
+    stays loaded. The service fills it from its Apertium settings."""
+
+    pairs_path: str = DEFAULT_PAIRS_PATH
+    python: str = "/usr/bin/python3"
+    preload: str = "common"
+    idle_s: float = 1800.0
+
+
 class ApyProcess:
     """Owns one APY child: start, readiness, pre-loading, watchdog and restart."""
 
-    def __init__(self, pairs_path: str = DEFAULT_PAIRS_PATH, python: str = "/usr/bin/python3",
-                 preload: str = "common", start_timeout_s: float = 30.0,
-                 check_interval_s: float = 2.0, idle_s: float = 1800.0) -> None:
+    def __init__(self, pairs_path: str = ApertiumConfig.pairs_path,
+                 python: str = ApertiumConfig.python, preload: str = ApertiumConfig.preload,
+                 start_timeout_s: float = 30.0, check_interval_s: float = 2.0,
+                 idle_s: float = ApertiumConfig.idle_s) -> None:
         self.pairs_path = pairs_path
         self.preload_spec = preload
         self.python = python
@@ -278,11 +292,9 @@ class ApertiumTranslator(Translator):
         self.apy = apy or ApyProcess()
 
     @classmethod
-    def from_env(cls) -> ApertiumTranslator:
-        return cls(ApyProcess(pairs_path=os.environ.get("APERTIUM_PAIRS_PATH", DEFAULT_PAIRS_PATH),
-                              python=os.environ.get("APERTIUM_PYTHON", "/usr/bin/python3"),
-                              preload=os.environ.get("APERTIUM_PRELOAD", "common"),
-                              idle_s=float(os.environ.get("APERTIUM_IDLE_S", "1800"))))
+    def from_config(cls, config: ApertiumConfig) -> ApertiumTranslator:
+        return cls(ApyProcess(pairs_path=config.pairs_path, python=config.python,
+                              preload=config.preload, idle_s=config.idle_s))
 
     def _direct(self) -> dict[str, set[str]]:
         """Our languages' direct pairs: what APY lists, or before it runs, what is installed."""

@@ -10,9 +10,11 @@ from engines.translation.base import Translator
 
 def _local() -> Translator:
     from engines.translation.apertium import ApertiumTranslator
-    return ApertiumTranslator.from_env()
+    return ApertiumTranslator()
 
 
+# The engines' own defaults; the service builds its registries with factories configured from its
+# settings (core.providers).
 BUILTIN: dict[str, Callable[[], Translator]] = {"local": _local}
 
 

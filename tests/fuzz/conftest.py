@@ -19,8 +19,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("fuzz")
     # Rate limits off: hundreds of generated requests come from one address in seconds (the
     # limits have tests of their own).
-    cfg = Settings(database_url=f"sqlite:///{tmp}/fuzz.db", secret_key=SECRET, token_ttl_s=TTL_S,
-                   var_dir=Path(tmp), rate_limit_scale=0)
+    cfg = Settings(database_url=f"sqlite:///{tmp}/fuzz.db", secret_key=SECRET, var_dir=Path(tmp),
+                   web={"token_ttl_s": TTL_S, "rate_limit_scale": 0})
     migrate.upgrade(cfg.database_url)
     app = create_app(cfg, async_mode="threading", start_engines=False)
     http = app.test_client()

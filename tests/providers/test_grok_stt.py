@@ -26,7 +26,7 @@ SILENCE = b"\0" * 32000  # one second
 
 @pytest.fixture(scope="module")
 def whisper() -> WhisperSTT:
-    stt = WhisperSTT.from_env()
+    stt = WhisperSTT()
     stt.start()
     return stt
 

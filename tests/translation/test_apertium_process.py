@@ -12,7 +12,7 @@ import time
 import psutil
 import pytest
 
-from engines.translation.apertium import ApertiumTranslator
+from engines.translation.apertium import ApertiumTranslator, ApyProcess
 from tests.support import ROOT, wait_until
 
 pytestmark = pytest.mark.integration
@@ -20,10 +20,8 @@ pytestmark = pytest.mark.integration
 PAIRS = "en-es,es-en"
 
 
-def test_apy_restarted_from_a_short_lived_thread_outlives_that_thread(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("APERTIUM_PRELOAD", PAIRS)
-    t = ApertiumTranslator.from_env()
+def test_apy_restarted_from_a_short_lived_thread_outlives_that_thread() -> None:
+    t = ApertiumTranslator(ApyProcess(preload=PAIRS))
     t.start()
     try:
         os.killpg(t.apy.proc.pid, signal.SIGKILL)  # type: ignore[union-attr]
@@ -44,10 +42,11 @@ def test_apy_restarted_from_a_short_lived_thread_outlives_that_thread(
 
 
 def test_apy_goes_when_its_parent_process_is_killed() -> None:
-    script = ("import time; from engines.translation.apertium import ApertiumTranslator as A; "
-              "t = A.from_env(); t.start(); print(t.apy.proc.pid, flush=True); time.sleep(60)")
+    script = ("import time; from engines.translation.apertium import ApertiumTranslator as A, ApyProcess; "
+              f"t = A(ApyProcess(preload={PAIRS!r})); t.start(); print(t.apy.proc.pid, flush=True); "
+              "time.sleep(60)")
     parent = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
-                              env=dict(os.environ, APERTIUM_PRELOAD=PAIRS, PYTHONPATH=str(ROOT)))
+                              env=dict(os.environ, PYTHONPATH=str(ROOT)))
     try:
         assert parent.stdout is not None
         apy = int(parent.stdout.readline())

@@ -116,10 +116,10 @@ def add_utterance(url: str, speaker: str, text: str, source: str, room: str | No
 
 @contextmanager
 def in_process_app(tmp_path: Path, **settings: Any) -> Iterator[App]:
-    """The in-process app (tests.unit.inprocess), its translator scripted; `settings` override
-    the unit defaults (no rate limits)."""
+    """The in-process app (tests.unit.inprocess), its translator scripted; `settings` (top-level
+    values and whole sections, e.g. `web={...}`) override the unit defaults (no rate limits)."""
     cfg = Settings(**{"database_url": f"sqlite:///{tmp_path}/app.db", "secret_key": "unit",
-                      "bridge_secret": "bridge-unit", "var_dir": tmp_path, "rate_limit_scale": 0,
+                      "bridge_secret": "bridge-unit", "var_dir": tmp_path, "web": {"rate_limit_scale": 0},
                       **settings})
     migrate.upgrade(cfg.database_url)
     flask = create_app(cfg, async_mode="threading", start_engines=False)

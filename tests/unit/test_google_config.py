@@ -29,7 +29,7 @@ def credentials(tmp_path: Path, **info: object) -> str:
 
 
 def test_without_credentials_google_is_unavailable_for_every_kind_and_says_why(tmp_path: Path) -> None:
-    s = settings(tmp_path, stt_engines=["google", "local"])
+    s = settings(tmp_path, engines={"stt_order": ["google", "local"]})
     choices = providers.choices(s)
     for kind in providers.KINDS:
         google = next(c for c in choices[kind] if c["name"] == "google")
@@ -43,19 +43,19 @@ def test_without_credentials_google_is_unavailable_for_every_kind_and_says_why(t
 def test_a_file_that_is_not_credentials_or_no_project_is_a_reason(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("not json")
-    s = settings(tmp_path, google_credentials=str(bad))
+    s = settings(tmp_path, google={"credentials": str(bad)})
     assert "readable Google credentials file" in providers.google_missing(s, "stt")
-    s = settings(tmp_path, google_credentials=str(tmp_path / "missing.json"))
+    s = settings(tmp_path, google={"credentials": str(tmp_path / "missing.json")})
     assert "readable Google credentials file" in providers.google_missing(s, "tts")
-    s = settings(tmp_path, google_credentials=credentials(tmp_path))
+    s = settings(tmp_path, google={"credentials": credentials(tmp_path)})
     assert providers.google_missing(s, "stt") == providers.google_missing(s, "tts") == ""
     assert providers.google_missing(s, "translation") == "no GOOGLE_CLOUD_PROJECT configured"
     # The project may come from the environment or from the credentials file itself.
-    s = settings(tmp_path, google_credentials=credentials(tmp_path, project_id="from-file"))
+    s = settings(tmp_path, google={"credentials": credentials(tmp_path, project_id="from-file")})
     assert providers.google_missing(s, "translation") == ""
     assert providers.google_config(s).project == "from-file"
-    s = settings(tmp_path, google_credentials=credentials(tmp_path, project_id="from-file"),
-                 google_project="from-env")
+    s = settings(tmp_path, google={"credentials": credentials(tmp_path, project_id="from-file"),
+                                   "project": "from-env"})
     assert providers.google_config(s).project == "from-env"
 
 

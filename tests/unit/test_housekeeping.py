@@ -23,7 +23,7 @@ def test_old_files_go_and_the_oldest_go_first_past_the_size_limit(tmp_path: Path
         path.write_bytes(b"x" * 1000)
         os.utime(path, (now - age, now - age))
     (folder / "keep.txt").write_text("not ours")
-    settings = Settings(var_dir=tmp_path, tts_files_max_age_s=3600, tts_files_max_bytes=2500)
+    settings = Settings(var_dir=tmp_path, web={"tts_files_max_age_s": 3600, "tts_files_max_bytes": 2500})
     assert tidy_tts(settings, now) == 3  # a: too old; b, c: oldest while over 2.5 kB
     assert sorted(p.name for p in folder.iterdir()) == ["d.wav", "e.wav", "keep.txt"]
     assert tidy_tts(settings, now) == 0

@@ -18,24 +18,24 @@ from workers.plan import plan
 pytestmark = pytest.mark.unit
 
 
-def _policy(db_url: str, **caps: float | str) -> PremiumPolicy:
-    return PremiumPolicy(Settings(database_url=db_url, secret_key="unit", **caps))  # type: ignore[arg-type]
+def _policy(db_url: str, **sections: dict[str, float | str]) -> PremiumPolicy:
+    return PremiumPolicy(Settings(database_url=db_url, secret_key="unit", **sections))  # type: ignore[arg-type]
 
 
 def test_premium_is_offered_only_where_spend_is_bounded_or_the_operator_says_so(db_url: str) -> None:
     assert _policy(db_url).refusal("translation", "grok", "u", "r") == "premium_not_offered"
-    assert _policy(db_url, premium_for_users="0", xai_daily_characters=1000).refusal(
+    assert _policy(db_url, premium={"for_users": "0"}, xai={"daily_characters": 1000}).refusal(
         "stt", "grok", "u", "r") == "premium_not_offered"
-    for bounded in ({"xai_daily_characters": 1000.0}, {"premium_user_daily_characters": 10.0},
-                    {"premium_room_daily_audio_minutes": 5.0}, {"premium_for_users": "1"}):
+    for bounded in ({"xai": {"daily_characters": 1000.0}}, {"premium": {"user_daily_characters": 10.0}},
+                    {"premium": {"room_daily_audio_minutes": 5.0}}, {"premium": {"for_users": "1"}}):
         assert _policy(db_url, **bounded).refusal("translation", "grok", "u", "r") is None, bounded
     # Local engines are never refused; the operator's own premium default is not an offer.
     assert _policy(db_url).refusal("translation", "local", "u", "r") is None
-    assert _policy(db_url, translation_engine="grok").refusal("translation", "", "u", "r") is None
+    assert _policy(db_url, engines={"translation": "grok"}).refusal("translation", "", "u", "r") is None
 
 
 def test_a_users_and_a_rooms_daily_caps(db_url: str) -> None:
-    pol = _policy(db_url, premium_user_daily_characters=100.0, premium_room_daily_tokens=50.0)
+    pol = _policy(db_url, premium={"user_daily_characters": 100.0, "room_daily_tokens": 50.0})
     usage.record(db_url, "grok", "characters", 60, "room-1", "ann")
     usage.record(db_url, "google", "characters", 39, "room-2", "ann")  # every premium provider counts
     assert pol.refusal("tts", "google", "ann", "room-1") is None
@@ -55,7 +55,7 @@ def test_the_fan_out_gives_a_listener_past_their_cap_the_local_engine(db_url: st
     cat = add_user(db_url, "Cat", "es", translation_engine="grok")
     room = add_room(db_url, ann, bob, cat)
     uid = add_utterance(db_url, ann, "Hello.", "en", room)
-    pol = _policy(db_url, premium_user_daily_characters=100.0)
+    pol = _policy(db_url, premium={"user_daily_characters": 100.0})
     usage.record(db_url, "grok", "characters", 100, room, bob)
     with session_scope(db_url) as s:
         p = plan(s, uid, pol)
@@ -68,7 +68,7 @@ def test_the_fan_out_gives_a_listener_past_their_cap_the_local_engine(db_url: st
 
 def test_choosing_a_premium_engine_is_refused_where_it_is_not_offered(tmp_path: Path) -> None:
     for budget, offered in ((0.0, False), (1e6, True)):
-        with in_process_app(tmp_path, xai_api_key="xai-test-key", xai_daily_characters=budget) as app:
+        with in_process_app(tmp_path, xai={"api_key": "xai-test-key", "daily_characters": budget}) as app:
             http = app.flask.test_client()
             auth = {"Authorization": f"Bearer {app.svc.tokens.issue(app.sign_up('Ann', 'en'))}"}
             grok = next(c for c in http.get("/api/engines").get_json()["translation"]

@@ -3,7 +3,6 @@ whose fan-outs run here, as embedded."""
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -12,6 +11,7 @@ from sqlalchemy import select
 from app.recovery import resume_unfinished
 from core.db import session_scope
 from core.models import Utterance, now_ms
+from core.settings import Settings
 from tests.support import wait_until
 from tests.unit.inprocess import App, received
 
@@ -28,6 +28,12 @@ def _ann_and_bea(app: App) -> tuple[str, str, Any, Any]:
     return ann, room, a, b
 
 
+def soon(settings: Settings) -> Settings:
+    """The same settings with fan-outs due again after 10 ms instead of RESUME_AFTER_S."""
+    return settings.model_copy(update={
+        "fanout": settings.fanout.model_copy(update={"resume_after_s": 0.01})})
+
+
 def test_an_utterance_whose_fan_out_never_finished_is_resumed_once(app: App) -> None:
     ann, room, a, b = _ann_and_bea(app)
     url = app.svc.settings.database_url
@@ -39,7 +45,7 @@ def test_an_utterance_whose_fan_out_never_finished_is_resumed_once(app: App) -> 
     assert resume_unfinished(app.svc.settings) == 0  # not due yet: it may still be running
     time.sleep(0.05)
     with app.flask.app_context():
-        assert resume_unfinished(replace(app.svc.settings, resume_after_s=0.01)) == 1
+        assert resume_unfinished(soon(app.svc.settings)) == 1
     got: list[dict[str, object]] = []
     wait_until(lambda: got.extend(received(b, "translated-message")) or got, 10, "the message")
     assert [m["originalText"] for m in got] == ["Good morning."]
@@ -67,6 +73,6 @@ def test_a_finished_fan_out_is_marked_and_a_stale_one_is_left_alone(app: App) ->
     wait_until(finished, 10, "the fan-out to mark itself finished")
     with session_scope(url) as s:  # older than the horizon: history, not work
         s.add(Utterance(speaker_id=ann, room_id=room, text="Long ago", source_lang="en",
-                        received_at=now_ms() - app.svc.settings.resume_horizon_s * 1000 - 1))
+                        received_at=now_ms() - app.svc.settings.fanout.resume_horizon_s * 1000 - 1))
     with app.flask.app_context():
         assert resume_unfinished(app.svc.settings, everything=True) == 0

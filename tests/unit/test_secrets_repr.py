@@ -15,18 +15,21 @@ from engines.xai import XAIConfig
 
 pytestmark = pytest.mark.unit
 
-SECRETS = {"secret_key": "sk-7a1f", "bridge_secret": "bs-93c2", "speech_link_secret": "sl-5d0e",
-           "xai_api_key": "xai-k-66b4", "health_token": "ht-0f8a",
-           "google_credentials": "/etc/keys/sa-1b7e.json"}
+SECRETS = {"secret_key": "sk-7a1f", "bridge_secret": "bs-93c2",
+           "speech": {"link_secret": "sl-5d0e"}, "xai": {"api_key": "xai-k-66b4"},
+           "web": {"health_token": "ht-0f8a"}, "google": {"credentials": "/etc/keys/sa-1b7e.json"},
+           "livekit": {"url": "wss://lk.example.org", "api_key": "APIk3y9", "api_secret": "lk-2f7d"}}
+SECRET_VALUES = ["sk-7a1f", "bs-93c2", "sl-5d0e", "xai-k-66b4", "ht-0f8a", "sa-1b7e", "APIk3y9",
+                 "lk-2f7d"]
 
 
 def _settings() -> Settings:
-    return Settings(**SECRETS, redis_url="redis://:rpw-4c2d@10.0.0.5:6379/0",
+    return Settings(**SECRETS, redis_url="redis://:rpw-4c2d@10.0.0.5:6379/0",  # type: ignore[arg-type]
                     database_url="postgresql+psycopg2://lt:dbpw-8e1a@db.internal/lt")
 
 
 def _hides_every_secret(text: str) -> None:
-    for secret in [*SECRETS.values(), "rpw-4c2d", "dbpw-8e1a"]:
+    for secret in [*SECRET_VALUES, "rpw-4c2d", "dbpw-8e1a"]:
         assert secret not in text
 
 
@@ -36,7 +39,7 @@ def test_settings_repr_hides_secrets_and_url_passwords_but_shows_the_rest() -> N
     _hides_every_secret(text)
     _hides_every_secret(str(settings))
     assert "redis://:***@10.0.0.5:6379/0" in text and "postgresql+psycopg2://lt:***@db.internal/lt" in text
-    assert "port=5000" in text and "xai_base_url='https://api.x.ai/v1'" in text
+    assert "port=5000" in text and "base_url='https://api.x.ai/v1'" in text
     assert settings.redis_url.endswith(":rpw-4c2d@10.0.0.5:6379/0")  # only its repr is masked
     assert "redis://127.0.0.1:6379/0" in repr(Settings(redis_url="redis://127.0.0.1:6379/0"))
 
@@ -45,6 +48,7 @@ def test_what_is_built_from_settings_hides_them_too() -> None:
     settings = _settings()
     _hides_every_secret(repr(providers.xai_config(settings)))
     _hides_every_secret(repr(providers.google_config(settings)))
+    _hides_every_secret(repr(settings.livekit.config()))
     rt = Runtime(settings, TranslatorRegistry({}, default="local"), make_store(""), None)  # type: ignore[arg-type]
     _hides_every_secret(repr(rt))
 

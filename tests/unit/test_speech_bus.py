@@ -5,7 +5,6 @@ the web side and its speaker is told. Entries are signed: what a client of Redis
 posts (or copies from another stream, or signs as another process) changes nothing."""
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import threading
@@ -212,7 +211,8 @@ def test_jobs_without_the_key_or_for_another_process_change_nothing(
 
 @pytest.fixture
 def link(app: App, redis_url: str, r: redis.Redis) -> Iterator[BusSpeechLink]:
-    settings = dataclasses.replace(app.svc.settings, redis_url=redis_url, speech_link_secret=SECRET)
+    settings = app.svc.settings.model_copy(update={
+        "redis_url": redis_url, "speech": app.svc.settings.speech.model_copy(update={"link_secret": SECRET})})
     lk = BusSpeechLink(app.flask, settings)
     lk.spawn = False
     yield lk

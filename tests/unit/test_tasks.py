@@ -129,8 +129,8 @@ def test_three_runs_of_one_utterance_never_overlap_and_a_held_lock_shows(rt: Run
 @pytest.mark.integration
 def test_the_redis_lock_is_exclusive_and_released_only_by_its_holder(rt: Runtime, redis_url: str) -> None:
     import redis
-    dist = dataclasses.replace(rt, settings=dataclasses.replace(
-        rt.settings, redis_url=redis_url, fanout_lock_ttl_ms=400))
+    dist = dataclasses.replace(rt, settings=rt.settings.model_copy(update={
+        "redis_url": redis_url, "fanout": rt.settings.fanout.model_copy(update={"lock_ttl_ms": 400})}))
     r = redis.Redis.from_url(redis_url)
     with tasks.utterance_lock(dist, "u2"):
         with pytest.raises(tasks.Busy):
@@ -165,7 +165,7 @@ def test_a_queued_fan_out_is_marked_until_done_and_recovery_leaves_it_alone(
     not enqueue it again (each copy is work the backlog waits behind). The mark lives in the
     broker's Redis, so a Redis that loses the queue loses the mark too."""
     import redis
-    dist = dataclasses.replace(rt, settings=dataclasses.replace(rt.settings, redis_url=redis_url))
+    dist = dataclasses.replace(rt, settings=rt.settings.model_copy(update={"redis_url": redis_url}))
     core_runtime.configure(dist)
     try:
         url = dist.settings.database_url

@@ -5,7 +5,6 @@ operator's token; glossary changes, preference changes, voice lists, usage, heal
 error reports are rate-limited, and a refused request changes nothing."""
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,8 +39,8 @@ class Speech:
 @pytest.fixture
 def web(tmp_path: Path) -> Iterator[App]:
     """The in-process app with the shipped rate limits, an operator token and an xAI key."""
-    with in_process_app(tmp_path, rate_limit_scale=1, health_token=TOKEN,
-                        xai_api_key="xai-unit-key") as world:
+    with in_process_app(tmp_path, web={"rate_limit_scale": 1, "health_token": TOKEN},
+                        xai={"api_key": "xai-unit-key"}) as world:
         world.svc.speech = Speech()
         yield world
 
@@ -120,7 +119,7 @@ def test_anonymous_health_scans_nothing_and_sums_no_usage(web: App, redis_url: s
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     r = redis.Redis.from_url(redis_url, decode_responses=True)
     r.flushall()
-    web.svc.settings = dataclasses.replace(web.svc.settings, redis_url=redis_url)  # distributed
+    web.svc.settings = web.svc.settings.model_copy(update={"redis_url": redis_url})  # distributed
     for n in range(50):  # a keyspace worth scanning
         r.set(f"lt:unrelated:{n}", "x")
     sums: list[str] = []
