@@ -15,7 +15,7 @@ from app.clients import clients
 from app.extensions import Services, services, socketio
 from core.db import session_scope
 from core.expiring import ExpiringKeys
-from core.models import Participant
+from core.models import Participant, Room
 
 logger = logging.getLogger(__name__)
 
@@ -158,15 +158,26 @@ def _members(svc: Services, room: str) -> set[str]:
                                                                Participant.left_at.is_(None))))
 
 
+def _ours(svc: Services, names: list[str]) -> list[str]:
+    """Which of these LiveKit rooms are rooms of this deployment (another may share the server)."""
+    if not names:
+        return []
+    with session_scope(svc.settings.database_url) as s:
+        known = set(s.scalars(select(Room.id).where(Room.id.in_(names))))
+    return [n for n in names if n in known]
+
+
 def reconcile(svc: Services) -> int:
-    """Remove from every LiveKit room the participants (agents aside) who are not members of the
-    app room now: a removal that failed for good, a webhook that never came. How many went."""
+    """Remove from every LiveKit room of this deployment the participants (agents aside) who are
+    not members of the app room now: a removal that failed for good, a webhook that never came.
+    Rooms the database does not know belong to another deployment sharing the LiveKit server and
+    are left alone. How many went."""
     from livekit import api
     lk = svc.livekit
     if lk is None:
         return 0
     removed = 0
-    for room in lk.list_rooms():
+    for room in _ours(svc, lk.list_rooms()):
         people = {p.identity for p in lk.participants(room)
                   if p.identity and p.kind != api.ParticipantInfo.Kind.AGENT}
         for identity in people - _members(svc, room) if people else ():

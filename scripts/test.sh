@@ -6,4 +6,6 @@ rm -rf test-artifacts && mkdir -p test-artifacts
 echo "lint: ruff and mypy"
 .venv/bin/ruff check . || exit 1
 .venv/bin/mypy --no-error-summary || exit 1
-exec .venv/bin/python -m pytest -p no:cacheprovider "$@"
+# Two workers (pytest-xdist): the tests that keep Whisper busy on one, the rest beside them
+# (tests/conftest.py groups them). PYTEST_WORKERS=0 runs everything in this one process.
+exec .venv/bin/python -m pytest -p no:cacheprovider -n "${PYTEST_WORKERS:-2}" --dist loadgroup "$@"

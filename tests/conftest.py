@@ -15,8 +15,12 @@ ARTIFACTS = support.ROOT / "test-artifacts"
 
 @pytest.fixture(scope="session")
 def log_dir() -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    return ARTIFACTS
+    """Where the processes a test run starts write their logs: test-artifacts/, a folder per
+    pytest-xdist worker when the run is split."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    path = ARTIFACTS / worker if worker else ARTIFACTS
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -105,7 +109,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="only unit tests that start no service (the edit loop: make test-fast)")
 
 
+def _busy(item: pytest.Item) -> bool:
+    """A test that keeps local Whisper busy: recognition through the service, a voice room's agent,
+    or the decodes themselves. (The premium providers' tests recognise with their fakes; Whisper
+    only takes over now and then.)"""
+    if item.nodeid.startswith("tests/providers/"):
+        return False
+    return bool(item.get_closest_marker("speech") or item.get_closest_marker("livekit")
+                or item.nodeid.startswith("tests/speech/"))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.pluginmanager.hasplugin("xdist") and config.getoption("dist", "no") == "loadgroup":
+        # Split over two workers (make test): the tests that keep Whisper busy all run on one of
+        # them, one after another as before, so no two of them contend for the cores; the rest
+        # (text, fan-out, faults, fakes, the page, units) run beside them on the other, a module
+        # at a time so its module-wide fixtures are made once.
+        for item in items:
+            group = "speech" if _busy(item) else item.nodeid.split("::", 1)[0]
+            item.add_marker(pytest.mark.xdist_group(group))
     if not config.getoption("--fast"):
         return
     keep, drop = [], []

@@ -128,7 +128,7 @@ class ServicePool:
     deployment: each test makes its own users and rooms. At most `size` are kept running (the
     least recently used is stopped); one that is no longer healthy is replaced."""
 
-    def __init__(self, log_dir: Path, new_dir: Callable[[], Path], size: int = 4) -> None:
+    def __init__(self, log_dir: Path, new_dir: Callable[[], Path], size: int = 3) -> None:
         self.log_dir, self.new_dir, self.size = log_dir, new_dir, size
         self.running: OrderedDict[Hashable, tuple[Service, ExitStack]] = OrderedDict()
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+import uuid
 
 import pytest
 
@@ -54,9 +55,14 @@ def test_participants_who_are_not_members_are_removed_by_the_reconciliation(
     stranger = app.sign_up("Stranger", "en")  # never joined the app room (a token from elsewhere)
     _join_call(lk, room, ann, lk_peers)
     _join_call(lk, room, stranger, lk_peers)
+    # A room of another deployment sharing the LiveKit server: none of its people are ours to judge.
+    elsewhere = uuid.uuid4().hex
+    lk.ensure_room(elsewhere, agents.room_metadata([]))
+    _join_call(lk, elsewhere, "someone-elses-user", lk_peers)
     assert agents.reconcile(app.svc) == 1
     wait_until(lambda: _in_call(lk, room) == {ann}, 10, "the stranger to be removed")
     assert agents.reconcile(app.svc) == 0  # a member stays
+    assert _in_call(lk, elsewhere) == {"someone-elses-user"}
 
 
 def _proxy_later(port: int, to: tuple[str, int], after_s: float) -> None:
