@@ -61,6 +61,15 @@ def _flag(value: Any) -> Any:
     return value.strip() == "1" if isinstance(value, str) else value
 
 
+def _within(low: float | None = None, high: float | None = None) -> Any:
+    """A validator that brings a number into [low, high] (either end open when None)."""
+    def clamp(value: float) -> float:
+        if low is not None:
+            value = max(low, value)
+        return value if high is None else min(high, value)
+    return clamp
+
+
 def _names(value: Any) -> Any:
     """A comma-separated list ("grok,local", "https://a.example,https://b.example")."""
     return [n.strip() for n in value.split(",") if n.strip()] if isinstance(value, str) else value
@@ -226,15 +235,8 @@ class Agent(Section):
 
     switches = field_validator("disabled", mode="before")(_flag)
 
-    @field_validator("max_rooms")
-    @classmethod
-    def _at_least_one(cls, value: int) -> int:
-        return max(1, value)
-
-    @field_validator("voice_max_speed")
-    @classmethod
-    def _speed(cls, value: float) -> float:
-        return min(2.0, max(1.0, value))
+    at_least_one = field_validator("max_rooms")(_within(1))
+    speed = field_validator("voice_max_speed")(_within(1.0, 2.0))
 
 
 class Celery(Section):
@@ -259,15 +261,8 @@ class Fanout(Section):
 
     switches = field_validator("premium_interim_translation", mode="before")(_flag)
 
-    @field_validator("resume_after_s")
-    @classmethod
-    def _resume_floor(cls, value: float) -> float:
-        return max(1.0, value)
-
-    @field_validator("interim_translation_interval_s")
-    @classmethod
-    def _interim_floor(cls, value: float) -> float:
-        return max(0.1, value)
+    resume_floor = field_validator("resume_after_s")(_within(1.0))
+    interim_floor = field_validator("interim_translation_interval_s")(_within(0.1))
 
 
 class Engines(Section):
@@ -327,10 +322,7 @@ class Google(Section):
     daily_audio_minutes: float = env(0.0, "GOOGLE_DAILY_AUDIO_MINUTES")
     daily_characters: float = env(0.0, "GOOGLE_DAILY_CHARACTERS")
 
-    @field_validator("stt_max_stream_s")
-    @classmethod
-    def _google_limit(cls, value: float) -> float:
-        return min(280.0, value)
+    google_limit = field_validator("stt_max_stream_s")(_within(high=280.0))
 
 
 class Premium(Section):
