@@ -9,13 +9,19 @@ from app.errors import error_response
 from app.extensions import services, socketio
 from core import wire
 from core.db import session_scope
-from core.models import Participant
+from core.models import Participant, Room
 from core.naming import room_channel
 
 bp = Blueprint("livekit_webhook", __name__)
 
 # app room id → user ids LiveKit says are in the call
 in_call: dict[str, set[str]] = {}
+
+
+def _ours(room_id: str) -> bool:
+    """A room of this deployment (another may share the LiveKit server and its webhooks)."""
+    with session_scope(services().settings.database_url) as s:
+        return s.get(Room, room_id[:32]) is not None
 
 
 def _in_room(room_id: str, user_id: str) -> bool:
@@ -37,7 +43,8 @@ def webhook() -> tuple[Response, int]:
     except Exception:
         services().metrics.inc("errors", "bridge:livekit_webhook")
         return error_response("bad_signature", "webhook not verified", 401)
-    if event.event in ("participant_joined", "participant_left") and event.room.name:
+    if event.event in ("participant_joined", "participant_left") and event.room.name \
+            and _ours(event.room.name):
         who = event.participant
         if (event.event == "participant_joined" and who.identity
                 and who.kind != api.ParticipantInfo.Kind.AGENT

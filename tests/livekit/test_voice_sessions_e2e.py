@@ -65,37 +65,22 @@ def test_without_livekit_the_client_is_told_to_use_the_socket_audio_path(embedde
     assert "start-speech" in a.wait_for("speech-error")[0]
 
 
-def _signed_webhook(env: dict[str, str], event: str, room: str, identity: str,
-                    kind: int = 0) -> tuple[str, str]:
-    """A webhook exactly as livekit-server sends it: the JSON event, and a token whose sha256
-    claim is the body's hash, signed with the API secret."""
-    import base64
-    import hashlib
-
-    from google.protobuf.json_format import MessageToJson
-    body = MessageToJson(api.WebhookEvent(event=event, room=api.Room(name=room),
-                                          participant=api.ParticipantInfo(identity=identity, kind=kind)))
-    digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
-    token = api.AccessToken(env["LIVEKIT_API_KEY"], env["LIVEKIT_API_SECRET"]).with_sha256(digest).to_jwt()
-    return body, token
-
-
 @pytest.mark.livekit
 def test_webhook_keeps_voice_presence_and_refuses_forgeries(embedded: Service, peers: list[Peer]) -> None:
     import requests
     a, b = room_with(embedded.url, peers, ("Ann", "en"), ("Bob", "es"))
     room = a.got("joined-room")[0]["roomId"]
     url = embedded.url + "/livekit/webhook"
-    body, token = _signed_webhook(embedded.env, "participant_joined", room, a.id)
+    body, token = livekit_client.signed_webhook(embedded.env, "participant_joined", room, a.id)
     assert requests.post(url, data=body, headers={"Authorization": token}, timeout=5).status_code == 200
     assert b.wait_for("voice-presence")[0] == {"roomId": room, "userId": a.id, "inVoice": True}
     tampered = body.replace(a.id, b.id)
     assert requests.post(url, data=tampered, headers={"Authorization": token}, timeout=5).status_code == 401
-    agent_body, agent_token = _signed_webhook(embedded.env, "participant_joined", room, "agent-1",
-                                              kind=api.ParticipantInfo.Kind.AGENT)
+    agent_body, agent_token = livekit_client.signed_webhook(
+        embedded.env, "participant_joined", room, "agent-1", kind=api.ParticipantInfo.Kind.AGENT)
     assert requests.post(url, data=agent_body, headers={"Authorization": agent_token},
                          timeout=5).status_code == 200
-    left, left_token = _signed_webhook(embedded.env, "participant_left", room, a.id)
+    left, left_token = livekit_client.signed_webhook(embedded.env, "participant_left", room, a.id)
     assert requests.post(url, data=left, headers={"Authorization": left_token}, timeout=5).status_code == 200
     presence = b.wait_for("voice-presence", count=2)
     assert presence[1] == {"roomId": room, "userId": a.id, "inVoice": False}
@@ -151,7 +136,7 @@ def test_leaving_the_room_removes_you_from_the_voice_room_and_tokens_are_short_l
     again = livekit_client.LkParticipant(ready["liveKitUrl"], ready["liveKitToken"]).connect()
     lk_peers.append(again)
     support.wait_until(lambda: a.id in present(), 20, "Ann back with the old token")
-    body, token = _signed_webhook(embedded.env, "participant_joined", room, a.id)
+    body, token = livekit_client.signed_webhook(embedded.env, "participant_joined", room, a.id)
     assert requests.post(embedded.url + "/livekit/webhook", data=body,
                          headers={"Authorization": token}, timeout=5).status_code == 200
     support.wait_until(lambda: a.id not in present(), 20, "Ann removed again")

@@ -214,3 +214,19 @@ def kill_agent_mid_utterance(web_pid: int, mic: LkParticipant, pcm: bytes, agent
     mic.play(pcm[half:] + b"\0" * 32000)
     mic.wait_for_agent(timeout=90, not_in=(agent,))
     return pid
+
+
+def signed_webhook(env: dict[str, str], event: str, room: str, identity: str,
+                    kind: int = 0) -> tuple[str, str]:
+    """A webhook exactly as livekit-server sends it: the JSON event, and a token whose sha256
+    claim is the body's hash, signed with the API secret."""
+    import base64
+    import hashlib
+
+    from google.protobuf.json_format import MessageToJson
+    from livekit import api
+    body = MessageToJson(api.WebhookEvent(event=event, room=api.Room(name=room),
+                                          participant=api.ParticipantInfo(identity=identity, kind=kind)))
+    digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+    token = api.AccessToken(env["LIVEKIT_API_KEY"], env["LIVEKIT_API_SECRET"]).with_sha256(digest).to_jwt()
+    return body, token

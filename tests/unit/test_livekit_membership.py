@@ -14,7 +14,7 @@ import pytest
 from app import agents
 from core.livekit import LiveKitConfig, LiveKitService
 from tests.support import wait_until
-from tests.support.livekit_client import LkParticipant
+from tests.support.livekit_client import LkParticipant, signed_webhook
 from tests.support.processes import free_port
 from tests.unit.inprocess import App
 
@@ -62,6 +62,21 @@ def test_participants_who_are_not_members_are_removed_by_the_reconciliation(
     assert agents.reconcile(app.svc) == 1
     wait_until(lambda: _in_call(lk, room) == {ann}, 10, "the stranger to be removed")
     assert agents.reconcile(app.svc) == 0  # a member stays
+    assert _in_call(lk, elsewhere) == {"someone-elses-user"}
+
+
+def test_a_webhook_about_another_deployments_room_changes_nothing(
+        app: App, livekit_env: dict[str, str], lk_peers: list[LkParticipant]) -> None:
+    """Deployments sharing a LiveKit server (or project) get each other's webhooks: someone
+    joining a room this deployment does not know is neither shown the door nor announced."""
+    lk = app.svc.livekit = _service(livekit_env)
+    elsewhere = uuid.uuid4().hex
+    lk.ensure_room(elsewhere, agents.room_metadata([]))
+    _join_call(lk, elsewhere, "someone-elses-user", lk_peers)
+    body, token = signed_webhook(livekit_env, "participant_joined", elsewhere, "someone-elses-user")
+    r = app.flask.test_client().post("/livekit/webhook", data=body, headers={"Authorization": token})
+    assert r.status_code == 200
+    time.sleep(2)  # a removal (started on a background task) would be done by now
     assert _in_call(lk, elsewhere) == {"someone-elses-user"}
 
 
