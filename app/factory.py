@@ -45,7 +45,8 @@ def create_app(settings: Settings | None = None, *, async_mode: str | None = Non
     svc.quotas = Quotas(settings)
     limit_every_request(app, svc.quotas)
 
-    from app import agents, api, bridge, errors, health, livekit_webhook, pages, security, speech_link, tts
+    from app import agents, api, bridge, errors, health, livekit_webhook, pages, security, speech_link
+    from app.api import tts
     from app.events import audio, rooms, text, voice  # noqa: F401  (they register their handlers)
     from core.livekit import LiveKitService
     lk_config = settings.livekit.config()

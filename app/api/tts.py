@@ -6,7 +6,8 @@ import base64
 from flask import Blueprint, Response, request
 
 from app import validation as v
-from app.api import _json_body, _require_user, tts_engine_name
+from app.api.common import json_body, require_user
+from app.api.engines import tts_engine_name
 from app.errors import error_response
 from app.extensions import services
 from core import usage
@@ -40,8 +41,8 @@ def audio(key: str) -> Response:
 @bp.post("/tts")
 def synthesize() -> Response | tuple[Response, int]:
     """{text, language, voice?, engine?} → audio/wav. The engine defaults to the user's preference."""
-    uid = _require_user()
-    data = _json_body()
+    uid = require_user()
+    data = json_body()
     v.only_keys(data, {"text", "language", "voice", "engine"}, "the body")
     text = str(v.text(data, "text", max_len=MAX_TTS_CHARS))
     language = str(v.language(data, "language"))
