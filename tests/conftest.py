@@ -45,19 +45,6 @@ def livekit_env(log_dir: Path) -> Iterator[dict[str, str]]:
     proc.stop()
 
 
-@pytest.fixture(autouse=True)
-def _speech_first(request: pytest.FixtureRequest) -> None:
-    """With two workers, the tests that keep Whisper busy come first for the CPU: the worker runs
-    (and starts the services of) any other test at a lower priority, so it only fills what the
-    speech tests leave idle."""
-    if not os.environ.get("PYTEST_XDIST_WORKER"):
-        return
-    try:
-        os.setpriority(os.PRIO_PROCESS, 0, 0 if _busy(request.node) else 10)
-    except PermissionError:  # lowering the value again needs root: stay at the lower priority
-        pass
-
-
 @pytest.fixture(scope="session")
 def services(log_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[support.ServicePool]:
     """The running services tests share (see `embedded`)."""
