@@ -158,7 +158,7 @@ def _members(svc: Services, room: str) -> set[str]:
                                                                Participant.left_at.is_(None))))
 
 
-def _ours(svc: Services, names: list[str]) -> list[str]:
+def our_rooms(svc: Services, names: list[str]) -> list[str]:
     """Which of these LiveKit rooms are rooms of this deployment (another may share the server)."""
     if not names:
         return []
@@ -177,7 +177,7 @@ def reconcile(svc: Services) -> int:
     if lk is None:
         return 0
     removed = 0
-    for room in _ours(svc, lk.list_rooms()):
+    for room in our_rooms(svc, lk.list_rooms()):
         people = {p.identity for p in lk.participants(room)
                   if p.identity and p.kind != api.ParticipantInfo.Kind.AGENT}
         for identity in people - _members(svc, room) if people else ():

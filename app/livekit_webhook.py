@@ -5,23 +5,18 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
+from app import agents
 from app.errors import error_response
 from app.extensions import services, socketio
 from core import wire
 from core.db import session_scope
-from core.models import Participant, Room
+from core.models import Participant
 from core.naming import room_channel
 
 bp = Blueprint("livekit_webhook", __name__)
 
 # app room id → user ids LiveKit says are in the call
 in_call: dict[str, set[str]] = {}
-
-
-def _ours(room_id: str) -> bool:
-    """A room of this deployment (another may share the LiveKit server and its webhooks)."""
-    with session_scope(services().settings.database_url) as s:
-        return s.get(Room, room_id[:32]) is not None
 
 
 def _in_room(room_id: str, user_id: str) -> bool:
@@ -44,15 +39,14 @@ def webhook() -> tuple[Response, int]:
         services().metrics.inc("errors", "bridge:livekit_webhook")
         return error_response("bad_signature", "webhook not verified", 401)
     if event.event in ("participant_joined", "participant_left") and event.room.name \
-            and _ours(event.room.name):
+            and agents.our_rooms(services(), [event.room.name]):
         who = event.participant
         if (event.event == "participant_joined" and who.identity
                 and who.kind != api.ParticipantInfo.Kind.AGENT
                 and not _in_room(event.room.name, who.identity)):
             # A token outlives leaving (and LiveKit refreshes a connected participant's): whoever
             # is not in the app room is shown the door at once.
-            from app.agents import left_room
-            socketio.start_background_task(left_room, services(), event.room.name, who.identity)
+            socketio.start_background_task(agents.left_room, services(), event.room.name, who.identity)
             return jsonify({"ok": True}), 200
         if who.identity and who.kind != api.ParticipantInfo.Kind.AGENT:
             members = in_call.setdefault(event.room.name, set())
