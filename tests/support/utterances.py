@@ -4,7 +4,7 @@ utterance's `utteranceKey` and its `part` (0, 1, 2, … in order). These read th
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from engines.stt.base import SpeechEvent
@@ -44,16 +44,29 @@ def each_part_once_in_order(messages: list[Message]) -> dict[str, list[Message]]
     return grouped
 
 
+def runs(utterances: list[list[Message]], longest: int = 3) -> Iterator[list[Message]]:
+    """Each utterance's parts, then those of each two, three… (up to `longest`) utterances in a
+    row: one sentence may come as consecutive utterances when a pause inside it ended one. Over
+    LiveKit that depends on the media path, not only on what was said: audio the agent receives
+    too late (a busy machine, a lossy network) is concealed as a gap, and a gap after words that
+    look finished ("He was not.") ends an utterance there."""
+    for size in range(1, longest + 1):
+        for i in range(len(utterances) - size + 1):
+            yield [m for parts in utterances[i:i + size] for m in parts]
+
+
 def wait_for_utterance(peer: Peer, ref: str, bound: float, timeout: float,
                        event: str = "translated-message",
-                       keep: Callable[[Message], bool] = lambda m: True) -> list[Message]:
+                       keep: Callable[[Message], bool] = lambda m: True,
+                       consecutive: int = 1) -> list[Message]:
     """The parts of the first utterance `peer` received (messages passing `keep`) whose words,
     joined in order, read as `ref` within `bound` word error rate, once they do: an utterance's
-    last part comes after the speaker stops, its others while they speak."""
+    last part comes after the speaker stops, its others while they speak. With `consecutive` > 1,
+    up to that many utterances in a row may together read as `ref` (see `runs`)."""
     deadline = time.monotonic() + timeout
     while True:
         grouped = by_utterance([m for m in peer.got(event) if keep(m)])
-        for parts in grouped.values():
+        for parts in runs(list(grouped.values()), consecutive):
             if word_error(ref, said(parts)) <= bound:
                 return parts
         if time.monotonic() > deadline:
@@ -62,6 +75,32 @@ def wait_for_utterance(peer: Peer, ref: str, bound: float, timeout: float,
                                  f"{[said(p) for p in grouped.values()]}; events: "
                                  f"{[e for e, _, _ in peer.events]}")
         time.sleep(0.1)
+
+
+def as_sentences(utterances: list[list[Message]], refs: list[str], bound: float) -> list[list[Message]]:
+    """`utterances` (in the order they were said) cut into one run of consecutive utterances per
+    sentence of `refs`, each run reading as its sentence within `bound`, none left over: each
+    sentence said is one utterance or several in a row (see `runs`), in order, and nothing else
+    came. Asserted; returns the runs' parts."""
+    def cut(i: int, k: int) -> list[list[Message]] | None:
+        if k == len(refs):
+            return [] if i == len(utterances) else None
+        for j in range(i + 1, len(utterances) + 1):
+            run = [m for parts in utterances[i:j] for m in parts]
+            if word_error(refs[k], said(run)) <= bound:
+                rest = cut(j, k + 1)
+                if rest is not None:
+                    return [run, *rest]
+        return None
+    found = cut(0, 0)
+    assert found is not None, f"{[said(u) for u in utterances]} do not read as {refs} within {bound:.0%}"
+    return found
+
+
+def one_stretch(messages: list[Message]) -> list[Message]:
+    """The parts of what one clip said, as one utterance or several in a row (see `runs`): each
+    part once and in order, the utterances in the order they came."""
+    return [m for parts in each_part_once_in_order(messages).values() for m in parts]
 
 
 def one_utterance(messages: list[Message]) -> list[Message]:
