@@ -25,6 +25,7 @@ from core import providers, usage
 from core.db import session_scope
 from core.metrics import StoreCollector
 from core.naming import WORKER_HEARTBEAT_KEY, WORKER_INDEX_KEY
+from engines.providers.base import Provider
 
 bp = Blueprint("health", __name__)
 MAX_WORKERS = 100  # the most recently heard of; more would be a fleet this page is not for
@@ -110,27 +111,22 @@ def health() -> tuple[Response, int]:
         from app.clients import clients
         out["livekit"] = {"url": svc.livekit.config.url, "voiceRooms": len(clients.voice_rooms()),
                           "agentLastSeenS": presence(svc).last_seen_s()}
-    out["providers"] = {"grok": _grok(svc), "google": _google(svc)}
+    out["providers"] = {p.name: _provider(svc, p) for p in providers.PROVIDERS if p.premium}
     return jsonify(out), 200 if out["database"] == "ok" else 503
 
 
-def _grok(svc: Any) -> dict[str, Any]:
-    """xAI's state: configured or not (never the key), and when it is, _in_use's."""
-    if not svc.settings.xai.api_key:
-        return {"configured": False}
-    return dict(configured=True, **_in_use(svc, "grok"))
-
-
-def _google(svc: Any) -> dict[str, Any]:
-    """Google Cloud's state as Grok's: and when it cannot be used for a kind, why (never the
-    credentials themselves)."""
-    missing = {kind: providers.google_missing(svc.settings, kind) for kind in providers.KINDS}
+def _provider(svc: Any, provider: Provider[Any]) -> dict[str, Any]:
+    """A premium provider's state: configured or not (never its credentials), and when it cannot
+    be used for a kind, why; when it can be used for any, _in_use's."""
+    section = provider.of(svc.settings)
+    missing = {kind: provider.missing(section, kind) for kind in providers.KINDS if provider.names(kind)}
     if all(missing.values()):
-        return {"configured": False, "reason": missing["stt"]}
+        why = next(iter(missing.values()), "")
+        return {"configured": False, **({"reason": why} if provider.says_why else {})}
     out: dict[str, Any] = {"configured": not any(missing.values())}
     if not out["configured"]:
         out["unavailable"] = {kind: why for kind, why in missing.items() if why}
-    return dict(out, **_in_use(svc, "google"))
+    return dict(out, **_in_use(svc, provider.name))
 
 
 def _in_use(svc: Any, name: str) -> dict[str, Any]:

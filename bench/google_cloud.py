@@ -109,10 +109,10 @@ def latency(sets: list[str], repeat: int, stt_delay: float, mt_delay: float,
 
 def calls(n: int) -> dict[str, Any]:
     """Each engine call minus the fake's own answer time (its delays are 0 here)."""
-    from engines.google import GoogleConfig
-    from engines.stt.google import GoogleSTT
-    from engines.translation.google import GoogleTranslator
-    from engines.tts.google import GoogleTTS
+    from engines.providers.google.config import GoogleConfig
+    from engines.providers.google.stt import GoogleSTT
+    from engines.providers.google.translation import GoogleTranslator
+    from engines.providers.google.tts import GoogleTTS
 
     fake = FakeGoogle().start()
     cfg = GoogleConfig(endpoint=fake.endpoint, project="bench")

@@ -121,9 +121,9 @@ def summarize(rows: list[dict[str, float]], head: dict[str, Any]) -> dict[str, A
 def vad(sets: list[str]) -> dict[str, Any]:
     import numpy as np
 
+    from engines.providers.xai.config import XAIConfig
+    from engines.providers.xai.stt import GrokStream, GrokSTT
     from engines.stt.base import StreamOptions
-    from engines.stt.grok import GrokStream, GrokSTT
-    from engines.xai import XAIConfig
 
     class Measured(GrokStream):
         """GrokStream recording where in the stream each sent chunk lies (ms)."""

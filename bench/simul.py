@@ -62,7 +62,7 @@ def decoded_words(pcm: bytes, language: str) -> list[tuple[str, float]]:
     """(word as written, with its punctuation; end in seconds) from one whole-file decode."""
     import numpy as np
 
-    from engines.stt.whisper import WhisperSTT
+    from engines.providers.local.whisper import WhisperSTT
     stt = WhisperSTT("base")
     stt.start()
     audio = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0

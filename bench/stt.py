@@ -44,7 +44,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import speech_corpus as corpus  # noqa: E402
-from engines.stt.whisper import WhisperSTT  # noqa: E402
+from engines.providers.local.whisper import WhisperSTT  # noqa: E402
 
 CHUNK = 16000 * 2 * 40 // 1000  # 40 ms of 16 kHz PCM16
 GAPS_S = (0.8, 1.2, 1.6, 1.0)  # pauses between recordings, in turn
@@ -148,11 +148,11 @@ def score_set(name: str, clips: list[corpus.Clip], finals: list[tuple[Any, float
 def engine_level(window: str, sets: list[str], every: int, pace: float,
                  heldout_every: int | None = None, stt: WhisperSTT | None = None) -> dict[str, Any]:
     if stt is None:
-        from core.providers import local_stt
         from core.settings import Settings
+        from engines.providers.local import recogniser
         settings = Settings.from_env()
-        settings.whisper.window = window
-        stt = local_stt(settings, "base")
+        settings.local.whisper.window = window
+        stt = recogniser(settings.local, settings.var_dir, "base")
     t0 = time.perf_counter()
     stt.start()
     load_s = time.perf_counter() - t0

@@ -35,9 +35,9 @@ if os.environ.get("BENCH_ENGINES_FROM"):  # a snapshot holding engines/ (e.g. `g
 
 from bench import speech_corpus as corpus  # noqa: E402
 from bench.stt import score_set, stream_set  # noqa: E402
+from engines.providers.local.whisper import DEFAULT_SEGMENTS, WhisperSTT  # noqa: E402
 from engines.stt.commit import SegmentRules  # noqa: E402
 from engines.stt.vad import VadConfig  # noqa: E402
-from engines.stt.whisper import DEFAULT_SEGMENTS, WhisperSTT  # noqa: E402
 
 
 def build(spec: str, model: Any) -> WhisperSTT:

@@ -44,12 +44,12 @@ def run(speeds: list[float], every: int) -> dict[str, Any]:
 
     from agent.connection import Voices
     from agent.voice_out import RATE, tempo, to_pcm
-    from core.providers import local_stt
     from core.settings import Settings
+    from engines.providers.local import recogniser
 
     settings = Settings.from_env()
     voices = Voices(settings)
-    whisper = local_stt(settings)
+    whisper = recogniser(settings.local, settings.var_dir)
     whisper.start()
     out: dict[str, Any] = {"speeds": speeds}
     for lang, texts in sentences(every).items():

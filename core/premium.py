@@ -23,7 +23,7 @@ from core.db import session_scope
 from core.models import Usage
 from core.providers import LABELS, PREMIUM
 from core.settings import Settings
-from core.usage import today
+from core.usage import budget, today
 
 FALLBACK = "local"
 CACHE_S = 2.0  # usage is read at most this often per user and per room (a cap may be passed by
@@ -53,10 +53,7 @@ class PremiumPolicy:
                                settings.premium.user_daily_characters, settings.premium.user_daily_tokens)
         self.room_caps = _caps(settings.premium.room_daily_audio_minutes,
                                settings.premium.room_daily_characters, settings.premium.room_daily_tokens)
-        budgets = (settings.xai.daily_audio_minutes, settings.xai.daily_characters,
-                   settings.xai.daily_tokens, settings.google.daily_audio_minutes,
-                   settings.google.daily_characters)
-        bounded = any(b > 0 for b in budgets) or bool(self.user_caps) or bool(self.room_caps)
+        bounded = bool(budget(settings).limits) or bool(self.user_caps) or bool(self.room_caps)
         self.offered = settings.premium.for_users == "1" or (
             settings.premium.for_users == "auto" and bounded)
         # The operator's own choices ("" in a preference means these): caps apply to them too,

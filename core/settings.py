@@ -5,8 +5,9 @@ has its default written once; every variable is documented in .env.example
 
 `Settings(...)` is its arguments and the defaults, nothing from the environment (what the tests
 build); `Settings.from_env()` is what a process of the service reads. Sections are handed to what
-they configure: `settings.livekit` to the LiveKit service, `settings.whisper` and
-`settings.apertium` to the local engines (core.providers), `settings.celery` to celeryconfig.
+they configure: `settings.livekit` to the LiveKit service, `settings.celery` to celeryconfig, and
+each provider's own section (declared in its package, engines/providers/, and named by its record:
+`settings.local`, `settings.xai`, `settings.google`) to its engines (core.providers).
 An empty or blank variable means its default.
 """
 from __future__ import annotations
@@ -18,42 +19,18 @@ import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
 
 from dotenv import load_dotenv
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, create_model, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from core.livekit import LiveKitConfig
-from engines.google import GoogleConfig
-from engines.stt.commit import SegmentRules
-from engines.stt.vad import VadConfig
-from engines.stt.whisper import WhisperConfig
-from engines.translation.apertium import ApertiumConfig
-from engines.xai import XAIConfig
+from engines.providers import PROVIDERS
+from engines.providers.base import Section, env, without_password
+from engines.providers.base import within as _within
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def env(default: Any, name: str, *, secret: bool = False) -> Any:
-    """A field read from the environment variable `name`; a secret never shows in a repr."""
-    return Field(default, validation_alias=name, repr=not secret)
-
-
-def _without_password(value: object) -> object:
-    """A URL's password replaced by *** (redis://:pw@host, postgresql://user:pw@host); any other
-    value as it is."""
-    if not isinstance(value, str) or "://" not in value:
-        return value
-    try:
-        parts = urlsplit(value)
-        if parts.password is None:
-            return value
-    except ValueError:
-        return "***"  # not a URL we can take apart: show none of it
-    host = parts.netloc.rsplit("@", 1)[1]
-    return parts._replace(netloc=f"{parts.username or ''}:***@{host}").geturl()
 
 
 def _flag(value: Any) -> Any:
@@ -61,35 +38,9 @@ def _flag(value: Any) -> Any:
     return value.strip() == "1" if isinstance(value, str) else value
 
 
-def _within(low: float | None = None, high: float | None = None) -> Any:
-    """A validator that brings a number into [low, high] (either end open when None)."""
-    def clamp(value: float) -> float:
-        if low is not None:
-            value = max(low, value)
-        return value if high is None else min(high, value)
-    return clamp
-
-
 def _names(value: Any) -> Any:
     """A comma-separated list ("grok,local", "https://a.example,https://b.example")."""
     return [n.strip() for n in value.split(",") if n.strip()] if isinstance(value, str) else value
-
-
-class Section(BaseModel):
-    """A group of settings, built by field name in code and by variable name from the environment."""
-
-    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True, extra="forbid",
-                              validate_default=True)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _stripped(cls, value: Any) -> Any:
-        return value.strip() if isinstance(value, str) else value
-
-    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
-        """URLs without their passwords: settings end up in logs and tracebacks."""
-        for name, value in super().__repr_args__():
-            yield name, _without_password(value)
 
 
 class Web(Section):
@@ -140,56 +91,6 @@ class Speech(Section):
     @classmethod
     def _lower(cls, value: str) -> str:
         return value.lower()
-
-
-class Whisper(Section):
-    """The local recogniser (engines.stt.whisper): its defaults are the engine's own."""
-
-    model: str = env(WhisperConfig.model, "WHISPER_MODEL")
-    cache_dir: Path | None = env(None, "WHISPER_CACHE_DIR")  # default: var_dir/models
-    threads: int = env(WhisperConfig.threads, "STT_THREADS")
-    interim_interval_ms: float = env(WhisperConfig.interim_interval_ms, "STT_INTERIM_INTERVAL_MS")
-    window: str = env(WhisperConfig.window, "STT_WINDOW")
-    min_silence_ms: float = env(VadConfig.min_silence_ms, "STT_MIN_SILENCE_MS")
-    max_silence_ms: float = env(VadConfig.max_silence_ms, "STT_MAX_SILENCE_MS")
-    # Segments: captions while a person speaks; off, one caption per utterance.
-    segments: bool = env(True, "STT_SEGMENTS")
-    segment_clause_words: int = env(SegmentRules.clause_words, "STT_SEGMENT_CLAUSE_WORDS")
-    segment_max_words: int = env(SegmentRules.max_words, "STT_SEGMENT_MAX_WORDS")
-    segment_right_context_ms: float = env(SegmentRules.right_context_s * 1000,
-                                          "STT_SEGMENT_RIGHT_CONTEXT_MS")
-    segment_overlap_ms: float = env(SegmentRules.overlap_s * 1000, "STT_SEGMENT_OVERLAP_MS")
-
-    @field_validator("segments", mode="before")
-    @classmethod
-    def _on_unless_0(cls, value: Any) -> Any:
-        return value.strip() != "0" if isinstance(value, str) else value
-
-    def config(self, var_dir: Path, model: str | None = None) -> WhisperConfig:
-        """The engine's configuration (`model` instead of WHISPER_MODEL's, if given)."""
-        segments = SegmentRules(clause_words=self.segment_clause_words,
-                                max_words=self.segment_max_words,
-                                right_context_s=self.segment_right_context_ms / 1000,
-                                overlap_s=self.segment_overlap_ms / 1000)
-        return WhisperConfig(model=model or self.model, cache_dir=self.cache_dir or var_dir / "models",
-                             threads=self.threads, interim_interval_ms=self.interim_interval_ms,
-                             window=self.window,
-                             vad=VadConfig(min_silence_ms=self.min_silence_ms,
-                                           max_silence_ms=self.max_silence_ms),
-                             segments=segments if self.segments else None)
-
-
-class Apertium(Section):
-    """The local translator's APY child (engines.translation.apertium): defaults the engine's own."""
-
-    pairs_path: str = env(ApertiumConfig.pairs_path, "APERTIUM_PAIRS_PATH")
-    python: str = env(ApertiumConfig.python, "APERTIUM_PYTHON")
-    preload: str = env(ApertiumConfig.preload, "APERTIUM_PRELOAD")
-    idle_s: float = env(ApertiumConfig.idle_s, "APERTIUM_IDLE_S")
-
-    def config(self) -> ApertiumConfig:
-        return ApertiumConfig(pairs_path=self.pairs_path, python=self.python, preload=self.preload,
-                              idle_s=self.idle_s)
 
 
 class LiveKit(Section):
@@ -288,43 +189,6 @@ class Engines(Section):
         return self
 
 
-class XAI(Section):
-    """xAI Grok, a premium provider of every kind (engines/xai.py): unavailable without a key.
-    Daily budgets of the account (0: none): after one is spent, its kind falls back to local."""
-
-    api_key: str = env("", "XAI_API_KEY", secret=True)
-    base_url: str = env(XAIConfig.base_url, "XAI_BASE_URL")
-    translation_model: str = env(XAIConfig.translation_model, "XAI_TRANSLATION_MODEL")
-    timeout_s: float = env(XAIConfig.timeout_s, "XAI_TIMEOUT_S")
-    stall_s: float = env(XAIConfig.stall_s, "XAI_STALL_S")
-    voice: str = env(XAIConfig.voice, "XAI_VOICE")
-    daily_audio_minutes: float = env(0.0, "XAI_DAILY_AUDIO_MINUTES")
-    daily_characters: float = env(0.0, "XAI_DAILY_CHARACTERS")
-    daily_tokens: float = env(0.0, "XAI_DAILY_TOKENS")
-
-
-class Google(Section):
-    """Google Cloud, a premium provider of every kind (engines/google.py): the standard credentials
-    file and project; `endpoint` replaces Google's hosts (one on loopback is a local server reached
-    without TLS or credentials). Daily budgets as xAI's."""
-
-    credentials: str = env("", "GOOGLE_APPLICATION_CREDENTIALS", secret=True)
-    project: str = env("", "GOOGLE_CLOUD_PROJECT")
-    endpoint: str = env("", "GOOGLE_API_ENDPOINT")
-    timeout_s: float = env(GoogleConfig.timeout_s, "GOOGLE_TIMEOUT_S")
-    stall_s: float = env(GoogleConfig.stall_s, "GOOGLE_STALL_S")
-    stt_model: str = env("", "GOOGLE_STT_MODEL")
-    # A speech stream is replaced at its next pause after `stt_rotate_s`, and at the latest after
-    # `stt_max_stream_s` (Google ends one at ~305 s, re-sent audio included).
-    stt_rotate_s: float = env(GoogleConfig.stt_rotate_s, "GOOGLE_STT_ROTATE_S")
-    stt_max_stream_s: float = env(GoogleConfig.stt_max_stream_s, "GOOGLE_STT_MAX_STREAM_S")
-    voice: str = env("", "GOOGLE_VOICE")
-    daily_audio_minutes: float = env(0.0, "GOOGLE_DAILY_AUDIO_MINUTES")
-    daily_characters: float = env(0.0, "GOOGLE_DAILY_CHARACTERS")
-
-    google_limit = field_validator("stt_max_stream_s")(_within(high=280.0))
-
-
 class Premium(Section):
     """Premium use people choose (core.premium): "1" anyone may choose a premium engine, "0"
     nobody (only the operator's defaults use one), "auto" only once a daily budget or a cap is set.
@@ -415,9 +279,10 @@ def _make_private(var_dir: Path) -> None:
         pass  # not ours to change: the service still runs
 
 
-class Settings(BaseSettings):
+class ServiceSettings(BaseSettings):
     """Everything the app, workers and speech process read from the environment: what every
-    process shares at the top, each component's settings in its section."""
+    process shares at the top, each component's settings in its section; Settings adds one section
+    per provider."""
 
     model_config = SettingsConfigDict(validate_by_name=True, validate_by_alias=True, extra="forbid",
                                       case_sensitive=True)
@@ -432,15 +297,11 @@ class Settings(BaseSettings):
     log_level: str = env("INFO", "LOG_LEVEL")
     web: Web = Field(default_factory=Web)
     speech: Speech = Field(default_factory=Speech)
-    whisper: Whisper = Field(default_factory=Whisper)
-    apertium: Apertium = Field(default_factory=Apertium)
     livekit: LiveKit = Field(default_factory=LiveKit)
     agent: Agent = Field(default_factory=Agent)
     celery: Celery = Field(default_factory=Celery)
     fanout: Fanout = Field(default_factory=Fanout)
     engines: Engines = Field(default_factory=Engines)
-    xai: XAI = Field(default_factory=XAI)
-    google: Google = Field(default_factory=Google)
     premium: Premium = Field(default_factory=Premium)
 
     @classmethod
@@ -483,7 +344,7 @@ class Settings(BaseSettings):
         """Every setting but the secrets, and URLs without their passwords: settings end up in
         logs and tracebacks."""
         for name, value in super().__repr_args__():
-            yield name, _without_password(value)
+            yield name, without_password(value)
 
     @property
     def distributed(self) -> bool:
@@ -520,3 +381,14 @@ class Settings(BaseSettings):
         settings.secret_key = settings.secret_key or _secret_file(settings.var_dir, "secret.key")
         settings.bridge_secret = settings.bridge_secret or _secret_file(settings.var_dir, "bridge.key")
         return settings
+
+
+# Each provider's section, under the attribute its record names (settings.local, settings.xai,
+# settings.google): a provider declares its settings in its own package, and this module does not
+# change when one is added. Typed code reaches a section through its record (`PROVIDER.of(settings)`).
+if TYPE_CHECKING:
+    Settings = ServiceSettings
+else:
+    Settings = create_model(
+        "Settings", __base__=ServiceSettings, __module__=__name__, __doc__=ServiceSettings.__doc__,
+        **{p.attribute: (p.section, Field(default_factory=p.section)) for p in PROVIDERS})

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from core.db import session_scope
 from core.models import Usage
 from core.settings import Settings
+from engines.providers import PROVIDERS
 
 logger = logging.getLogger(__name__)
 
@@ -128,9 +129,7 @@ class Budget:
 
 
 def budget(settings: Settings) -> Budget:
-    return Budget(settings.database_url, {
-        ("grok", "audio_seconds"): settings.xai.daily_audio_minutes * 60,
-        ("grok", "characters"): settings.xai.daily_characters,
-        ("grok", "tokens"): settings.xai.daily_tokens,
-        ("google", "audio_seconds"): settings.google.daily_audio_minutes * 60,
-        ("google", "characters"): settings.google.daily_characters})
+    """The operator's daily budgets: each provider's limits, as its record reads them from its
+    settings section."""
+    return Budget(settings.database_url, {(p.name, unit): limit for p in PROVIDERS
+                                          for unit, limit in p.budget(p.of(settings)).items()})

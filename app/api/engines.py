@@ -12,6 +12,7 @@ from app.api.common import bp, require_user
 from app.extensions import services
 from core import premium, providers
 from engines.languages import LANGUAGES, describe, partner, translation_quality
+from engines.providers import local as local_engines
 from engines.translation.routes import installed_routes
 
 KIND_NAMES = {"stt": "speech recognition", "translation": "translation", "tts": "speech synthesis"}
@@ -85,7 +86,7 @@ def languages() -> Response:
     """Languages a user may pick, with how well the local engines hear and voice each; which the
     local engine translates between (`local`: source → target → quality and pivots, every route
     not listed is not offered locally); and each language's usual partner, the solo default."""
-    routes = installed_routes(services().settings.apertium.pairs_path)
+    routes = installed_routes(local_engines.PROVIDER.of(services().settings).apertium.pairs_path)
     local = {src: {dst: {"quality": translation_quality(r), "via": list(r[1:-1])}
                    for dst, r in sorted(targets.items())} for src, targets in sorted(routes.items())}
     out = []

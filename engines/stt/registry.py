@@ -9,7 +9,7 @@ from engines.stt.base import STT
 
 
 def _local() -> STT:
-    from engines.stt.whisper import WhisperSTT
+    from engines.providers.local.whisper import WhisperSTT
     return WhisperSTT()
 
 

@@ -6,7 +6,7 @@ when speech starts, fed that speech (with the pre-roll before it), ended when th
 (a long pause, or a short one the provider marks as the end of speech after words that look
 finished), and its final arrives while the next utterance may already be under way. Finals come
 out in the order the utterances were said. A provider supplies its turns (`TurnSTT.turn`): Grok a
-WebSocket per turn (stt/grok.py), Google a streaming gRPC call (stt/google.py).
+WebSocket per turn (providers/xai/stt.py), Google a streaming gRPC call (providers/google/stt.py).
 
 Segments: what a provider locks while the person speaks (Grok's locked chunks, Google's `is_final`
 results) is committed at once as a final of its own (the utterance's next `part`): each lock

@@ -9,7 +9,7 @@ from engines.translation.base import Translator
 
 
 def _local() -> Translator:
-    from engines.translation.apertium import ApertiumTranslator
+    from engines.providers.local.apertium import ApertiumTranslator
     return ApertiumTranslator()
 
 

@@ -4,23 +4,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from engines.providers import local
 from engines.registry import Registry
 from engines.tts.base import TTS
 
-
-def _local() -> TTS:
-    from engines.tts.espeak import EspeakTTS
-    from engines.tts.fallback import FallbackTTS
-    from engines.tts.piper import PiperTTS
-    return FallbackTTS([PiperTTS(), EspeakTTS()], name="local")
-
-
-def _espeak() -> TTS:
-    from engines.tts.espeak import EspeakTTS
-    return EspeakTTS()
-
-
-BUILTIN: dict[str, Callable[[], TTS]] = {"local": _local, "espeak": _espeak}
+# The engines' own defaults; the service builds its registries from the providers' records
+# (core.providers).
+BUILTIN: dict[str, Callable[[], TTS]] = {"local": local.voice, "espeak": local.espeak}
 
 
 class TTSRegistry(Registry[TTS]):

@@ -24,13 +24,13 @@ from engines.errors import (
     EngineStatusError,
     EngineTimeoutError,
 )
-from engines.google import GoogleConfig
+from engines.providers.google.config import GoogleConfig
+from engines.providers.google.stt import GoogleSTT
+from engines.providers.google.translation import GoogleTranslator
+from engines.providers.google.tts import GoogleTTS
 from engines.stt.base import SpeechEvent, StreamOptions
-from engines.stt.google import GoogleSTT
 from engines.stt.vad import VadConfig
 from engines.translation.base import Context
-from engines.translation.google import GoogleTranslator
-from engines.tts.google import GoogleTTS
 from tests.support import ROOT
 from tests.support.fake_google import FakeGoogle
 from tests.support.speech import clips
@@ -312,8 +312,8 @@ def test_under_eventlet_translation_is_handed_to_the_speech_process(gfake: FakeG
         "from core.providers import translator_registry\n"
         "from core.settings import Settings\n"
         "from engines.errors import EngineError\n"
-        "from engines.google import GoogleConfig\n"
-        "from engines.translation.google import GoogleTranslator\n"
+        "from engines.providers.google.config import GoogleConfig\n"
+        "from engines.providers.google.translation import GoogleTranslator\n"
         f"s = Settings(database_url='sqlite://', var_dir=__import__('pathlib').Path({str(tmp_path)!r}),"
         f" google={{'credentials': {str(creds)!r}, 'project': 'p', 'endpoint': {gfake.endpoint!r}}},"
         " engines={'translation_order': ['google', 'local']})\n"

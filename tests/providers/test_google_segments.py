@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from engines.stt.google import GoogleSTT
+from engines.providers.google.stt import GoogleSTT
 from tests.providers.test_google import LONG_PAUSES, SILENCE, config
 from tests.support.fake_google import FakeGoogle
 from tests.support.speech import clips

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
+from engines.providers.xai.config import XAIConfig
+from engines.providers.xai.stt import GrokSTT
 from engines.stt.base import StreamOptions
-from engines.stt.grok import GrokSTT
-from engines.xai import XAIConfig
 from tests.support.fake_xai import FakeXAI
 from tests.support.speech import clips
 from tests.support.utterances import assert_each_word_once_in_order, feed, finals

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
+from engines.providers.local.whisper import WhisperSTT
+from engines.providers.xai.config import XAIConfig
+from engines.providers.xai.stt import GrokSTT
 from engines.registry import Cooldowns
 from engines.stt.base import SpeechEvent, StreamOptions
 from engines.stt.fallback import FailoverStream
-from engines.stt.grok import GrokSTT
-from engines.stt.whisper import WhisperSTT
-from engines.xai import XAIConfig
 from tests.support.fake_xai import FakeXAI
 from tests.support.speech import clips, normalize, wer
 

@@ -13,14 +13,14 @@ from collections.abc import Iterator
 import pytest
 
 from engines.errors import EngineError
-from engines.translation.apertium import ApertiumTranslator, ApyProcess
+from engines.providers.local.apertium import ApertiumTranslator, ApyProcess
+from engines.providers.local.espeak import EspeakTTS
+from engines.providers.xai.config import XAIConfig
+from engines.providers.xai.translation import GrokTranslator, validate
+from engines.providers.xai.tts import GrokTTS
 from engines.translation.base import Context
 from engines.translation.fallback import FallbackTranslator
-from engines.translation.grok import GrokTranslator, validate
-from engines.tts.espeak import EspeakTTS
 from engines.tts.fallback import FallbackTTS
-from engines.tts.grok import GrokTTS
-from engines.xai import XAIConfig
 from tests.support.fake_xai import FakeXAI
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ import pytest
 
 from bench import speech_corpus as corpus
 from engines.errors import ConfigurationError, UnsupportedLanguageError
-from engines.stt.whisper import MODELS, WhisperSTT, assemble
+from engines.providers.local.whisper import MODELS, WhisperSTT, assemble
 from tests.support.speech import clips, normalize, wer
 
 pytestmark = pytest.mark.integration
@@ -120,8 +120,8 @@ def test_a_decode_that_loops_is_caught_and_decoded_again(tmp_path_factory: pytes
     judges suspect must be caught and decoded again, and no text shown may loop."""
     import numpy as np
 
+    from engines.providers.local.whisper import FIT_PAD_FRAMES, FULL_FRAMES, SAMPLE_RATE
     from engines.stt import repetition
-    from engines.stt.whisper import FIT_PAD_FRAMES, FULL_FRAMES, SAMPLE_RATE
 
     stt = WhisperSTT("base", cache_dir=tmp_path_factory.mktemp("models"), min_window_s=3)
     stt.start()

@@ -12,7 +12,7 @@ import time
 import psutil
 import pytest
 
-from engines.translation.apertium import ApertiumTranslator, ApyProcess
+from engines.providers.local.apertium import ApertiumTranslator, ApyProcess
 from tests.support import ROOT, wait_until
 
 pytestmark = pytest.mark.integration
@@ -42,7 +42,8 @@ def test_apy_restarted_from_a_short_lived_thread_outlives_that_thread() -> None:
 
 
 def test_apy_goes_when_its_parent_process_is_killed() -> None:
-    script = ("import time; from engines.translation.apertium import ApertiumTranslator as A, ApyProcess; "
+    script = ("import time; "
+              "from engines.providers.local.apertium import ApertiumTranslator as A, ApyProcess; "
               f"t = A(ApyProcess(preload={PAIRS!r})); t.start(); print(t.apy.proc.pid, flush=True); "
               "time.sleep(60)")
     parent = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,

@@ -87,7 +87,7 @@ def test_rare_directions_load_on_first_use_and_unload_when_idle() -> None:
 
     import httpx
 
-    from engines.translation.apertium import ApertiumTranslator, ApyProcess
+    from engines.providers.local.apertium import ApertiumTranslator, ApyProcess
     apy = ApyProcess(preload="en-es", idle_s=1.0)
     t = ApertiumTranslator(apy)
     t.start()

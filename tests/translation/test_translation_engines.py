@@ -14,7 +14,7 @@ from engines.errors import (
     UnsupportedLanguageError,
 )
 from engines.languages import partner, translation_quality
-from engines.translation.apertium import clean
+from engines.providers.local.apertium import clean
 from engines.translation.base import Capabilities, Translator
 from engines.translation.fallback import FallbackTranslator
 from engines.translation.registry import TranslatorRegistry

@@ -65,7 +65,7 @@ def test_a_segment_that_continues_a_sentence_is_translated_lower_case() -> None:
 
 
 def test_a_cut_keeps_the_segments_last_second_of_words_heard_never_its_first_word() -> None:
-    from engines.stt.whisper_stream import _overlap_at
+    from engines.providers.local.whisper_stream import _overlap_at
     text = " we went down to the river."
     # (end offset, start s, end s, has letters) per word, then the full stop.
     ends = [(3, 0.0, 0.3), (8, 0.3, 0.6), (13, 0.6, 0.9), (16, 0.9, 1.1), (20, 1.1, 1.3),

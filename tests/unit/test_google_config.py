@@ -13,9 +13,9 @@ import pytest
 from core import providers
 from core.settings import Settings
 from engines.errors import ConfigurationError, EngineError
-from engines.google import GoogleConfig, failed
-from engines.translation.google import protect, restore
-from engines.tts.google import as_wav
+from engines.providers.google.config import GoogleConfig, failed
+from engines.providers.google.translation import protect, restore
+from engines.providers.google.tts import as_wav
 
 
 def settings(tmp_path: Path, **kw: object) -> Settings:
@@ -44,19 +44,19 @@ def test_a_file_that_is_not_credentials_or_no_project_is_a_reason(tmp_path: Path
     bad = tmp_path / "bad.json"
     bad.write_text("not json")
     s = settings(tmp_path, google={"credentials": str(bad)})
-    assert "readable Google credentials file" in providers.google_missing(s, "stt")
+    assert "readable Google credentials file" in s.google.missing("stt")
     s = settings(tmp_path, google={"credentials": str(tmp_path / "missing.json")})
-    assert "readable Google credentials file" in providers.google_missing(s, "tts")
+    assert "readable Google credentials file" in s.google.missing("tts")
     s = settings(tmp_path, google={"credentials": credentials(tmp_path)})
-    assert providers.google_missing(s, "stt") == providers.google_missing(s, "tts") == ""
-    assert providers.google_missing(s, "translation") == "no GOOGLE_CLOUD_PROJECT configured"
+    assert s.google.missing("stt") == s.google.missing("tts") == ""
+    assert s.google.missing("translation") == "no GOOGLE_CLOUD_PROJECT configured"
     # The project may come from the environment or from the credentials file itself.
     s = settings(tmp_path, google={"credentials": credentials(tmp_path, project_id="from-file")})
-    assert providers.google_missing(s, "translation") == ""
-    assert providers.google_config(s).project == "from-file"
+    assert s.google.missing("translation") == ""
+    assert s.google.config().project == "from-file"
     s = settings(tmp_path, google={"credentials": credentials(tmp_path, project_id="from-file"),
                                    "project": "from-env"})
-    assert providers.google_config(s).project == "from-env"
+    assert s.google.config().project == "from-env"
 
 
 def test_a_loopback_endpoint_is_insecure_and_a_remote_one_is_not() -> None:

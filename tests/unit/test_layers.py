@@ -1,7 +1,9 @@
 """unit: the import contract written in pyproject.toml ([tool.layers]) holds over every import of
 our code, including those inside functions: engines/ imports nothing of ours, core/ only engines/,
 agent/ and workers/ only core/ and engines/, app/ those and `workers.tasks` (to enqueue) and
-nothing imports app/. And no module imports itself through a circle of other modules."""
+nothing imports app/. And no module imports itself through a circle of other modules, and none is
+imported by a string (`importlib.import_module`, `__import__`), which this walk could not see: the
+providers' engines (engines/providers/) are made by factories that import them by name."""
 from __future__ import annotations
 
 import ast
@@ -71,8 +73,30 @@ def test_no_module_imports_what_the_contract_forbids() -> None:
     graph = imports()
     wrong = sorted(f"{a} → {b}" for a, targets in graph.items() for b in targets if not allowed(a, b))
     assert not wrong, "imports the contract in pyproject.toml [tool.layers] forbids:\n" + "\n".join(wrong)
-    # The walk sees imports at all, relative ones included.
+    # The walk sees imports at all, relative ones included, and those inside functions: a
+    # provider's engines are imported by its record's factories when first made.
     assert "core.settings" in graph["core.runtime"] and "workers.tasks" in graph["app.transcripts"]
+    assert {"engines.providers.xai.stt", "engines.providers.google.translation",
+            "engines.providers.local.whisper"} <= set().union(*(graph[f"engines.providers.{p}"]
+                                                                for p in ("xai", "google", "local")))
+    assert "engines.providers" in graph["core.providers"]
+
+
+STRING_IMPORTS = {"import_module", "__import__"}
+
+
+def test_no_module_is_imported_by_a_string() -> None:
+    """Not ours (a string the walk cannot follow past the layers), nor anyone's: which module a
+    computed name means cannot be told from the source, so none is allowed."""
+    found = []
+    for mod, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            func = node.func if isinstance(node, ast.Call) else None
+            name = (func.id if isinstance(func, ast.Name)
+                    else func.attr if isinstance(func, ast.Attribute) else "")
+            if name in STRING_IMPORTS:
+                found.append(f"{mod}:{node.lineno}")
+    assert not found, "imports by a string:\n" + "\n".join(found)
 
 
 def test_no_module_is_part_of_an_import_circle() -> None:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from core import providers
 from core.livekit import LiveKitConfig
 from core.metrics import make_store
 from core.runtime import Runtime
 from core.settings import Settings
-from engines.google import GoogleConfig
+from engines.providers.google.config import GoogleConfig
+from engines.providers.xai.config import XAIConfig
 from engines.translation import TranslatorRegistry
-from engines.xai import XAIConfig
 
 pytestmark = pytest.mark.unit
 
@@ -46,8 +45,8 @@ def test_settings_repr_hides_secrets_and_url_passwords_but_shows_the_rest() -> N
 
 def test_what_is_built_from_settings_hides_them_too() -> None:
     settings = _settings()
-    _hides_every_secret(repr(providers.xai_config(settings)))
-    _hides_every_secret(repr(providers.google_config(settings)))
+    _hides_every_secret(repr(settings.xai.config()))
+    _hides_every_secret(repr(settings.google.config()))
     _hides_every_secret(repr(settings.livekit.config()))
     rt = Runtime(settings, TranslatorRegistry({}, default="local"), make_store(""), None)  # type: ignore[arg-type]
     _hides_every_secret(repr(rt))

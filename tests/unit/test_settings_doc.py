@@ -72,10 +72,10 @@ def test_variables_are_read_into_their_sections(monkeypatch: pytest.MonkeyPatch,
     assert s.web.port == 5001 and s.agent.app_url == "http://127.0.0.1:5001"
     assert s.web.cors_origins == ["https://a.example", "https://b.example"]
     assert s.engines.stt_order == ["grok", "local"] and s.engines.tts_order == ["local"]
-    assert not s.speech.autostart and s.agent.disabled and s.whisper.config(s.var_dir).segments is None
+    assert not s.speech.autostart and s.agent.disabled and s.local.whisper.config(s.var_dir).segments is None
     assert s.fanout.resume_after_s == 1.0 and s.agent.voice_max_speed == 2.0  # clamped as documented
     assert s.premium.for_users == "auto" and s.xai.voice == "eve"  # blank: the default
-    assert s.apertium.config().pairs_path == "/opt/modes"
+    assert s.local.apertium.config().pairs_path == "/opt/modes"
     livekit = s.livekit.config()
     assert livekit is not None and livekit.agent_name == "lt-b"
 

@@ -1,4 +1,4 @@
-"""xAI Grok, a premium provider of all three kinds (stt/grok.py, translation/grok.py, tts/grok.py):
+"""xAI Grok, a premium provider of all three kinds (stt.py, translation.py, tts.py in this folder):
 what they share — the account's settings, the URLs, and turning a refusal into an EngineError
 whose message carries the status and error code only (never the key, which xAI's own messages
 quote in part, nor any text or audio). Wire facts and their sources: docs/providers/xai.md."""
@@ -9,16 +9,16 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
 from engines.errors import (
-    BudgetExhaustedError,
     EngineConnectionError,
     EngineStatusError,
     EngineTimeoutError,
 )
+from engines.providers.base import DailyBudget
 
 logger = logging.getLogger(__name__)
 
@@ -27,9 +27,12 @@ LABEL = "xAI Grok"
 
 
 @dataclass(frozen=True)
-class XAIConfig:
+class XAIConfig(DailyBudget):
     """One xAI account. `timeout_s` bounds each HTTP request; `stall_s` how long a speech stream
     may go without an answer before it is given up as stalled. The key is never in its repr."""
+
+    NAME: ClassVar[str] = NAME
+    LABEL: ClassVar[str] = LABEL
 
     api_key: str = field(repr=False)
     base_url: str = "https://api.x.ai/v1"
@@ -59,13 +62,6 @@ class XAIConfig:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"}
-
-    def within_budget(self, unit: str) -> bool:
-        return self.spent is None or not self.spent(unit)
-
-    def check_budget(self, unit: str) -> None:
-        if not self.within_budget(unit):
-            raise BudgetExhaustedError(f"today's {LABEL} budget ({unit}) is spent", engine=NAME)
 
 
 def error_code(body: bytes | str) -> str:

@@ -42,6 +42,7 @@ from urllib.parse import urlencode
 
 from engines.errors import EngineConnectionError, EngineError, EngineTimeoutError
 from engines.languages import LANGUAGE_TABLE
+from engines.providers.xai.config import NAME, XAIConfig, refused
 from engines.stt.base import (
     SAMPLE_RATE,
     STT,
@@ -51,7 +52,6 @@ from engines.stt.base import (
 )
 from engines.stt.turns import Lock, TurnStream, drain, whole_clip
 from engines.stt.vad import VadConfig
-from engines.xai import NAME, XAIConfig, refused
 
 logger = logging.getLogger(__name__)
 # websockets logs every handshake header at DEBUG, the Authorization header included: its own

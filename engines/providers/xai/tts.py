@@ -16,8 +16,8 @@ import wave
 from typing import Any
 
 from engines.errors import EngineError
+from engines.providers.xai.config import LABEL, NAME, XAIConfig, XAIHttp
 from engines.tts.base import TTS, TTSCapabilities
-from engines.xai import LABEL, NAME, XAIConfig, XAIHttp
 
 logger = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from engines.stt.vad import CHUNK_BYTES, CHUNK_MS, Segmenter, VadConfig
 
 
 class Decoder(Protocol):
-    """What the stream needs of its engine (engines.stt.whisper.WhisperSTT)."""
+    """What the stream needs of its engine (engines.providers.local.whisper.WhisperSTT)."""
 
     name: str
     vad_config: VadConfig

@@ -327,5 +327,5 @@ class WhisperSTT(STT):
 
     def stream(self, language: str, key_prefix: str,
                options: StreamOptions | None = None) -> SpeechStream:
-        from engines.stt.whisper_stream import WhisperStream
+        from engines.providers.local.whisper_stream import WhisperStream
         return WhisperStream(self, language, key_prefix)

@@ -22,8 +22,8 @@ import time
 from typing import Any
 
 from engines.errors import EngineError
-from engines.google import LABEL, NAME, Clients, GoogleConfig, call
 from engines.languages import LANGUAGE_TABLE
+from engines.providers.google.config import LABEL, NAME, Clients, GoogleConfig, call
 from engines.translation.base import BatchTranslator, Capabilities, Context, Translation
 
 logger = logging.getLogger(__name__)
@@ -33,6 +33,14 @@ _PLACEHOLDER = "⟦{}⟧"
 _PLACEHOLDER_RE = re.compile(r"⟦\s*(\d+)\s*⟧")
 
 
+def _classes() -> tuple[Any, Any]:
+    from google.cloud.translate_v3 import TranslationServiceClient
+    from google.cloud.translate_v3.services.translation_service.transports import (
+        TranslationServiceGrpcTransport,
+    )
+    return TranslationServiceClient, TranslationServiceGrpcTransport
+
+
 class GoogleTranslator(BatchTranslator):
     """Every language of the table, both ways (Cloud Translation knows them all)."""
 
@@ -40,8 +48,7 @@ class GoogleTranslator(BatchTranslator):
     def __init__(self, config: GoogleConfig) -> None:
         self.config = config
         self.name = NAME
-        self.clients = Clients(config, "TranslationServiceGrpcTransport", "TranslationServiceClient",
-                               "google.cloud.translate_v3")
+        self.clients = Clients(config, _classes)
         self.requests = 0
 
     @property

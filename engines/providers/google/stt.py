@@ -34,8 +34,8 @@ from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 from engines.errors import EngineError, EngineTimeoutError, UnsupportedLanguageError
-from engines.google import NAME, Clients, GoogleConfig, code_name, failed, is_call_error
 from engines.languages import LANGUAGE_TABLE
+from engines.providers.google.config import NAME, Clients, GoogleConfig, code_name, failed, is_call_error
 from engines.stt.base import SAMPLE_RATE, STT, SpeechStream, StreamOptions, STTCapabilities
 from engines.stt.turns import Lock, TurnStream, drain, whole_clip
 from engines.stt.vad import VadConfig
@@ -56,6 +56,12 @@ LANGUAGES = {"en": "en-US", "es": "es-ES", "fr": "fr-FR", "de": "de-DE", "it": "
              "is": "is-IS", "mk": "mk-MK", "gl": "gl-ES", "eu": "eu-ES"}
 
 
+def _classes() -> tuple[Any, Any]:
+    from google.cloud.speech_v1 import SpeechClient
+    from google.cloud.speech_v1.services.speech.transports import SpeechGrpcTransport
+    return SpeechClient, SpeechGrpcTransport
+
+
 class GoogleSTT(STT):
     """Google streaming STT. `transcribe()` (whole clips) sends the clip as one turn."""
 
@@ -65,7 +71,7 @@ class GoogleSTT(STT):
         self.config = config
         self.name = NAME
         self.vad_config = vad or VadConfig()
-        self.clients = Clients(config, "SpeechGrpcTransport", "SpeechClient", "google.cloud.speech_v1")
+        self.clients = Clients(config, _classes)
         self.turns = 0
         self.failures = 0
         self.rotations = 0
@@ -334,7 +340,7 @@ class GoogleTurn:
             raise self.error
 
     def _stalled(self, now: float, stall_s: float) -> bool:
-        """As Grok's turns (stt/grok.py): quiet for `stall_s` since the end was sent (never more
+        """As Grok's turns (providers/xai/stt.py): quiet for `stall_s` since the end was sent (never more
         than twice that after it, plus the audio a rotation since sent again), or for three times
         that while audio goes out."""
         if self.finished_at is not None:

@@ -17,7 +17,7 @@ import wave
 from typing import Any
 
 from engines.errors import EngineError
-from engines.google import LABEL, NAME, Clients, GoogleConfig, call
+from engines.providers.google.config import LABEL, NAME, Clients, GoogleConfig, call
 from engines.tts.base import TTS, TTSCapabilities
 
 MAX_BYTES = 5000
@@ -32,12 +32,17 @@ LANGUAGES = {"en": "en-US", "es": "es-ES", "fr": "fr-FR", "de": "de-DE", "it": "
              "gl": "gl-ES", "eu": "eu-ES"}
 
 
+def _classes() -> tuple[Any, Any]:
+    from google.cloud.texttospeech_v1 import TextToSpeechClient
+    from google.cloud.texttospeech_v1.services.text_to_speech.transports import TextToSpeechGrpcTransport
+    return TextToSpeechClient, TextToSpeechGrpcTransport
+
+
 class GoogleTTS(TTS):
     def __init__(self, config: GoogleConfig) -> None:
         self.config = config
         self.name = NAME
-        self.clients = Clients(config, "TextToSpeechGrpcTransport", "TextToSpeechClient",
-                               "google.cloud.texttospeech_v1")
+        self.clients = Clients(config, _classes)
         self._voices: dict[str, tuple[float, list[dict[str, str]]]] = {}
         self._voices_failed_at: dict[str, float] = {}
 

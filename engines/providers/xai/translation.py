@@ -23,8 +23,8 @@ from engines.errors import (
     EngineError,
 )
 from engines.languages import LANGUAGE_TABLE
+from engines.providers.xai.config import LABEL, NAME, XAIConfig, XAIHttp
 from engines.translation.base import BatchTranslator, Capabilities, Context, Translation
-from engines.xai import LABEL, NAME, XAIConfig, XAIHttp
 
 logger = logging.getLogger(__name__)
 

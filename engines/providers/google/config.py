@@ -1,5 +1,5 @@
-"""Google Cloud, a premium provider of all three kinds (stt/google.py, translation/google.py,
-tts/google.py): what they share — the account's settings, one gRPC client per service made on
+"""Google Cloud, a premium provider of all three kinds (stt.py, translation.py, tts.py in this
+folder): what they share — the account's settings, one gRPC client per service made on
 first use, and turning a failed call into an EngineError whose message carries the status code
 only (never Google's message, which may quote what was said). Wire facts and sources:
 docs/providers/google.md.
@@ -19,19 +19,18 @@ process, which has no eventlet.
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from engines.errors import (
-    BudgetExhaustedError,
     EngineConnectionError,
     EngineError,
     EngineStatusError,
     EngineTimeoutError,
 )
+from engines.providers.base import DailyBudget, eventlet_patched
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +47,13 @@ R = TypeVar("R")
 
 
 @dataclass(frozen=True)
-class GoogleConfig:
+class GoogleConfig(DailyBudget):
     """One Google Cloud account. `timeout_s` bounds each unary call; `stall_s` how long a speech
     stream may go without an answer; `stt_rotate_s` when a speech stream is replaced by a new one
     at the next pause, `stt_max_stream_s` when at the latest (Google ends a stream at ~305 s)."""
+
+    NAME: ClassVar[str] = NAME
+    LABEL: ClassVar[str] = LABEL
 
     credentials_file: str = field(default="", repr=False)  # where the private key is: not in repr
     project: str = ""
@@ -70,13 +72,6 @@ class GoogleConfig:
         host = self.endpoint.rsplit(":", 1)[0]
         return bool(self.endpoint) and host in LOOPBACK
 
-    def within_budget(self, unit: str) -> bool:
-        return self.spent is None or not self.spent(unit)
-
-    def check_budget(self, unit: str) -> None:
-        if not self.within_budget(unit):
-            raise BudgetExhaustedError(f"today's {LABEL} budget ({unit}) is spent", engine=NAME)
-
     def credentials(self) -> Any:
         """The credentials the file names (None for a local endpoint: no auth there)."""
         if self.insecure:
@@ -85,12 +80,6 @@ class GoogleConfig:
         creds, _ = google.auth.load_credentials_from_file(  # type: ignore[no-untyped-call]
             self.credentials_file, scopes=list(SCOPES))
         return creds
-
-
-def eventlet_patched() -> bool:
-    """Whether this process runs under eventlet's monkey-patching (the web process does)."""
-    patcher = sys.modules.get("eventlet.patcher")  # not imported: not patched either
-    return patcher is not None and bool(patcher.is_monkey_patched("thread"))
 
 
 def off_loop(fn: Callable[[], R]) -> R:
@@ -104,12 +93,12 @@ def off_loop(fn: Callable[[], R]) -> R:
 
 class Clients:
     """One client of one Google service, made on first use (never under eventlet, see off_loop):
-    `make(transport_cls, client_cls)` builds it over an insecure channel to a loopback endpoint,
-    else over TLS with the account's credentials."""
+    `classes()` imports and gives its (client class, gRPC transport class); the client is built
+    over an insecure channel to a loopback endpoint, else over TLS with the account's credentials."""
 
-    def __init__(self, config: GoogleConfig, transport: str, client: str, module: str) -> None:
+    def __init__(self, config: GoogleConfig, classes: Callable[[], tuple[Any, Any]]) -> None:
         self.config = config
-        self._names = (module, transport, client)
+        self._classes = classes
         self._client: Any = None
         self._channel: Any = None
         self._lock = threading.Lock()
@@ -131,22 +120,17 @@ class Clients:
             return self._client
 
     def _make(self) -> Any:
-        import importlib
-
         import grpc
-        module, transport, client = self._names
-        mod = importlib.import_module(module)
+        client_cls, transport_cls = self._classes()
         cfg = self.config
         if cfg.insecure:
             self._channel = grpc.insecure_channel(cfg.endpoint)
-            transport_cls = getattr(importlib.import_module(f"{module}.services.{_service(client)}"
-                                                            ".transports"), transport)
-            return getattr(mod, client)(transport=transport_cls(channel=self._channel))
+            return client_cls(transport=transport_cls(channel=self._channel))
         from google.api_core.client_options import ClientOptions
         # No quota project: it takes a permission of its own (serviceusage.services.use), and
         # the credentials' project is billed without it.
         options = ClientOptions(api_endpoint=cfg.endpoint or None)
-        return getattr(mod, client)(credentials=cfg.credentials(), client_options=options)
+        return client_cls(credentials=cfg.credentials(), client_options=options)
 
     def close(self) -> None:
         with self._lock:
@@ -156,13 +140,6 @@ class Clients:
                 client.transport.close()
             except Exception:  # noqa: BLE001, S110 - closing a channel that is already gone
                 pass
-
-
-def _service(client: str) -> str:
-    """The GAPIC services package of a client class: SpeechClient → speech,
-    TranslationServiceClient → translation_service, TextToSpeechClient → text_to_speech."""
-    import re
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", client.removesuffix("Client")).lower()
 
 
 def code_name(exc: BaseException) -> str:
