@@ -10,7 +10,7 @@ from typing import Any
 import requests
 import socketio
 
-# Answers that mean "not yet": the page (web/src/main.js) sends the message again.
+# Answers that mean "not yet": the page (web/src/net.js) sends the message again.
 RETRYABLE = frozenset({"queue_unavailable", "internal", "busy", "rate_limited"})
 
 

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from agent.livekit_agent import SayRequest
+from agent.room_voices import SayRequest
 from agent.voice_out import RATE, LagPolicy, Line, Lineup, tempo, trim
 
 pytestmark = pytest.mark.unit
