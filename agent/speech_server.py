@@ -22,6 +22,7 @@ from typing import Any
 from agent.connection import Connection, Meter, Voices
 from core.providers import stt_registry
 from core.settings import Settings
+from engines.children import die_with_parent
 from engines.stt.registry import STTRegistry
 
 logger = logging.getLogger(__name__)
@@ -57,9 +58,7 @@ def main() -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per bridge post otherwise
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
-    if os.environ.get("LT_DIE_WITH_PARENT") == "1":
-        import ctypes
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    die_with_parent()  # started by the embedded web process: it ends with it (engines.children)
     voices = Voices(settings)
     for name in voices.registry.chain():  # load piper before the first request
         voices.registry.provider(name)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import socket
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from app.transcripts import (
 )
 from core import speech, wire
 from core.settings import Settings
+from engines.children import child_env
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class SpeechLink:
             if self.proc is not None:
                 self.restarts += 1
                 logger.warning("restarting the speech process", extra={"restarts": self.restarts})
-            env = dict(os.environ, LT_DIE_WITH_PARENT="1")
+            env = child_env()  # it ends with this process (engines.children)
             # With LiveKit it is also the media agent, posting to this process's bridge.
             env.setdefault("APP_URL", f"http://127.0.0.1:{self.port}")
             self.proc = subprocess.Popen(self._argv(), env=env, stdin=subprocess.DEVNULL)

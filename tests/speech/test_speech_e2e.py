@@ -10,10 +10,11 @@ import time
 import wave
 from pathlib import Path
 
+import psutil
 import pytest
 
 from bench import speech_corpus as corpus
-from tests.support import Peer, Service, room_with, when_quiet
+from tests.support import Peer, Service, room_with, wait_until, when_quiet
 from tests.support.speech import clips, normalize, wer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.speech]
@@ -176,6 +177,12 @@ def test_speech_process_killed_is_restarted_and_the_next_session_works(embedded:
     got = when_quiet(lambda: b.got("translated-message"))
     assert sorted(m["utteranceId"] for m in got) == sorted(f["utteranceId"] for f in finals)
     assert len({m["utteranceKey"] for m in got}) == 2
+    # The restarted speech process still ends with the web process that started it (an orphan
+    # would hold the model and the socket): engines.children.
+    os.kill(embedded.procs[0].popen.pid, signal.SIGKILL)
+    wait_until(lambda: not psutil.pid_exists(after["pid"])
+               or psutil.Process(after["pid"]).status() == psutil.STATUS_ZOMBIE, 10,
+               "the speech process to end with the web process")
 
 
 def test_audio_sent_faster_than_real_time_keeps_its_order(embedded: Service, peers: list[Peer]) -> None:
