@@ -208,7 +208,7 @@ def test_web_process_killed_mid_fanout_embedded_resumes_after_restart(
         assert len(bea.got("translated-message")) == 1
         web.kill(signal.SIGKILL)
         try:
-            os.kill(apy, signal.SIGKILL)  # gone with its parent already (PDEATHSIG); if not, now
+            os.kill(apy, signal.SIGKILL)  # gone with its parent already (engines.children); if not, now
         except ProcessLookupError:
             pass
         web2 = support.start_web(env, log_dir, port=_port(web.url))  # type: ignore[attr-defined]

@@ -35,7 +35,7 @@ def test_worker_killed_mid_fanout_every_listener_gets_each_translation_once(
     assert es.got("translated-message") == [] and fr.got("translated-message") == []
     web, worker = distributed.procs
     worker.kill(signal.SIGKILL)
-    os.kill(apy, signal.SIGCONT)  # already gone with its parent (PDEATHSIG); harmless if not
+    os.kill(apy, signal.SIGCONT)  # already gone with its parent (engines.children); harmless if not
     distributed.procs.append(support.start_worker(distributed.env, distributed.log_dir, "worker2"))
     for p in (en, es, fr):
         p.wait_for("translated-message", count=len(sentences), timeout=90)
