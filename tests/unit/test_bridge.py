@@ -124,3 +124,44 @@ def test_a_notice_reaches_the_speaker_only_and_an_unknown_code_is_refused(app: A
     r = _post(app, dict(notice, text="you_are_hacked"))
     assert (r.status_code, r.get_json()["error"]["code"]) == (400, "bad_notice")
     assert not received(a, "speech-notice")
+
+
+def _in_a_room(app: App) -> tuple[str, str, str, Any, Any]:
+    """Ann (en) and Bob (es) in one room: their ids, the room's id, their sockets (read empty)."""
+    ann, bob = app.sign_up("Ann", "en"), app.sign_up("Bob", "es")
+    code = app.room(ann)
+    a, b = app.connect(ann), app.connect(bob)
+    room = a.emit("join-room", code, callback=True)["roomId"]
+    b.emit("join-room", code, callback=True)
+    a.get_received()
+    b.get_received()
+    return ann, bob, room, a, b
+
+
+@pytest.mark.parametrize("change, status, code", [
+    ("not json", 400, "bad_json"),
+    ({"sourceLang": "xx"}, 400, "unsupported_language"),
+    ({"extra": 1}, 400, "unknown_field"),
+    ({"speakerId": "outsider"}, 403, "not_in_room"),
+])
+def test_a_final_the_bridge_cannot_take_is_refused_with_its_code_and_shows_nothing(
+        app: App, change: str | dict[str, Any], status: int, code: str) -> None:
+    ann, _, room, a, b = _in_a_room(app)
+    outsider = app.sign_up("Out", "en")
+    final = dict(_final(ann), roomId=room)
+    if isinstance(change, dict):
+        final.update({k: outsider if v == "outsider" else v for k, v in change.items()})
+    r = _post(app, change.encode() if isinstance(change, str) else final)
+    assert (r.status_code, r.get_json()["error"]["code"]) == (status, code)
+    assert not received(a, "recognized-speech") and not received(b, "translated-message")
+
+
+def test_an_interim_reaches_the_room_as_sent_and_makes_no_caption(app: App) -> None:
+    ann, _, room, _, b = _in_a_room(app)
+    r = _post(app, {"kind": "interim", "speakerId": ann, "roomId": room, "text": "Good mor",
+                    "sourceLang": "en", "utteranceKey": "k1"})
+    assert r.status_code == 202
+    got = b.get_received()
+    assert [e["args"][0] for e in got if e["name"] == "interim-transcript"] == [
+        {"speakerId": ann, "text": "Good mor", "sourceLang": "en", "utteranceKey": "k1", "part": 0}]
+    assert not [e for e in got if e["name"] == "translated-message"]
