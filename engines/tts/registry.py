@@ -10,7 +10,7 @@ from engines.tts.base import TTS
 
 # The engines' own defaults; the service builds its registries from the providers' records
 # (core.providers).
-BUILTIN: dict[str, Callable[[], TTS]] = {"local": local.voice, "espeak": local.espeak}
+BUILTIN: dict[str, Callable[[], TTS]] = {"local": local.piper_or_espeak, "espeak": local.espeak_alone}
 
 
 class TTSRegistry(Registry[TTS]):

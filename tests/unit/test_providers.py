@@ -42,3 +42,26 @@ def test_budgets_premium_engines_and_labels_come_from_the_records() -> None:
     assert providers.LABELS == {"local": "Local", "espeak": "espeak-ng", "grok": "xAI Grok",
                                 "google": "Google Cloud"}
     assert set(providers.NOTES) == {"translation"} and set(providers.NOTES["translation"]) == {"local"}
+
+
+def test_every_engine_of_every_provider_is_made_whatever_was_imported_before(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Each factory makes its engine (not started: no model, no key used), also after every
+    engine module was imported: a package's submodule, once imported, is an attribute of the
+    package and replaced a factory function of the same name (the espeak engine was a module)."""
+    import importlib
+    import pkgutil
+
+    import engines.providers as root
+    for info in pkgutil.walk_packages(root.__path__, root.__name__ + "."):
+        if not info.name.endswith("apy_launcher"):  # runs under Debian's Python, not ours
+            importlib.import_module(info.name)
+    settings = Settings(var_dir=tmp_path, xai={"api_key": "k"})
+    registries = {"stt": providers.stt_registry, "translation": providers.translator_registry,
+                  "tts": providers.tts_registry}
+    for kind, build in registries.items():
+        registry = build(settings)
+        for p in PROVIDERS:
+            for engine in p.names(kind):
+                made = registry._factories[engine]()
+                assert not isinstance(made, type(importlib)), (kind, engine, made)
+                assert made.name == engine, (kind, engine, made)

@@ -29,7 +29,9 @@ def _translator(section: Local, context: Context) -> Any:
     return ApertiumTranslator.from_config(section.apertium.config())
 
 
-def voice() -> Any:
+# These functions are not named after this package's modules (`espeak`): importing a submodule
+# sets the package's attribute of that name, which would replace a function called the same.
+def piper_or_espeak() -> Any:
     """Piper for English, espeak-ng for the rest."""
     from engines.providers.local.espeak import EspeakTTS
     from engines.providers.local.piper import PiperTTS
@@ -37,7 +39,7 @@ def voice() -> Any:
     return FallbackTTS([PiperTTS(), EspeakTTS()], name=NAME)
 
 
-def espeak() -> Any:
+def espeak_alone() -> Any:
     from engines.providers.local.espeak import EspeakTTS
     return EspeakTTS()
 
@@ -45,5 +47,6 @@ def espeak() -> Any:
 PROVIDER = Provider(
     name=NAME, label="Local", attribute="local", section=Local,
     engines={"stt": {NAME: _stt}, "translation": {NAME: _translator},
-             "tts": {NAME: lambda section, context: voice(), "espeak": lambda section, context: espeak()}},
+             "tts": {NAME: lambda section, context: piper_or_espeak(),
+                     "espeak": lambda section, context: espeak_alone()}},
     labels={"espeak": "espeak-ng"}, notes={"translation": NOTE})
