@@ -206,6 +206,12 @@ class Connection:
                                      "message": str(exc)}
             self.send(failed)
             return
+        except Exception:  # a fault of ours: the asker hears at once, not after its timeout
+            logger.exception("speech synthesis failed unexpectedly")
+            broken: wire.TtsReply = {"type": "tts", "id": rid, "ok": False, "code": "engine_failed",
+                                     "message": "speech synthesis failed"}
+            self.send(broken)
+            return
         # The voice to file it under: the asked one if the engine offers it, else "" (its
         # default), so a listener with the default voice finds it next time.
         asked = self.voices.known(str(msg.get("engine") or self.voices.registry.default),
