@@ -106,26 +106,6 @@ def test_an_interim_for_a_room_the_speaker_is_not_in_is_refused(app: App) -> Non
     assert not received(b, "interim-transcript")
 
 
-def test_a_notice_reaches_the_speaker_only_and_an_unknown_code_is_refused(app: App) -> None:
-    ann, bob = app.sign_up("Ann", "en"), app.sign_up("Bob", "es")
-    code = app.room(ann)
-    a, b = app.connect(ann), app.connect(bob)
-    room = a.emit("join-room", code, callback=True)["roomId"]
-    b.emit("join-room", code, callback=True)
-    a.get_received()
-    b.get_received()
-    notice = {"kind": "notice", "speakerId": ann, "roomId": room, "text": "stt_fallback",
-              "sourceLang": "en", "engine": "local", "previous": "grok"}
-    assert _post(app, notice).status_code == 202
-    [got] = received(a, "speech-notice")
-    assert (got["code"], got["engine"], got["from"]) == ("stt_fallback", "local", "grok")
-    assert "xAI Grok" in got["message"] and "Local" in got["message"]
-    assert not received(b, "speech-notice")
-    r = _post(app, dict(notice, text="you_are_hacked"))
-    assert (r.status_code, r.get_json()["error"]["code"]) == (400, "bad_notice")
-    assert not received(a, "speech-notice")
-
-
 def _in_a_room(app: App) -> tuple[str, str, str, Any, Any]:
     """Ann (en) and Bob (es) in one room: their ids, the room's id, their sockets (read empty)."""
     ann, bob = app.sign_up("Ann", "en"), app.sign_up("Bob", "es")
@@ -136,6 +116,20 @@ def _in_a_room(app: App) -> tuple[str, str, str, Any, Any]:
     a.get_received()
     b.get_received()
     return ann, bob, room, a, b
+
+
+def test_a_notice_reaches_the_speaker_only_and_an_unknown_code_is_refused(app: App) -> None:
+    ann, _, room, a, b = _in_a_room(app)
+    notice = {"kind": "notice", "speakerId": ann, "roomId": room, "text": "stt_fallback",
+              "sourceLang": "en", "engine": "local", "previous": "grok"}
+    assert _post(app, notice).status_code == 202
+    [got] = received(a, "speech-notice")
+    assert (got["code"], got["engine"], got["from"]) == ("stt_fallback", "local", "grok")
+    assert "xAI Grok" in got["message"] and "Local" in got["message"]
+    assert not received(b, "speech-notice")
+    r = _post(app, dict(notice, text="you_are_hacked"))
+    assert (r.status_code, r.get_json()["error"]["code"]) == (400, "bad_notice")
+    assert not received(a, "speech-notice")
 
 
 @pytest.mark.parametrize("change, status, code", [
