@@ -312,7 +312,7 @@ def test_a_voice_room_sounds_like_an_interpreted_meeting(embedded: Service, chro
                                arg=said_at, timeout=20000)
     heard_at = min(s["t"] for s in _levels(bea) if s["t"] > said_at and s["tts"] > PLAYING)
     assert heard_at - said_at < 8000, f"Spanish speech came {heard_at - said_at:.0f} ms after Ann stopped"
-    cy.page.wait_for_function("() => window.__lt.voice.mixer.samples.some(s => s.tts > 0.01)", timeout=30000)
+    cy.page.wait_for_function("() => window.__lt.voice.mixer.samples.some(s => s.tts > 0.01)", timeout=60000)
     bea.page.wait_for_timeout(15000)  # more of Ann's speech, and its translations over it
     bea.shot("voice-listener")
 
