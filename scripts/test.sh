@@ -11,5 +11,6 @@ echo "unit: the page's pure modules (node --test web/test)"
 (cd web && node --test --test-reporter=dot test/) || exit 1
 # One process by default. PYTEST_WORKERS=2 splits the run over two pytest-xdist workers, the tests
 # that keep Whisper busy on one and the rest beside them (tests/conftest.py groups them): 13.7-14.8
-# min instead of ~26 on 2 cores, but each of five such runs had a test miss a timing bound.
+# min instead of ~26 on 2 cores, but each of five such runs on a clean clone had a test fail beside
+# the other worker (bench/RESULTS.md).
 exec .venv/bin/python -m pytest -p no:cacheprovider -n "${PYTEST_WORKERS:-0}" --dist loadgroup "$@"
