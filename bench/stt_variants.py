@@ -44,7 +44,7 @@ def build(spec: str, model: Any) -> WhisperSTT:
     """A WhisperSTT for a variant spec: "base", or comma-separated key=value settings:
     preroll=ms, min_silence=ms, max_silence=ms, start=thr, end=thr, min_speech=ms,
     min_window=s, window=fit|full, segments=0|1, clause_words=n, max_words=n, pause_s=s,
-    interim=ms, beam=n, overlap=s, settled=s, right_context=s (engines.stt.commit.SegmentRules)."""
+    interim=ms, beam=n, overlap=s, right_context=s (engines.stt.commit.SegmentRules)."""
     vad = VadConfig()
     seg: SegmentRules | None = DEFAULT_SEGMENTS
     kw: dict[str, Any] = {}
@@ -78,7 +78,7 @@ def build(spec: str, model: Any) -> WhisperSTT:
             kw["interim_interval_ms"] = float(value)
         elif key == "beam":
             kw["beam_size"] = int(value)
-        elif key in ("overlap", "settled", "right_context"):
+        elif key in ("overlap", "right_context"):
             seg = replace(seg or DEFAULT_SEGMENTS, **{f"{key}_s": float(value)})
         else:
             raise SystemExit(f"unknown variant setting {key!r}")

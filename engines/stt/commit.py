@@ -44,9 +44,6 @@ class SegmentRules:
     # end it has just heard (a word at an onset, a fragment before a pause) is often wrong and two
     # such guesses can agree ("Grazie mille" heard as "E cazio e mealy" twice).
     right_context_s: float = 0.7
-    # A word with this much audio after it is committed on one decode, without waiting for the
-    # next to agree (0: never): by then Whisper has heard what follows it.
-    settled_s: float = 0.0
     # Nothing is committed before an utterance has this much audio: decodes of a short start
     # garble its first word and can agree on the garble; a longer one gets it right.
     min_audio_s: float = 2.5

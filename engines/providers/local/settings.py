@@ -31,7 +31,6 @@ class Whisper(Section):
     segment_right_context_ms: float = env(SegmentRules.right_context_s * 1000,
                                           "STT_SEGMENT_RIGHT_CONTEXT_MS")
     segment_overlap_ms: float = env(SegmentRules.overlap_s * 1000, "STT_SEGMENT_OVERLAP_MS")
-    segment_settled_ms: float = env(SegmentRules.settled_s * 1000, "STT_SEGMENT_SETTLED_MS")
 
     @field_validator("segments", mode="before")
     @classmethod
@@ -43,8 +42,7 @@ class Whisper(Section):
         segments = SegmentRules(clause_words=self.segment_clause_words,
                                 max_words=self.segment_max_words,
                                 right_context_s=self.segment_right_context_ms / 1000,
-                                overlap_s=self.segment_overlap_ms / 1000,
-                                settled_s=self.segment_settled_ms / 1000)
+                                overlap_s=self.segment_overlap_ms / 1000)
         return WhisperConfig(model=model or self.model, cache_dir=self.cache_dir or var_dir / "models",
                              threads=self.threads, interim_interval_ms=self.interim_interval_ms,
                              window=self.window,

@@ -177,8 +177,6 @@ class WhisperStream(SpeechStream):
         current = pieces(h.text)
         if self.rules is not None:  # only words with enough audio after them
             agreed = min(agreed, _settled(h, current, self.rules.right_context_s))
-            if self.rules.settled_s > 0:
-                agreed = max(agreed, _settled(h, current, self.rules.settled_s))
             if (self._audio_ms - self._start_ms) / 1000 < self.rules.min_audio_s:
                 agreed = 0
         self._committed += "".join(current[:agreed])
