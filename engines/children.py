@@ -17,15 +17,14 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Mapping
 
 PARENT_ENV = "LT_PARENT_PID"
 
 
-def child_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for a child that must end with this process: `base` (default: this
-    process's) naming this process as its parent."""
-    return dict(os.environ if base is None else base, **{PARENT_ENV: str(os.getpid())})
+def child_env() -> dict[str, str]:
+    """The environment for a child that must end with this process: this process's, naming it as
+    the child's parent."""
+    return dict(os.environ, **{PARENT_ENV: str(os.getpid())})
 
 
 def die_with_parent(interval_s: float = 0.5) -> bool:
