@@ -138,5 +138,34 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items[:] = keep
 
 
+# In a split run, what the worker that is not running a Whisper-busy test starts (and the test
+# itself) runs at this niceness, so the speech tests beside it keep the cores they need to hold
+# real time: the lighter work takes the cycles they leave.
+LIGHT_NICE = int(os.environ.get("PYTEST_LIGHT_NICE", "10"))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before a test's fixtures are made, set the niceness of this worker and of every thread of
+    every process it started (shared services too): 0 for a test that keeps Whisper busy,
+    LIGHT_NICE for the rest. Only in a split run, and only where priority may be raised again
+    (root, or CAP_SYS_NICE)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        _renice_tree(0 if _busy(item) else LIGHT_NICE)
+
+
+def _renice_tree(nice: int) -> None:
+    import psutil
+    me = psutil.Process()
+    for proc in [me, *me.children(recursive=True)]:
+        try:
+            for thread in proc.threads():
+                os.setpriority(os.PRIO_PROCESS, thread.id, nice)
+        except (psutil.Error, ProcessLookupError):
+            continue  # it ended meanwhile
+        except PermissionError:
+            return
+
+
 def pytest_report_header() -> str:
     return f"live-translator tests; CI={os.environ.get('CI', '')}"
